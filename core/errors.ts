@@ -1,0 +1,65 @@
+/**
+ * Typed errors. Every error carries a machine-readable `reason` (used in EmbeddingJob conditions, DLQ attributes
+ * and exit codes) and a context object with the ids it concerns, so logs and statuses can name the cause.
+ */
+export type ErrorReason =
+  | 'BadInput'
+  | 'SourceMissing'
+  | 'InvalidMessage'
+  | 'InvalidConfig'
+  | 'DeltaCorrupt'
+  | 'LeaseLost'
+  | 'Transient';
+
+export class PipelineError extends Error {
+  readonly reason: ErrorReason;
+  readonly context: Record<string, unknown>;
+  /** Retrying the same input can succeed (network, throttling, 5xx). */
+  readonly retryable: boolean;
+
+  constructor(reason: ErrorReason, message: string, context: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.reason = reason;
+    this.context = context;
+    this.retryable = reason === 'Transient';
+  }
+}
+
+/** Input that will never succeed as given: names the file, the 1-based row and the field. */
+export class InputError extends PipelineError {
+  constructor(
+    message: string,
+    readonly where: { file?: string; row?: number; field?: string } = {},
+  ) {
+    super('BadInput', formatWhere(where) + message, where);
+  }
+}
+
+export class SourceMissingError extends PipelineError {
+  constructor(bucket: string, key: string) {
+    super('SourceMissing', `s3://${bucket}/${key} does not exist`, { bucket, key });
+  }
+}
+
+export class ConfigError extends PipelineError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super('InvalidConfig', message, context);
+  }
+}
+
+export class TransientError extends PipelineError {
+  constructor(message: string, context: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super('Transient', message, context, options);
+  }
+}
+
+function formatWhere({ file, row, field }: { file?: string; row?: number; field?: string }): string {
+  const parts = [file, row === undefined ? undefined : `row ${row}`, field === undefined ? undefined : `field ${field}`];
+  const where = parts.filter((p) => p !== undefined).join(', ');
+  return where ? `${where}: ` : '';
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

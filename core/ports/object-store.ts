@@ -1,0 +1,25 @@
+import type { Readable } from 'node:stream';
+
+/** S3 in the cloud, a directory locally. Keys are S3 keys; every method names its bucket. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  metadata?: Record<string, string>;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  /** String-only, as S3 demands. */
+  metadata?: Record<string, string>;
+}
+
+export interface ObjectStore {
+  /** Throws SourceMissingError when the object does not exist. */
+  getStream(bucket: string, key: string): Promise<Readable>;
+  getBuffer(bucket: string, key: string): Promise<Buffer>;
+  /** Undefined when absent. */
+  head(bucket: string, key: string): Promise<ObjectInfo | undefined>;
+  put(bucket: string, key: string, body: Buffer | string | Readable, options?: PutOptions): Promise<void>;
+  list(bucket: string, prefix: string): Promise<ObjectInfo[]>;
+  delete(bucket: string, key: string): Promise<void>;
+}

@@ -1,0 +1,240 @@
+/**
+ * Environment variables the programs (`embedctl controller | worker | compactor`) read, and the charts set.
+ *
+ * This file is the single list both sides agree on: the cdk8s app (cdk8s/charts/*.ts) writes these names into pod
+ * specs, and program code should import the constants from here instead of spelling the strings again, e.g.
+ *
+ *   import { ENV } from '../cdk8s/env.js';
+ *   const url = process.env[ENV.EMBED_QUEUE_URL];
+ *
+ * `usedBy` says which programs receive the variable in the charts; `required` says whether the charts always set it.
+ * Changing a name here changes the charts on the next `npm run synth` (the drift test then demands a re-synth).
+ */
+
+export type Program = 'controller' | 'worker' | 'compactor';
+
+export interface EnvVarSpec {
+  /** The variable name as it appears in the pod environment. */
+  readonly name: string;
+  readonly description: string;
+  readonly usedBy: readonly Program[];
+  /** True when the charts always set it; false when it appears only if configured (e.g. AWS_ENDPOINT_URL). */
+  readonly required: boolean;
+  /** The value the charts use when the environment config does not override it (documentation only). */
+  readonly default?: string;
+}
+
+export const ENV = {
+  /** SQS queue of EMBED messages (DESIGN.md §4.1). Controller ingest long-polls it. */
+  EMBED_QUEUE_URL: 'EMBED_QUEUE_URL',
+  /** Dead-letter queue for invalid EMBED messages (reason as a message attribute). */
+  EMBED_DLQ_URL: 'EMBED_DLQ_URL',
+  /** SQS queue of LINES compaction messages (stream processor → compactor). */
+  LINES_QUEUE_URL: 'LINES_QUEUE_URL',
+  /** SQS queue of WORDS compaction messages (stream processor → compactor). */
+  WORDS_QUEUE_URL: 'WORDS_QUEUE_URL',
+  /** Dead-letter queue for compaction messages that fail repeatedly. */
+  COMPACTION_DLQ_URL: 'COMPACTION_DLQ_URL',
+  /** S3 bucket of receipt artifacts (lines.ndjson / words.ndjson). Messages also name their bucket. */
+  ARTIFACTS_BUCKET: 'ARTIFACTS_BUCKET',
+  /** S3 bucket for deltas and snapshots (`{collection}/delta/...`, `{collection}/snapshot/...`). */
+  VECTORS_BUCKET: 'VECTORS_BUCKET',
+  /** DynamoDB single table (CompactionRun rows, labels, places, sections). */
+  LEDGER_TABLE: 'LEDGER_TABLE',
+  /** DynamoDB Streams ARN of LEDGER_TABLE; optional (the controller can look it up with DescribeTable). */
+  LEDGER_STREAM_ARN: 'LEDGER_STREAM_ARN',
+  /** AWS region for every SDK client. */
+  AWS_REGION: 'AWS_REGION',
+  /** Optional endpoint override for every AWS SDK client (kind / local emulators). Unset on EKS. */
+  AWS_ENDPOINT_URL: 'AWS_ENDPOINT_URL',
+  /** Root of the shared Chroma volume (EFS on EKS, hostPath PV on kind). */
+  CHROMA_ROOT: 'CHROMA_ROOT',
+  /** Namespace the program runs in (downward API `metadata.namespace`). */
+  NAMESPACE: 'NAMESPACE',
+  /** Name of this pod (downward API `metadata.name`); used as the Lease holder identity. */
+  POD_NAME: 'POD_NAME',
+  /** Name of the ConfigMap with worker Job settings the controller reads (keys: see WORKER_CONFIG_KEYS). */
+  WORKER_CONFIGMAP: 'WORKER_CONFIGMAP',
+  /** Port of the HTTP server with /metrics, /healthz and /readyz. */
+  METRICS_PORT: 'METRICS_PORT',
+  /** API key for the embedding provider; from Secret `openai`, key `api-key` (optional secret ref). */
+  OPENAI_API_KEY: 'OPENAI_API_KEY',
+  /** Base URL of an OpenAI-compatible embeddings API; unset means api.openai.com. */
+  OPENAI_BASE_URL: 'OPENAI_BASE_URL',
+  /** Embedding model name, e.g. text-embedding-3-small. */
+  EMBEDDING_MODEL: 'EMBEDDING_MODEL',
+  /** Vector dimension of EMBEDDING_MODEL, e.g. 1536. */
+  EMBEDDING_DIMENSIONS: 'EMBEDDING_DIMENSIONS',
+  /** Log level for pino (trace, debug, info, warn, error). */
+  LOG_LEVEL: 'LOG_LEVEL',
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** Secret (name and key) that OPENAI_API_KEY comes from. The secret is created by the operator, not the charts. */
+export const OPENAI_SECRET = { name: 'openai', key: 'api-key' } as const;
+
+/** Mount path of the shared Chroma volume in every pod that mounts it. */
+export const CHROMA_MOUNT_PATH = '/mnt/chroma';
+
+/** Default metrics/health port. */
+export const DEFAULT_METRICS_PORT = 9090;
+
+/**
+ * Keys of the worker-settings ConfigMap (`WORKER_CONFIGMAP`) that the controller reads to build worker Jobs.
+ * Values are strings (ConfigMap data); numbers are decimal strings, `resources` is JSON of a core/v1
+ * ResourceRequirements, `podSecurityContext`/`containerSecurityContext` are JSON of the matching core/v1 types.
+ */
+export const WORKER_CONFIG_KEYS = {
+  image: 'image',
+  imagePullPolicy: 'imagePullPolicy',
+  serviceAccountName: 'serviceAccountName',
+  resources: 'resources',
+  activeDeadlineSeconds: 'activeDeadlineSeconds',
+  backoffLimit: 'backoffLimit',
+  ttlSecondsAfterFinished: 'ttlSecondsAfterFinished',
+  pvcName: 'pvcName',
+  chromaMountPath: 'chromaMountPath',
+  batchSize: 'batchSize',
+  batchWindowSeconds: 'batchWindowSeconds',
+  maxActivePods: 'maxActivePods',
+  podSecurityContext: 'podSecurityContext',
+  containerSecurityContext: 'containerSecurityContext',
+  /** JSON array of core/v1 EnvVar the controller copies into every worker container. */
+  env: 'env',
+} as const;
+
+export const ENV_VARS: readonly EnvVarSpec[] = [
+  {
+    name: ENV.EMBED_QUEUE_URL,
+    description: 'SQS URL of the EMBED queue',
+    usedBy: ['controller'],
+    required: true,
+  },
+  {
+    name: ENV.EMBED_DLQ_URL,
+    description: 'SQS URL of the EMBED dead-letter queue',
+    usedBy: ['controller'],
+    required: true,
+  },
+  {
+    name: ENV.LINES_QUEUE_URL,
+    description: 'SQS URL of the LINES compaction queue',
+    usedBy: ['controller', 'compactor'],
+    required: true,
+  },
+  {
+    name: ENV.WORDS_QUEUE_URL,
+    description: 'SQS URL of the WORDS compaction queue',
+    usedBy: ['controller', 'compactor'],
+    required: true,
+  },
+  {
+    name: ENV.COMPACTION_DLQ_URL,
+    description: 'SQS URL of the compaction dead-letter queue',
+    usedBy: ['controller', 'compactor'],
+    required: true,
+  },
+  {
+    name: ENV.ARTIFACTS_BUCKET,
+    description: 'S3 bucket of NDJSON artifacts',
+    usedBy: ['controller', 'worker'],
+    required: true,
+  },
+  {
+    name: ENV.VECTORS_BUCKET,
+    description: 'S3 bucket of deltas and snapshots',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: true,
+  },
+  {
+    name: ENV.LEDGER_TABLE,
+    description: 'DynamoDB table name',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: true,
+  },
+  {
+    name: ENV.LEDGER_STREAM_ARN,
+    description: 'DynamoDB Streams ARN',
+    usedBy: ['controller'],
+    required: false,
+  },
+  {
+    name: ENV.AWS_REGION,
+    description: 'AWS region',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: true,
+  },
+  {
+    name: ENV.AWS_ENDPOINT_URL,
+    description: 'AWS endpoint override (local emulators only)',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: false,
+  },
+  {
+    name: ENV.CHROMA_ROOT,
+    description: 'root of the shared Chroma volume',
+    usedBy: ['worker', 'compactor'],
+    required: true,
+    default: CHROMA_MOUNT_PATH,
+  },
+  {
+    name: ENV.NAMESPACE,
+    description: 'own namespace (downward API)',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: true,
+  },
+  {
+    name: ENV.POD_NAME,
+    description: 'own pod name (downward API), Lease identity',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: true,
+  },
+  {
+    name: ENV.WORKER_CONFIGMAP,
+    description: 'ConfigMap of worker Job settings',
+    usedBy: ['controller'],
+    required: true,
+    default: 'embedctl-worker',
+  },
+  {
+    name: ENV.METRICS_PORT,
+    description: 'port of /metrics, /healthz, /readyz',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: true,
+    default: String(DEFAULT_METRICS_PORT),
+  },
+  {
+    name: ENV.OPENAI_API_KEY,
+    description: `embedding API key, from Secret ${OPENAI_SECRET.name} key ${OPENAI_SECRET.key} (optional ref)`,
+    usedBy: ['worker'],
+    required: false,
+  },
+  {
+    name: ENV.OPENAI_BASE_URL,
+    description: 'OpenAI-compatible base URL',
+    usedBy: ['worker'],
+    required: false,
+  },
+  {
+    name: ENV.EMBEDDING_MODEL,
+    description: 'embedding model',
+    usedBy: ['worker', 'controller'],
+    required: true,
+    default: 'text-embedding-3-small',
+  },
+  {
+    name: ENV.EMBEDDING_DIMENSIONS,
+    description: 'embedding dimension',
+    usedBy: ['worker', 'compactor'],
+    required: true,
+    default: '1536',
+  },
+  {
+    name: ENV.LOG_LEVEL,
+    description: 'pino log level',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: false,
+    default: 'info',
+  },
+];

@@ -1,0 +1,108 @@
+import { generateKeyPair, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import type { Component, ComponentContext } from './component.js';
+import { httpOk } from './http.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { waitUntilReady } from './processes.js';
+
+export const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+
+export interface ApiServer extends Component {
+  /** `https://127.0.0.1:<port>` */
+  server: string;
+  port: number;
+  /** Bearer token of user `admin` in group `system:masters`. */
+  token: string;
+  /** PEM bundle from `<cert-dir>/apiserver.crt` (self-signed serving cert and its CA). */
+  caPem: string;
+  caFile: string;
+  /** Service-account signing key pair (the controller-manager signs tokens with the private key). */
+  saPrivateKeyFile: string;
+  saPublicKeyFile: string;
+  kubeconfigPath: string;
+}
+
+export interface ApiServerOptions {
+  etcdUrl: string;
+  /** Admission plugins to disable (for example `ServiceAccount` when no controller-manager runs). */
+  disableAdmissionPlugins?: string[];
+  timeoutMs?: number;
+}
+
+/**
+ * kube-apiserver on a free loopback port: token auth (`tokens.csv`), RBAC, a service-account key pair made with
+ * node:crypto, and a serving certificate the apiserver self-signs into `--cert-dir`. Writes `<runDir>/kubeconfig`.
+ */
+export async function startApiServer(ctx: ComponentContext, opts: ApiServerOptions): Promise<ApiServer> {
+  const dir = join(ctx.runDir, 'apiserver');
+  const certDir = join(dir, 'certs');
+  mkdirSync(certDir, { recursive: true });
+
+  const token = randomBytes(24).toString('hex');
+  const tokensFile = join(dir, 'tokens.csv');
+  writeFileSync(tokensFile, `${token},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
+
+  const { publicKey, privateKey } = await promisify(generateKeyPair)('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
+  const saPublicKeyFile = join(dir, 'sa.pub');
+  const saPrivateKeyFile = join(dir, 'sa.key');
+  writeFileSync(saPublicKeyFile, publicKey);
+  writeFileSync(saPrivateKeyFile, privateKey, { mode: 0o600 });
+
+  const port = await ctx.port();
+  const server = `https://127.0.0.1:${port}`;
+  const args = [
+    `--etcd-servers=${opts.etcdUrl}`,
+    `--cert-dir=${certDir}`,
+    `--secure-port=${port}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    '--allow-privileged=true',
+    '--authorization-mode=RBAC',
+    `--token-auth-file=${tokensFile}`,
+    `--service-account-issuer=${server}`,
+    `--service-account-key-file=${saPublicKeyFile}`,
+    `--service-account-signing-key-file=${saPrivateKeyFile}`,
+    '--profiling=false',
+  ];
+  if (opts.disableAdmissionPlugins?.length) {
+    args.push(`--disable-admission-plugins=${opts.disableAdmissionPlugins.join(',')}`);
+  }
+  const proc = ctx.registry.spawn({
+    name: 'kube-apiserver',
+    command: join(ctx.binDir, 'kube-apiserver'),
+    args,
+  });
+
+  const caFile = join(certDir, 'apiserver.crt');
+  const readCa = (): string | undefined => (existsSync(caFile) ? readFileSync(caFile, 'utf8') : undefined);
+  await waitUntilReady(
+    proc,
+    httpOk(`${server}/readyz`, { ca: readCa, token }),
+    opts.timeoutMs ?? 90_000,
+    200,
+  );
+  const caPem = readCa() as string;
+
+  const kubeconfigPath = join(ctx.runDir, 'kubeconfig');
+  writeKubeconfig(kubeconfigPath, { server, token, caPem });
+  return {
+    name: 'kube-apiserver',
+    server,
+    port,
+    token,
+    caPem,
+    caFile,
+    saPrivateKeyFile,
+    saPublicKeyFile,
+    kubeconfigPath,
+    stop: () => proc.stop(),
+  };
+}

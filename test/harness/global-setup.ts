@@ -1,0 +1,14 @@
+import type { TestProject } from 'vitest/node';
+
+import './env.js';
+import { startEnvironment } from './environment.js';
+
+/**
+ * Starts the real test environment once for the integration project and provides its endpoints as `testEnv`.
+ * The returned teardown stops it and fails the run if a child process or a port is left behind.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const environment = await startEnvironment();
+  project.provide('testEnv', environment.env);
+  return () => environment.stop();
+}

@@ -1,0 +1,22 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+// Keep in step with tools/testenv/build-go.sh and .ci/run, which build and install into the same paths.
+export const K8S_VERSION = '1.35.4';
+export const ETCD_VERSION = '3.6.16';
+export const MOTO_VERSION = '5.2.5';
+
+/** Root of the versioned tool cache outside the repo (`$TESTENV_CACHE`, default `~/.cache/receipt-embeddings-testenv`). */
+export function cacheRoot(): string {
+  return process.env.TESTENV_CACHE || join(homedir(), '.cache', 'receipt-embeddings-testenv');
+}
+
+/** etcd, kube-apiserver, kube-controller-manager and kubectl, as built by tools/testenv/build-go.sh. */
+export function defaultBinDir(root = cacheRoot()): string {
+  return join(root, `k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}`, 'bin');
+}
+
+/** The Python venv with `moto[server]`. */
+export function defaultMotoVenv(root = cacheRoot()): string {
+  return join(root, `moto-${MOTO_VERSION}`);
+}

@@ -1,0 +1,25 @@
+/**
+ * Shared AWS client settings. `endpoint` points every client at one compatible server (moto on loopback in tests,
+ * LocalStack-style setups); in the cloud it is unset and the SDK's default resolution and credential chain apply.
+ */
+export interface AwsSettings {
+  region: string;
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+export function awsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsSettings {
+  return {
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}),
+  };
+}
+
+export function clientConfig(s: AwsSettings) {
+  return {
+    region: s.region,
+    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+    ...(s.credentials ? { credentials: s.credentials } : {}),
+    maxAttempts: 5,
+  };
+}

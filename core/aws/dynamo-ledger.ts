@@ -1,0 +1,149 @@
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { CompactionRunItem, runKey } from '../contracts/compaction-run.js';
+import type { Collection } from '../contracts/ids.js';
+import type { CollectionOutcome, Item, Ledger } from '../ports/ledger.js';
+import { clientConfig, type AwsSettings } from './config.js';
+
+/** Ledger port over one DynamoDB single table (PK/SK strings, stream NEW_AND_OLD_IMAGES). */
+export class DynamoLedger implements Ledger {
+  readonly client: DynamoDBClient;
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    readonly table: string,
+    settings: AwsSettings,
+    client?: DynamoDBClient,
+  ) {
+    this.client = client ?? new DynamoDBClient(clientConfig(settings));
+    this.doc = DynamoDBDocumentClient.from(this.client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async putRunIfAbsent(run: CompactionRunItem): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({ TableName: this.table, Item: run, ConditionExpression: 'attribute_not_exists(PK)' }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async getRun(imageId: string, receiptId: number, runId: string): Promise<CompactionRunItem | undefined> {
+    const item = await this.getItem(runKey(imageId, receiptId, runId));
+    return item ? CompactionRunItem.parse(item) : undefined;
+  }
+
+  async setRunCollection(
+    key: { imageId: string; receiptId: number; runId: string },
+    collection: Collection,
+    outcome: CollectionOutcome,
+  ): Promise<void> {
+    const now = new Date().toISOString();
+    const names: Record<string, string> = { '#state': `${collection}_state`, '#updated': 'updated_at' };
+    const values: Record<string, unknown> = { ':state': outcome.state, ':now': now, ':completed': 'COMPLETED' };
+    const sets = ['#state = :state', '#updated = :now'];
+    const stamp = outcome.state === 'PROCESSING' ? 'started_at' : 'finished_at';
+    names['#stamp'] = `${collection}_${stamp}`;
+    sets.push('#stamp = :now');
+    if (outcome.mergedVectors !== undefined) {
+      names['#merged'] = `${collection}_merged_vectors`;
+      values[':merged'] = outcome.mergedVectors;
+      sets.push('#merged = :merged');
+    }
+    if (outcome.error !== undefined) {
+      names['#error'] = `${collection}_error`;
+      values[':error'] = outcome.error;
+      sets.push('#error = :error');
+    }
+    // Only this collection's fields are written; a COMPLETED collection never moves back.
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: runKey(key.imageId, key.receiptId, key.runId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression:
+            outcome.state === 'COMPLETED' ? 'attribute_exists(PK)' : 'attribute_exists(PK) AND #state <> :completed',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException && outcome.state !== 'COMPLETED') return;
+      throw err;
+    }
+  }
+
+  async putItem(item: Item): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: item }));
+  }
+
+  async deleteItem(key: { PK: string; SK: string }): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.table, Key: key }));
+  }
+
+  async getItem(key: { PK: string; SK: string }): Promise<Item | undefined> {
+    const res = await this.doc.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
+    return res.Item as Item | undefined;
+  }
+
+  async query(pk: string, skPrefix: string): Promise<Item[]> {
+    const out: Item[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+          ExpressionAttributeValues: { ':pk': pk, ':sk': skPrefix },
+          ExclusiveStartKey: start,
+          ConsistentRead: true,
+        }),
+      );
+      out.push(...((res.Items ?? []) as Item[]));
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+}
+
+/** Creates the single table with its stream if it does not exist (tests, local clusters, first installs). */
+export async function ensureTable(client: DynamoDBClient, table: string): Promise<{ streamArn?: string }> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: table,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'PK', AttributeType: 'S' },
+          { AttributeName: 'SK', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'PK', KeyType: 'HASH' },
+          { AttributeName: 'SK', KeyType: 'RANGE' },
+        ],
+        StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ResourceInUseException)) throw err;
+  }
+  const desc = await client.send(new DescribeTableCommand({ TableName: table }));
+  return { streamArn: desc.Table?.LatestStreamArn };
+}

@@ -1,0 +1,89 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable } from 'node:stream';
+import { SourceMissingError } from '../errors.js';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
+import { clientConfig, type AwsSettings } from './config.js';
+
+const SINGLE_PUT_LIMIT = 8 * 1024 * 1024;
+
+/** ObjectStore over S3. Large or streamed bodies go up as multipart uploads. */
+export class S3Store implements ObjectStore {
+  readonly client: S3Client;
+
+  constructor(settings: AwsSettings, client?: S3Client) {
+    this.client =
+      client ??
+      new S3Client({
+        ...clientConfig(settings),
+        forcePathStyle: Boolean(settings.endpoint),
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+  }
+
+  async getStream(bucket: string, key: string): Promise<Readable> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return res.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) throw new SourceMissingError(bucket, key);
+      throw err;
+    }
+  }
+
+  async getBuffer(bucket: string, key: string): Promise<Buffer> {
+    const stream = await this.getStream(bucket, key);
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(Buffer.from(c as Uint8Array));
+    return Buffer.concat(chunks);
+  }
+
+  async head(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { key, size: res.ContentLength ?? 0, metadata: res.Metadata ?? {} };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async put(bucket: string, key: string, body: Buffer | string | Readable, options: PutOptions = {}): Promise<void> {
+    const params = { Bucket: bucket, Key: key, ContentType: options.contentType, Metadata: options.metadata };
+    if (typeof body === 'string' || (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_LIMIT)) {
+      await this.client.send(new PutObjectCommand({ ...params, Body: body }));
+      return;
+    }
+    await new Upload({ client: this.client, params: { ...params, Body: body }, partSize: SINGLE_PUT_LIMIT, queueSize: 4 }).done();
+  }
+
+  async list(bucket: string, prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const o of res.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0 });
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async delete(bucket: string, key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}

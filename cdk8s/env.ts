@@ -67,12 +67,23 @@ export const ENV = {
   EMBEDDING_DIMENSIONS: 'EMBEDDING_DIMENSIONS',
   /** Log level for pino (trace, debug, info, warn, error). */
   LOG_LEVEL: 'LOG_LEVEL',
+  /** Name of the coordination.k8s.io Lease this program holds (controller leader election, compactor fencing). */
+  LEASE_NAME: 'LEASE_NAME',
+  /** Static AWS credentials: set only for emulators (kind), from the Secret named by the kind config. */
+  AWS_ACCESS_KEY_ID: 'AWS_ACCESS_KEY_ID',
+  AWS_SECRET_ACCESS_KEY: 'AWS_SECRET_ACCESS_KEY',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
 
 /** Secret (name and key) that OPENAI_API_KEY comes from. The secret is created by the operator, not the charts. */
 export const OPENAI_SECRET = { name: 'openai', key: 'api-key' } as const;
+
+/**
+ * Leases the charts create (empty) in the namespace, so that the Roles can name them: the programs only get/update
+ * them and never need `create`. LEASE_NAME carries the right one into each Deployment.
+ */
+export const LEASE_NAMES = { controller: 'embedctl-controller', compactor: 'embedctl-compactor' } as const;
 
 /** Mount path of the shared Chroma volume in every pod that mounts it. */
 export const CHROMA_MOUNT_PATH = '/mnt/chroma';
@@ -102,6 +113,12 @@ export const WORKER_CONFIG_KEYS = {
   containerSecurityContext: 'containerSecurityContext',
   /** JSON array of core/v1 EnvVar the controller copies into every worker container. */
   env: 'env',
+  /**
+   * JSON of a complete core/v1 PodTemplateSpec for worker pods (restricted-compliant: security contexts, /tmp
+   * emptyDir, read-only Chroma PVC, env, resources). The controller should start from it, append
+   * `--jobs <names>` to the container args, add labels/owner references, and leave security settings alone.
+   */
+  podTemplate: 'podTemplate',
 } as const;
 
 export const ENV_VARS: readonly EnvVarSpec[] = [
@@ -229,6 +246,24 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
     usedBy: ['worker', 'compactor'],
     required: true,
     default: '1536',
+  },
+  {
+    name: ENV.LEASE_NAME,
+    description: 'Lease held by this program (created empty by the charts)',
+    usedBy: ['controller', 'compactor'],
+    required: true,
+  },
+  {
+    name: ENV.AWS_ACCESS_KEY_ID,
+    description: 'emulator credentials (kind only, optional Secret ref)',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: false,
+  },
+  {
+    name: ENV.AWS_SECRET_ACCESS_KEY,
+    description: 'emulator credentials (kind only, optional Secret ref)',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: false,
   },
   {
     name: ENV.LOG_LEVEL,

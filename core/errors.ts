@@ -17,7 +17,12 @@ export class PipelineError extends Error {
   /** Retrying the same input can succeed (network, throttling, 5xx). */
   readonly retryable: boolean;
 
-  constructor(reason: ErrorReason, message: string, context: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(
+    reason: ErrorReason,
+    message: string,
+    context: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = new.target.name;
     this.reason = reason;
@@ -55,7 +60,11 @@ export class TransientError extends PipelineError {
 }
 
 function formatWhere({ file, row, field }: { file?: string; row?: number; field?: string }): string {
-  const parts = [file, row === undefined ? undefined : `row ${row}`, field === undefined ? undefined : `field ${field}`];
+  const parts = [
+    file,
+    row === undefined ? undefined : `row ${row}`,
+    field === undefined ? undefined : `field ${field}`,
+  ];
   const where = parts.filter((p) => p !== undefined).join(', ');
   return where ? `${where}: ` : '';
 }

@@ -41,7 +41,13 @@ export function embeddingJobCrd(): JsonSchema {
     spec: {
       group: GROUP,
       scope: 'Namespaced',
-      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: 'embeddingjob', shortNames: ['ej'] },
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: 'embeddingjob',
+        shortNames: ['ej'],
+      },
       versions: [
         {
           name: VERSION,
@@ -53,7 +59,11 @@ export function embeddingJobCrd(): JsonSchema {
             { name: 'Attempts', type: 'integer', jsonPath: '.status.attempts' },
             { name: 'Lines', type: 'integer', jsonPath: '.status.result.rows' },
             { name: 'Words', type: 'integer', jsonPath: '.status.result.words' },
-            { name: 'Compacted', type: 'string', jsonPath: ".status.conditions[?(@.type=='Compacted')].status" },
+            {
+              name: 'Compacted',
+              type: 'string',
+              jsonPath: ".status.conditions[?(@.type=='Compacted')].status",
+            },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

@@ -56,7 +56,11 @@ export class DynamoLedger implements Ledger {
   ): Promise<void> {
     const now = new Date().toISOString();
     const names: Record<string, string> = { '#state': `${collection}_state`, '#updated': 'updated_at' };
-    const values: Record<string, unknown> = { ':state': outcome.state, ':now': now, ':completed': 'COMPLETED' };
+    const values: Record<string, unknown> = {
+      ':state': outcome.state,
+      ':now': now,
+      ':completed': 'COMPLETED',
+    };
     const sets = ['#state = :state', '#updated = :now'];
     const stamp = outcome.state === 'PROCESSING' ? 'started_at' : 'finished_at';
     names['#stamp'] = `${collection}_${stamp}`;
@@ -79,7 +83,9 @@ export class DynamoLedger implements Ledger {
           Key: runKey(key.imageId, key.receiptId, key.runId),
           UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression:
-            outcome.state === 'COMPLETED' ? 'attribute_exists(PK)' : 'attribute_exists(PK) AND #state <> :completed',
+            outcome.state === 'COMPLETED'
+              ? 'attribute_exists(PK)'
+              : 'attribute_exists(PK) AND #state <> :completed',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),
@@ -99,7 +105,9 @@ export class DynamoLedger implements Ledger {
   }
 
   async getItem(key: { PK: string; SK: string }): Promise<Item | undefined> {
-    const res = await this.doc.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }),
+    );
     return res.Item as Item | undefined;
   }
 

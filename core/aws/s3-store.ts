@@ -56,13 +56,23 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async put(bucket: string, key: string, body: Buffer | string | Readable, options: PutOptions = {}): Promise<void> {
+  async put(
+    bucket: string,
+    key: string,
+    body: Buffer | string | Readable,
+    options: PutOptions = {},
+  ): Promise<void> {
     const params = { Bucket: bucket, Key: key, ContentType: options.contentType, Metadata: options.metadata };
     if (typeof body === 'string' || (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_LIMIT)) {
       await this.client.send(new PutObjectCommand({ ...params, Body: body }));
       return;
     }
-    await new Upload({ client: this.client, params: { ...params, Body: body }, partSize: SINGLE_PUT_LIMIT, queueSize: 4 }).done();
+    await new Upload({
+      client: this.client,
+      params: { ...params, Body: body },
+      partSize: SINGLE_PUT_LIMIT,
+      queueSize: 4,
+    }).done();
   }
 
   async list(bucket: string, prefix: string): Promise<ObjectInfo[]> {

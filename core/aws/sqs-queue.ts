@@ -65,12 +65,17 @@ export class SqsQueue implements Queue {
 
   async changeVisibility(handle: string, seconds: number): Promise<void> {
     await this.client.send(
-      new ChangeMessageVisibilityCommand({ QueueUrl: this.url, ReceiptHandle: handle, VisibilityTimeout: seconds }),
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: this.url,
+        ReceiptHandle: handle,
+        VisibilityTimeout: seconds,
+      }),
     );
   }
 
   async deadLetter(message: QueueMessage, reason: string): Promise<void> {
-    if (!this.deadLetterUrl) throw new TransientError(`queue ${this.name} has no dead-letter queue configured`);
+    if (!this.deadLetterUrl)
+      throw new TransientError(`queue ${this.name} has no dead-letter queue configured`);
     await sendAll(this.client, this.deadLetterUrl, [
       {
         body: message.body,
@@ -101,7 +106,12 @@ export class SqsQueue implements Queue {
 }
 
 /** SendMessageBatch in chunks of ≤10 entries / ≤256 KiB, retrying failed entries until all are accepted. */
-async function sendAll(client: SQSClient, url: string, messages: OutgoingMessage[], maxAttempts = 8): Promise<void> {
+async function sendAll(
+  client: SQSClient,
+  url: string,
+  messages: OutgoingMessage[],
+  maxAttempts = 8,
+): Promise<void> {
   for (const chunk of chunks(messages)) {
     let pending = chunk.map((m) => ({ Id: randomUUID(), m }));
     for (let attempt = 1; pending.length > 0; attempt++) {
@@ -123,7 +133,9 @@ async function sendAll(client: SQSClient, url: string, messages: OutgoingMessage
       }
       if (failed.length === 0) break;
       if (attempt >= maxAttempts) {
-        throw new TransientError(`${failed.length} message(s) not accepted by ${url}: ${failed[0]!.reason}`, { url });
+        throw new TransientError(`${failed.length} message(s) not accepted by ${url}: ${failed[0]!.reason}`, {
+          url,
+        });
       }
       const failedIds = new Set(failed.map((f) => f.Id));
       pending = pending.filter((p) => failedIds.has(p.Id));

@@ -49,9 +49,13 @@ export async function startChromaServer(opts: {
   mkdirSync(opts.path, { recursive: true });
   for (let attempt = 1; ; attempt++) {
     const port = opts.port ?? (await freePort(host));
-    const child = spawn(process.execPath, [chromaCliPath(), 'run', '--path', opts.path, '--host', host, '--port', String(port)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [chromaCliPath(), 'run', '--path', opts.path, '--host', host, '--port', String(port)],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     const url = `http://${host}:${port}`;
@@ -61,7 +65,9 @@ export async function startChromaServer(opts: {
       await stopChild(child);
       // A port taken between probing and binding is the one race worth retrying.
       if (attempt < 3 && opts.port === undefined) continue;
-      throw new TransientError(`chroma did not start on ${url}: ${String(err)}; stderr: ${stderr}`, { path: opts.path });
+      throw new TransientError(`chroma did not start on ${url}: ${String(err)}; stderr: ${stderr}`, {
+        path: opts.path,
+      });
     }
     child.once('exit', (code) => opts.onExit?.(code));
     return { url, host, port, path: opts.path, pid: child.pid!, stop: () => stopChild(child) };

@@ -50,19 +50,20 @@ export class ChromaVectorStore implements VectorStore {
     const c = await this.collection(collection);
     for (let i = 0; i < updates.length; i += CHROMA_CHUNK) {
       const chunk = updates.slice(i, i + CHROMA_CHUNK);
-      await c.update({ ids: chunk.map((u) => u.id), metadatas: chunk.map((u) => u.metadata as ChromaMetadata) });
+      await c.update({
+        ids: chunk.map((u) => u.id),
+        metadatas: chunk.map((u) => u.metadata as ChromaMetadata),
+      });
     }
   }
 
   async delete(collection: Collection, ids: string[]): Promise<void> {
     const c = await this.collection(collection);
-    for (let i = 0; i < ids.length; i += CHROMA_CHUNK) await c.delete({ ids: ids.slice(i, i + CHROMA_CHUNK) });
+    for (let i = 0; i < ids.length; i += CHROMA_CHUNK)
+      await c.delete({ ids: ids.slice(i, i + CHROMA_CHUNK) });
   }
 
-  async get(
-    collection: Collection,
-    args: Parameters<VectorStore['get']>[1],
-  ): ReturnType<VectorStore['get']> {
+  async get(collection: Collection, args: Parameters<VectorStore['get']>[1]): ReturnType<VectorStore['get']> {
     const c = await this.collection(collection);
     const include = args.include ?? ['documents', 'metadatas'];
     const res = await c.get({
@@ -82,7 +83,12 @@ export class ChromaVectorStore implements VectorStore {
     };
   }
 
-  async query(collection: Collection, embedding: Float32Array, nResults: number, where?: Record<string, unknown>): Promise<QueryHit[]> {
+  async query(
+    collection: Collection,
+    embedding: Float32Array,
+    nResults: number,
+    where?: Record<string, unknown>,
+  ): Promise<QueryHit[]> {
     const c = await this.collection(collection);
     const res = await c.query({
       queryEmbeddings: [Array.from(embedding)],

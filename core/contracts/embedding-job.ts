@@ -62,6 +62,23 @@ export const JobResult = z.object({
 });
 export type JobResult = z.infer<typeof JobResult>;
 
+/**
+ * What a worker reports for one EmbeddingJob of its batch (controller/README.md): the worker merge-patches
+ * `status.report` (and `status.result` on success) through the status subresource; the controller turns it into
+ * phase and conditions. `workerJob` names the batch/v1 Job that produced the report.
+ */
+export const WorkerReport = z.object({
+  workerJob: z.string().min(1),
+  outcome: z.enum(['Succeeded', 'Failed']),
+  reason: z
+    .enum(['BadInput', 'SourceMissing', 'Transient'])
+    .optional()
+    .describe('Why it failed (Failed only).'),
+  message: z.string().optional(),
+  reportedAt: z.string().optional(),
+});
+export type WorkerReport = z.infer<typeof WorkerReport>;
+
 export const EmbeddingJobStatus = z.object({
   phase: Phase.optional(),
   observedGeneration: z.number().int().min(0).optional(),
@@ -72,6 +89,7 @@ export const EmbeddingJobStatus = z.object({
   completionTime: z.string().optional(),
   nextAttemptTime: z.string().optional(),
   result: JobResult.optional(),
+  report: WorkerReport.optional(),
   compaction: z.object({ lines: CompactionState.optional(), words: CompactionState.optional() }).optional(),
   message: z.string().optional(),
 });
@@ -96,7 +114,9 @@ export interface EmbeddingJob {
 }
 
 /** Deterministic name: the same payload always maps to the same EmbeddingJob (redelivery creates nothing new). */
-export function embeddingJobName(m: Pick<EmbedMessage, 'image_id' | 'receipt_id' | 'artifacts_bucket' | 'lines_key' | 'words_key'>): string {
+export function embeddingJobName(
+  m: Pick<EmbedMessage, 'image_id' | 'receipt_id' | 'artifacts_bucket' | 'lines_key' | 'words_key'>,
+): string {
   const hash = createHash('sha256')
     .update(JSON.stringify([m.image_id, m.receipt_id, m.artifacts_bucket, m.lines_key, m.words_key]))
     .digest('hex')
@@ -115,7 +135,11 @@ export function specFromMessage(m: EmbedMessage, source: 'sqs' | 'manual' = 'sqs
   });
 }
 
-export function newEmbeddingJob(m: EmbedMessage, namespace: string, source: 'sqs' | 'manual' = 'sqs'): EmbeddingJob {
+export function newEmbeddingJob(
+  m: EmbedMessage,
+  namespace: string,
+  source: 'sqs' | 'manual' = 'sqs',
+): EmbeddingJob {
   return {
     apiVersion: API_VERSION,
     kind: KIND,

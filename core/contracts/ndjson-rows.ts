@@ -3,7 +3,12 @@ import { UUID_PATTERN } from './validation.js';
 
 /** Row schemas of lines.ndjson / words.ndjson (reference/seed-system.md §3.2–3.3), every field kept. */
 const Point = z.object({ x: z.number(), y: z.number() });
-const BoundingBox = z.object({ x: z.number(), y: z.number(), width: z.number().min(0), height: z.number().min(0) });
+const BoundingBox = z.object({
+  x: z.number(),
+  y: z.number(),
+  width: z.number().min(0),
+  height: z.number().min(0),
+});
 
 export const EmbeddingStatus = z.enum(['NONE', 'PENDING', 'SUCCESS', 'FAILED', 'NOISE']);
 

@@ -47,7 +47,10 @@ export function encodeDelta(header: Omit<DeltaHeader, 'rows'>, records: VectorRe
   const flat = new Float32Array(records.length * dims);
   records.forEach((r, i) => {
     if (r.embedding.length !== dims) {
-      throw new PipelineError('BadInput', `vector ${r.id} has ${r.embedding.length} dimensions, expected ${dims}`);
+      throw new PipelineError(
+        'BadInput',
+        `vector ${r.id} has ${r.embedding.length} dimensions, expected ${dims}`,
+      );
     }
     flat.set(r.embedding, i * dims);
   });
@@ -94,11 +97,15 @@ export function encodeDelta(header: Omit<DeltaHeader, 'rows'>, records: VectorRe
 }
 
 /** Decodes and checks a delta: hash (when given), format, declared row count and dimensions. */
-export function decodeDelta(bytes: Uint8Array, expectedSha256?: string): { header: DeltaHeader; records: VectorRecord[] } {
+export function decodeDelta(
+  bytes: Uint8Array,
+  expectedSha256?: string,
+): { header: DeltaHeader; records: VectorRecord[] } {
   const corrupt = (why: string) => new PipelineError('DeltaCorrupt', why, { expectedSha256 });
   if (expectedSha256 !== undefined) {
     const actual = sha256Hex(bytes);
-    if (actual !== expectedSha256) throw corrupt(`sha256 mismatch: expected ${expectedSha256}, got ${actual}`);
+    if (actual !== expectedSha256)
+      throw corrupt(`sha256 mismatch: expected ${expectedSha256}, got ${actual}`);
   }
   let table: Table;
   try {
@@ -115,7 +122,8 @@ export function decodeDelta(bytes: Uint8Array, expectedSha256?: string): { heade
     model: meta.get('model') ?? '',
     rows: Number(meta.get('rows')),
   };
-  if (table.numRows !== header.rows) throw corrupt(`delta declares ${header.rows} rows but holds ${table.numRows}`);
+  if (table.numRows !== header.rows)
+    throw corrupt(`delta declares ${header.rows} rows but holds ${table.numRows}`);
   const ids = table.getChild('id');
   const documents = table.getChild('document');
   const metadatas = table.getChild('metadata');

@@ -38,7 +38,8 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0];
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true });
-    if (req.method !== 'POST' || path !== '/v1/embeddings') return sendError(res, 404, 'not found', 'not_found');
+    if (req.method !== 'POST' || path !== '/v1/embeddings')
+      return sendError(res, 404, 'not found', 'not_found');
     stats.requests++;
     if (faults.next429 && faults.next429 > 0) {
       faults.next429--;
@@ -56,11 +57,25 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
       encoding_format?: 'float' | 'base64';
     };
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
-    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.some((i) => typeof i !== 'string' || i === '')) {
-      return sendError(res, 400, "'input' must be a non-empty string or array of non-empty strings", 'invalid_request_error');
+    if (
+      !Array.isArray(inputs) ||
+      inputs.length === 0 ||
+      inputs.some((i) => typeof i !== 'string' || i === '')
+    ) {
+      return sendError(
+        res,
+        400,
+        "'input' must be a non-empty string or array of non-empty strings",
+        'invalid_request_error',
+      );
     }
     if (inputs.length > maxInputs) {
-      return sendError(res, 400, `'input' array must have at most ${maxInputs} items`, 'invalid_request_error');
+      return sendError(
+        res,
+        400,
+        `'input' array must have at most ${maxInputs} items`,
+        'invalid_request_error',
+      );
     }
     const tooLong = inputs.findIndex((i) => i.length > maxInputChars);
     if (tooLong >= 0) {
@@ -75,7 +90,8 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
     stats.inputs += inputs.length;
     const data = inputs.map((text, index) => {
       const v = embedText(text, dims);
-      const embedding = body.encoding_format === 'base64' ? Buffer.from(v.buffer).toString('base64') : Array.from(v);
+      const embedding =
+        body.encoding_format === 'base64' ? Buffer.from(v.buffer).toString('base64') : Array.from(v);
       return { object: 'embedding', index, embedding };
     });
     const tokens = inputs.reduce((n, i) => n + Math.ceil(i.length / 4), 0);

@@ -46,6 +46,9 @@ export interface ChangeFeed {
    * Reads the next changes after the stored checkpoint. `commit` must be called after they were handled to
    * advance the checkpoint durably; a crash before commit replays them.
    */
-  next(options?: { limit?: number; signal?: AbortSignal }): Promise<{ records: ChangeRecord[]; commit(): Promise<void> }>;
+  next(options?: {
+    limit?: number;
+    signal?: AbortSignal;
+  }): Promise<{ records: ChangeRecord[]; commit(): Promise<void> }>;
   close(): Promise<void>;
 }

@@ -25,8 +25,24 @@ export interface VectorStore {
   delete(collection: Collection, ids: string[]): Promise<void>;
   get(
     collection: Collection,
-    args: { ids?: string[]; where?: Record<string, unknown>; include?: ('embeddings' | 'documents' | 'metadatas')[]; limit?: number; offset?: number },
-  ): Promise<{ ids: string[]; documents: (string | null)[]; metadatas: (Metadata | null)[]; embeddings?: Float32Array[] }>;
-  query(collection: Collection, embedding: Float32Array, nResults: number, where?: Record<string, unknown>): Promise<QueryHit[]>;
+    args: {
+      ids?: string[];
+      where?: Record<string, unknown>;
+      include?: ('embeddings' | 'documents' | 'metadatas')[];
+      limit?: number;
+      offset?: number;
+    },
+  ): Promise<{
+    ids: string[];
+    documents: (string | null)[];
+    metadatas: (Metadata | null)[];
+    embeddings?: Float32Array[];
+  }>;
+  query(
+    collection: Collection,
+    embedding: Float32Array,
+    nResults: number,
+    where?: Record<string, unknown>,
+  ): Promise<QueryHit[]>;
   count(collection: Collection): Promise<number>;
 }

@@ -18,7 +18,11 @@ export const pointerKey = (c: Collection) => `${c}/snapshot/latest-pointer.txt`;
 export const snapshotPrefix = (c: Collection, version: string) => `${c}/snapshot/timestamped/${version}/`;
 export const archiveKey = (c: Collection, version: string) => `${snapshotPrefix(c, version)}snapshot.tar.gz`;
 
-export async function readPointer(store: ObjectStore, bucket: string, c: Collection): Promise<string | undefined> {
+export async function readPointer(
+  store: ObjectStore,
+  bucket: string,
+  c: Collection,
+): Promise<string | undefined> {
   if (!(await store.head(bucket, pointerKey(c)))) return undefined;
   const v = (await store.getBuffer(bucket, pointerKey(c))).toString('utf8').trim();
   return v || undefined;
@@ -72,7 +76,10 @@ export async function restoreSnapshot(
       const expected = (await store.getBuffer(bucket, hashKey)).toString('utf8').trim();
       const actual = await fileSha256(archive);
       if (expected !== actual) {
-        throw new PipelineError('DeltaCorrupt', `snapshot ${c}/${v} sha256 mismatch: expected ${expected}, got ${actual}`);
+        throw new PipelineError(
+          'DeltaCorrupt',
+          `snapshot ${c}/${v} sha256 mismatch: expected ${expected}, got ${actual}`,
+        );
       }
     }
     await mkdir(dest, { recursive: true });

@@ -79,7 +79,12 @@ export async function listVersions(root: string, collection: Collection): Promis
  * Copies a finished Chroma directory into a new immutable version: first into a hidden staging directory, then one
  * rename, so a half-copied version is never visible under its final name.
  */
-export async function installVersion(root: string, collection: Collection, version: string, source: string): Promise<string> {
+export async function installVersion(
+  root: string,
+  collection: Collection,
+  version: string,
+  source: string,
+): Promise<string> {
   const dest = versionDir(root, collection, version);
   const staging = join(versionsDir(root, collection), `.staging-${version}`);
   await rm(staging, { recursive: true, force: true });

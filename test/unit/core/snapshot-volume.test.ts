@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, readdirSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  copyCurrentTo,
+  installVersion,
+  listVersions,
+  newVersionId,
+  pruneVersions,
+  readCurrent,
+  switchCurrent,
+  versionDir,
+} from '../../../core/snapshot/volume.js';
+
+function chromaDir(content: string): string {
+  const d = mkdtempSync(join(tmpdir(), 'src-'));
+  mkdirSync(join(d, 'seg'));
+  writeFileSync(join(d, 'chroma.sqlite3'), content);
+  writeFileSync(join(d, 'seg', 'data_level0.bin'), content.repeat(3));
+  return d;
+}
+
+describe('snapshot volume layout', () => {
+  it('installs immutable versions, switches CURRENT atomically, copies the live one', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'vol-'));
+    expect(await readCurrent(root, 'lines')).toBeUndefined();
+    expect(await copyCurrentTo(root, 'lines', join(root, 'scratch'))).toBeUndefined();
+
+    const v1 = newVersionId(new Date('2026-01-01T00:00:00Z'));
+    await installVersion(root, 'lines', v1, chromaDir('one'));
+    await switchCurrent(root, 'lines', v1);
+    const v2 = newVersionId(new Date('2026-01-01T00:00:01Z'));
+    await installVersion(root, 'lines', v2, chromaDir('two'));
+    // Installed but not switched: readers still see v1.
+    expect(await readCurrent(root, 'lines')).toBe(v1);
+    const copy = await copyCurrentTo(root, 'lines', join(root, 'scratch'));
+    expect(copy?.version).toBe(v1);
+    expect(readFileSync(join(copy!.dir, 'chroma.sqlite3'), 'utf8')).toBe('one');
+
+    await switchCurrent(root, 'lines', v2);
+    expect(await readCurrent(root, 'lines')).toBe(v2);
+    expect(await listVersions(root, 'lines')).toEqual([v1, v2]);
+    // No temp files or staging directories are left behind.
+    expect(readdirSync(join(root, 'lines')).sort()).toEqual(['CURRENT', 'versions']);
+    expect(readdirSync(join(root, 'lines', 'versions')).sort()).toEqual([v1, v2]);
+  });
+
+  it('version ids sort by time', () => {
+    const a = newVersionId(new Date('2026-01-01T00:00:00.001Z'));
+    const b = newVersionId(new Date('2026-01-01T00:00:00.002Z'));
+    expect([b, a].sort()).toEqual([a, b]);
+  });
+
+  it('prunes only versions beyond keep, older than the grace period, never CURRENT', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'vol-'));
+    const versions = [1, 2, 3, 4].map((s) => newVersionId(new Date(`2026-01-01T00:00:0${s}Z`)));
+    for (const v of versions) await installVersion(root, 'words', v, chromaDir(v));
+    await switchCurrent(root, 'words', versions[0]!); // an old version can still be CURRENT (e.g. after a restore)
+    const now = Date.now();
+    const old = new Date(now - 3_600_000);
+    utimesSync(versionDir(root, 'words', versions[1]!), old, old);
+    const removed = await pruneVersions(root, 'words', { keep: 2, graceMs: 600_000, now });
+    // versions[0] is CURRENT, versions[1] is past grace, the newest two are kept.
+    expect(removed).toEqual([versions[1]]);
+    expect(await listVersions(root, 'words')).toEqual([versions[0], versions[2], versions[3]]);
+  });
+});

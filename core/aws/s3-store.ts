@@ -7,7 +7,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { SourceMissingError } from '../errors.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
 import { clientConfig, type AwsSettings } from './config.js';

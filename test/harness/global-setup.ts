@@ -10,5 +10,13 @@ import { startEnvironment } from './environment.js';
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const environment = await startEnvironment();
   project.provide('testEnv', environment.env);
-  return () => environment.stop();
+  return async () => {
+    try {
+      await environment.stop();
+    } catch (err) {
+      // vitest only logs teardown errors ("error during close"); a leak must fail the run.
+      process.exitCode = 1;
+      throw err;
+    }
+  };
 }

@@ -1,0 +1,351 @@
+/**
+ * Typed configuration of one deployment environment. `npm run synth` picks an environment by name (`--env`,
+ * default `dev`), optionally deep-merges a JSON file of overrides (`--values file.json`), validates the result with
+ * zod and synthesizes the charts from it. docs/deploy.md lists every value.
+ */
+import { readFileSync } from 'node:fs';
+
+import { z } from 'zod';
+
+/** Kubernetes quantity strings, e.g. `250m`, `1`, `512Mi`, `2Gi`. */
+const cpuQuantity = z.string().regex(/^(\d+m|\d+(\.\d+)?)$/, 'CPU quantity like 250m or 1');
+const memQuantity = z.string().regex(/^\d+(Ki|Mi|Gi|Ti)$/, 'memory quantity like 512Mi or 2Gi');
+
+export const Resources = z.object({
+  cpuRequest: cpuQuantity,
+  cpuLimit: cpuQuantity,
+  memoryRequest: memQuantity,
+  memoryLimit: memQuantity,
+  /** Request and limit of ephemeral storage (covers the /tmp emptyDir). */
+  ephemeralStorage: memQuantity.optional(),
+});
+export type Resources = z.infer<typeof Resources>;
+
+const sqsUrl = z
+  .string()
+  .url()
+  .regex(
+    /\/\d{12}\/[A-Za-z0-9_.-]+$/,
+    'SQS queue URL ending in /<12-digit account>/<name> (KEDA needs this)',
+  );
+const arn = z.string().regex(/^arn:aws[a-z-]*:/, 'an ARN');
+
+/** Shared Chroma volume (ReadWriteMany). */
+export const Storage = z.discriminatedUnion('mode', [
+  z.object({
+    /** Dynamic provisioning by the EFS CSI driver: one access point, owned by uid/gid (fsGroup is ignored on EFS). */
+    mode: z.literal('efs-dynamic'),
+    fileSystemId: z.string().regex(/^fs-[0-9a-f]+$/),
+    storageClassName: z.string().default('embedctl-efs'),
+    uid: z.number().int().positive().default(10001),
+    gid: z.number().int().positive().default(10001),
+    directoryPerms: z
+      .string()
+      .regex(/^[0-7]{3,4}$/)
+      .default('700'),
+    basePath: z.string().default('/receipt-embeddings'),
+    size: memQuantity.default('100Gi'),
+  }),
+  z.object({
+    /** One static PV over an existing file system (optionally an access point made by your IaC with uid 10001). */
+    mode: z.literal('efs-static'),
+    fileSystemId: z.string().regex(/^fs-[0-9a-f]+$/),
+    accessPointId: z
+      .string()
+      .regex(/^fsap-[0-9a-f]+$/)
+      .optional(),
+    size: memQuantity.default('100Gi'),
+  }),
+  z.object({
+    /** kind / single-node clusters only: a hostPath-backed PV declared ReadWriteMany. */
+    mode: z.literal('hostPath'),
+    path: z.string().startsWith('/'),
+    size: memQuantity.default('10Gi'),
+  }),
+]);
+export type Storage = z.infer<typeof Storage>;
+
+export const EnvironmentConfig = z.object({
+  /** Environment name; also the `app.kubernetes.io/instance` label. */
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  namespace: z.string().regex(/^[a-z0-9-]{1,63}$/),
+  image: z.string().min(1),
+  imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  aws: z.object({
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/),
+    /** Endpoint override for emulators (kind). Unset on EKS. Also becomes KEDA's `awsEndpoint`. */
+    endpoint: z.string().url().optional(),
+    /**
+     * Name of a Secret with keys `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` mounted as env (and used by KEDA's
+     * TriggerAuthentication) instead of pod identity. Only for emulators (kind); never for EKS.
+     */
+    staticCredentialsSecret: z.string().optional(),
+  }),
+  queues: z.object({
+    embed: sqsUrl,
+    embedDlq: sqsUrl,
+    lines: sqsUrl,
+    words: sqsUrl,
+    compactionDlq: sqsUrl,
+  }),
+  buckets: z.object({ artifacts: z.string().min(3), vectors: z.string().min(3) }),
+  ledger: z.object({ table: z.string().min(3), streamArn: arn.optional() }),
+  /** How pods get AWS credentials: IRSA annotations (default) or EKS Pod Identity associations (no annotation). */
+  identity: z.enum(['irsa', 'pod-identity']).default('irsa'),
+  iam: z.object({
+    controllerRoleArn: arn.optional(),
+    workerRoleArn: arn.optional(),
+    compactorRoleArn: arn.optional(),
+  }),
+  storage: Storage,
+  embedding: z.object({
+    model: z.string().default('text-embedding-3-small'),
+    dimensions: z.number().int().positive().default(1536),
+    baseUrl: z.string().url().optional(),
+  }),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  metricsPort: z.number().int().min(1024).max(65535).default(9090),
+  controller: z.object({
+    replicas: z.number().int().min(1).default(2),
+    resources: Resources,
+    /** PodDisruptionBudget minAvailable (at most replicas - 1 so that drains can proceed). */
+    pdbMinAvailable: z.number().int().min(0).default(1),
+  }),
+  compactor: z.object({
+    resources: Resources,
+    /** Size of the /tmp emptyDir the compactor builds new versions in before publishing. */
+    scratchSize: memQuantity.default('20Gi'),
+    keda: z.object({
+      pollingInterval: z.number().int().positive().default(30),
+      cooldownPeriod: z.number().int().positive().default(300),
+      /** Messages per replica (KEDA target); with max 1 replica any non-empty queue scales to 1. */
+      queueLength: z.number().int().positive().default(1),
+      /** Who assumes the AWS role for GetQueueAttributes: the KEDA operator or the compactor's service account. */
+      identityOwner: z.enum(['keda', 'workload']).default('workload'),
+      /** Alternative to identityOwner: an explicit role KEDA assumes (mutually exclusive with identityOwner). */
+      roleArn: arn.optional(),
+    }),
+  }),
+  worker: z.object({
+    resources: Resources,
+    activeDeadlineSeconds: z.number().int().positive().default(1800),
+    backoffLimit: z.number().int().min(0).default(2),
+    ttlSecondsAfterFinished: z.number().int().min(0).default(3600),
+    batchSize: z.number().int().positive().default(20),
+    batchWindowSeconds: z.number().int().min(0).default(10),
+    maxActivePods: z.number().int().positive().default(4),
+    scratchSize: memQuantity.default('10Gi'),
+  }),
+  network: z.object({
+    /** Labels of the namespace Prometheus scrapes from (ingress to the metrics port is allowed from there only). */
+    metricsNamespaceSelector: z
+      .record(z.string(), z.string())
+      .default({ 'kubernetes.io/metadata.name': 'monitoring' }),
+    /** Extra TCP egress ports beyond DNS (53) and HTTPS (443) and the API server (443/6443). */
+    extraEgressPorts: z.array(z.number().int().min(1).max(65535)).default([]),
+  }),
+  monitoring: z.object({
+    /** Emit a Prometheus Operator ServiceMonitor (needs its CRD in the cluster). */
+    serviceMonitor: z.boolean().default(false),
+    serviceMonitorLabels: z.record(z.string(), z.string()).default({}),
+    scrapeInterval: z.string().default('30s'),
+  }),
+});
+export type EnvironmentConfig = z.infer<typeof EnvironmentConfig>;
+export type EnvironmentInput = z.input<typeof EnvironmentConfig>;
+
+const ACCOUNT = '123456789012';
+/** kind only: placeholder in-cluster Service of an AWS emulator (moto / ElasticMQ); see tools/kind/up.sh. */
+export const KIND_AWS_ENDPOINT = 'http://aws-emulator.aws-emulator.svc.cluster.local:5000';
+const kindSqs = (name: string): string => `${KIND_AWS_ENDPOINT}/000000000000/${name}`;
+const sqs = (region: string, name: string): string =>
+  `https://sqs.${region}.amazonaws.com/${ACCOUNT}/${name}`;
+
+const smallResources = { cpuRequest: '100m', cpuLimit: '500m', memoryRequest: '256Mi', memoryLimit: '512Mi' };
+
+/**
+ * The built-in environments. `dev` and `prod` carry placeholder account ids, ARNs and file system ids: copy one,
+ * or override with `--values`, before applying to a real cluster (docs/deploy.md).
+ */
+export const ENVIRONMENTS = {
+  dev: {
+    name: 'dev',
+    namespace: 'receipt-embeddings',
+    image: `${ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/receipt-embeddings:0.1.0`,
+    aws: { region: 'us-east-1' },
+    queues: {
+      embed: sqs('us-east-1', 'receipt-embed-dev'),
+      embedDlq: sqs('us-east-1', 'receipt-embed-dlq-dev'),
+      lines: sqs('us-east-1', 'receipt-lines-dev'),
+      words: sqs('us-east-1', 'receipt-words-dev'),
+      compactionDlq: sqs('us-east-1', 'receipt-compaction-dlq-dev'),
+    },
+    buckets: { artifacts: 'receipt-artifacts-dev', vectors: 'receipt-vectors-dev' },
+    ledger: { table: 'receipts-dev' },
+    iam: {
+      controllerRoleArn: `arn:aws:iam::${ACCOUNT}:role/receipt-embeddings-dev-controller`,
+      workerRoleArn: `arn:aws:iam::${ACCOUNT}:role/receipt-embeddings-dev-worker`,
+      compactorRoleArn: `arn:aws:iam::${ACCOUNT}:role/receipt-embeddings-dev-compactor`,
+    },
+    storage: { mode: 'efs-dynamic', fileSystemId: 'fs-0123456789abcdef0', size: '20Gi' },
+    embedding: {},
+    controller: { replicas: 2, resources: smallResources },
+    compactor: {
+      resources: {
+        cpuRequest: '500m',
+        cpuLimit: '1',
+        memoryRequest: '1Gi',
+        memoryLimit: '2Gi',
+        ephemeralStorage: '20Gi',
+      },
+      keda: {},
+    },
+    worker: {
+      resources: {
+        cpuRequest: '250m',
+        cpuLimit: '1',
+        memoryRequest: '512Mi',
+        memoryLimit: '1Gi',
+        ephemeralStorage: '10Gi',
+      },
+      maxActivePods: 2,
+    },
+    network: {},
+    monitoring: {},
+  },
+  prod: {
+    name: 'prod',
+    namespace: 'receipt-embeddings',
+    image: `${ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/receipt-embeddings:0.1.0`,
+    imagePullPolicy: 'IfNotPresent',
+    aws: { region: 'us-east-1' },
+    queues: {
+      embed: sqs('us-east-1', 'receipt-embed'),
+      embedDlq: sqs('us-east-1', 'receipt-embed-dlq'),
+      lines: sqs('us-east-1', 'receipt-lines'),
+      words: sqs('us-east-1', 'receipt-words'),
+      compactionDlq: sqs('us-east-1', 'receipt-compaction-dlq'),
+    },
+    buckets: { artifacts: 'receipt-artifacts', vectors: 'receipt-vectors' },
+    ledger: {
+      table: 'receipts',
+      streamArn: `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/receipts/stream/2026-01-01T00:00:00.000`,
+    },
+    iam: {
+      controllerRoleArn: `arn:aws:iam::${ACCOUNT}:role/receipt-embeddings-controller`,
+      workerRoleArn: `arn:aws:iam::${ACCOUNT}:role/receipt-embeddings-worker`,
+      compactorRoleArn: `arn:aws:iam::${ACCOUNT}:role/receipt-embeddings-compactor`,
+    },
+    storage: {
+      mode: 'efs-static',
+      fileSystemId: 'fs-0123456789abcdef0',
+      accessPointId: 'fsap-0123456789abcdef0',
+    },
+    embedding: {},
+    controller: {
+      replicas: 2,
+      resources: { cpuRequest: '200m', cpuLimit: '1', memoryRequest: '512Mi', memoryLimit: '1Gi' },
+    },
+    compactor: {
+      resources: {
+        cpuRequest: '1',
+        cpuLimit: '2',
+        memoryRequest: '2Gi',
+        memoryLimit: '4Gi',
+        ephemeralStorage: '40Gi',
+      },
+      scratchSize: '40Gi',
+      keda: { pollingInterval: 60, cooldownPeriod: 600 },
+    },
+    worker: {
+      resources: {
+        cpuRequest: '500m',
+        cpuLimit: '2',
+        memoryRequest: '1Gi',
+        memoryLimit: '2Gi',
+        ephemeralStorage: '20Gi',
+      },
+      maxActivePods: 10,
+      batchSize: 50,
+      scratchSize: '20Gi',
+    },
+    network: {},
+    monitoring: { serviceMonitor: true, serviceMonitorLabels: { release: 'kube-prometheus-stack' } },
+  },
+  kind: {
+    name: 'kind',
+    namespace: 'receipt-embeddings',
+    image: 'localhost/receipt-embeddings:dev',
+    imagePullPolicy: 'Never',
+    aws: {
+      region: 'us-east-1',
+      // Placeholder in-cluster Service of an SQS/S3/DynamoDB emulator (moto or ElasticMQ); tools/kind/up.sh notes it.
+      endpoint: KIND_AWS_ENDPOINT,
+      staticCredentialsSecret: 'aws-emulator-credentials',
+    },
+    queues: {
+      embed: kindSqs('receipt-embed'),
+      embedDlq: kindSqs('receipt-embed-dlq'),
+      lines: kindSqs('receipt-lines'),
+      words: kindSqs('receipt-words'),
+      compactionDlq: kindSqs('receipt-compaction-dlq'),
+    },
+    buckets: { artifacts: 'receipt-artifacts', vectors: 'receipt-vectors' },
+    ledger: { table: 'receipts' },
+    iam: {},
+    storage: { mode: 'hostPath', path: '/var/local/receipt-embeddings/chroma', size: '5Gi' },
+    embedding: {},
+    logLevel: 'debug',
+    controller: { replicas: 2, resources: smallResources, pdbMinAvailable: 1 },
+    compactor: {
+      resources: { ...smallResources, memoryLimit: '1Gi', ephemeralStorage: '2Gi' },
+      scratchSize: '2Gi',
+      keda: { pollingInterval: 15, cooldownPeriod: 60 },
+    },
+    worker: {
+      resources: { ...smallResources, ephemeralStorage: '2Gi' },
+      maxActivePods: 2,
+      scratchSize: '2Gi',
+    },
+    network: { extraEgressPorts: [5000] },
+    monitoring: {},
+  },
+} satisfies Record<string, EnvironmentInput>;
+
+export type EnvironmentName = keyof typeof ENVIRONMENTS;
+export const ENVIRONMENT_NAMES = Object.keys(ENVIRONMENTS) as EnvironmentName[];
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge for overrides: objects merge key by key, everything else (arrays included) replaces. */
+export function deepMerge(base: unknown, override: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(override)) return override === undefined ? base : override;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(override)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+/** Validates and returns the named environment, with optional overrides (e.g. parsed from `--values`). */
+export function loadEnvironment(name: string, overrides?: unknown): EnvironmentConfig {
+  if (!(name in ENVIRONMENTS)) {
+    throw new Error(`unknown environment "${name}"; known: ${ENVIRONMENT_NAMES.join(', ')}`);
+  }
+  const base = ENVIRONMENTS[name as EnvironmentName];
+  const merged = overrides === undefined ? base : deepMerge(base, overrides);
+  const parsed = EnvironmentConfig.safeParse(merged);
+  if (!parsed.success) {
+    throw new Error(`invalid configuration for "${name}":\n${z.prettifyError(parsed.error)}`);
+  }
+  const cfg = parsed.data;
+  if (cfg.controller.pdbMinAvailable >= cfg.controller.replicas && cfg.controller.replicas > 1) {
+    throw new Error('controller.pdbMinAvailable must be below controller.replicas, or node drains block');
+  }
+  return cfg;
+}
+
+/** Reads a JSON overrides file for `--values`. */
+export function readOverrides(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8')) as unknown;
+}

@@ -1,0 +1,203 @@
+import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from 'node:http';
+import { createInterface } from 'node:readline';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+/**
+ * A small JSON client for the Kubernetes API over one keep-alive connection pool. client-node's generated APIs create a
+ * new TLS agent per request (no connection reuse), which caps throughput; this client takes TLS material and
+ * credentials from a client-node `KubeConfig` (kubeconfig file or in-cluster) and reuses connections.
+ */
+export class KubeApiError extends Error {
+  constructor(
+    readonly code: number,
+    /** metav1.Status reason: NotFound, AlreadyExists, Conflict, Gone, Invalid, Forbidden, … */
+    readonly reason: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.code === 404;
+export const isAlreadyExists = (err: unknown): boolean =>
+  err instanceof KubeApiError && err.code === 409 && err.reason === 'AlreadyExists';
+export const isConflict = (err: unknown): boolean =>
+  err instanceof KubeApiError && err.code === 409 && err.reason !== 'AlreadyExists';
+export const isGone = (err: unknown): boolean => err instanceof KubeApiError && err.code === 410;
+export const isInvalid = (err: unknown): boolean =>
+  err instanceof KubeApiError && (err.code === 422 || err.code === 400);
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface RequestOptionsK {
+  body?: unknown;
+  contentType?: string;
+  query?: Query;
+  signal?: AbortSignal;
+  /** Whole-request timeout. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export const MERGE_PATCH = 'application/merge-patch+json';
+
+/** The parts of the client other modules depend on; tests may supply a fake. */
+export interface Kube {
+  request<T>(method: string, path: string, opts?: RequestOptionsK): Promise<T>;
+  /** Streams newline-delimited JSON (watch); resolves when the server closes the stream, rejects on errors. */
+  stream(path: string, query: Query, onLine: (value: unknown) => void, signal: AbortSignal): Promise<void>;
+}
+
+export class KubeRest implements Kube {
+  private readonly server: URL;
+  private readonly agent: Agent | HttpAgent;
+  private headers: Record<string, string> = {};
+  private headersAt = 0;
+
+  private constructor(
+    private readonly kc: KubeConfig,
+    tls: {
+      ca?: Buffer | string;
+      cert?: Buffer | string;
+      key?: Buffer | string;
+      rejectUnauthorized?: boolean;
+    },
+    maxSockets: number,
+  ) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    this.server = new URL(cluster.server);
+    this.agent =
+      this.server.protocol === 'https:'
+        ? new Agent({ keepAlive: true, maxSockets, ...tls })
+        : new HttpAgent({ keepAlive: true, maxSockets });
+  }
+
+  static async create(kc: KubeConfig, opts: { maxSockets?: number } = {}): Promise<KubeRest> {
+    const o: RequestOptions = {};
+    await kc.applyToHTTPSOptions(o);
+    const cluster = kc.getCurrentCluster();
+    const tls = {
+      ...(o.ca ? { ca: o.ca as Buffer } : {}),
+      ...(o.cert ? { cert: o.cert as Buffer } : {}),
+      ...(o.key ? { key: o.key as Buffer } : {}),
+      ...(cluster?.skipTLSVerify ? { rejectUnauthorized: false } : {}),
+    };
+    return new KubeRest(kc, tls, opts.maxSockets ?? 32);
+  }
+
+  /** Credentials may rotate (in-cluster projected tokens): re-read them at most once a minute. */
+  private async authHeaders(): Promise<Record<string, string>> {
+    if (Date.now() - this.headersAt > 60_000) {
+      const o: RequestOptions = {};
+      await this.kc.applyToHTTPSOptions(o);
+      this.headers = Object.fromEntries(
+        Object.entries((o.headers ?? {}) as Record<string, string | string[]>).map(([k, v]) => [
+          k,
+          String(v),
+        ]),
+      );
+      this.headersAt = Date.now();
+    }
+    return this.headers;
+  }
+
+  private url(path: string, query?: Query): URL {
+    const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  private send(method: string, url: URL, headers: Record<string, string>, signal?: AbortSignal) {
+    const fn = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return fn(url, { method, headers, agent: this.agent, ...(signal ? { signal } : {}) });
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptionsK = {}): Promise<T> {
+    const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    const headers: Record<string, string> = {
+      ...(await this.authHeaders()),
+      Accept: 'application/json',
+      ...(body
+        ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': String(body.length) }
+        : {}),
+    };
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = this.send(method, this.url(path, opts.query), headers, signal);
+      req.on('error', reject);
+      req.on('response', (r: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('error', reject);
+        r.on('end', () =>
+          resolve({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+      });
+      req.end(body);
+    });
+    if (res.status >= 200 && res.status < 300) return (res.text ? JSON.parse(res.text) : undefined) as T;
+    throw toApiError(res.status, res.text, `${method} ${path}`);
+  }
+
+  async stream(
+    path: string,
+    query: Query,
+    onLine: (value: unknown) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const headers = { ...(await this.authHeaders()), Accept: 'application/json' };
+    await new Promise<void>((resolve, reject) => {
+      const req = this.send('GET', this.url(path, query), headers, signal);
+      req.on('error', reject);
+      req.on('response', (r: IncomingMessage) => {
+        if ((r.statusCode ?? 0) !== 200) {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () =>
+            reject(toApiError(r.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), `WATCH ${path}`)),
+          );
+          r.on('error', reject);
+          return;
+        }
+        const lines = createInterface({ input: r, crlfDelay: Infinity });
+        lines.on('line', (line) => {
+          if (!line) return;
+          let value: unknown;
+          try {
+            value = JSON.parse(line);
+          } catch {
+            return;
+          }
+          onLine(value);
+        });
+        r.on('error', reject);
+        r.on('aborted', () => reject(new Error(`watch ${path} aborted`)));
+        lines.on('close', () => resolve());
+      });
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function toApiError(code: number, text: string, what: string): KubeApiError {
+  let status: { reason?: string; message?: string; details?: unknown } = {};
+  try {
+    status = JSON.parse(text) as typeof status;
+  } catch {
+    /* not a metav1.Status */
+  }
+  return new KubeApiError(
+    code,
+    status.reason ?? String(code),
+    `${what}: ${code} ${status.message ?? text.slice(0, 300)}`,
+    status.details,
+  );
+}

@@ -56,11 +56,7 @@ export class DynamoLedger implements Ledger {
   ): Promise<void> {
     const now = new Date().toISOString();
     const names: Record<string, string> = { '#state': `${collection}_state`, '#updated': 'updated_at' };
-    const values: Record<string, unknown> = {
-      ':state': outcome.state,
-      ':now': now,
-      ':completed': 'COMPLETED',
-    };
+    const values: Record<string, unknown> = { ':state': outcome.state, ':now': now };
     const sets = ['#state = :state', '#updated = :now'];
     const stamp = outcome.state === 'PROCESSING' ? 'started_at' : 'finished_at';
     names['#stamp'] = `${collection}_${stamp}`;
@@ -76,22 +72,23 @@ export class DynamoLedger implements Ledger {
       sets.push('#error = :error');
     }
     // Only this collection's fields are written; a COMPLETED collection never moves back.
+    const guardCompleted = outcome.state !== 'COMPLETED';
+    if (guardCompleted) values[':completed'] = 'COMPLETED';
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: runKey(key.imageId, key.receiptId, key.runId),
           UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression:
-            outcome.state === 'COMPLETED'
-              ? 'attribute_exists(PK)'
-              : 'attribute_exists(PK) AND #state <> :completed',
+          ConditionExpression: guardCompleted
+            ? 'attribute_exists(PK) AND #state <> :completed'
+            : 'attribute_exists(PK)',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),
       );
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException && outcome.state !== 'COMPLETED') return;
+      if (err instanceof ConditionalCheckFailedException && guardCompleted) return;
       throw err;
     }
   }

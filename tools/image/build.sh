@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Builds the project's Dockerfile with podman, without any image registry, and runs `--help` of each entry point
+# inside the result. Not part of `npm test` (slow; needs root, apt and podman). See docs/deploy.md "Image".
+#
+#   tools/image/build.sh            # build localhost/receipt-embeddings:dev and smoke-test it
+#   IMAGE=localhost/x:y tools/image/build.sh
+#   SAVE=/tmp/image.tar tools/image/build.sh   # also `podman save` a docker-archive (for `kind load image-archive`)
+#
+# How it works (details: ../shared/reference/containers.md):
+# 1. A Debian bookworm rootfs from debootstrap (--variant=minbase) is imported as localhost/base:bookworm, once.
+# 2. A stand-in for the official Node image is made from it: the host's Node 20 binary, npm and headers copied to
+#    /usr/local (the official image's layout), tagged docker.io/library/node:20.20.2-bookworm-slim, so the
+#    Dockerfile's `FROM` resolves locally with --pull=never. The real image is used wherever a registry is reachable.
+# 3. podman build with private storage/config under $WORK (nothing global is touched): runc as runtime and ulimits
+#    at the host's hard limits (this VM lacks CAP_SYS_RESOURCE), overlay storage.
+# The build stage itself still downloads npm packages (registry.npmjs.org) and the C++ toolchain (Debian mirror).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+WORK="${IMAGE_WORK:-$HOME/.cache/receipt-embeddings-image}"
+IMAGE="${IMAGE:-localhost/receipt-embeddings:dev}"
+NODE_TAG="docker.io/library/node:20.20.2-bookworm-slim"
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+mkdir -p "$WORK"
+t0=$(date +%s)
+log() { printf '[image %4ds] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need podman || ! need debootstrap || ! need runc; then
+  log "installing podman buildah debootstrap runc from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah debootstrap runc >/dev/null
+fi
+
+nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
+[ "$nofile" = unlimited ] && nofile=1048576
+[ "$nproc" = unlimited ] && nproc=32768
+[ "$nproc" -gt 32768 ] && nproc=32768
+cat > "$WORK/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$WORK/storage"
+runroot = "$WORK/run"
+CONF
+cat > "$WORK/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+[engine]
+runtime = "runc"
+CONF
+export CONTAINERS_STORAGE_CONF="$WORK/storage.conf" CONTAINERS_CONF="$WORK/containers.conf"
+
+# 1. base image
+if ! podman image exists localhost/base:bookworm; then
+  if [ ! -f "$WORK/base.tar" ]; then
+    log "debootstrap minbase bookworm from $MIRROR"
+    rm -rf "$WORK/rootfs"
+    debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1
+    rm -rf "$WORK/rootfs/var/cache/apt/archives/"*.deb "$WORK/rootfs/var/lib/apt/lists/"*
+    tar -C "$WORK/rootfs" --numeric-owner -cf "$WORK/base.tar" .
+    rm -rf "$WORK/rootfs"
+  fi
+  log "importing base image"
+  podman import --change 'CMD ["/bin/bash"]' "$WORK/base.tar" localhost/base:bookworm >/dev/null
+fi
+
+# 2. stand-in for node:20.20.2-bookworm-slim (skipped when a real one is already in the store)
+if ! podman image exists "$NODE_TAG"; then
+  log "making a local stand-in for $NODE_TAG from the host's node $(node --version)"
+  ctx="$WORK/nodebase"
+  rm -rf "$ctx"; mkdir -p "$ctx"
+  cp "$(readlink -f "$(command -v node)")" "$ctx/node"
+  cp -a "$(dirname "$(readlink -f "$(command -v npm)")")/.." "$ctx/npm"
+  cp -a /usr/include/node "$ctx/include-node"
+  cat > "$ctx/Dockerfile" <<'DF'
+FROM localhost/base:bookworm
+COPY node /usr/local/bin/node
+COPY npm /usr/local/lib/node_modules/npm
+COPY include-node /usr/local/include/node
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
+ && node --version && npm --version
+CMD ["node"]
+DF
+  podman build --pull=never --network=none -q -t "$NODE_TAG" "$ctx" >/dev/null
+fi
+
+# 3. the project image
+log "podman build $IMAGE"
+b0=$(date +%s)
+podman build --pull=never --layers -t "$IMAGE" -f "$ROOT/Dockerfile" "$ROOT" >"$WORK/build.log" 2>&1 || {
+  tail -40 "$WORK/build.log"; exit 1; }
+b1=$(date +%s)
+size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
+log "built $IMAGE in $((b1 - b0)) s, size $((size / 1024 / 1024)) MiB (log: $WORK/build.log)"
+
+# 4. smoke test: every entry point starts and prints its help, as the non-root user, read-only root, no network
+for cmd in "--help" "controller --help" "worker --help" "compactor --help"; do
+  # shellcheck disable=SC2086
+  if out=$(podman run --rm --network=none --read-only --tmpfs /tmp --cap-drop=ALL --security-opt=no-new-privileges \
+      "$IMAGE" $cmd 2>&1); then
+    log "ok: embedctl $cmd ($(echo "$out" | head -1))"
+  else
+    echo "$out" | tail -20
+    log "FAILED: embedctl $cmd"
+    exit 1
+  fi
+done
+user=$(podman run --rm --network=none --entrypoint id "$IMAGE" -u)
+[ "$user" = 10001 ] || { log "image user is $user, expected 10001"; exit 1; }
+log "image runs as uid $user"
+
+if [ -n "${SAVE:-}" ]; then
+  podman save -o "$SAVE" "$IMAGE"
+  log "saved docker-archive $SAVE"
+fi
+log "done in $(( $(date +%s) - t0 )) s"

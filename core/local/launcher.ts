@@ -1,0 +1,211 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What to run: the local stand-in for a worker Job's pod template. */
+export interface LaunchSpec {
+  /** Unique name (the Job name); also names the pid file. */
+  name: string;
+  command: string;
+  args: string[];
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Like activeDeadlineSeconds: SIGKILL after this long. */
+  deadlineMs?: number;
+}
+
+export type LaunchReason = 'Completed' | 'Failed' | 'DeadlineExceeded' | 'Signaled';
+
+export interface LaunchResult {
+  name: string;
+  pid: number;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  reason: LaunchReason;
+  durationMs: number;
+  /** The last few KiB of stdout / stderr, for status messages. */
+  stdout: string;
+  stderr: string;
+}
+
+export interface ProcessLauncherOptions {
+  /** At most this many children run at once; further launches wait for a slot (the dispatch concurrency cap). */
+  concurrency?: number;
+  /**
+   * Directory of pid files, one per running child, so a runner killed with SIGKILL can find and stop its orphans
+   * on the next start (`reapOrphans`).
+   */
+  pidDir?: string;
+  /** Bytes of stdout/stderr kept per child. */
+  tailBytes?: number;
+  /** Called with each chunk of a child's stderr (e.g. to forward its logs). */
+  onStderr?: (name: string, chunk: string) => void;
+}
+
+/**
+ * Launches child processes, standing in for Kubernetes Jobs in local mode: a concurrency cap that counts children
+ * not yet running (queued launches hold no slot until they start), deadlines, exit reasons and output tails for
+ * status, pid files for orphan cleanup, and every child killed when the launcher is stopped or the parent exits.
+ */
+export class ProcessLauncher {
+  private readonly concurrency: number;
+  private readonly waiting: (() => void)[] = [];
+  private readonly children = new Map<string, ReturnType<typeof spawn>>();
+  private active = 0;
+  private stopped = false;
+  private readonly onExit = () => this.killAllSync();
+
+  constructor(private readonly options: ProcessLauncherOptions = {}) {
+    this.concurrency = Math.max(1, options.concurrency ?? 2);
+    if (options.pidDir) mkdirSync(options.pidDir, { recursive: true });
+    process.on('exit', this.onExit);
+  }
+
+  /** Children running now. */
+  get running(): number {
+    return this.children.size;
+  }
+
+  /** Waits for a slot, runs the child to its end, and resolves with how it ended (never rejects on a failing child). */
+  async launch(spec: LaunchSpec): Promise<LaunchResult> {
+    await this.acquire();
+    try {
+      return await this.run(spec);
+    } finally {
+      this.release();
+    }
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.stopped) throw new Error('launcher is stopped');
+    if (this.active < this.concurrency) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.stopped) {
+      this.release();
+      throw new Error('launcher is stopped');
+    }
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+
+  private run(spec: LaunchSpec): Promise<LaunchResult> {
+    const started = Date.now();
+    const tail = this.options.tailBytes ?? 8192;
+    return new Promise<LaunchResult>((resolve) => {
+      const child = spawn(spec.command, spec.args, {
+        cwd: spec.cwd,
+        env: { ...process.env, ...spec.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      let deadlineHit = false;
+      let spawnError: Error | undefined;
+      child.stdout?.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-tail)));
+      child.stderr?.on('data', (d: Buffer) => {
+        const s = d.toString();
+        stderr = (stderr + s).slice(-tail);
+        this.options.onStderr?.(spec.name, s);
+      });
+      this.children.set(spec.name, child);
+      const pidFile =
+        this.options.pidDir && child.pid ? join(this.options.pidDir, `${spec.name}.pid`) : undefined;
+      if (pidFile) writeFileSync(pidFile, `${child.pid}\n${spec.name}\n`);
+      const timer =
+        spec.deadlineMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              deadlineHit = true;
+              child.kill('SIGKILL');
+            }, spec.deadlineMs);
+      child.once('error', (err) => (spawnError = err));
+      child.once('close', (code, signal) => {
+        if (timer) clearTimeout(timer);
+        this.children.delete(spec.name);
+        if (pidFile) rmSync(pidFile, { force: true });
+        const reason: LaunchReason = deadlineHit
+          ? 'DeadlineExceeded'
+          : code === 0
+            ? 'Completed'
+            : signal
+              ? 'Signaled'
+              : 'Failed';
+        resolve({
+          name: spec.name,
+          pid: child.pid ?? -1,
+          exitCode: code,
+          signal,
+          reason,
+          durationMs: Date.now() - started,
+          stdout,
+          stderr: spawnError ? `${stderr}${spawnError.message}` : stderr,
+        });
+      });
+    });
+  }
+
+  /** Kills every child (SIGTERM, then SIGKILL after the grace period) and refuses new launches. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopped = true;
+    for (const resolve of this.waiting.splice(0)) resolve();
+    const exits = [...this.children.values()].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('close', () => resolve());
+          c.kill('SIGTERM');
+          setTimeout(() => c.kill('SIGKILL'), graceMs).unref();
+        }),
+    );
+    await Promise.all(exits);
+    process.off('exit', this.onExit);
+  }
+
+  private killAllSync(): void {
+    for (const c of this.children.values()) c.kill('SIGKILL');
+  }
+}
+
+/**
+ * Kills children left behind by a launcher whose process died without cleaning up (SIGKILL), using its pid files.
+ * A pid is killed only while its command line still names the launch (pids are reused). Returns the names reaped.
+ */
+export function reapOrphans(pidDir: string): string[] {
+  let files: string[];
+  try {
+    files = readdirSync(pidDir).filter((f) => f.endsWith('.pid'));
+  } catch {
+    return [];
+  }
+  const reaped: string[] = [];
+  for (const f of files) {
+    const path = join(pidDir, f);
+    const [pidText, name] = readFileSync(path, 'utf8').split('\n');
+    const pid = Number(pidText);
+    if (Number.isInteger(pid) && pid > 0 && name && commandLine(pid)?.includes(name)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        reaped.push(name);
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(path, { force: true });
+  }
+  return reaped;
+}
+
+function commandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,150 @@
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import {
+  CustomObjectsApi,
+  KubeConfig,
+  CoreV1Api,
+  Watch,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import '../../harness/env.js';
+import { CRD_FILE } from '../../../crds/generate.js';
+import {
+  GROUP,
+  PLURAL,
+  VERSION,
+  newEmbeddingJob,
+  type EmbeddingJob,
+} from '../../../core/contracts/embedding-job.js';
+
+const env = inject('testEnv');
+const kubectl = (...args: string[]) =>
+  execFileSync(join(env.binDir, 'kubectl'), ['--kubeconfig', env.kubeconfigPath, ...args], {
+    encoding: 'utf8',
+  });
+
+describe('EmbeddingJob CRD on the real apiserver', () => {
+  const kc = new KubeConfig();
+  let api: CustomObjectsApi;
+  const namespace = `crd-${Date.now().toString(36)}`;
+  const message = {
+    image_id: randomUUID(),
+    receipt_id: 7,
+    artifacts_bucket: 'artifacts',
+    lines_key: 'receipts/x/lines.ndjson',
+    words_key: 'receipts/x/words.ndjson',
+  };
+
+  beforeAll(async () => {
+    kc.loadFromFile(env.kubeconfigPath);
+    api = kc.makeApiClient(CustomObjectsApi);
+    kubectl('apply', '-f', CRD_FILE);
+    kubectl('wait', '--for=condition=Established', '--timeout=30s', `crd/${PLURAL}.${GROUP}`);
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+  });
+
+  it('creates with defaults, patches status through the subresource, and a watch sees it', async () => {
+    const events: string[] = [];
+    const watch = await watchUntilStarted(
+      kc,
+      `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
+      (type, obj) => events.push(`${type}:${obj.status?.phase ?? '-'}`),
+    );
+    try {
+      const ej = newEmbeddingJob(message, namespace);
+      const created = (await api.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        body: ej,
+      })) as EmbeddingJob;
+      expect(created.spec).toMatchObject({ priority: 0, collections: ['lines', 'words'], source: 'sqs' });
+      expect(created.metadata.generation).toBe(1);
+
+      await api.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          name: ej.metadata.name,
+          body: { status: { phase: 'Running', attempts: 1, observedGeneration: 1 } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      // Status writes through the main resource are ignored (status subresource).
+      await api.patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          name: ej.metadata.name,
+          body: { status: { phase: 'Failed' } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      const got = (await api.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name: ej.metadata.name,
+      })) as EmbeddingJob;
+      expect(got.status).toMatchObject({ phase: 'Running', attempts: 1 });
+      await expect
+        .poll(() => events, { timeout: 5000 })
+        .toEqual(expect.arrayContaining(['ADDED:-', 'MODIFIED:Running']));
+
+      // Printer columns and the short name work for users of kubectl.
+      const table = kubectl('get', 'ej', '-n', namespace);
+      expect(table).toMatch(/NAME\s+PHASE\s+ATTEMPTS\s+LINES\s+WORDS\s+COMPACTED\s+AGE/);
+      expect(table).toContain(ej.metadata.name);
+    } finally {
+      watch.abort();
+    }
+  });
+
+  it.each([
+    ['imageId', { imageId: 'not-a-uuid' }],
+    ['receiptId', { receiptId: 0 }],
+    ['linesKey', { linesKey: '' }],
+    ['collections', { collections: ['pixels'] }],
+  ])('the apiserver rejects an invalid %s', async (field, override) => {
+    const ej = newEmbeddingJob(message, namespace, 'manual');
+    ej.metadata.name = `bad-${field.toLowerCase()}`;
+    Object.assign(ej.spec, override);
+    await expect(
+      api.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        body: ej,
+      }),
+    ).rejects.toThrow(new RegExp(`spec\\.${field}`));
+  });
+});
+
+/**
+ * A freshly established CRD's watch cache answers 429 until it has initialised (as informers see after a restart);
+ * retry the watch like an informer would.
+ */
+async function watchUntilStarted(
+  kc: KubeConfig,
+  path: string,
+  onEvent: (type: string, obj: EmbeddingJob) => void,
+): Promise<AbortController> {
+  for (let attempt = 0; ; attempt++) {
+    let failed: unknown;
+    const ctl = await new Watch(kc).watch(path, {}, onEvent, (err: unknown) => (failed = err));
+    await new Promise((r) => setTimeout(r, 300));
+    if (!failed) return ctl;
+    ctl.abort();
+    if (attempt >= 20) throw failed;
+  }
+}

@@ -19,6 +19,9 @@ import { StorageChart } from './charts/storage.js';
 import { CompactorChart, ControllerChart } from './charts/workloads.js';
 
 export const OUTPUT_EXTENSION = '.k8s.yaml';
+/** The environment whose synth is committed in charts/ (and checked for drift). */
+export const DEFAULT_ENV = 'dev';
+export const DEFAULT_OUT = 'charts';
 
 export function buildApp(cfg: EnvironmentConfig, outdir = 'charts'): App {
   const app = new App({

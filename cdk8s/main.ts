@@ -6,11 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 
-import { synthToDir } from './app.js';
+import { DEFAULT_ENV, DEFAULT_OUT, synthToDir } from './app.js';
 import { loadEnvironment, readOverrides } from './config.js';
-
-export const DEFAULT_ENV = 'dev';
-export const DEFAULT_OUT = 'charts';
 
 const { values } = parseArgs({
   options: {

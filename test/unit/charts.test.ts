@@ -1,0 +1,385 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+
+import { DEFAULT_ENV, OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
+import { ENVIRONMENT_NAMES, loadEnvironment } from '../../cdk8s/config.js';
+import { ENV, ENV_VARS, WORKER_CONFIG_KEYS } from '../../cdk8s/env.js';
+import { embeddingJobCrd } from '../../crds/embedding-job-crd.js';
+
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: unknown;
+};
+type PodSpec = {
+  securityContext?: Record<string, unknown>;
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: Record<string, unknown>[];
+  hostNetwork?: boolean;
+  hostPID?: boolean;
+  hostIPC?: boolean;
+  automountServiceAccountToken?: boolean;
+  serviceAccountName?: string;
+};
+type Container = {
+  name: string;
+  image: string;
+  securityContext?: Record<string, unknown>;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  env?: { name: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+};
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const tmpRoot = mkdtempSync(join(tmpdir(), 'charts-test-'));
+afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
+
+function synth(envName: string): { files: string[]; dir: string; byFile: Map<string, Obj[]>; all: Obj[] } {
+  const dir = join(tmpRoot, envName);
+  const files = synthToDir(loadEnvironment(envName), dir);
+  const byFile = new Map<string, Obj[]>();
+  for (const f of files) {
+    const docs = parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJSON() as Obj);
+    byFile.set(f, docs);
+  }
+  return { files, dir, byFile, all: [...byFile.values()].flat() };
+}
+
+const synthesized = Object.fromEntries(ENVIRONMENT_NAMES.map((n) => [n, synth(n)]));
+
+/** Every pod spec in a chart set: Deployment/Job templates and the worker template the controller uses. */
+function podSpecs(all: Obj[]): { where: string; spec: PodSpec }[] {
+  const out: { where: string; spec: PodSpec }[] = [];
+  for (const o of all) {
+    const spec = o.spec as {
+      template?: { spec?: PodSpec };
+      jobTemplate?: { spec: { template: { spec: PodSpec } } };
+    };
+    if (o.kind === 'Pod') out.push({ where: `Pod/${o.metadata.name}`, spec: o.spec as PodSpec });
+    if (spec?.template?.spec) out.push({ where: `${o.kind}/${o.metadata.name}`, spec: spec.template.spec });
+    if (spec?.jobTemplate)
+      out.push({ where: `${o.kind}/${o.metadata.name}`, spec: spec.jobTemplate.spec.template.spec });
+    if (o.kind === 'ConfigMap' && (o.data as Record<string, string>)?.[WORKER_CONFIG_KEYS.podTemplate]) {
+      const t = JSON.parse((o.data as Record<string, string>)[WORKER_CONFIG_KEYS.podTemplate]!) as {
+        spec: PodSpec;
+      };
+      out.push({ where: `ConfigMap/${o.metadata.name}#podTemplate`, spec: t.spec });
+    }
+  }
+  return out;
+}
+
+const find = (all: Obj[], kind: string, name: string): Obj => {
+  const o = all.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!o) throw new Error(`${kind}/${name} not synthesized`);
+  return o;
+};
+
+describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
+  const { files, byFile, all } = synthesized[envName]!;
+  const cfg = loadEnvironment(envName);
+
+  it('match the snapshot', () => {
+    expect(Object.fromEntries(byFile)).toMatchSnapshot();
+  });
+
+  it('are ordered: namespace, CRDs and storage before the workloads that use them', () => {
+    expect(files.slice(0, 4)).toEqual([
+      `0000-namespace${OUTPUT_EXTENSION}`,
+      `0001-crds${OUTPUT_EXTENSION}`,
+      `0002-storage${OUTPUT_EXTENSION}`,
+      `0003-rbac${OUTPUT_EXTENSION}`,
+    ]);
+  });
+
+  it('label the namespace for Pod Security "restricted" (enforce, audit, warn)', () => {
+    const ns = find(all, 'Namespace', cfg.namespace) as unknown as {
+      metadata: { labels: Record<string, string> };
+    };
+    for (const mode of ['enforce', 'audit', 'warn']) {
+      expect(ns.metadata.labels[`pod-security.kubernetes.io/${mode}`]).toBe('restricted');
+    }
+  });
+
+  it('put every namespaced object in the namespace and no namespace on cluster-scoped ones', () => {
+    const clusterScoped = new Set([
+      'Namespace',
+      'CustomResourceDefinition',
+      'StorageClass',
+      'PersistentVolume',
+    ]);
+    for (const o of all) {
+      if (clusterScoped.has(o.kind))
+        expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBeUndefined();
+      else expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(cfg.namespace);
+    }
+  });
+
+  it('include the EmbeddingJob CRD from its single source of truth', () => {
+    const crd = embeddingJobCrd() as { metadata: { name: string } };
+    const got = find(all, 'CustomResourceDefinition', crd.metadata.name) as Record<string, unknown>;
+    const { metadata: _m, ...rest } = got;
+    const { metadata: _n, ...expected } = crd as Record<string, unknown>;
+    expect(rest).toEqual(expected);
+  });
+
+  it('make every pod template restricted-compliant, with resources and a writable /tmp', () => {
+    const specs = podSpecs(all);
+    expect(specs.map((s) => s.where).sort()).toEqual([
+      'ConfigMap/embedctl-worker#podTemplate',
+      'Deployment/embedctl-compactor',
+      'Deployment/embedctl-controller',
+    ]);
+    for (const { where, spec } of specs) {
+      const psc = spec.securityContext ?? {};
+      expect(psc.runAsNonRoot, where).toBe(true);
+      expect(psc.runAsUser, where).toBe(10001);
+      expect(psc.seccompProfile, where).toEqual({ type: 'RuntimeDefault' });
+      expect(spec.hostNetwork ?? false, where).toBe(false);
+      expect(spec.hostPID ?? false, where).toBe(false);
+      expect(spec.hostIPC ?? false, where).toBe(false);
+      const allowedVolumes = [
+        'configMap',
+        'csi',
+        'downwardAPI',
+        'emptyDir',
+        'ephemeral',
+        'persistentVolumeClaim',
+      ];
+      for (const v of spec.volumes ?? []) {
+        const type = Object.keys(v).find((k) => k !== 'name')!;
+        expect([...allowedVolumes, 'projected', 'secret'], `${where} volume ${String(v.name)}`).toContain(
+          type,
+        );
+      }
+      for (const c of [...spec.containers, ...(spec.initContainers ?? [])]) {
+        const at = `${where}/${c.name}`;
+        const sc = c.securityContext ?? {};
+        expect(sc.allowPrivilegeEscalation, at).toBe(false);
+        expect(sc.privileged ?? false, at).toBe(false);
+        expect(sc.runAsNonRoot, at).toBe(true);
+        expect(sc.readOnlyRootFilesystem, at).toBe(true);
+        expect(sc.capabilities, at).toEqual({ drop: ['ALL'] });
+        expect(sc.seccompProfile, at).toEqual({ type: 'RuntimeDefault' });
+        expect(c.image, at).not.toMatch(/:latest$/);
+        expect(c.image, at).toBe(cfg.image);
+        for (const k of ['cpu', 'memory']) {
+          expect(c.resources?.requests?.[k], `${at} request ${k}`).toBeTruthy();
+          expect(c.resources?.limits?.[k], `${at} limit ${k}`).toBeTruthy();
+        }
+        expect(
+          c.volumeMounts?.some((m) => m.mountPath === '/tmp'),
+          `${at} /tmp`,
+        ).toBe(true);
+      }
+    }
+  });
+
+  it('give the programs the documented environment variables only', () => {
+    const known = new Set(ENV_VARS.map((e) => e.name));
+    for (const { where, spec } of podSpecs(all)) {
+      for (const c of spec.containers) {
+        for (const e of c.env ?? []) expect(known.has(e.name), `${where}: ${e.name}`).toBe(true);
+      }
+    }
+    const compactor = find(all, 'Deployment', 'embedctl-compactor') as unknown as {
+      spec: { template: { spec: PodSpec } };
+    };
+    const env = compactor.spec.template.spec.containers[0]!.env!.map((e) => e.name);
+    expect(env).toContain(ENV.CHROMA_ROOT);
+    expect(env.includes(ENV.AWS_ENDPOINT_URL)).toBe(cfg.aws.endpoint !== undefined);
+  });
+
+  it('run the controller with 2 replicas, probes, metrics port, anti-affinity and a PDB', () => {
+    const dep = find(all, 'Deployment', 'embedctl-controller') as unknown as {
+      spec: { replicas: number; template: { spec: PodSpec & Record<string, unknown> } };
+    };
+    expect(dep.spec.replicas).toBe(2);
+    const c = dep.spec.template.spec.containers[0] as unknown as Record<string, unknown>;
+    expect(c.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 9090 } });
+    expect(c.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 9090 } });
+    expect(c.ports).toEqual([{ containerPort: 9090, name: 'metrics', protocol: 'TCP' }]);
+    expect(dep.spec.template.spec.affinity).toMatchObject({ podAntiAffinity: {} });
+    expect(find(all, 'PodDisruptionBudget', 'embedctl-controller')).toMatchObject({
+      spec: { minAvailable: 1 },
+    });
+  });
+
+  it('run the compactor as a KEDA-scaled singleton with the PVC read-write', () => {
+    const dep = find(all, 'Deployment', 'embedctl-compactor') as unknown as {
+      spec: { replicas: number; strategy: { type: string }; template: { spec: PodSpec } };
+    };
+    expect(dep.spec.replicas).toBe(0);
+    expect(dep.spec.strategy.type).toBe('Recreate');
+    const mount = dep.spec.template.spec.containers[0]!.volumeMounts!.find(
+      (m) => m.mountPath === '/mnt/chroma',
+    );
+    expect(mount?.readOnly ?? false).toBe(false);
+    const so = find(all, 'ScaledObject', 'embedctl-compactor') as unknown as {
+      spec: {
+        minReplicaCount: number;
+        maxReplicaCount: number;
+        cooldownPeriod: number;
+        triggers: { type: string; metadata: Record<string, string>; authenticationRef: { name: string } }[];
+      };
+    };
+    expect(so.spec.minReplicaCount).toBe(0);
+    expect(so.spec.maxReplicaCount).toBe(1);
+    expect(so.spec.cooldownPeriod).toBeGreaterThan(0);
+    expect(so.spec.triggers.map((t) => [t.type, t.metadata.queueURL])).toEqual([
+      ['aws-sqs-queue', cfg.queues.lines],
+      ['aws-sqs-queue', cfg.queues.words],
+    ]);
+    for (const t of so.spec.triggers) {
+      expect(t.metadata.awsEndpoint).toBe(cfg.aws.endpoint);
+      expect(t.authenticationRef.name).toBe('embedctl-compactor-aws');
+    }
+    const ta = find(all, 'TriggerAuthentication', 'embedctl-compactor-aws') as unknown as {
+      spec: Record<string, unknown>;
+    };
+    if (cfg.aws.staticCredentialsSecret) expect(ta.spec.secretTargetRef).toHaveLength(2);
+    else expect(ta.spec.podIdentity).toMatchObject({ provider: 'aws' });
+  });
+
+  it('mount the shared volume read-only in workers, through a ReadWriteMany PVC', () => {
+    const pvc = find(all, 'PersistentVolumeClaim', 'embedctl-chroma') as unknown as {
+      spec: { accessModes: string[] };
+    };
+    expect(pvc.spec.accessModes).toEqual(['ReadWriteMany']);
+    const worker = podSpecs(all).find((s) => s.where.includes('podTemplate'))!.spec;
+    expect(worker.automountServiceAccountToken).toBe(false);
+    expect(worker.serviceAccountName).toBe('embedctl-worker');
+    expect(worker.containers[0]!.volumeMounts).toContainEqual({
+      name: 'chroma',
+      mountPath: '/mnt/chroma',
+      readOnly: true,
+    });
+    if (cfg.storage.mode === 'efs-dynamic') {
+      expect(all.find((o) => o.kind === 'StorageClass')).toMatchObject({
+        provisioner: 'efs.csi.aws.com',
+        parameters: { provisioningMode: 'efs-ap', uid: '10001', gid: '10001' },
+      });
+    } else {
+      expect(all.find((o) => o.kind === 'PersistentVolume')).toMatchObject({
+        spec: { accessModes: ['ReadWriteMany'], persistentVolumeReclaimPolicy: 'Retain' },
+      });
+    }
+  });
+
+  it('grant least privilege: no wildcards, no secrets, worker has no Role, compactor only its Lease', () => {
+    const roles = all.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole') as unknown as {
+      kind: string;
+      metadata: { name: string };
+      rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+    }[];
+    expect(roles.map((r) => `${r.kind}/${r.metadata.name}`).sort()).toEqual([
+      'Role/embedctl-compactor',
+      'Role/embedctl-controller',
+    ]);
+    for (const r of roles) {
+      for (const rule of r.rules) {
+        expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain('*');
+        expect(rule.resources).not.toContain('secrets');
+      }
+    }
+    const compactor = roles.find((r) => r.metadata.name === 'embedctl-compactor')!;
+    expect(compactor.rules).toEqual([
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: ['embedctl-compactor'],
+        verbs: ['get', 'update', 'patch'],
+      },
+    ]);
+    const controller = roles.find((r) => r.metadata.name === 'embedctl-controller')!;
+    const leaseRule = controller.rules.find((x) => x.resources.includes('leases'))!;
+    expect(leaseRule.resourceNames).toEqual(['embedctl-controller']);
+    const bindings = all.filter((o) => o.kind === 'RoleBinding') as unknown as {
+      subjects: { name: string }[];
+    }[];
+    expect(bindings.flatMap((b) => b.subjects.map((s) => s.name))).not.toContain('embedctl-worker');
+  });
+
+  it('annotate service accounts for IRSA when roles are configured', () => {
+    for (const [sa, arn] of [
+      ['embedctl-controller', cfg.iam.controllerRoleArn],
+      ['embedctl-worker', cfg.iam.workerRoleArn],
+      ['embedctl-compactor', cfg.iam.compactorRoleArn],
+    ] as const) {
+      const o = find(all, 'ServiceAccount', sa) as unknown as {
+        metadata: { annotations?: Record<string, string> };
+      };
+      expect(o.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBe(arn);
+    }
+  });
+
+  it('emit a ServiceMonitor only when enabled', () => {
+    expect(all.some((o) => o.kind === 'ServiceMonitor')).toBe(cfg.monitoring.serviceMonitor);
+  });
+
+  it('deny ingress by default and allow only the metrics scrape', () => {
+    expect(find(all, 'NetworkPolicy', 'default-deny-ingress')).toMatchObject({
+      spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    });
+    expect(find(all, 'NetworkPolicy', 'allow-metrics-scrape')).toMatchObject({
+      spec: { ingress: [{ ports: [{ port: 9090, protocol: 'TCP' }] }] },
+    });
+  });
+});
+
+describe('charts/ on disk', () => {
+  it(`equals a fresh synth of the default environment (${DEFAULT_ENV}); run \`npm run synth\` if this fails`, () => {
+    const fresh = synthesized[DEFAULT_ENV]!;
+    const onDisk = readdirSync(join(REPO, 'charts'))
+      .filter((f) => f.endsWith(OUTPUT_EXTENSION))
+      .sort();
+    expect(onDisk).toEqual(fresh.files);
+    for (const f of fresh.files) {
+      expect(readFileSync(join(REPO, 'charts', f), 'utf8'), f).toBe(readFileSync(join(fresh.dir, f), 'utf8'));
+    }
+  });
+
+  it('is deterministic: two synths are byte-identical', () => {
+    const again = synthToDir(loadEnvironment(DEFAULT_ENV), join(tmpRoot, 'again'));
+    for (const f of again) {
+      expect(readFileSync(join(tmpRoot, 'again', f), 'utf8')).toBe(
+        readFileSync(join(synthesized[DEFAULT_ENV]!.dir, f), 'utf8'),
+      );
+    }
+  });
+});
+
+describe('configuration', () => {
+  it('rejects an SQS URL KEDA cannot use', () => {
+    expect(() =>
+      loadEnvironment('dev', { queues: { lines: 'https://sqs.us-east-1.amazonaws.com/lines' } }),
+    ).toThrow(/queues.lines/);
+  });
+
+  it('merges overrides and leaves the rest', () => {
+    const cfg = loadEnvironment('prod', {
+      image: 'example.com/x@sha256:' + 'a'.repeat(64),
+      worker: { batchSize: 7 },
+    });
+    expect(cfg.image).toMatch(/@sha256:/);
+    expect(cfg.worker.batchSize).toBe(7);
+    expect(cfg.worker.maxActivePods).toBe(10);
+  });
+
+  it('rejects unknown environments', () => {
+    expect(() => loadEnvironment('staging')).toThrow(/unknown environment/);
+  });
+
+  it('refuses a PDB that would block node drains', () => {
+    expect(() => loadEnvironment('dev', { controller: { replicas: 2, pdbMinAvailable: 2 } })).toThrow(
+      /drains/,
+    );
+  });
+});

@@ -194,6 +194,16 @@ export class ProcessRegistry {
   }
 }
 
+/** Whether `pid` runs; a zombie (exited, not yet reaped by its new parent) counts as gone. */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 function cmdlineOf(pid: number): string[] {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
@@ -225,7 +235,7 @@ export function reapStaleRuns(parent: string, prefix: string): string[] {
       .filter(Boolean)
       .map((line) => JSON.parse(line) as PidRecord);
     const owner = records.find((r): r is { owner: number } => 'owner' in r);
-    if (owner && alive(owner.owner)) continue;
+    if (owner && running(owner.owner)) continue;
     for (const r of records) {
       if ('pid' in r && cmdlineOf(r.pid).includes(r.command)) {
         signalGroup(r.pid, 'SIGKILL');

@@ -1,0 +1,409 @@
+/**
+ * The synthesized charts on the real kube-apiserver of the test harness:
+ * KEDA's CRDs are installed (taken from the KEDA Go module at test time, never vendored), then
+ * `kubectl apply --dry-run=server` and a real apply of charts/, then Pod Security "restricted" is proven by creating
+ * every pod template of the charts as a Pod (admitted) and a privileged Pod (rejected), and the RBAC matrix is
+ * checked with `kubectl auth can-i --as=system:serviceaccount:…`.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+
+import '../harness/env.js';
+import { OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
+import { loadEnvironment } from '../../cdk8s/config.js';
+import { WORKER_CONFIG_KEYS } from '../../cdk8s/env.js';
+
+const env = inject('testEnv');
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const CHARTS = join(REPO, 'charts');
+const KEDA_MODULE = 'github.com/kedacore/keda/v2@v2.20.2';
+const run = promisify(execFile);
+
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: unknown;
+};
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function kubectl(args: string[], input?: string): Promise<Result> {
+  const bin = join(env.binDir, 'kubectl');
+  const full = ['--kubeconfig', env.kubeconfigPath, ...args];
+  if (input === undefined) {
+    try {
+      const { stdout, stderr } = await run(bin, full, { encoding: 'utf8', maxBuffer: 64 << 20 });
+      return { code: 0, stdout, stderr };
+    } catch (e) {
+      const err = e as { code?: number; stdout?: string; stderr?: string };
+      return {
+        code: typeof err.code === 'number' ? err.code : 1,
+        stdout: err.stdout ?? '',
+        stderr: err.stderr ?? '',
+      };
+    }
+  }
+  try {
+    const stdout = execFileSync(bin, full, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+    return { code: 0, stdout, stderr: '' };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: err.status ?? 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await kubectl(args, input);
+  if (r.code !== 0)
+    throw new Error(`kubectl ${args.join(' ')} failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+function readDocs(path: string): Obj[] {
+  return parseAllDocuments(readFileSync(path, 'utf8'))
+    .map((d) => d.toJSON() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+}
+
+const chartFiles = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith(OUTPUT_EXTENSION))
+    .sort()
+    .map((f) => join(dir, f));
+
+/**
+ * KEDA's ScaledObject and TriggerAuthentication CRDs. Preferred source: the KEDA Go module (module cache, or the
+ * Go module proxy). Fallback (stated in the test output): minimal CRDs that accept any spec, so the schema check of
+ * our KEDA objects is then only the structural one.
+ */
+function kedaCrds(workDir: string): { files: string[]; source: string } {
+  try {
+    const json = execFileSync('go', ['mod', 'download', '-json', KEDA_MODULE], {
+      encoding: 'utf8',
+      timeout: 180_000,
+      cwd: workDir,
+      env: { ...process.env, GOFLAGS: '-mod=mod' },
+    });
+    const dir = (JSON.parse(json) as { Dir?: string }).Dir;
+    if (dir) {
+      const files = ['keda.sh_scaledobjects.yaml', 'keda.sh_triggerauthentications.yaml'].map((f) =>
+        join(dir, 'config', 'crd', 'bases', f),
+      );
+      if (files.every((f) => existsSync(f))) return { files, source: `KEDA Go module ${KEDA_MODULE}` };
+    }
+  } catch {
+    // fall through to the minimal CRDs
+  }
+  const minimal = (kind: string, plural: string): Obj => ({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.keda.sh` },
+    spec: {
+      group: 'keda.sh',
+      scope: 'Namespaced',
+      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
+      versions: [
+        {
+          name: 'v1alpha1',
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        },
+      ],
+    },
+  });
+  const file = join(workDir, 'keda-minimal-crds.yaml');
+  writeFileSync(
+    file,
+    [minimal('ScaledObject', 'scaledobjects'), minimal('TriggerAuthentication', 'triggerauthentications')]
+      .map((o) => stringify(o))
+      .join('---\n'),
+  );
+  return {
+    files: [file],
+    source: 'minimal generated CRDs (x-kubernetes-preserve-unknown-fields): KEDA module unavailable',
+  };
+}
+
+/** Prometheus Operator's ServiceMonitor CRD is not fetched; a minimal one lets the prod charts be dry-run. */
+function minimalServiceMonitorCrd(workDir: string): string {
+  const file = join(workDir, 'servicemonitor-minimal-crd.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'servicemonitors.monitoring.coreos.com' },
+      spec: {
+        group: 'monitoring.coreos.com',
+        scope: 'Namespaced',
+        names: { kind: 'ServiceMonitor', plural: 'servicemonitors', singular: 'servicemonitor' },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+          },
+        ],
+      },
+    }),
+  );
+  return file;
+}
+
+const dev = loadEnvironment('dev');
+const NS = dev.namespace;
+const workDir = join(env.tmpDir, 'charts-apply');
+const fileArgs = (files: string[]): string[] => files.flatMap((f) => ['-f', f]);
+
+describe('charts/ on the real apiserver', () => {
+  let kedaSource = '';
+
+  beforeAll(async () => {
+    mkdirSync(workDir, { recursive: true });
+    const keda = kedaCrds(workDir);
+    kedaSource = keda.source;
+    console.log(`[charts-apply] KEDA CRDs from: ${kedaSource}`);
+    await ok(['apply', '--server-side', '--force-conflicts', ...fileArgs(keda.files)]);
+    await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/scaledobjects.keda.sh']);
+    await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/triggerauthentications.keda.sh']);
+  });
+
+  afterAll(async () => {
+    await kubectl(['delete', 'namespace', NS, '--wait=false', '--ignore-not-found']);
+    await kubectl([
+      'delete',
+      'storageclass,persistentvolume',
+      '-l',
+      'app.kubernetes.io/part-of=receipt-embeddings',
+    ]);
+  });
+
+  it('passes a server-side dry run, then applies for real', async () => {
+    const files = chartFiles(CHARTS);
+    const [nsFile, crdFile] = files;
+    // Namespaced objects cannot be dry-run before their namespace exists, and CRs not before their CRD:
+    // dry-run and apply the namespace and CRD charts first, then dry-run everything.
+    await ok(['apply', '--dry-run=server', ...fileArgs([nsFile!, crdFile!])]);
+    await ok(['apply', ...fileArgs([nsFile!, crdFile!])]);
+    await ok([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/embeddingjobs.embedding.receipts.dev',
+    ]);
+    const dry = await kubectl(['apply', '--dry-run=server', '-f', CHARTS]);
+    expect(dry.stderr).not.toMatch(/error/i);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(
+      /scaledobject.keda.sh\/embedctl-compactor (created|configured) \(server dry run\)/,
+    );
+
+    const applied = await ok(['apply', '-f', CHARTS]);
+    for (const f of files) {
+      for (const o of readDocs(f)) {
+        const group = o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
+        const ns = o.metadata.namespace ? ['-n', o.metadata.namespace] : [];
+        await ok([...ns, 'get', `${o.kind.toLowerCase()}${group}`, o.metadata.name]);
+      }
+    }
+    expect(applied).toMatch(/deployment.apps\/embedctl-controller/);
+    // A second apply is a no-op (idempotent upgrades).
+    expect(await ok(['apply', '-f', CHARTS])).not.toMatch(/configured|created/);
+  });
+
+  it('also accepts the prod and kind environments (server-side dry run)', async () => {
+    const smCrd = minimalServiceMonitorCrd(workDir);
+    await ok(['apply', '-f', smCrd]);
+    await ok([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/servicemonitors.monitoring.coreos.com',
+    ]);
+    for (const name of ['prod', 'kind']) {
+      const dir = join(workDir, name);
+      synthToDir(loadEnvironment(name), dir);
+      const dry = await kubectl(['apply', '--dry-run=server', '-f', dir]);
+      expect(dry.stderr, `${name}: ${dry.stderr}`).not.toMatch(/error/i);
+      expect(dry.code, name).toBe(0);
+    }
+  });
+
+  describe('Pod Security "restricted" is enforced in the namespace', () => {
+    const podFrom = (name: string, spec: Record<string, unknown>): string =>
+      JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS }, spec });
+
+    const templates = (): { name: string; spec: Record<string, unknown> }[] => {
+      const all = chartFiles(CHARTS).flatMap(readDocs);
+      const out: { name: string; spec: Record<string, unknown> }[] = [];
+      for (const o of all) {
+        const t = (o.spec as { template?: { spec?: Record<string, unknown> } } | undefined)?.template?.spec;
+        if (t) out.push({ name: `pss-${o.kind.toLowerCase()}-${o.metadata.name}`, spec: t });
+        const data = o.data as Record<string, string> | undefined;
+        if (o.kind === 'ConfigMap' && data?.[WORKER_CONFIG_KEYS.podTemplate]) {
+          const tpl = JSON.parse(data[WORKER_CONFIG_KEYS.podTemplate]!) as { spec: Record<string, unknown> };
+          const spec = structuredClone(tpl.spec) as { containers: { args: string[] }[] };
+          spec.containers[0]!.args = [...spec.containers[0]!.args, '--jobs', 'ej-example'];
+          out.push({ name: 'pss-worker-template', spec: spec as unknown as Record<string, unknown> });
+        }
+      }
+      return out;
+    };
+
+    it('admits every pod template of the charts as a Pod (controller, compactor, worker)', async () => {
+      const list = templates();
+      expect(list.map((t) => t.name).sort()).toEqual([
+        'pss-deployment-embedctl-compactor',
+        'pss-deployment-embedctl-controller',
+        'pss-worker-template',
+      ]);
+      for (const t of list) {
+        const r = await kubectl(['create', '-f', '-'], podFrom(t.name, t.spec));
+        expect(r.stderr, t.name).toBe('');
+        expect(r.code, `${t.name}: ${r.stderr}`).toBe(0);
+      }
+      const names = await ok(['-n', NS, 'get', 'pods', '-o', 'jsonpath={.items[*].metadata.name}']);
+      for (const t of list) expect(names).toContain(t.name);
+    });
+
+    it('rejects a privileged pod', async () => {
+      const r = await kubectl(
+        ['create', '-f', '-'],
+        podFrom('pss-privileged', {
+          containers: [{ name: 'bad', image: dev.image, securityContext: { privileged: true } }],
+        }),
+      );
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/violates PodSecurity "restricted:latest"/);
+      expect(r.stderr).toMatch(/privileged/);
+    });
+
+    it('rejects a root pod without seccomp even when it is otherwise harmless', async () => {
+      const r = await kubectl(
+        ['create', '-f', '-'],
+        podFrom('pss-root', {
+          containers: [{ name: 'root', image: dev.image, securityContext: { runAsUser: 0 } }],
+        }),
+      );
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/violates PodSecurity/);
+    });
+
+    it('lets the Job controller create a worker pod from the template (as the controller would)', async () => {
+      const cm = JSON.parse(await ok(['-n', NS, 'get', 'configmap', 'embedctl-worker', '-o', 'json'])) as {
+        data: Record<string, string>;
+      };
+      const tpl = JSON.parse(cm.data[WORKER_CONFIG_KEYS.podTemplate]!) as {
+        metadata: Record<string, unknown>;
+        spec: { containers: { args: string[] }[] };
+      };
+      tpl.spec.containers[0]!.args.push('--jobs', 'ej-example');
+      const job = {
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: 'pss-worker-job', namespace: NS },
+        spec: {
+          backoffLimit: Number(cm.data[WORKER_CONFIG_KEYS.backoffLimit]),
+          activeDeadlineSeconds: Number(cm.data[WORKER_CONFIG_KEYS.activeDeadlineSeconds]),
+          ttlSecondsAfterFinished: Number(cm.data[WORKER_CONFIG_KEYS.ttlSecondsAfterFinished]),
+          template: tpl,
+        },
+      };
+      const created = await kubectl(['create', '-f', '-'], JSON.stringify(job));
+      expect(created.stderr).toBe('');
+      expect(created.code).toBe(0);
+      let pods = '';
+      for (let i = 0; i < 60 && !pods; i++) {
+        pods = await ok(['-n', NS, 'get', 'pods', '-l', 'job-name=pss-worker-job', '-o', 'name']);
+        if (!pods) await sleep(1000);
+      }
+      const events = await ok([
+        '-n',
+        NS,
+        'get',
+        'events',
+        '--field-selector',
+        'involvedObject.name=pss-worker-job',
+      ]);
+      expect(events).not.toMatch(/FailedCreate/);
+      expect(pods.trim()).toMatch(/^pod\/pss-worker-job-/);
+    });
+  });
+
+  describe('RBAC matrix (kubectl auth can-i as each service account)', () => {
+    const can = async (sa: string, verb: string, resource: string, ns = NS): Promise<boolean> => {
+      const r = await kubectl([
+        'auth',
+        'can-i',
+        verb,
+        resource,
+        '-n',
+        ns,
+        `--as=system:serviceaccount:${NS}:${sa}`,
+      ]);
+      return r.stdout.trim() === 'yes';
+    };
+    const must: [string, string, string][] = [
+      ['embedctl-controller', 'create', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-controller', 'watch', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-controller', 'delete', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-controller', 'patch', 'embeddingjobs.embedding.receipts.dev/status'],
+      ['embedctl-controller', 'update', 'embeddingjobs.embedding.receipts.dev/finalizers'],
+      ['embedctl-controller', 'create', 'jobs.batch'],
+      ['embedctl-controller', 'delete', 'jobs.batch'],
+      ['embedctl-controller', 'watch', 'jobs.batch'],
+      ['embedctl-controller', 'list', 'pods'],
+      ['embedctl-controller', 'create', 'events'],
+      ['embedctl-controller', 'create', 'events.events.k8s.io'],
+      ['embedctl-controller', 'update', 'leases.coordination.k8s.io/embedctl-controller'],
+      ['embedctl-controller', 'get', 'configmaps/embedctl-worker'],
+      ['embedctl-compactor', 'get', 'leases.coordination.k8s.io/embedctl-compactor'],
+      ['embedctl-compactor', 'update', 'leases.coordination.k8s.io/embedctl-compactor'],
+    ];
+    const mustNot: [string, string, string, string?][] = [
+      ['embedctl-controller', 'get', 'secrets'],
+      ['embedctl-controller', 'list', 'secrets'],
+      ['embedctl-controller', 'create', 'pods'],
+      ['embedctl-controller', 'update', 'jobs.batch'],
+      ['embedctl-controller', 'get', 'configmaps/other'],
+      ['embedctl-controller', 'update', 'leases.coordination.k8s.io/embedctl-compactor'],
+      ['embedctl-controller', 'create', 'embeddingjobs.embedding.receipts.dev', 'default'],
+      ['embedctl-controller', 'create', 'jobs.batch', 'kube-system'],
+      ['embedctl-controller', 'create', 'clusterroles.rbac.authorization.k8s.io'],
+      ['embedctl-controller', 'create', 'rolebindings.rbac.authorization.k8s.io'],
+      ['embedctl-controller', 'delete', 'namespaces'],
+      ['embedctl-compactor', 'get', 'secrets'],
+      ['embedctl-compactor', 'list', 'pods'],
+      ['embedctl-compactor', 'create', 'leases.coordination.k8s.io'],
+      ['embedctl-compactor', 'update', 'leases.coordination.k8s.io/embedctl-controller'],
+      ['embedctl-compactor', 'get', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-worker', 'get', 'pods'],
+      ['embedctl-worker', 'get', 'secrets'],
+      ['embedctl-worker', 'get', 'configmaps'],
+      ['embedctl-worker', 'get', 'leases.coordination.k8s.io'],
+      ['embedctl-worker', 'get', 'embeddingjobs.embedding.receipts.dev'],
+    ];
+
+    it.each(must)('%s can %s %s', async (sa, verb, resource) => {
+      expect(await can(sa, verb, resource)).toBe(true);
+    });
+
+    it.each(mustNot)('%s cannot %s %s (namespace %s)', async (sa, verb, resource, ns) => {
+      expect(await can(sa, verb, resource, ns ?? NS)).toBe(false);
+    });
+  });
+});

@@ -1,0 +1,124 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { compactionAttributes } from '../core/contracts/compaction-message.js';
+import type { Collection } from '../core/contracts/ids.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { ChangeFeed } from '../core/ports/ledger.js';
+import type { OutgoingMessage, Queue } from '../core/ports/queue.js';
+import { crashPoint } from '../compactor/crash.js';
+import { detect, type CompactionReport } from './change-detection.js';
+import type { JobStatusSink } from './job-status.js';
+import { streamMetrics } from './metrics.js';
+
+/**
+ * Stream processor: ledger changes → LINES/WORDS messages (+ compaction results → EmbeddingJobs). A batch's
+ * checkpoint is committed only after every message of it was accepted by its queue and every report recorded, so a
+ * crash replays the batch (duplicates are harmless: the compactor is idempotent per id and per run). Failed sends
+ * are retried with backoff until they succeed or the processor is stopped — never dropped (reference §8.3).
+ */
+export interface StreamProcessorDeps {
+  feed: ChangeFeed;
+  queues: Record<Collection, Queue>;
+  sink?: JobStatusSink;
+  log: Logger;
+  batchLimit?: number;
+  /** Backoff cap for retried sends/reports (default 30 s). */
+  maxBackoffMs?: number;
+}
+
+export class StreamProcessor {
+  private lastTimestamp = 0;
+
+  constructor(private readonly deps: StreamProcessorDeps) {}
+
+  /** Runs until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    this.deps.log.info('stream processor started');
+    while (!signal.aborted) {
+      try {
+        await this.runOnce(signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        // Reading failed (the feed keeps its position): back off and read again.
+        this.deps.log.warn({ err: errorMessage(err) }, 'stream read failed; retrying');
+        await sleep(1000, undefined, { signal }).catch(() => undefined);
+      }
+    }
+    await this.deps.feed.close();
+    this.deps.log.info('stream processor stopped');
+  }
+
+  /** Reads one batch, sends its messages, records its reports, commits. Returns the number of records. */
+  async runOnce(signal?: AbortSignal): Promise<number> {
+    const { records, commit } = await this.deps.feed.next({ limit: this.deps.batchLimit ?? 100, signal });
+    if (records.length === 0) {
+      await commit();
+      return 0;
+    }
+    crashPoint('stream-after-read');
+    const perQueue: Record<Collection, OutgoingMessage[]> = { lines: [], words: [] };
+    const reports: CompactionReport[] = [];
+    const counts: { collection: Collection; type: string }[] = [];
+    for (const record of records) {
+      streamMetrics.records.inc({ event: record.eventName });
+      const d = detect(record, this.timestamp());
+      for (const { collection, message } of d.messages) {
+        perQueue[collection].push({
+          body: JSON.stringify(message),
+          attributes: compactionAttributes(message, collection),
+        });
+        counts.push({ collection, type: message.entity_type });
+      }
+      reports.push(...d.reports);
+    }
+    for (const c of ['lines', 'words'] as const) {
+      if (perQueue[c].length === 0) continue;
+      await this.retrying(
+        `send ${perQueue[c].length} message(s) to ${c}`,
+        () => this.deps.queues[c].send(perQueue[c]),
+        signal,
+      );
+      crashPoint(`stream-after-send-${c}`);
+    }
+    for (const { collection, type } of counts) streamMetrics.messages.inc({ collection, entity_type: type });
+    if (this.deps.sink) {
+      for (const r of reports) {
+        await this.retrying(
+          `report ${r.collection} ${r.state} to ${r.jobName}`,
+          () => this.deps.sink!.report(r),
+          signal,
+        );
+        streamMetrics.reports.inc({ state: r.state });
+      }
+    }
+    await this.retrying('commit checkpoint', commit, signal);
+    streamMetrics.lastCommit.setToCurrentTime();
+    this.deps.log.debug(
+      { records: records.length, lines: perQueue.lines.length, words: perQueue.words.length },
+      'stream batch committed',
+    );
+    return records.length;
+  }
+
+  private async retrying(what: string, fn: () => Promise<void>, signal?: AbortSignal): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      signal?.throwIfAborted();
+      try {
+        await fn();
+        return;
+      } catch (err) {
+        streamMetrics.sendRetries.inc();
+        const delay = Math.min(200 * 2 ** attempt, this.deps.maxBackoffMs ?? 30_000);
+        this.deps.log.warn({ err: errorMessage(err), attempt, delayMs: delay }, `${what} failed; retrying`);
+        await sleep(delay, undefined, { signal });
+      }
+    }
+  }
+
+  /** Strictly increasing ISO timestamps, so the compactor's secondary sort keeps stream order within a batch. */
+  private timestamp(): string {
+    const now = Math.max(Date.now(), this.lastTimestamp + 1);
+    this.lastTimestamp = now;
+    return new Date(now).toISOString();
+  }
+}

@@ -46,6 +46,8 @@ export interface ProcessLauncherOptions {
  * Launches child processes, standing in for Kubernetes Jobs in local mode: a concurrency cap that counts children
  * not yet running (queued launches hold no slot until they start), deadlines, exit reasons and output tails for
  * status, pid files for orphan cleanup, and every child killed when the launcher is stopped or the parent exits.
+ * Each child leads its own process group, so stopping it also stops what it started; since a terminal's Ctrl-C then
+ * reaches only the parent, the parent must call `stop()` on SIGINT/SIGTERM.
  */
 export class ProcessLauncher {
   private readonly concurrency: number;
@@ -103,6 +105,8 @@ export class ProcessLauncher {
         cwd: spec.cwd,
         env: { ...process.env, ...spec.env },
         stdio: ['ignore', 'pipe', 'pipe'],
+        // Its own process group, so the child and whatever it starts (a Chroma server) are stopped together.
+        detached: true,
       });
       let stdout = '';
       let stderr = '';
@@ -123,7 +127,7 @@ export class ProcessLauncher {
           ? undefined
           : setTimeout(() => {
               deadlineHit = true;
-              child.kill('SIGKILL');
+              killGroup(child, 'SIGKILL');
             }, spec.deadlineMs);
       child.once('error', (err) => (spawnError = err));
       child.once('close', (code, signal) => {
@@ -160,8 +164,8 @@ export class ProcessLauncher {
         new Promise<void>((resolve) => {
           if (c.exitCode !== null || c.signalCode !== null) return resolve();
           c.once('close', () => resolve());
-          c.kill('SIGTERM');
-          setTimeout(() => c.kill('SIGKILL'), graceMs).unref();
+          killGroup(c, 'SIGTERM');
+          setTimeout(() => killGroup(c, 'SIGKILL'), graceMs).unref();
         }),
     );
     await Promise.all(exits);
@@ -169,8 +173,27 @@ export class ProcessLauncher {
   }
 
   private killAllSync(): void {
-    for (const c of this.children.values()) c.kill('SIGKILL');
+    for (const c of this.children.values()) killGroup(c, 'SIGKILL');
   }
+}
+
+/** Signals the child's whole process group (it is a group leader: `detached`). */
+function killGroup(child: ReturnType<typeof spawn>, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  signalGroupOrPid(child.pid, signal);
+}
+
+/** The group when the pid leads one, else the pid alone (a child caught before its setsid). False if gone. */
+function signalGroupOrPid(pid: number, signal: NodeJS.Signals): boolean {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, signal);
+      return true;
+    } catch {
+      // no such group / process
+    }
+  }
+  return false;
 }
 
 /**
@@ -190,12 +213,8 @@ export function reapOrphans(pidDir: string): string[] {
     const [pidText, name] = readFileSync(path, 'utf8').split('\n');
     const pid = Number(pidText);
     if (Number.isInteger(pid) && pid > 0 && name && commandLine(pid)?.includes(name)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-        reaped.push(name);
-      } catch {
-        // already gone
-      }
+      // The launcher made it a process-group leader: its own children (a Chroma server) go with it.
+      if (signalGroupOrPid(pid, 'SIGKILL')) reaped.push(name);
     }
     rmSync(path, { force: true });
   }

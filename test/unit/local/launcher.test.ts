@@ -1,6 +1,15 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProcessLauncher, reapOrphans } from '../../../core/local/launcher.js';
@@ -62,6 +71,8 @@ describe('ProcessLauncher', () => {
       stdio: 'ignore',
     });
     const exited = new Promise((r) => orphan.once('exit', (_c, s) => r(s)));
+    // Wait until the child has exec'd node with its own command line.
+    while (!readFileSync(`/proc/${orphan.pid}/cmdline`, 'utf8').includes('orphan-job-1')) await sleep(10);
     mkdirSync(pidDir);
     writeFileSync(join(pidDir, 'orphan-job-1.pid'), `${orphan.pid}\norphan-job-1\n`);
     writeFileSync(join(pidDir, 'other.pid'), `${process.pid}\nnot-this-process-name\n`);

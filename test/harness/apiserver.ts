@@ -70,6 +70,8 @@ export async function startApiServer(ctx: ComponentContext, opts: ApiServerOptio
     `--service-account-issuer=${server}`,
     `--service-account-key-file=${saPublicKeyFile}`,
     `--service-account-signing-key-file=${saPrivateKeyFile}`,
+    // Endpoints may not point at 127.0.0.0/8, so the `kubernetes` Service gets no endpoints (nothing runs in-cluster).
+    '--endpoint-reconciler-type=none',
     '--profiling=false',
   ];
   if (opts.disableAdmissionPlugins?.length) {

@@ -44,6 +44,8 @@ export async function startControllerManager(
       `--kubeconfig=${api.kubeconfigPath}`,
       `--authentication-kubeconfig=${api.kubeconfigPath}`,
       `--authorization-kubeconfig=${api.kubeconfigPath}`,
+      // Token auth only: the apiserver publishes no client-CA configmap for the controller-manager to look up.
+      '--authentication-skip-lookup=true',
       '--leader-elect=false',
       '--bind-address=127.0.0.1',
       `--secure-port=${port}`,

@@ -61,6 +61,27 @@ function requireExecutable(path: string, hint: string): void {
 }
 
 /**
+ * A free port is released before the child binds it, so another process can take it in between. A child that
+ * exited because its address was in use is started again (on new ports).
+ */
+async function retryOnPortClash<T>(
+  name: string,
+  start: () => Promise<T>,
+  log: (m: string) => void,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const clash = /exited during start-up/.test(message) && /address already in use/i.test(message);
+      if (!clash || attempt >= 3) throw err;
+      log(`${name}: port taken before it could bind; starting it again`);
+    }
+  }
+}
+
+/**
  * Starts etcd → kube-apiserver → kube-controller-manager, and in parallel moto, chroma and the embeddings server,
  * all on free 127.0.0.1 ports, with files and logs in one temporary directory.
  */
@@ -92,7 +113,7 @@ export async function startEnvironment(opts: StartEnvironmentOptions = {}): Prom
   const t0 = performance.now();
   async function timed<T extends Component>(name: string, start: () => Promise<T>): Promise<T> {
     const t = performance.now();
-    const component = await start();
+    const component = await retryOnPortClash(name, start, log);
     started.push(component);
     timings[name] = Math.round(performance.now() - t);
     log(`${name} ready in ${timings[name]} ms`);

@@ -1,5 +1,60 @@
 import type { Command } from 'commander';
+import { SqsQueue } from '../core/aws/sqs-queue.js';
+import { errorMessage } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
+import { makeKubeClient } from '../core/kube/client.js';
+import { LeadershipLostError } from '../core/kube/manager.js';
+import { parseControllerConfig, type ControllerFlags } from './config.js';
+import { buildController } from './manager.js';
 
+/** `embedctl controller`: parse config, wire, run until SIGTERM; exit 1 when leadership is lost (restart). */
 export function register(program: Command): void {
-  program.command('controller').description('controller (being built)');
+  program
+    .command('controller')
+    .description(
+      'SQS → EmbeddingJob → worker Jobs: ingest, dispatch and status, leader-elected (controller/README.md)',
+    )
+    .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then $KUBECONFIG)')
+    .option('--no-leader-elect', 'run without leader election (single replica only)')
+    .option('--pollers <n>', 'concurrent SQS long-pollers (default 4)')
+    .option(
+      '--max-outstanding <n>',
+      'stop receiving while this many EmbeddingJobs are unfinished (default 2000)',
+    )
+    .option('--max-attempts <n>', 'attempts per EmbeddingJob before Failed (default 3)')
+    .option('--finished-ttl <seconds>', 'delete finished EmbeddingJobs after this long (default 86400)')
+    .action(async (flags: ControllerFlags) => {
+      const log = createLogger('controller');
+      let config;
+      try {
+        config = parseControllerConfig(process.env, flags);
+      } catch (err) {
+        log.fatal(errorMessage(err));
+        process.exit(2);
+      }
+      const kube = await makeKubeClient(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {});
+      const queue = new SqsQueue(
+        config.embedQueueUrl,
+        { region: config.aws.region, ...(config.aws.endpoint ? { endpoint: config.aws.endpoint } : {}) },
+        config.embedDlqUrl,
+      );
+      const app = buildController({ kube, queue, config, log });
+      const stop = new AbortController();
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(sig, () => {
+          log.info(
+            { signal: sig },
+            'shutting down: stop receiving, finish in-flight work, release the Lease',
+          );
+          stop.abort();
+        });
+      }
+      try {
+        await app.manager.run(stop.signal);
+        kube.close();
+      } catch (err) {
+        log.fatal(errorMessage(err));
+        process.exit(err instanceof LeadershipLostError ? 1 : 3);
+      }
+    });
 }

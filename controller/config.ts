@@ -1,0 +1,230 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { CHROMA_MOUNT_PATH, DEFAULT_METRICS_PORT, ENV, WORKER_CONFIG_KEYS } from '../cdk8s/env.js';
+import { ConfigError } from '../core/errors.js';
+
+/**
+ * Controller configuration, parsed once at the edge (env + flags + the worker ConfigMap) into typed objects with
+ * documented defaults. Errors name the variable and the bad value.
+ */
+
+const int = (min: number) => z.coerce.number().int().min(min);
+const jsonObject = z.string().transform((s, ctx) => {
+  try {
+    const v = JSON.parse(s) as unknown;
+    if (typeof v !== 'object' || v === null) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch (err) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be JSON: ${err instanceof Error ? err.message : String(err)}`,
+    });
+    return z.NEVER;
+  }
+});
+
+/** How worker Jobs are built (from the WORKER_CONFIGMAP ConfigMap; keys in `WORKER_CONFIG_KEYS`). */
+export const WorkerSettings = z.object({
+  /** @default - required: the embedctl image */
+  image: z.string().min(1),
+  imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  serviceAccountName: z.string().min(1).default('embedctl-worker'),
+  /** core/v1 ResourceRequirements */
+  resources: jsonObject.or(z.record(z.string(), z.unknown())).default({
+    requests: { cpu: '500m', memory: '1Gi' },
+    limits: { memory: '2Gi' },
+  }),
+  activeDeadlineSeconds: int(1).default(1800),
+  /** Pod retries inside one Job. Retries are per EmbeddingJob by the controller, so 0. */
+  backoffLimit: int(0).default(0),
+  ttlSecondsAfterFinished: int(0).default(600),
+  /** PVC of the shared Chroma volume; mounted read-only. Unset: no volume (tests). */
+  pvcName: z.string().min(1).optional(),
+  chromaMountPath: z.string().min(1).default(CHROMA_MOUNT_PATH),
+  podSecurityContext: jsonObject.or(z.record(z.string(), z.unknown())).optional(),
+  containerSecurityContext: jsonObject.or(z.record(z.string(), z.unknown())).optional(),
+  /** JSON array of core/v1 EnvVar added to the worker container. */
+  env: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        const v = JSON.parse(s) as unknown;
+        if (!Array.isArray(v)) throw new Error('not an array');
+        return v as Record<string, unknown>[];
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a JSON array: ${err instanceof Error ? err.message : String(err)}`,
+        });
+        return z.NEVER;
+      }
+    })
+    .or(z.array(z.record(z.string(), z.unknown())))
+    .default([]),
+});
+export type WorkerSettings = z.output<typeof WorkerSettings>;
+export type WorkerSettingsInput = z.input<typeof WorkerSettings>;
+
+export const DispatchSettings = z.object({
+  /** EmbeddingJobs per worker Job. */
+  batchSize: int(1).max(100).default(10),
+  /** How long a partial batch waits for more members (like Lambda's batching window). */
+  batchWindowSeconds: z.coerce.number().min(0).default(2),
+  /** Unfinished worker Jobs (each one pod, Pending pods included). */
+  maxActivePods: int(1).default(20),
+  /** Retried items go in a batch of their own. */
+  isolateRetries: z.boolean().default(true),
+});
+export type DispatchSettings = z.output<typeof DispatchSettings>;
+
+export const StatusSettings = z.object({
+  maxAttempts: int(1).default(3),
+  retryBaseSeconds: z.coerce.number().min(0).default(10),
+  retryMaxSeconds: z.coerce.number().min(0).default(300),
+  /** Finished EmbeddingJobs are deleted this long after completionTime. */
+  finishedTtlSeconds: int(0).default(86_400),
+  /** A worker Job without pods for this long is checked for FailedCreate (admission) events. */
+  podRejectedGraceSeconds: z.coerce.number().min(0).default(10),
+  concurrency: int(1).default(8),
+  /** Every EmbeddingJob is reconciled at least this often (safety net against missed events). */
+  resyncSeconds: z.coerce.number().min(1).default(600),
+});
+export type StatusSettings = z.output<typeof StatusSettings>;
+
+export const IngestSettings = z.object({
+  pollers: int(1).max(64).default(4),
+  waitSeconds: int(0).max(20).default(20),
+  /** Visibility timeout of received messages: how soon a message whose CR was not stored comes back. */
+  visibilitySeconds: int(1).default(60),
+  /** Stop receiving while this many EmbeddingJobs are not finished. */
+  maxOutstanding: int(1).default(2000),
+});
+export type IngestSettings = z.output<typeof IngestSettings>;
+
+export const LeaderSettings = z.object({
+  enabled: z.boolean().default(true),
+  leaseName: z.string().min(1).default('embedctl-controller'),
+  leaseDurationSeconds: z.coerce.number().positive().default(15),
+  renewDeadlineSeconds: z.coerce.number().positive().default(10),
+  retryPeriodSeconds: z.coerce.number().positive().default(2),
+});
+
+export const ControllerConfig = z.object({
+  namespace: z.string().min(1),
+  identity: z.string().min(1),
+  embedQueueUrl: z.string().url(),
+  embedDlqUrl: z.string().url(),
+  aws: z.object({ region: z.string().min(1), endpoint: z.string().url().optional() }),
+  metricsPort: int(0).max(65535).default(DEFAULT_METRICS_PORT),
+  workerConfigMap: z.string().min(1).default('embedctl-worker'),
+  kubeconfig: z.string().optional(),
+  ingest: IngestSettings.default(IngestSettings.parse({})),
+  dispatch: DispatchSettings.default(DispatchSettings.parse({})),
+  status: StatusSettings.default(StatusSettings.parse({})),
+  leader: LeaderSettings.default(LeaderSettings.parse({})),
+});
+export type ControllerConfig = z.output<typeof ControllerConfig>;
+
+/** Flags of `embedctl controller` (commander camel-cases them). */
+export interface ControllerFlags {
+  kubeconfig?: string;
+  leaderElect?: boolean;
+  pollers?: string;
+  maxOutstanding?: string;
+  maxAttempts?: string;
+  finishedTtl?: string;
+}
+
+/** Env names of every field, for error messages. */
+const SOURCES: Record<string, string> = {
+  namespace: ENV.NAMESPACE,
+  identity: ENV.POD_NAME,
+  embedQueueUrl: ENV.EMBED_QUEUE_URL,
+  embedDlqUrl: ENV.EMBED_DLQ_URL,
+  'aws.region': ENV.AWS_REGION,
+  'aws.endpoint': ENV.AWS_ENDPOINT_URL,
+  metricsPort: ENV.METRICS_PORT,
+  workerConfigMap: ENV.WORKER_CONFIGMAP,
+  'ingest.pollers': '--pollers',
+  'ingest.maxOutstanding': '--max-outstanding',
+  'status.maxAttempts': '--max-attempts',
+  'status.finishedTtlSeconds': '--finished-ttl',
+};
+
+export function parseControllerConfig(env: NodeJS.ProcessEnv, flags: ControllerFlags = {}): ControllerConfig {
+  const raw = {
+    namespace: env[ENV.NAMESPACE],
+    identity: env[ENV.POD_NAME] || `${hostname()}-${process.pid}`,
+    embedQueueUrl: env[ENV.EMBED_QUEUE_URL],
+    embedDlqUrl: env[ENV.EMBED_DLQ_URL],
+    aws: {
+      region: env[ENV.AWS_REGION] ?? env.AWS_DEFAULT_REGION,
+      endpoint: env[ENV.AWS_ENDPOINT_URL] || undefined,
+    },
+    metricsPort: env[ENV.METRICS_PORT],
+    workerConfigMap: env[ENV.WORKER_CONFIGMAP],
+    kubeconfig: flags.kubeconfig,
+    ingest: { pollers: flags.pollers, maxOutstanding: flags.maxOutstanding },
+    status: { maxAttempts: flags.maxAttempts, finishedTtlSeconds: flags.finishedTtl },
+    leader: { enabled: flags.leaderElect ?? true },
+  };
+  return parseWithNames(
+    ControllerConfig,
+    stripUndefined(raw),
+    (path) => SOURCES[path] ?? path,
+    'controller configuration',
+  );
+}
+
+/** Worker settings and dispatch overrides from the ConfigMap's string data. */
+export function parseWorkerConfigMap(
+  data: Record<string, string>,
+  dispatchDefaults: DispatchSettings,
+): { worker: WorkerSettings; dispatch: DispatchSettings } {
+  const K = WORKER_CONFIG_KEYS;
+  const worker = parseWithNames(
+    WorkerSettings,
+    stripUndefined(Object.fromEntries(Object.values(K).map((k) => [k, data[k]]))),
+    (path) => `ConfigMap key ${path.split('.')[0]}`,
+    'worker ConfigMap',
+  );
+  const dispatch = parseWithNames(
+    DispatchSettings,
+    stripUndefined({
+      ...dispatchDefaults,
+      batchSize: data[K.batchSize] ?? dispatchDefaults.batchSize,
+      batchWindowSeconds: data[K.batchWindowSeconds] ?? dispatchDefaults.batchWindowSeconds,
+      maxActivePods: data[K.maxActivePods] ?? dispatchDefaults.maxActivePods,
+    }),
+    (path) => `ConfigMap key ${path}`,
+    'worker ConfigMap',
+  );
+  return { worker, dispatch };
+}
+
+function parseWithNames<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  nameOf: (path: string) => string,
+  what: string,
+): z.output<S> {
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => {
+    const path = i.path.map(String).join('.');
+    const value = path
+      .split('.')
+      .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], raw);
+    return `${nameOf(path)}: ${i.message}${value === undefined ? ' (not set)' : ` (got ${JSON.stringify(value)})`}`;
+  });
+  throw new ConfigError(`invalid ${what}: ${problems.join('; ')}`, { problems });
+}
+
+function stripUndefined<T>(value: T): T {
+  if (Array.isArray(value) || typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, stripUndefined(v)]),
+  ) as T;
+}

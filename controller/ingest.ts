@@ -1,0 +1,161 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EmbedMessage } from '../core/contracts/embed-message.js';
+import { newEmbeddingJob, type EmbeddingJob } from '../core/contracts/embedding-job.js';
+import { parseOrThrow } from '../core/contracts/validation.js';
+import { InputError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
+import type { Informer } from '../core/kube/informer.js';
+import { isInvalid } from '../core/kube/rest.js';
+import type { Queue, QueueMessage } from '../core/ports/queue.js';
+import type { IngestSettings } from './config.js';
+import type { ControllerMetrics } from './metrics.js';
+
+export interface IngestDeps {
+  queue: Queue;
+  ejClient: EmbeddingJobClient;
+  ejs: Informer<EmbeddingJob>;
+  namespace: string;
+  settings: IngestSettings;
+  metrics: ControllerMetrics;
+  log: Logger;
+  /** Test seam: runs after the CR is stored, before the message is deleted (e.g. to simulate a crash there). */
+  afterCreate?: (name: string, message: QueueMessage) => void | Promise<void>;
+}
+
+const isFinished = (ej: EmbeddingJob) => ej.status?.phase === 'Succeeded' || ej.status?.phase === 'Failed';
+
+/**
+ * Long-polls the EMBED queue and turns each message into an EmbeddingJob. A message is deleted only after its CR is
+ * stored (201, or 409 for a redelivery); an invalid one goes to the DLQ with the reason. While outstanding
+ * EmbeddingJobs reach `maxOutstanding`, nothing is received: the backlog stays in SQS.
+ */
+export class Ingest {
+  private readonly outstanding = new Set<string>();
+  /** Created by us, not yet in the cache. */
+  private readonly inflight = new Set<string>();
+
+  constructor(private readonly d: IngestDeps) {
+    const track = (ej: EmbeddingJob) => {
+      this.inflight.delete(ej.metadata.name);
+      if (isFinished(ej)) this.outstanding.delete(ej.metadata.name);
+      else this.outstanding.add(ej.metadata.name);
+      d.metrics.outstanding.set(this.outstanding.size);
+    };
+    d.ejs.on('add', track).on('update', track);
+    d.ejs.on('delete', (ej) => {
+      this.outstanding.delete(ej.metadata.name);
+      d.metrics.outstanding.set(this.outstanding.size);
+    });
+  }
+
+  /** Not-finished EmbeddingJobs, including ones created but not yet seen by the cache. */
+  outstandingCount(): number {
+    return this.outstanding.size + this.inflight.size;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    await this.d.ejs.waitForSync(signal);
+    const pollers = Array.from({ length: this.d.settings.pollers }, (_, i) => this.poll(i, signal));
+    await Promise.all(pollers);
+  }
+
+  private async poll(id: number, signal: AbortSignal): Promise<void> {
+    const s = this.d.settings;
+    const log = this.d.log.child({ poller: id });
+    let errors = 0;
+    while (!signal.aborted) {
+      if (this.outstandingCount() >= s.maxOutstanding) {
+        this.d.metrics.ingestPaused.set(1);
+        await sleep(250, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      this.d.metrics.ingestPaused.set(0);
+      let messages: QueueMessage[];
+      try {
+        const room = s.maxOutstanding - this.outstandingCount();
+        messages = await this.d.queue.receive({
+          maxMessages: Math.max(1, Math.min(10, room)),
+          waitSeconds: s.waitSeconds,
+          visibilitySeconds: s.visibilitySeconds,
+          signal,
+        });
+        errors = 0;
+      } catch (err) {
+        if (signal.aborted) break;
+        errors++;
+        const delay = Math.min(500 * 2 ** errors, 30_000);
+        log.warn({ err: errorMessage(err), retryInMs: delay }, 'receive failed');
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      // Not aborted by `signal`: messages already received are finished even during shutdown.
+      await Promise.all(messages.map((m) => this.handle(m, log)));
+    }
+  }
+
+  private async handle(message: QueueMessage, log: Logger): Promise<void> {
+    const m = this.d.metrics.messages;
+    m.inc({ result: 'received' });
+    let ej: EmbeddingJob;
+    try {
+      ej = newEmbeddingJob(parseOrThrow(EmbedMessage, parseJson(message.body)), this.d.namespace, 'sqs');
+    } catch (err) {
+      await this.deadLetter(message, `InvalidMessage: ${errorMessage(err)}`, log);
+      return;
+    }
+    const name = ej.metadata.name;
+    try {
+      this.inflight.add(name);
+      const { created } = await this.d.ejClient.create(ej);
+      if (!created || this.d.ejs.get(name)) this.inflight.delete(name);
+      m.inc({ result: created ? 'created' : 'duplicate' });
+      if (!created) log.info({ ej: name, messageId: message.id }, 'EmbeddingJob already exists (redelivery)');
+    } catch (err) {
+      this.inflight.delete(name);
+      if (isInvalid(err)) {
+        await this.deadLetter(
+          message,
+          `InvalidMessage: rejected by the API server: ${errorMessage(err)}`,
+          log,
+        );
+        return;
+      }
+      m.inc({ result: 'failed' });
+      log.error(
+        { ej: name, messageId: message.id, err: errorMessage(err) },
+        'could not create EmbeddingJob; message left in the queue',
+      );
+      return;
+    }
+    await this.d.afterCreate?.(name, message);
+    try {
+      await this.d.queue.delete(message.handle);
+    } catch (err) {
+      // Harmless: the message comes back and its create is a 409.
+      log.warn({ ej: name, messageId: message.id, err: errorMessage(err) }, 'could not delete message');
+    }
+  }
+
+  private async deadLetter(message: QueueMessage, reason: string, log: Logger): Promise<void> {
+    try {
+      await this.d.queue.deadLetter(message, reason);
+      this.d.metrics.messages.inc({ result: 'dead_lettered' });
+      log.warn({ messageId: message.id, reason }, 'message dead-lettered');
+    } catch (err) {
+      this.d.metrics.messages.inc({ result: 'failed' });
+      log.error(
+        { messageId: message.id, err: errorMessage(err) },
+        'could not dead-letter message; left in the queue',
+      );
+    }
+  }
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch (err) {
+    throw new InputError(`body is not JSON: ${errorMessage(err)}`);
+  }
+}

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { API_VERSION, GROUP, KIND } from '../core/contracts/embedding-job.js';
+import type { Job } from '../core/kube/types.js';
+import type { WorkerSettings } from './config.js';
+
+/** Labels and annotations that tie worker Jobs and pods to their EmbeddingJobs. */
+export const WORKER_LABELS = {
+  'app.kubernetes.io/name': 'embedctl',
+  'app.kubernetes.io/component': 'embedding-worker',
+  'app.kubernetes.io/managed-by': 'embedctl-controller',
+} as const;
+export const WORKER_SELECTOR = Object.entries(WORKER_LABELS)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(',');
+/** `ej-a:1,ej-b:3`: member EmbeddingJobs and the attempt this Job is for each of them. */
+export const MEMBERS_ANNOTATION = `${GROUP}/members`;
+export const WORKER_CONTAINER = 'worker';
+
+export interface Member {
+  name: string;
+  attempt: number;
+}
+
+export interface MemberRef extends Member {
+  uid: string;
+}
+
+/** Deterministic: the same members with the same attempts always give the same name (a retried create is a 409). */
+export function workerJobName(members: readonly Member[]): string {
+  const key = members
+    .map((m) => `${m.name}:${m.attempt}`)
+    .sort()
+    .join(',');
+  return `ejw-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+}
+
+export function formatMembers(members: readonly Member[]): string {
+  return members.map((m) => `${m.name}:${m.attempt}`).join(',');
+}
+
+export function parseMembers(obj: { metadata: { annotations?: Record<string, string> } }): Member[] {
+  const raw = obj.metadata.annotations?.[MEMBERS_ANNOTATION];
+  if (!raw) return [];
+  return raw.split(',').flatMap((part) => {
+    const i = part.lastIndexOf(':');
+    const attempt = Number(part.slice(i + 1));
+    return i > 0 && Number.isInteger(attempt) ? [{ name: part.slice(0, i), attempt }] : [];
+  });
+}
+
+const RESTRICTED_POD = {
+  runAsNonRoot: true,
+  runAsUser: 10001,
+  runAsGroup: 10001,
+  fsGroup: 10001,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+const RESTRICTED_CONTAINER = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+/** Exit codes of `embedctl worker` (controller/README.md). */
+export const EXIT = { ok: 0, retryable: 1, badInput: 2, sourceMissing: 3 } as const;
+
+/** The batch/v1 Job for one batch. Pure: same input, same manifest. */
+export function buildWorkerJob(members: readonly MemberRef[], namespace: string, s: WorkerSettings): Job {
+  const name = workerJobName(members);
+  const annotations = { [MEMBERS_ANNOTATION]: formatMembers(members) };
+  const volumes: Record<string, unknown>[] = [{ name: 'tmp', emptyDir: {} }];
+  const mounts: Record<string, unknown>[] = [{ name: 'tmp', mountPath: '/tmp' }];
+  if (s.pvcName) {
+    volumes.push({ name: 'chroma', persistentVolumeClaim: { claimName: s.pvcName, readOnly: true } });
+    mounts.push({ name: 'chroma', mountPath: s.chromaMountPath, readOnly: true });
+  }
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace,
+      labels: { ...WORKER_LABELS },
+      annotations,
+      ownerReferences: members.map((m) => ({
+        apiVersion: API_VERSION,
+        kind: KIND,
+        name: m.name,
+        uid: m.uid,
+        controller: false,
+        blockOwnerDeletion: false,
+      })),
+    },
+    spec: {
+      backoffLimit: s.backoffLimit,
+      activeDeadlineSeconds: s.activeDeadlineSeconds,
+      ttlSecondsAfterFinished: s.ttlSecondsAfterFinished,
+      podReplacementPolicy: 'Failed',
+      podFailurePolicy: {
+        rules: [
+          {
+            action: 'FailJob',
+            onExitCodes: {
+              containerName: WORKER_CONTAINER,
+              operator: 'In',
+              values: [EXIT.badInput, EXIT.sourceMissing],
+            },
+          },
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+        ],
+      },
+      template: {
+        metadata: { labels: { ...WORKER_LABELS }, annotations },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: s.serviceAccountName,
+          automountServiceAccountToken: true,
+          securityContext: { ...RESTRICTED_POD, ...s.podSecurityContext },
+          volumes,
+          containers: [
+            {
+              name: WORKER_CONTAINER,
+              image: s.image,
+              imagePullPolicy: s.imagePullPolicy,
+              args: ['worker', '--jobs', members.map((m) => m.name).join(','), '--namespace', namespace],
+              env: [
+                { name: 'WORKER_JOB_NAME', value: name },
+                { name: 'NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                ...s.env,
+              ],
+              resources: s.resources,
+              securityContext: { ...RESTRICTED_CONTAINER, ...s.containerSecurityContext },
+              volumeMounts: mounts,
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** True once the Job has a Complete or Failed condition. */
+export function jobFinished(job: Job): boolean {
+  return !!job.status?.conditions?.some(
+    (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+  );
+}

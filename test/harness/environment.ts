@@ -125,14 +125,19 @@ export async function startEnvironment(opts: StartEnvironmentOptions = {}): Prom
     (stopping ??= (async () => {
       const t = performance.now();
       const errors: unknown[] = [];
+      const perComponent: string[] = [];
       for (const component of [...started].reverse()) {
+        const tc = performance.now();
         await component.stop().catch((err: unknown) => errors.push(err));
+        perComponent.push(`${component.name} ${Math.round(performance.now() - tc)}`);
       }
       await registry.stopAll().catch((err: unknown) => errors.push(err));
       const bound = await ports.stillBound();
       if (bound.length) errors.push(new Error(`ports still bound after teardown: ${bound.join(', ')}`));
       if (!keep) rmSync(runDir, { recursive: true, force: true });
-      log(`stopped in ${Math.round(performance.now() - t)} ms${keep ? `; kept ${runDir}` : ''}`);
+      log(
+        `stopped in ${Math.round(performance.now() - t)} ms (${perComponent.join(', ')})${keep ? `; kept ${runDir}` : ''}`,
+      );
       if (errors.length === 1) throw errors[0];
       if (errors.length) throw new AggregateError(errors, 'test environment teardown failed');
     })());

@@ -1,3 +1,4 @@
+import { ApiObject, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 
@@ -72,18 +73,24 @@ export class RbacChart extends NamespacedChart {
     controller.allow(['create', 'patch'], res('events.k8s.io', 'events'));
     controller.allow(['get', 'update', 'patch'], res('coordination.k8s.io', 'leases', NAMES.leases.controller));
     controller.allow(['get', 'list', 'watch'], res('', 'configmaps', NAMES.workerConfigMap));
-    new kplus.RoleBinding(this, 'controller-binding', {
+    const controllerBinding = new kplus.RoleBinding(this, 'controller-binding', {
       metadata: { name: NAMES.controller, labels: labels(cfg, 'controller') },
       role: controller,
-    }).addSubjects(this.controllerSa);
+    });
+    controllerBinding.addSubjects(this.controllerSa);
+    // The server drops `apiGroup: ""` of ServiceAccount subjects; leave it out so re-applies are no-ops.
+    ApiObject.of(controllerBinding).addJsonPatch(JsonPatch.remove('/subjects/0/apiGroup'));
 
     const compactor = new kplus.Role(this, 'compactor-role', {
       metadata: { name: NAMES.compactor, labels: labels(cfg, 'compactor') },
     });
     compactor.allow(['get', 'update', 'patch'], res('coordination.k8s.io', 'leases', NAMES.leases.compactor));
-    new kplus.RoleBinding(this, 'compactor-binding', {
+    const compactorBinding = new kplus.RoleBinding(this, 'compactor-binding', {
       metadata: { name: NAMES.compactor, labels: labels(cfg, 'compactor') },
       role: compactor,
-    }).addSubjects(this.compactorSa);
+    });
+    compactorBinding.addSubjects(this.compactorSa);
+    // The server drops `apiGroup: ""` of ServiceAccount subjects; leave it out so re-applies are no-ops.
+    ApiObject.of(compactorBinding).addJsonPatch(JsonPatch.remove('/subjects/0/apiGroup'));
   }
 }

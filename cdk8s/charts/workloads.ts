@@ -1,4 +1,4 @@
-import { ApiObject, Duration } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 
@@ -12,8 +12,10 @@ import {
   plusEnv,
   plusResources,
   quantityToSize,
+  resourceRequirements,
   selectorLabels,
 } from '../common.js';
+import type { Resources } from '../config.js';
 import { ScaledObject, TriggerAuthentication } from '../crd-types.js';
 import type { AwsSqsQueueTriggerMetadata, TriggerAuthenticationSpec } from '../crd-types.js';
 import { CHROMA_MOUNT_PATH } from '../env.js';
@@ -25,6 +27,34 @@ export interface WorkloadChartProps extends ChartProps {
 }
 
 const POD_SPEC = '/spec/template/spec';
+
+/**
+ * Make the output what the apiserver stores, so that a repeated `kubectl apply` is a no-op: drop zero/false fields
+ * the server omits (minReadySeconds 0, hostNetwork false, readOnly false) and write quantities in the canonical form
+ * the server returns (cdk8s-plus renders 2Gi as 2048Mi).
+ */
+function quantities(r: ReturnType<typeof resourceRequirements>): Record<string, Record<string, kplus.k8s.Quantity>> {
+  const q = (m: Record<string, string>) =>
+    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, kplus.k8s.Quantity.fromString(v)]));
+  return { limits: q(r.limits), requests: q(r.requests) };
+}
+
+function normalizeDeployment(
+  dep: kplus.Deployment,
+  resources: Resources,
+  tmpSize: string,
+  extra: JsonPatch[] = [],
+): void {
+  const o = ApiObject.of(dep);
+  o.addJsonPatch(
+    JsonPatch.remove('/spec/minReadySeconds'),
+    JsonPatch.remove(`${POD_SPEC}/hostNetwork`),
+    // Values go through the L1 serializer after patching, so they must be Quantity objects there.
+    JsonPatch.replace(`${POD_SPEC}/containers/0/resources`, quantities(resourceRequirements(resources))),
+    JsonPatch.replace(`${POD_SPEC}/volumes/0/emptyDir/sizeLimit`, kplus.k8s.Quantity.fromString(tmpSize)),
+    ...extra,
+  );
+}
 
 function metricsAnnotations(cfg: EnvironmentConfig): Record<string, string> {
   return {
@@ -60,6 +90,7 @@ function metricsService(
     ports: [{ name: 'metrics', port: cfg.metricsPort, targetPort: cfg.metricsPort, protocol: kplus.Protocol.TCP }],
   });
   for (const [k, v] of Object.entries(selectorLabels(cfg, component))) svc.selectLabel(k, v);
+  ApiObject.of(svc).addJsonPatch(JsonPatch.remove('/spec/externalIPs'));
 }
 
 /** Controller: 2 replicas (one leader via its Lease), probes and metrics on one port, PDB, pod anti-affinity. */
@@ -67,7 +98,8 @@ export class ControllerChart extends NamespacedChart {
   constructor(scope: Construct, id: string, props: WorkloadChartProps) {
     super(scope, id, props);
     const { cfg } = props;
-    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp', { sizeLimit: quantityToSize('256Mi') });
+    const tmpSize = '256Mi';
+    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp', { sizeLimit: quantityToSize(tmpSize) });
     const dep = new kplus.Deployment(this, 'deployment', {
       metadata: { name: NAMES.controller, labels: labels(cfg, 'controller') },
       replicas: cfg.controller.replicas,
@@ -101,6 +133,7 @@ export class ControllerChart extends NamespacedChart {
     // Prefer one controller per node (the standby must survive the leader's node).
     dep.scheduling.spread({ topology: kplus.Topology.HOSTNAME, weight: 100 });
     applyRestrictedPatches(ApiObject.of(dep), POD_SPEC, 1);
+    normalizeDeployment(dep, cfg.controller.resources, tmpSize);
 
     new kplus.k8s.KubePodDisruptionBudget(this, 'pdb', {
       metadata: { name: NAMES.controller, labels: labels(cfg, 'controller') },
@@ -127,7 +160,7 @@ export class CompactorChart extends NamespacedChart {
       this,
       'chroma',
       kplus.PersistentVolumeClaim.fromClaimName(this, 'pvc', NAMES.pvc),
-      { name: 'chroma', readOnly: false },
+      { name: 'chroma' },
     );
     const dep = new kplus.Deployment(this, 'deployment', {
       metadata: { name: NAMES.compactor, labels: labels(cfg, 'compactor') },
@@ -152,7 +185,7 @@ export class CompactorChart extends NamespacedChart {
           securityContext: PLUS_CONTAINER_SECURITY,
           volumeMounts: [
             { path: '/tmp', volume: tmp },
-            { path: CHROMA_MOUNT_PATH, volume: chroma, readOnly: false },
+            { path: CHROMA_MOUNT_PATH, volume: chroma },
           ],
           ...probes(cfg),
         },
@@ -160,6 +193,10 @@ export class CompactorChart extends NamespacedChart {
     });
     dep.select(kplus.LabelSelector.of({ labels: selectorLabels(cfg, 'compactor') }));
     applyRestrictedPatches(ApiObject.of(dep), POD_SPEC, 1);
+    normalizeDeployment(dep, cfg.compactor.resources, cfg.compactor.scratchSize, [
+      JsonPatch.remove(`${POD_SPEC}/containers/0/volumeMounts/1/readOnly`),
+      JsonPatch.remove(`${POD_SPEC}/volumes/1/persistentVolumeClaim/readOnly`),
+    ]);
     metricsService(this, cfg, 'compactor');
 
     const keda = cfg.compactor.keda;

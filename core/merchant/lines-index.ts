@@ -1,0 +1,89 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startChromaServer, type ChromaServer } from '../chroma/server.js';
+import { ChromaVectorStore } from '../chroma/store.js';
+import type { Logger } from '../log.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import type { VectorStore } from '../ports/vector-store.js';
+import { restoreSnapshot } from '../snapshot/s3-snapshot.js';
+import { copyCurrentTo } from '../snapshot/volume.js';
+
+/** A read view of the live `lines` snapshot, opened once per batch and shared by its jobs. */
+export interface LinesIndex {
+  /** Snapshot version, and where it came from. */
+  readonly version: string;
+  readonly origin: 'volume' | 's3';
+  readonly store: VectorStore;
+  close(): Promise<void>;
+}
+
+export interface LinesIndexSource {
+  /** Undefined when there is no snapshot yet (an empty collection). */
+  open(): Promise<LinesIndex | undefined>;
+}
+
+export interface SnapshotSourceOptions {
+  /** Root of the shared volume (read only; never opened by Chroma). Undefined: skip the volume. */
+  chromaRoot?: string;
+  /** Local scratch directory the snapshot is copied to. */
+  scratchDir: string;
+  /** S3 fallback when the volume holds no CURRENT. */
+  objectStore?: ObjectStore;
+  vectorsBucket?: string;
+  log?: Logger;
+}
+
+/**
+ * Copies CURRENT of the volume's `lines` collection to local scratch (or restores the S3 snapshot when the volume is
+ * empty) and starts a Chroma server on the copy — never on the volume directory itself: Chroma is unsafe on NFS and
+ * two servers on one directory corrupt it silently.
+ */
+export class SnapshotLinesIndexSource implements LinesIndexSource {
+  constructor(private readonly o: SnapshotSourceOptions) {}
+
+  async open(): Promise<LinesIndex | undefined> {
+    const t0 = performance.now();
+    await mkdir(this.o.scratchDir, { recursive: true });
+    let found: { version: string; dir: string; origin: 'volume' | 's3' } | undefined;
+    if (this.o.chromaRoot) {
+      const copy = await copyCurrentTo(this.o.chromaRoot, 'lines', this.o.scratchDir);
+      if (copy) found = { ...copy, origin: 'volume' };
+    }
+    if (!found && this.o.objectStore && this.o.vectorsBucket) {
+      const dir = join(this.o.scratchDir, 'lines-s3');
+      await rm(dir, { recursive: true, force: true });
+      const restored = await restoreSnapshot(this.o.objectStore, this.o.vectorsBucket, 'lines', dir);
+      if (restored) found = { version: restored.version, dir, origin: 's3' };
+    }
+    if (!found) return undefined;
+    let server: ChromaServer | undefined;
+    try {
+      server = await startChromaServer({ path: found.dir });
+      const store = new ChromaVectorStore(server.url);
+      this.o.log?.info(
+        { version: found.version, origin: found.origin, ms: Math.round(performance.now() - t0) },
+        'lines snapshot opened',
+      );
+      const dir = found.dir;
+      const srv = server;
+      return {
+        version: found.version,
+        origin: found.origin,
+        store,
+        close: async () => {
+          await srv.stop();
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    } catch (err) {
+      await server?.stop();
+      await rm(found.dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+}
+
+/** An already running store (tests, local mode with its own Chroma). */
+export function staticLinesIndex(store: VectorStore, version = 'static'): LinesIndexSource {
+  return { open: async () => ({ version, origin: 'volume', store, close: async () => {} }) };
+}

@@ -1,0 +1,380 @@
+import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
+import { newCompactionRun, type CompactionRunItem } from '../core/contracts/compaction-run.js';
+import type { EmbeddingJobSpec, JobResult } from '../core/contracts/embedding-job.js';
+import { COLLECTIONS, deltaKey, type Collection } from '../core/contracts/ids.js';
+import { encodeDelta } from '../core/delta/arrow-delta.js';
+import { errorMessage, InputError, PipelineError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { LinesIndex, LinesIndexSource } from '../core/merchant/lines-index.js';
+import type { PlaceLookup } from '../core/merchant/place-lookup.js';
+import { resolveMerchant, type MerchantResult } from '../core/merchant/resolver.js';
+import type { Embedder } from '../core/ports/embedder.js';
+import type { Ledger } from '../core/ports/ledger.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
+import type { VectorRecord, VectorStore } from '../core/ports/vector-store.js';
+import { applyMerchant, buildReceiptItems, type EmbeddingItem } from '../core/receipt/embedding-inputs.js';
+import type { WordLabel } from '../core/receipt/labels.js';
+import { readLines, readWords } from '../core/receipt/ndjson-reader.js';
+import { runIdFor } from './run-id.js';
+
+/** One receipt to embed: an EmbeddingJob (cloud) or a local job. */
+export interface WorkItem {
+  /** EmbeddingJob name (or local job id); recorded in the CompactionRun as `job_name`. */
+  name: string;
+  uid?: string;
+  /** Identifies the attempt (worker Job name, or an attempt number): same attempt → same run id. */
+  attemptKey: string | number;
+  spec: Pick<EmbeddingJobSpec, 'imageId' | 'receiptId' | 'artifactsBucket' | 'linesKey' | 'wordsKey'> &
+    Partial<Pick<EmbeddingJobSpec, 'collections' | 'model'>>;
+}
+
+export type FailureReason = 'BadInput' | 'SourceMissing' | 'Transient';
+
+export interface Reporter {
+  succeeded(item: WorkItem, result: JobResult): Promise<void>;
+  failed(item: WorkItem, failure: { reason: FailureReason; message: string }): Promise<void>;
+}
+
+export interface WorkerDeps {
+  store: ObjectStore;
+  ledger: Ledger;
+  embedder: Embedder;
+  /** Embedder for a job whose spec names another model; without it such a job fails as BadInput. */
+  embedderFor?: (model: string) => Embedder;
+  vectorsBucket: string;
+  /** The live `lines` snapshot for merchant resolution; undefined disables resolution. */
+  linesIndex?: LinesIndexSource;
+  placeLookup?: PlaceLookup;
+  reporter: Reporter;
+  log: Logger;
+  /** Jobs processed at once (their embedding requests are coalesced). Default 8. */
+  jobConcurrency?: number;
+  /** Read word labels from the ledger for label metadata. Default true. */
+  readLabels?: boolean;
+  /** Stop starting new items (already running ones finish). */
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+export interface JobOutcome {
+  name: string;
+  status: 'succeeded' | 'failed' | 'skipped';
+  result?: JobResult;
+  reason?: FailureReason;
+  message?: string;
+  /** The reporter accepted the outcome. */
+  reported: boolean;
+}
+
+export interface BatchOutcome {
+  outcomes: JobOutcome[];
+  /** 0: every item reported; 1: some item has no report (retry). See controller/README.md. */
+  exitCode: 0 | 1;
+  durationMs: number;
+  vectors: number;
+  merchantIndex?: { version: string; origin: string; openMs: number };
+}
+
+/**
+ * Processes a batch of receipts: for each item, read + validate both NDJSON files, build embedding inputs, embed,
+ * resolve the merchant against the live `lines` snapshot (opened once, shared), write one Arrow delta per collection,
+ * write the CompactionRun row (conditional), then report. Items are independent: one failing never stops the others.
+ */
+export async function processBatch(deps: WorkerDeps, items: WorkItem[]): Promise<BatchOutcome> {
+  const t0 = performance.now();
+  let opened: LinesIndex | undefined;
+  let openMs = 0;
+  let indexPromise: Promise<VectorStore | { unavailable: string }> | undefined;
+  const index = () =>
+    (indexPromise ??= (async () => {
+      if (!deps.linesIndex) return { unavailable: 'merchant resolution disabled' };
+      const s = performance.now();
+      try {
+        opened = await deps.linesIndex.open();
+        openMs = performance.now() - s;
+        return opened ? opened.store : { unavailable: 'no lines snapshot yet' };
+      } catch (err) {
+        deps.log.warn({ err: errorMessage(err) }, 'lines snapshot unavailable');
+        return { unavailable: `lines snapshot unavailable: ${errorMessage(err)}` };
+      }
+    })());
+
+  const outcomes: JobOutcome[] = new Array<JobOutcome>(items.length);
+  let vectors = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      const item = items[i]!;
+      if (deps.signal?.aborted) {
+        outcomes[i] = { name: item.name, status: 'skipped', reported: false, message: 'shutting down' };
+        continue;
+      }
+      const o = await processItem(deps, item, index);
+      if (o.result) vectors += o.result.rows + o.result.words;
+      outcomes[i] = o;
+    }
+  };
+  try {
+    await Promise.all(
+      Array.from({ length: Math.max(1, Math.min(deps.jobConcurrency ?? 8, items.length)) }, worker),
+    );
+  } finally {
+    await opened
+      ?.close()
+      .catch((err: unknown) => deps.log.warn({ err: errorMessage(err) }, 'closing lines snapshot'));
+  }
+  const o = opened as LinesIndex | undefined;
+  return {
+    outcomes,
+    exitCode: outcomes.every((x) => x.reported) ? 0 : 1,
+    durationMs: Math.round(performance.now() - t0),
+    vectors,
+    ...(o ? { merchantIndex: { version: o.version, origin: o.origin, openMs: Math.round(openMs) } } : {}),
+  };
+}
+
+async function processItem(
+  deps: WorkerDeps,
+  item: WorkItem,
+  index: () => Promise<VectorStore | { unavailable: string }>,
+): Promise<JobOutcome> {
+  const log = deps.log.child({ ej: item.name });
+  let result: JobResult;
+  try {
+    result = await embedItem(deps, item, index, log);
+  } catch (err) {
+    const reason: FailureReason =
+      err instanceof PipelineError && err.reason === 'BadInput'
+        ? 'BadInput'
+        : err instanceof PipelineError && err.reason === 'SourceMissing'
+          ? 'SourceMissing'
+          : 'Transient';
+    const message = errorMessage(err);
+    log.warn({ reason, err: message }, 'job failed');
+    const reported = await report(log, () => deps.reporter.failed(item, { reason, message }));
+    return { name: item.name, status: 'failed', reason, message, reported };
+  }
+  log.info({ ...result }, 'job succeeded');
+  const reported = await report(log, () => deps.reporter.succeeded(item, result));
+  return { name: item.name, status: 'succeeded', result, reported };
+}
+
+async function report(log: Logger, send: () => Promise<void>): Promise<boolean> {
+  try {
+    await send();
+    return true;
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, 'report failed; the item stays unreported');
+    return false;
+  }
+}
+
+/** Extra CompactionRun attributes that let a rerun report the same result without redoing the work. */
+interface RunExtras {
+  job_uid?: string;
+  job_lines: number;
+  job_rows: number;
+  job_words: number;
+  merchant_name?: string;
+  merchant_reason: string;
+  merchant_tier?: string;
+}
+
+async function embedItem(
+  deps: WorkerDeps,
+  item: WorkItem,
+  index: () => Promise<VectorStore | { unavailable: string }>,
+  log: Logger,
+): Promise<JobResult> {
+  const t0 = performance.now();
+  const { spec } = item;
+  const runId = runIdFor(item, item.attemptKey);
+  const ids = { imageId: spec.imageId, receiptId: spec.receiptId };
+  const collections = new Set<Collection>(spec.collections ?? COLLECTIONS);
+  const embedder = pickEmbedder(deps, spec.model);
+
+  // A run already written for this attempt (pod killed after the ledger write): report it, write nothing.
+  const existing = await deps.ledger.getRun(spec.imageId, spec.receiptId, runId);
+  if (existing) {
+    log.info({ runId }, 'run already recorded for this attempt; reporting it');
+    return resultFromRun(existing, runId, t0);
+  }
+
+  const [linesStream, wordsStream] = await openBoth(deps.store, spec);
+  let lines;
+  let words;
+  try {
+    lines = await readLines(linesStream, ids, basename(spec.linesKey) || 'lines.ndjson');
+    words = await readWords(
+      wordsStream,
+      ids,
+      new Set(lines.map((l) => l.line_id)),
+      basename(spec.wordsKey) || 'words.ndjson',
+    );
+  } finally {
+    linesStream.destroy();
+    wordsStream.destroy();
+  }
+  const labels = deps.readLabels === false ? [] : await loadLabels(deps.ledger, spec.imageId, spec.receiptId);
+  const items = buildReceiptItems({ ...ids, lines, words, labels });
+  if (collections.has('lines') && items.lines.length === 0) {
+    throw new InputError('no line to embed (every line is noise)', { file: basename(spec.linesKey) });
+  }
+  if (collections.has('words') && items.words.length === 0) {
+    throw new InputError('no word to embed (every word is noise)', { file: basename(spec.wordsKey) });
+  }
+
+  const tEmbed = performance.now();
+  const [rowVectors, wordVectors] = await Promise.all([
+    embedder.embed(items.lines.map((i) => i.input)),
+    collections.has('words') ? embedder.embed(items.words.map((i) => i.input)) : Promise.resolve([]),
+  ]);
+  const embedMs = performance.now() - tEmbed;
+
+  const merchant: MerchantResult = await resolveMerchant({
+    receipt: { ...ids, lines, words },
+    items,
+    rowVectors,
+    index: await index(),
+    placeLookup: deps.placeLookup,
+    log,
+  });
+  applyMerchant(items, merchant.name);
+
+  const records: Record<Collection, VectorRecord[]> = {
+    lines: collections.has('lines') ? toRecords(items.lines, rowVectors) : [],
+    words: collections.has('words') ? toRecords(items.words, wordVectors) : [],
+  };
+  const deltas = {} as Record<Collection, { key: string; sha256: string; vectors: number }>;
+  await Promise.all(
+    COLLECTIONS.map(async (c) => {
+      const { bytes, sha256 } = encodeDelta(
+        { collection: c, runId, dimensions: embedder.dimensions, model: embedder.model },
+        records[c],
+      );
+      const key = deltaKey(c, runId);
+      await deps.store.put(deps.vectorsBucket, key, bytes, {
+        contentType: 'application/vnd.apache.arrow.file',
+        metadata: {
+          run_id: runId,
+          collection: c,
+          sha256,
+          vectors: String(records[c].length),
+          image_id: spec.imageId,
+          receipt_id: String(spec.receiptId),
+          job: item.name,
+        },
+      });
+      deltas[c] = { key, sha256, vectors: records[c].length };
+    }),
+  );
+
+  const extras: RunExtras = {
+    ...(item.uid ? { job_uid: item.uid } : {}),
+    job_lines: lines.length,
+    job_rows: items.lines.length,
+    job_words: items.words.length,
+    ...(merchant.name ? { merchant_name: merchant.name } : {}),
+    merchant_reason: merchant.reason,
+    ...(merchant.tier ? { merchant_tier: merchant.tier } : {}),
+  };
+  const run = {
+    ...newCompactionRun({
+      runId,
+      ...ids,
+      jobName: item.name,
+      model: embedder.model,
+      dimensions: embedder.dimensions,
+      deltas,
+      now: deps.now?.(),
+    }),
+    ...extras,
+  };
+  const created = await deps.ledger.putRunIfAbsent(run);
+  if (!created) {
+    // Another pod of the same attempt got there first; the row in the ledger is what the compactor will read.
+    const other = await deps.ledger.getRun(spec.imageId, spec.receiptId, runId);
+    log.warn({ runId }, 'CompactionRun already existed (concurrent pod of the same attempt)');
+    if (other) return resultFromRun(other, runId, t0);
+  }
+  log.debug({ runId, embedMs: Math.round(embedMs) }, 'deltas and run written');
+  return {
+    runId,
+    lines: lines.length,
+    rows: items.lines.length,
+    words: items.words.length,
+    linesDeltaKey: deltas.lines.key,
+    wordsDeltaKey: deltas.words.key,
+    ...(merchant.name ? { merchant: merchant.name } : {}),
+    merchantReason: merchant.reason,
+    durationMs: Math.round(performance.now() - t0),
+  };
+}
+
+function pickEmbedder(deps: WorkerDeps, model: string | undefined): Embedder {
+  if (!model || model === deps.embedder.model) return deps.embedder;
+  if (deps.embedderFor) return deps.embedderFor(model);
+  throw new PipelineError(
+    'BadInput',
+    `model ${model} is not available in this worker (it embeds with ${deps.embedder.model})`,
+  );
+}
+
+/** Opens both objects at once (a missing one is SourceMissing); never leaks the other stream. */
+async function openBoth(store: ObjectStore, spec: WorkItem['spec']): Promise<[Readable, Readable]> {
+  const results = await Promise.allSettled([
+    store.getStream(spec.artifactsBucket, spec.linesKey),
+    store.getStream(spec.artifactsBucket, spec.wordsKey),
+  ]);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) {
+    for (const r of results) if (r.status === 'fulfilled') r.value.destroy();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return results.map((r) => (r as PromiseFulfilledResult<Readable>).value) as [Readable, Readable];
+}
+
+function toRecords(items: EmbeddingItem[], vectors: Float32Array[]): VectorRecord[] {
+  return items.map((it, i) => ({
+    id: it.id,
+    document: it.document,
+    metadata: it.metadata,
+    embedding: vectors[i]!,
+  }));
+}
+
+function resultFromRun(run: CompactionRunItem, runId: string, t0: number): JobResult {
+  const x = run as CompactionRunItem & Partial<RunExtras>;
+  return {
+    runId,
+    lines: x.job_lines ?? 0,
+    rows: x.job_rows ?? run.lines_vectors,
+    words: x.job_words ?? run.words_vectors,
+    linesDeltaKey: run.lines_delta_key,
+    wordsDeltaKey: run.words_delta_key,
+    ...(x.merchant_name ? { merchant: x.merchant_name } : {}),
+    merchantReason: x.merchant_reason ?? '',
+    durationMs: Math.round(performance.now() - t0),
+  };
+}
+
+/** Word labels of the receipt from the ledger (SK `RECEIPT#…#LINE#…#WORD#…#LABEL#…`). */
+export async function loadLabels(ledger: Ledger, imageId: string, receiptId: number): Promise<WordLabel[]> {
+  const items = await ledger.query(`IMAGE#${imageId}`, `RECEIPT#${String(receiptId).padStart(5, '0')}#LINE#`);
+  const out: WordLabel[] = [];
+  for (const it of items) {
+    const m = /#LINE#(\d{5})#WORD#(\d{5})#LABEL#(.+)$/.exec(it.SK);
+    if (!m) continue;
+    out.push({
+      line_id: Number(m[1]),
+      word_id: Number(m[2]),
+      label: m[3]!,
+      validation_status: typeof it.validation_status === 'string' ? it.validation_status : 'NONE',
+      ...(typeof it.timestamp_added === 'string' ? { timestamp_added: it.timestamp_added } : {}),
+      ...(typeof it.label_proposed_by === 'string' ? { label_proposed_by: it.label_proposed_by } : {}),
+    });
+  }
+  return out;
+}

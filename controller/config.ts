@@ -9,19 +9,21 @@ import { ConfigError } from '../core/errors.js';
  */
 
 const int = (min: number) => z.coerce.number().int().min(min);
-const jsonObject = z.string().transform((s, ctx) => {
-  try {
-    const v = JSON.parse(s) as unknown;
-    if (typeof v !== 'object' || v === null) throw new Error('not an object');
-    return v as Record<string, unknown>;
-  } catch (err) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `must be JSON: ${err instanceof Error ? err.message : String(err)}`,
-    });
-    return z.NEVER;
-  }
-});
+/** A value given either as JSON text (ConfigMap data) or already parsed. */
+const json = <S extends z.ZodType>(schema: S) =>
+  z.preprocess((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v) as unknown;
+    } catch (err) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be JSON: ${err instanceof Error ? err.message : String(err)}`,
+      });
+      return z.NEVER;
+    }
+  }, schema);
+const jsonObject = json(z.record(z.string(), z.unknown()));
 
 /** How worker Jobs are built (from the WORKER_CONFIGMAP ConfigMap; keys in `WORKER_CONFIG_KEYS`). */
 export const WorkerSettings = z.object({
@@ -30,7 +32,7 @@ export const WorkerSettings = z.object({
   imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
   serviceAccountName: z.string().min(1).default('embedctl-worker'),
   /** core/v1 ResourceRequirements */
-  resources: jsonObject.or(z.record(z.string(), z.unknown())).default({
+  resources: jsonObject.default({
     requests: { cpu: '500m', memory: '1Gi' },
     limits: { memory: '2Gi' },
   }),
@@ -41,26 +43,10 @@ export const WorkerSettings = z.object({
   /** PVC of the shared Chroma volume; mounted read-only. Unset: no volume (tests). */
   pvcName: z.string().min(1).optional(),
   chromaMountPath: z.string().min(1).default(CHROMA_MOUNT_PATH),
-  podSecurityContext: jsonObject.or(z.record(z.string(), z.unknown())).optional(),
-  containerSecurityContext: jsonObject.or(z.record(z.string(), z.unknown())).optional(),
+  podSecurityContext: jsonObject.optional(),
+  containerSecurityContext: jsonObject.optional(),
   /** JSON array of core/v1 EnvVar added to the worker container. */
-  env: z
-    .string()
-    .transform((s, ctx) => {
-      try {
-        const v = JSON.parse(s) as unknown;
-        if (!Array.isArray(v)) throw new Error('not an array');
-        return v as Record<string, unknown>[];
-      } catch (err) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `must be a JSON array: ${err instanceof Error ? err.message : String(err)}`,
-        });
-        return z.NEVER;
-      }
-    })
-    .or(z.array(z.record(z.string(), z.unknown())))
-    .default([]),
+  env: json(z.array(z.record(z.string(), z.unknown()))).default([]),
 });
 export type WorkerSettings = z.output<typeof WorkerSettings>;
 export type WorkerSettingsInput = z.input<typeof WorkerSettings>;

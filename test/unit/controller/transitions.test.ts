@@ -1,0 +1,253 @@
+import { describe, expect, it } from 'vitest';
+import type { EmbeddingJob, EmbeddingJobStatus } from '../../../core/contracts/embedding-job.js';
+import type { Job, Pod } from '../../../core/kube/types.js';
+import { decide, retryDelayMs, type DecideInput } from '../../../controller/transitions.js';
+import { MEMBERS_ANNOTATION } from '../../../controller/worker-job.js';
+
+const now = new Date('2026-01-01T00:10:00Z');
+const settings = {
+  maxAttempts: 3,
+  retryBaseMs: 10_000,
+  retryMaxMs: 300_000,
+  finishedTtlMs: 3_600_000,
+  podRejectedGraceMs: 10_000,
+};
+
+const ej = (status?: EmbeddingJobStatus): EmbeddingJob => ({
+  apiVersion: 'embedding.receipts.dev/v1alpha1',
+  kind: 'EmbeddingJob',
+  metadata: {
+    name: 'ej-a',
+    namespace: 'ns',
+    generation: 1,
+    resourceVersion: '5',
+    creationTimestamp: '2026-01-01T00:00:00Z',
+  },
+  spec: {
+    imageId: '11111111-1111-1111-1111-111111111111',
+    receiptId: 1,
+    artifactsBucket: 'b',
+    linesKey: 'l',
+    wordsKey: 'w',
+    priority: 0,
+    collections: ['lines', 'words'],
+    source: 'sqs',
+  },
+  ...(status ? { status } : {}),
+});
+
+const job = (
+  name: string,
+  conditions: Job['status'] extends infer S ? (S extends { conditions?: infer C } ? C : never) : never = [],
+  created = '2026-01-01T00:09:00Z',
+): Job => ({
+  metadata: { name, creationTimestamp: created, annotations: { [MEMBERS_ANNOTATION]: 'ej-a:1' } },
+  status: { conditions },
+});
+
+const pod = (status: Pod['status']): Pod => ({
+  metadata: { name: 'p', creationTimestamp: '2026-01-01T00:09:01Z' },
+  status,
+});
+const scheduled: EmbeddingJobStatus = { phase: 'Scheduled', attempts: 1, workerJob: 'ejw-1' };
+const input = (over: Partial<DecideInput>): DecideInput => ({
+  ej: ej(),
+  claims: [],
+  job: undefined,
+  pods: [],
+  now,
+  settings,
+  ...over,
+});
+const terminated = (exitCode: number, reason = 'Error') => ({
+  phase: 'Failed' as const,
+  containerStatuses: [{ name: 'worker', state: { terminated: { exitCode, reason } } }],
+});
+const failedJob = (reason: string) =>
+  job('ejw-1', [{ type: 'Failed', status: 'True', reason, message: reason }]);
+
+describe('decide', () => {
+  it('adopts the worker Job that claims the next attempt (Scheduled, attempts+1, report cleared)', () => {
+    const d = decide(input({ claims: [{ job: job('ejw-1'), attempt: 1 }] }));
+    expect(d.patch).toMatchObject({
+      phase: 'Scheduled',
+      attempts: 1,
+      workerJob: 'ejw-1',
+      report: null,
+      nextAttemptTime: null,
+    });
+    expect(d.patch?.conditions?.find((c) => c.type === 'Scheduled')).toMatchObject({
+      status: 'True',
+      reason: 'JobCreated',
+      observedGeneration: 1,
+    });
+    expect(d.events[0]?.reason).toBe('Scheduled');
+  });
+
+  it('ignores claims for an attempt already taken', () => {
+    expect(
+      decide(
+        input({ ej: ej({ ...scheduled }), claims: [{ job: job('ejw-1'), attempt: 1 }], job: job('ejw-1') }),
+      ).patch,
+    ).toBeUndefined();
+  });
+
+  it('Running when the pod runs', () => {
+    const d = decide(input({ ej: ej(scheduled), job: job('ejw-1'), pods: [pod({ phase: 'Running' })] }));
+    expect(d.patch?.phase).toBe('Running');
+  });
+
+  it('Succeeded on a success report, from any attempt', () => {
+    const d = decide(
+      input({
+        ej: ej({
+          ...scheduled,
+          report: { workerJob: 'old', outcome: 'Succeeded' },
+          result: { runId: 'r', lines: 3, rows: 2, words: 9 },
+        }),
+        job: job('ejw-1'),
+      }),
+    );
+    expect(d.patch).toMatchObject({ phase: 'Succeeded', completionTime: now.toISOString() });
+    expect(d.patch?.conditions?.find((c) => c.type === 'Succeeded')?.message).toContain('9 words');
+  });
+
+  it.each([
+    { case: 'a BadInput report fails at once', report: 'BadInput', phase: 'Failed', reason: 'BadInput' },
+    {
+      case: 'a SourceMissing report fails at once',
+      report: 'SourceMissing',
+      phase: 'Failed',
+      reason: 'SourceMissing',
+    },
+    { case: 'a Transient report retries', report: 'Transient', phase: 'Pending', reason: 'Transient' },
+  ] as const)('$case', ({ report, phase, reason }) => {
+    const d = decide(
+      input({
+        ej: ej({
+          ...scheduled,
+          report: { workerJob: 'ejw-1', outcome: 'Failed', reason: report, message: 'row 7' },
+        }),
+        job: job('ejw-1'),
+      }),
+    );
+    expect(d.patch?.phase).toBe(phase);
+    expect(d.events[0]).toMatchObject({ type: 'Warning', reason });
+  });
+
+  it.each([
+    {
+      case: 'exit 2 → BadInput, no retry',
+      job: failedJob('PodFailurePolicy'),
+      pod: terminated(2),
+      phase: 'Failed',
+      reason: 'BadInput',
+    },
+    {
+      case: 'exit 3 → SourceMissing, no retry',
+      job: failedJob('PodFailurePolicy'),
+      pod: terminated(3),
+      phase: 'Failed',
+      reason: 'SourceMissing',
+    },
+    {
+      case: 'OOMKilled → retry',
+      job: failedJob('BackoffLimitExceeded'),
+      pod: terminated(137, 'OOMKilled'),
+      phase: 'Pending',
+      reason: 'OOMKilled',
+    },
+    {
+      case: 'deadline → retry',
+      job: failedJob('DeadlineExceeded'),
+      pod: undefined,
+      phase: 'Pending',
+      reason: 'DeadlineExceeded',
+    },
+    {
+      case: 'exit 1 → retry',
+      job: failedJob('BackoffLimitExceeded'),
+      pod: terminated(1),
+      phase: 'Pending',
+      reason: 'WorkerError',
+    },
+  ])('$case', ({ job: j, pod: p, phase, reason }) => {
+    const d = decide(input({ ej: ej(scheduled), job: j, pods: p ? [pod(p)] : [] }));
+    expect(d.patch?.phase).toBe(phase);
+    expect(d.events[0]?.reason).toBe(reason);
+  });
+
+  it('retries with exponential backoff and gives up after maxAttempts', () => {
+    const first = decide(
+      input({ ej: ej(scheduled), job: failedJob('BackoffLimitExceeded'), pods: [pod(terminated(1))] }),
+    );
+    expect(first.patch?.nextAttemptTime).toBe(new Date(now.getTime() + 10_000).toISOString());
+    expect(first.patch?.conditions?.find((c) => c.type === 'Retrying')?.status).toBe('True');
+    expect(retryDelayMs(3, 10_000, 300_000)).toBe(40_000);
+    expect(retryDelayMs(30, 10_000, 300_000)).toBe(300_000);
+    const last = decide(
+      input({
+        ej: ej({ ...scheduled, attempts: 3 }),
+        job: failedJob('BackoffLimitExceeded'),
+        pods: [pod(terminated(1))],
+      }),
+    );
+    expect(last.patch?.phase).toBe('Failed');
+    expect(last.patch?.message).toContain('gave up after 3 attempt(s)');
+  });
+
+  it('asks for a live lookup when the Job is not cached, and returns the item to Pending when it is gone', () => {
+    expect(decide(input({ ej: ej(scheduled), job: 'unknown' })).lookupJob).toBe('ejw-1');
+    const d = decide(input({ ej: ej(scheduled), job: 'gone' }));
+    expect(d.patch?.phase).toBe('Pending');
+    expect(d.events[0]?.reason).toBe('WorkerJobVanished');
+  });
+
+  it('a Job that completes without reporting the item: waits briefly, then retries with NoReport', () => {
+    const at = (s: number) =>
+      job('ejw-1', [
+        {
+          type: 'Complete',
+          status: 'True',
+          lastTransitionTime: new Date(now.getTime() - s * 1000).toISOString(),
+        },
+      ]);
+    expect(decide(input({ ej: ej(scheduled), job: at(1) })).requeueAfterMs).toBe(4_000);
+    expect(decide(input({ ej: ej(scheduled), job: at(10) })).events[0]?.reason).toBe('NoReport');
+  });
+
+  it('PodRejected (admission) fails without retry and deletes the Job', () => {
+    const j = job('ejw-1', [], '2026-01-01T00:09:00Z');
+    expect(decide(input({ ej: ej(scheduled), job: j })).lookupEvents).toBe('ejw-1');
+    const d = decide(
+      input({ ej: ej(scheduled), job: j, podRejected: 'violates PodSecurity "restricted:latest"' }),
+    );
+    expect(d.patch?.phase).toBe('Failed');
+    expect(d.deleteJob).toBe('ejw-1');
+    expect(d.patch?.conditions?.find((c) => c.type === 'Failed')?.reason).toBe('PodRejected');
+  });
+
+  it('surfaces image pull trouble once as a condition', () => {
+    const p = pod({
+      phase: 'Pending',
+      containerStatuses: [
+        { name: 'worker', state: { waiting: { reason: 'ImagePullBackOff', message: 'nope' } } },
+      ],
+    });
+    const d = decide(input({ ej: ej(scheduled), job: job('ejw-1'), pods: [p] }));
+    expect(d.patch?.conditions?.find((c) => c.type === 'Running')).toMatchObject({
+      status: 'False',
+      reason: 'ImagePull',
+    });
+    const again = decide(
+      input({ ej: ej({ ...scheduled, conditions: d.patch!.conditions! }), job: job('ejw-1'), pods: [p] }),
+    );
+    expect(again.patch).toBeUndefined();
+  });
+
+  it('deletes finished EmbeddingJobs after the TTL', () => {
+    const done = (t: string) => ej({ phase: 'Succeeded', completionTime: t });
+    expect(decide(input({ ej: done('2026-01-01T00:09:00Z') })).requeueAfterMs).toBe(3_540_000);
+    expect(decide(input({ ej: done('2025-12-31T00:00:00Z') })).deleteEmbeddingJob).toBe(true);
+  });
+});

@@ -1,7 +1,8 @@
+import type {
+  GetRecordsCommand} from '@aws-sdk/client-dynamodb-streams';
 import {
   DescribeStreamCommand,
   ExpiredIteratorException,
-  GetRecordsCommand,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
 import { mkdtempSync } from 'node:fs';

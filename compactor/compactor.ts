@@ -1,0 +1,723 @@
+import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CompactionMessage } from '../core/contracts/compaction-message.js';
+import { runCollection, type CompactionRunItem } from '../core/contracts/compaction-run.js';
+import { receiptPrefix, type Collection } from '../core/contracts/ids.js';
+import { decodeDelta } from '../core/delta/arrow-delta.js';
+import { errorMessage, PipelineError, TransientError } from '../core/errors.js';
+import type { FencedLease} from '../core/lease/lease.js';
+import { LeaseLostError } from '../core/lease/lease.js';
+import type { Logger } from '../core/log.js';
+import type { Ledger } from '../core/ports/ledger.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
+import type { Queue, QueueMessage } from '../core/ports/queue.js';
+import type { VectorRecord } from '../core/ports/vector-store.js';
+import { archiveKey, pointerKey, restoreSnapshot, uploadSnapshot } from '../core/snapshot/s3-snapshot.js';
+import {
+  fsyncDir,
+  listVersions,
+  pruneVersions,
+  readCurrent,
+  switchCurrent,
+  versionDir,
+  versionsDir,
+  newVersionId,
+  writeDurably,
+  collectionDir,
+} from '../core/snapshot/volume.js';
+import { readFile } from 'node:fs/promises';
+import { compactorMetrics as metrics } from '../stream/metrics.js';
+import { crashPoint } from './crash.js';
+import { desiredMetadata, loadReceiptFacts, sameMetadata, stored, type ReceiptFacts } from './enrich.js';
+import { validateDirectory, WorkingCopy } from './working-copy.js';
+
+export interface CompactorConfig {
+  /** Most messages per batch and collection. */
+  batchSize: number;
+  /** After the first message arrives, keep receiving for up to this long to fill the batch. */
+  batchWindowMs: number;
+  /** Long-poll wait of the first receive. */
+  waitSeconds: number;
+  /** Visibility timeout of received messages (extended while a batch is in progress). */
+  visibilitySeconds: number;
+  /** A message whose processing failed and that was received this many times goes to the DLQ with the reason. */
+  maxReceives: number;
+  /** Versions kept on the volume (besides CURRENT) and their minimum age before removal. */
+  keepVersions: number;
+  graceMs: number;
+  /** S3 snapshot after this many publishes or seconds (and on shutdown); newest K kept there. */
+  s3EveryPublishes: number;
+  s3EverySeconds: number;
+  s3Keep: number;
+  /** Expected vector dimension; when unset, the collection's own (or the first delta's). */
+  dimensions?: number;
+  /** Stop (exit 0) when both queues were empty this long; unset = run until signalled. */
+  exitWhenIdleMs?: number;
+}
+
+export const DEFAULT_CONFIG: CompactorConfig = {
+  batchSize: 1000,
+  batchWindowMs: 2000,
+  waitSeconds: 20,
+  visibilitySeconds: 900,
+  maxReceives: 20,
+  keepVersions: 5,
+  graceMs: 10 * 60_000,
+  s3EveryPublishes: 10,
+  s3EverySeconds: 300,
+  s3Keep: 4,
+};
+
+export interface CompactorDeps {
+  queues: Record<Collection, Queue>;
+  ledger: Ledger;
+  objects: ObjectStore;
+  bucket: string;
+  lease: FencedLease;
+  /** Shared volume root (`{root}/{collection}/versions/…`, `CURRENT`). */
+  root: string;
+  /** Local scratch for the working copies (never on the shared volume). */
+  workRoot: string;
+  log: Logger;
+  config?: Partial<CompactorConfig>;
+}
+
+interface ParsedMessage {
+  raw: QueueMessage[];
+  msg: CompactionMessage;
+}
+
+interface RunRef {
+  imageId: string;
+  receiptId: number;
+  runId: string;
+}
+
+export interface BatchResult {
+  messages: number;
+  published?: string;
+  completed: number;
+  failed: number;
+  deadLettered: number;
+  added: number;
+  replaced: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+}
+
+/**
+ * The singleton compactor (DESIGN §2, issue 5): LINES/WORDS messages → merged working copy → immutable version on the
+ * shared volume (fenced) → runs COMPLETED → messages deleted. One lane per collection, running concurrently so the
+ * two queues never starve each other (failure 6). All outside systems are ports; local mode passes its own.
+ */
+export class Compactor {
+  readonly config: CompactorConfig;
+  readonly lanes: Record<Collection, Lane>;
+  private ready = false;
+
+  constructor(readonly deps: CompactorDeps) {
+    this.config = { ...DEFAULT_CONFIG, ...(deps.config ?? {}) };
+    this.lanes = { lines: new Lane(this, 'lines'), words: new Lane(this, 'words') };
+  }
+
+  isReady(): boolean {
+    return this.ready && this.deps.lease.token !== undefined;
+  }
+
+  /**
+   * Acquires the lease, opens the working copies and processes batches until `signal` aborts (or idle exit).
+   * Throws LeaseLostError when the lease is lost: the caller must exit non-zero without writing anything more.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const { lease, log } = this.deps;
+    log.info({ identity: lease.identity }, 'waiting for the compactor lease');
+    const token = await lease.acquire(signal);
+    log.info({ token }, 'compactor lease held');
+    const stop = AbortSignal.any([signal, lease.lostSignal]);
+    try {
+      await this.fence(undefined); // claim the volume for this token before anything else
+      for (const lane of Object.values(this.lanes)) await lane.init();
+      this.ready = true;
+      await Promise.all(Object.values(this.lanes).map((l) => l.loop(stop)));
+      if (lease.lostSignal.aborted) throw lease.lostSignal.reason as Error;
+      // Clean shutdown: mirror what is unmirrored, then give the lease up.
+      for (const lane of Object.values(this.lanes)) await lane.flushS3(true);
+    } finally {
+      this.ready = false;
+      for (const lane of Object.values(this.lanes)) await lane.close();
+      if (!lease.lostSignal.aborted) await lease.release();
+    }
+  }
+
+  /**
+   * The fence before a commit point: the lease must still be ours (re-read from its backend), and no higher token may
+   * have claimed the volume. Records our token on the volume so a stale holder fails this check afterwards.
+   */
+  async fence(collection: Collection | undefined): Promise<number> {
+    const token = await this.deps.lease.assertHeld();
+    const path = join(this.deps.root, 'FENCE');
+    await mkdir(this.deps.root, { recursive: true });
+    let recorded = 0;
+    try {
+      recorded = Number((await readFile(path, 'utf8')).trim()) || 0;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (recorded > token) {
+      throw new LeaseLostError(`volume fenced by token ${recorded}, ours is ${token}`, { collection });
+    }
+    if (recorded < token) {
+      const tmp = `${path}.${process.pid}.tmp`;
+      await writeDurably(tmp, `${token}\n`);
+      await rename(tmp, path);
+      await fsyncDir(this.deps.root);
+    }
+    return token;
+  }
+}
+
+class Lane {
+  readonly wc: WorkingCopy;
+  base: string | undefined;
+  private publishesSinceUpload = 0;
+  private lastUpload = Date.now();
+  private unmirrored: string | undefined;
+  private upload: Promise<void> = Promise.resolve();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly owner: Compactor,
+    readonly c: Collection,
+  ) {
+    this.wc = new WorkingCopy(c, join(owner.deps.workRoot, c, 'work'));
+    this.log = owner.deps.log.child({ collection: c });
+  }
+
+  private get deps(): CompactorDeps {
+    return this.owner.deps;
+  }
+  private get cfg(): CompactorConfig {
+    return this.owner.config;
+  }
+
+  /** Working copy = the live version; an empty volume is restored from S3 (and that version published). */
+  async init(): Promise<void> {
+    const { root, objects, bucket, workRoot } = this.deps;
+    const current = await readCurrent(root, this.c);
+    if (current) {
+      await this.wc.reset(versionDir(root, this.c, current));
+      this.base = current;
+    } else {
+      const tmp = join(workRoot, this.c, 'restore');
+      await rm(tmp, { recursive: true, force: true });
+      const restored = await restoreSnapshot(objects, bucket, this.c, tmp);
+      if (restored) {
+        await this.install(restored.version, tmp);
+        await this.owner.fence(this.c);
+        await switchCurrent(root, this.c, restored.version);
+        this.base = restored.version;
+        this.log.info({ version: restored.version }, 'volume bootstrapped from the S3 snapshot');
+        await this.wc.reset(tmp);
+        await rm(tmp, { recursive: true, force: true });
+      } else {
+        this.log.info('no live version and no S3 snapshot: starting an empty collection');
+        await this.wc.reset(undefined);
+        this.base = undefined;
+      }
+    }
+    metrics.versions.set({ collection: this.c }, (await listVersions(root, this.c)).length);
+    this.log.info({ base: this.base, count: await this.wc.count() }, 'working copy open');
+  }
+
+  async close(): Promise<void> {
+    await this.upload.catch(() => undefined);
+    await this.wc.stop();
+  }
+
+  async loop(signal: AbortSignal): Promise<void> {
+    let idleSince = Date.now();
+    while (!signal.aborted) {
+      let msgs: QueueMessage[];
+      try {
+        msgs = await this.receive(signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        // Throttled or failed receives count toward nothing (failure 5): back off and poll again.
+        this.log.warn({ err: errorMessage(err) }, 'receive failed; backing off');
+        await sleep(1000, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      if (msgs.length === 0) {
+        if (this.cfg.exitWhenIdleMs !== undefined && Date.now() - idleSince >= this.cfg.exitWhenIdleMs) break;
+        await this.flushS3(false);
+        continue;
+      }
+      const heartbeat = this.keepInvisible(msgs);
+      try {
+        // Not aborted midway by a shutdown: a started batch finishes (or fails) as a whole.
+        await this.processBatch(msgs);
+      } catch (err) {
+        if (err instanceof LeaseLostError || this.deps.lease.lostSignal.aborted) {
+          this.log.error({ err: errorMessage(err) }, 'lease lost: stopping without writing');
+          throw err;
+        }
+        await this.failed(msgs, err);
+      } finally {
+        clearInterval(heartbeat);
+      }
+      idleSince = Date.now();
+    }
+  }
+
+  /** Receives up to batchSize messages: one long poll, then more for up to the batch window. */
+  async receive(signal: AbortSignal): Promise<QueueMessage[]> {
+    const q = this.deps.queues[this.c];
+    const vis = this.cfg.visibilitySeconds;
+    const out = await q.receive({
+      maxMessages: 10,
+      waitSeconds: this.cfg.waitSeconds,
+      visibilitySeconds: vis,
+      signal,
+    });
+    if (out.length === 0) return out;
+    const windowEnd = Date.now() + this.cfg.batchWindowMs;
+    while (out.length < this.cfg.batchSize && Date.now() < windowEnd && !signal.aborted) {
+      const more = await q.receive({
+        maxMessages: Math.min(10, this.cfg.batchSize - out.length),
+        waitSeconds: 0,
+        visibilitySeconds: vis,
+        signal,
+      });
+      if (more.length === 0)
+        await sleep(Math.min(100, Math.max(0, windowEnd - Date.now())), undefined, { signal }).catch(
+          () => undefined,
+        );
+      out.push(...more);
+    }
+    return out;
+  }
+
+  private keepInvisible(msgs: QueueMessage[]): NodeJS.Timeout {
+    const q = this.deps.queues[this.c];
+    const every = Math.max(1000, (this.cfg.visibilitySeconds * 1000) / 2);
+    const t = setInterval(() => {
+      for (const m of msgs)
+        void q.changeVisibility(m.handle, this.cfg.visibilitySeconds).catch(() => undefined);
+    }, every);
+    t.unref();
+    return t;
+  }
+
+  /** A batch failed as a whole (transient): retry later; a message that keeps failing goes to the DLQ with the reason. */
+  private async failed(msgs: QueueMessage[], err: unknown): Promise<void> {
+    const reason = err instanceof PipelineError ? `${err.reason}: ${err.message}` : errorMessage(err);
+    this.log.error(
+      { err: reason, messages: msgs.length },
+      'batch failed; working copy reset to the live version',
+    );
+    const q = this.deps.queues[this.c];
+    for (const m of msgs) {
+      try {
+        if (m.receiveCount >= this.cfg.maxReceives) {
+          await q.deadLetter(m, `failed ${m.receiveCount} times; last: ${reason}`);
+          metrics.dlq.inc({ queue: this.c, reason: 'RepeatedFailure' });
+        } else {
+          await q.changeVisibility(m.handle, Math.min(2 ** m.receiveCount, 300));
+        }
+      } catch (e) {
+        this.log.warn({ err: errorMessage(e) }, 'could not reschedule a failed message');
+      }
+    }
+    try {
+      const current = await readCurrent(this.deps.root, this.c);
+      await this.wc.reset(current ? versionDir(this.deps.root, this.c, current) : undefined);
+      this.base = current;
+    } catch (e) {
+      this.log.error({ err: errorMessage(e) }, 'could not reset the working copy');
+      throw e;
+    }
+  }
+
+  async processBatch(msgs: QueueMessage[], signal?: AbortSignal): Promise<BatchResult> {
+    const t0 = performance.now();
+    const { ledger, objects, bucket } = this.deps;
+    const result: BatchResult = {
+      messages: msgs.length,
+      completed: 0,
+      failed: 0,
+      deadLettered: 0,
+      added: 0,
+      replaced: 0,
+      updated: 0,
+      unchanged: 0,
+      deleted: 0,
+    };
+    const q = this.deps.queues[this.c];
+
+    // 1. Parse; unparseable → DLQ with the reason (never dropped). Duplicate deliveries of one message collapse.
+    const byId = new Map<string, ParsedMessage>();
+    const dlq: { m: QueueMessage; reason: string }[] = [];
+    for (const m of msgs) {
+      const seen = byId.get(m.id);
+      if (seen) {
+        seen.raw.push(m);
+        continue;
+      }
+      let parsed: CompactionMessage;
+      try {
+        parsed = CompactionMessage.parse(JSON.parse(m.body));
+      } catch (err) {
+        dlq.push({ m, reason: `InvalidMessage: ${errorMessage(err).slice(0, 500)}` });
+        continue;
+      }
+      if (m.attributes.collection && m.attributes.collection !== this.c) {
+        dlq.push({
+          m,
+          reason: `InvalidMessage: collection attribute ${m.attributes.collection} on the ${this.c} queue`,
+        });
+        continue;
+      }
+      byId.set(m.id, { raw: [m], msg: parsed });
+    }
+    // 2. Order: REMOVEs first, then by timestamp (stream order).
+    const ordered = [...byId.values()].sort((a, b) => {
+      const ra = a.msg.event_name === 'REMOVE' ? 0 : 1;
+      const rb = b.msg.event_name === 'REMOVE' ? 0 : 1;
+      if (ra !== rb) return ra - rb;
+      return a.msg.timestamp < b.msg.timestamp ? -1 : a.msg.timestamp > b.msg.timestamp ? 1 : 0;
+    });
+
+    // 3. Plan.
+    const runs = new Map<string, { ref: RunRef; order: number }>();
+    const touched = new Map<string, { imageId: string; receiptId: number; placeRemoved: boolean }>();
+    const deleteIds = new Set<string>();
+    const deleteReceipts = new Map<string, { imageId: string; receiptId: number }>();
+    const touch = (imageId: string, receiptId: number, placeRemoved = false) => {
+      const key = `${imageId}#${receiptId}`;
+      const t = touched.get(key) ?? { imageId, receiptId, placeRemoved: false };
+      t.placeRemoved ||= placeRemoved;
+      touched.set(key, t);
+    };
+    ordered.forEach(({ msg, raw }, order) => {
+      const d = msg.entity_data;
+      const imageId = String(d.image_id ?? '');
+      const receiptId = Number(d.receipt_id);
+      if (!imageId || !Number.isInteger(receiptId) || receiptId < 1) {
+        for (const m of raw) dlq.push({ m, reason: 'InvalidMessage: entity_data lacks image_id/receipt_id' });
+        byId.delete(raw[0]!.id);
+        return;
+      }
+      switch (msg.entity_type) {
+        case 'COMPACTION_RUN':
+          if (msg.event_name === 'INSERT' && typeof d.run_id === 'string') {
+            runs.set(`${imageId}#${receiptId}#${d.run_id}`, {
+              ref: { imageId, receiptId, runId: d.run_id },
+              order,
+            });
+          }
+          break;
+        case 'RECEIPT_PLACE':
+          touch(imageId, receiptId, msg.event_name === 'REMOVE');
+          break;
+        case 'RECEIPT_WORD_LABEL':
+        case 'RECEIPT_SECTION':
+          touch(imageId, receiptId);
+          break;
+        case 'RECEIPT':
+          if (msg.event_name === 'REMOVE')
+            deleteReceipts.set(`${imageId}#${receiptId}`, { imageId, receiptId });
+          break;
+        case 'RECEIPT_LINE':
+        case 'RECEIPT_WORD': {
+          if (msg.event_name !== 'REMOVE') break;
+          const p = receiptPrefix(imageId, receiptId);
+          const line = `${p}#LINE#${String(Number(d.line_id)).padStart(5, '0')}`;
+          if (msg.entity_type === 'RECEIPT_LINE' && this.c === 'lines') deleteIds.add(line);
+          if (msg.entity_type === 'RECEIPT_WORD' && this.c === 'words') {
+            deleteIds.add(`${line}#WORD#${String(Number(d.word_id)).padStart(5, '0')}`);
+          }
+          break;
+        }
+      }
+    });
+    for (const { m, reason } of dlq) {
+      await q.deadLetter(m, reason);
+      metrics.dlq.inc({ queue: this.c, reason: reason.split(':')[0]! });
+      result.deadLettered++;
+      this.log.warn({ messageId: m.id, reason }, 'message dead-lettered');
+    }
+
+    // 4. Load runs and their deltas; a bad delta fails only its own run.
+    const expectedDim = this.cfg.dimensions ?? (await this.wc.dimension());
+    const good: { ref: RunRef; item: CompactionRunItem; records: VectorRecord[] }[] = [];
+    const bad: { ref: RunRef; error: string }[] = [];
+    let dim = expectedDim;
+    for (const { ref } of [...runs.values()].sort((a, b) => a.order - b.order)) {
+      const item = await ledger.getRun(ref.imageId, ref.receiptId, ref.runId);
+      if (!item) {
+        bad.push({ ref, error: 'CompactionRun row not found' });
+        continue;
+      }
+      const rc = runCollection(item, this.c);
+      if (rc.state === 'COMPLETED' || rc.state === 'FAILED') continue; // already decided: redelivery is a no-op
+      try {
+        const bytes = await objects.getBuffer(bucket, rc.deltaKey);
+        const { header, records } = decodeDelta(bytes, rc.sha256);
+        crashPoint('after-download');
+        const corrupt = (why: string) => new PipelineError('DeltaCorrupt', why);
+        if (header.collection !== this.c) throw corrupt(`delta is for ${header.collection}, not ${this.c}`);
+        if (records.length !== rc.vectors)
+          throw corrupt(`delta holds ${records.length} vectors, run says ${rc.vectors}`);
+        if (records.length === 0) throw corrupt('delta is empty');
+        dim ??= header.dimensions;
+        if (header.dimensions !== dim || records.some((r) => r.embedding.length !== dim)) {
+          throw corrupt(`wrong dimension ${header.dimensions}, collection has ${dim}`);
+        }
+        const prefix = `${receiptPrefix(ref.imageId, ref.receiptId)}#`;
+        const foreign = records.find((r) => !r.id.startsWith(prefix));
+        if (foreign) throw corrupt(`id ${foreign.id} does not belong to receipt ${prefix}`);
+        good.push({ ref, item, records });
+      } catch (err) {
+        if (
+          err instanceof PipelineError &&
+          (err.reason === 'DeltaCorrupt' || err.reason === 'SourceMissing')
+        ) {
+          bad.push({ ref, error: `${err.reason}: ${err.message}` });
+        } else throw err;
+      }
+    }
+
+    // 5. Collapse per id (a later run of the same receipt wins), enrich from the ledger.
+    const merged = new Map<string, VectorRecord>();
+    for (const g of good) for (const r of g.records) merged.set(r.id, r);
+    for (const g of good) touch(g.ref.imageId, g.ref.receiptId);
+    const facts = new Map<string, ReceiptFacts>();
+    for (const [key, t] of touched)
+      facts.set(key, await loadReceiptFacts(ledger, t.imageId, t.receiptId, t.placeRemoved));
+    for (const r of merged.values()) {
+      const p = /^IMAGE#([^#]+)#RECEIPT#(\d{5})/.exec(r.id)!;
+      const f = facts.get(`${p[1]}#${Number(p[2])}`);
+      if (f) r.metadata = desiredMetadata(this.c, r.id, r.metadata, f);
+    }
+
+    // 6. Apply: deletes (only of entities really gone from the ledger), merges, metadata recomputes.
+    signal?.throwIfAborted();
+    const pk = (imageId: string) => `IMAGE#${imageId}`;
+    const pad = (n: number) => String(n).padStart(5, '0');
+    const toDelete = new Set<string>();
+    for (const { imageId, receiptId } of deleteReceipts.values()) {
+      if (await ledger.getItem({ PK: pk(imageId), SK: `RECEIPT#${pad(receiptId)}` })) continue; // re-created
+      for (const id of await this.wc.receiptIds(imageId, receiptId)) toDelete.add(id);
+    }
+    for (const id of deleteIds) {
+      const m = /^IMAGE#([^#]+)#(.+)$/.exec(id)!;
+      if (await ledger.getItem({ PK: pk(m[1]!), SK: m[2]! })) continue;
+      toDelete.add(id);
+    }
+    // A delete followed (in stream order) by a run that re-adds the id: the run wins, as REMOVEs are applied first.
+    if (toDelete.size) {
+      const existing = await this.wc.getByIds([...toDelete], false);
+      await this.wc.delete([...existing.keys()]);
+      result.deleted = existing.size;
+    }
+
+    const ids = [...merged.keys()];
+    const existing = await this.wc.getByIds(ids, true);
+    const toAdd: VectorRecord[] = [];
+    const toReplace: VectorRecord[] = [];
+    const toUpdate: { id: string; metadata: VectorRecord['metadata'] }[] = [];
+    for (const r of merged.values()) {
+      const ex = existing.get(r.id);
+      if (!ex) toAdd.push(r);
+      else if (ex.embedding && sameVector(ex.embedding, r.embedding) && ex.document === r.document) {
+        if (sameMetadata(ex.metadata, r.metadata)) result.unchanged++;
+        else if (keepsKeys(ex.metadata, r.metadata))
+          toUpdate.push({ id: r.id, metadata: stored(r.metadata) });
+        else toReplace.push(r);
+      } else toReplace.push(r);
+    }
+    // Receipts touched by place/label/section changes: recompute the metadata of their stored vectors too.
+    for (const [key, f] of facts) {
+      const t = touched.get(key)!;
+      const others = (await this.wc.receiptIds(t.imageId, t.receiptId)).filter((id) => !merged.has(id));
+      if (others.length === 0) continue;
+      const current = await this.wc.getByIds(others, true);
+      for (const ex of current.values()) {
+        const want = desiredMetadata(this.c, ex.id, ex.metadata, f);
+        if (sameMetadata(ex.metadata, want)) continue;
+        if (keepsKeys(ex.metadata, want)) toUpdate.push({ id: ex.id, metadata: stored(want) });
+        else toReplace.push({ id: ex.id, document: ex.document, metadata: want, embedding: ex.embedding! });
+      }
+    }
+    if (toReplace.length) await this.wc.delete(toReplace.map((r) => r.id));
+    const adds = [...toReplace, ...toAdd];
+    const half = Math.ceil(adds.length / 2);
+    await this.wc.add(adds.slice(0, half));
+    if (adds.length) crashPoint('mid-upsert');
+    await this.wc.add(adds.slice(half));
+    await this.wc.updateMetadata(toUpdate);
+    result.added = toAdd.length;
+    result.replaced = toReplace.length;
+    result.updated = toUpdate.length;
+
+    // 7. Verify every merged id is present before anything is published or marked.
+    const present = await this.wc.getByIds(ids, false);
+    if (present.size !== ids.length) {
+      const missing = ids.filter((id) => !present.has(id));
+      throw new TransientError(`${missing.length} merged id(s) missing after the merge, e.g. ${missing[0]}`);
+    }
+    metrics.mergeSeconds.observe({ collection: this.c }, (performance.now() - t0) / 1000);
+
+    // 8. Publish when something changed; otherwise the live version already holds every merged id.
+    const changed = result.deleted + result.added + result.replaced + result.updated > 0;
+    if (changed) result.published = await this.publish(ids);
+    for (const [how, n] of [
+      ['added', result.added],
+      ['replaced', result.replaced],
+      ['unchanged', result.unchanged],
+    ] as const) {
+      if (n) metrics.merged.inc({ collection: this.c, how }, n);
+    }
+
+    // 9. Decide the runs: COMPLETED with merged counts, FAILED with the reason (never COMPLETED with zero vectors).
+    for (const g of good) {
+      await ledger.setRunCollection(g.ref, this.c, { state: 'COMPLETED', mergedVectors: g.records.length });
+      result.completed++;
+      metrics.runs.inc({ collection: this.c, state: 'COMPLETED' });
+      const created = Date.parse(g.item.created_at);
+      if (Number.isFinite(created))
+        metrics.lag.observe({ collection: this.c }, (Date.now() - created) / 1000);
+    }
+    for (const b of bad) {
+      await ledger.setRunCollection(b.ref, this.c, { state: 'FAILED', error: b.error.slice(0, 1000) });
+      result.failed++;
+      metrics.runs.inc({ collection: this.c, state: 'FAILED' });
+      this.log.warn({ runId: b.ref.runId, error: b.error }, 'run FAILED');
+    }
+    crashPoint('after-mark');
+
+    // 10. Only now are the messages done.
+    for (const p of byId.values()) for (const m of p.raw) await q.delete(m.handle);
+    this.log.info({ ...result, ms: Math.round(performance.now() - t0) }, 'batch done');
+    return result;
+  }
+
+  /** Stop → copy into a hidden staging dir on the volume → validate with Chroma → rename → fence → switch CURRENT. */
+  async publish(mergedIds: string[]): Promise<string> {
+    const t0 = performance.now();
+    const { root } = this.deps;
+    const version = newVersionId();
+    const count = await this.wc.count();
+    await this.wc.stop();
+    const staging = join(versionsDir(root, this.c), `.staging-${version}`);
+    await mkdir(versionsDir(root, this.c), { recursive: true });
+    await cp(this.wc.dir, staging, { recursive: true });
+    crashPoint('after-copy');
+    // Validate the copy (the exact bytes being published) while the working copy restarts.
+    await Promise.all([validateDirectory(staging, this.c, { count, ids: mergedIds }), this.wc.start()]);
+    await rename(staging, versionDir(root, this.c, version));
+    await fsyncDir(versionsDir(root, this.c));
+    crashPoint('before-switch');
+    await this.owner.fence(this.c);
+    await switchCurrent(root, this.c, version);
+    crashPoint('after-switch');
+    this.base = version;
+    this.unmirrored = version;
+    this.publishesSinceUpload++;
+    const seconds = (performance.now() - t0) / 1000;
+    metrics.publishSeconds.observe({ collection: this.c }, seconds);
+    metrics.publishes.inc({ collection: this.c });
+    this.log.info({ version, count, seconds }, 'published');
+    await this.prune();
+    await this.flushS3(false);
+    return version;
+  }
+
+  private async install(version: string, source: string): Promise<void> {
+    const { root } = this.deps;
+    const staging = join(versionsDir(root, this.c), `.staging-${version}`);
+    await mkdir(versionsDir(root, this.c), { recursive: true });
+    await rm(staging, { recursive: true, force: true });
+    await cp(source, staging, { recursive: true });
+    await rename(staging, versionDir(root, this.c, version));
+    await fsyncDir(versionsDir(root, this.c));
+  }
+
+  /** Old versions (and abandoned staging dirs) go only after the grace period; CURRENT and the newest K stay. */
+  private async prune(): Promise<void> {
+    const { root } = this.deps;
+    try {
+      const removed = await pruneVersions(root, this.c, {
+        keep: this.cfg.keepVersions,
+        graceMs: this.cfg.graceMs,
+      });
+      for (const name of await readdir(versionsDir(root, this.c))) {
+        if (!name.startsWith('.staging-')) continue;
+        const dir = join(versionsDir(root, this.c), name);
+        if (Date.now() - (await stat(dir)).mtimeMs > this.cfg.graceMs)
+          await rm(dir, { recursive: true, force: true });
+      }
+      if (removed.length) this.log.info({ removed }, 'pruned old versions');
+      metrics.versions.set({ collection: this.c }, (await listVersions(root, this.c)).length);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'prune failed');
+    }
+  }
+
+  /** Uploads the live version to S3 when due (or `force`), then trims S3 to the newest K. Serialized per lane. */
+  async flushS3(force: boolean): Promise<void> {
+    const version = this.unmirrored;
+    if (!version) return;
+    const due =
+      force ||
+      this.publishesSinceUpload >= this.cfg.s3EveryPublishes ||
+      Date.now() - this.lastUpload >= this.cfg.s3EverySeconds * 1000;
+    if (!due) return;
+    this.unmirrored = undefined;
+    this.publishesSinceUpload = 0;
+    this.lastUpload = Date.now();
+    const { objects, bucket, root } = this.deps;
+    const job = this.upload.then(async () => {
+      try {
+        await uploadSnapshot(objects, bucket, this.c, version, versionDir(root, this.c, version));
+        metrics.s3Uploads.inc({ collection: this.c });
+        this.log.info({ version }, 'S3 snapshot uploaded');
+        await this.trimS3(version);
+      } catch (err) {
+        this.unmirrored ??= version;
+        this.log.error({ err: errorMessage(err), version }, 'S3 snapshot upload failed; will retry');
+      }
+    });
+    this.upload = job;
+    if (force) await job;
+  }
+
+  private async trimS3(pointed: string): Promise<void> {
+    const { objects, bucket } = this.deps;
+    const prefix = `${this.c}/snapshot/timestamped/`;
+    const objs = await objects.list(bucket, prefix);
+    const versions = [...new Set(objs.map((o) => o.key.slice(prefix.length).split('/')[0]!))].sort();
+    const keep = new Set([...versions.slice(-this.cfg.s3Keep), pointed]);
+    for (const o of objs) {
+      const v = o.key.slice(prefix.length).split('/')[0]!;
+      if (!keep.has(v) && o.key !== pointerKey(this.c) && o.key !== archiveKey(this.c, pointed))
+        await objects.delete(bucket, o.key);
+    }
+  }
+}
+
+function sameVector(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** An update can only set keys (Chroma merges metadata and ignores nulls), so a removed key needs delete + add. */
+function keepsKeys(before: VectorRecord['metadata'] | null, after: VectorRecord['metadata']): boolean {
+  const next = stored(after);
+  return Object.keys(stored(before ?? {})).every((k) => k in next);
+}
+
+export { collectionDir };

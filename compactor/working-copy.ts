@@ -1,0 +1,179 @@
+import { cp, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startChromaServer, type ChromaServer } from '../core/chroma/server.js';
+import { ChromaVectorStore, CHROMA_CHUNK } from '../core/chroma/store.js';
+import type { Collection } from '../core/contracts/ids.js';
+import { TransientError } from '../core/errors.js';
+import type { Metadata, VectorRecord } from '../core/ports/vector-store.js';
+
+/**
+ * The compactor's private working copy of one collection: a local directory (never the shared volume) and the one
+ * Chroma server on it. Only this process opens it, so no second server can ever share the directory.
+ */
+export class WorkingCopy {
+  server: ChromaServer | undefined;
+  store: ChromaVectorStore | undefined;
+  private collectionId: string | undefined;
+  private tenantDb: { tenant: string; database: string } | undefined;
+
+  constructor(
+    readonly collection: Collection,
+    readonly dir: string,
+  ) {}
+
+  /** Replaces the directory with a copy of `source` (or an empty one) and starts a server on it. */
+  async reset(source: string | undefined): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+    if (source) await cp(source, this.dir, { recursive: true });
+    else await mkdir(this.dir, { recursive: true });
+    await this.start();
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    this.server = await startChromaServer({ path: this.dir });
+    this.store = new ChromaVectorStore(this.server.url);
+    const c = await this.store.collection(this.collection);
+    this.collectionId = c.id;
+    this.tenantDb = { tenant: c.tenant, database: c.database };
+  }
+
+  /** SIGTERM and wait: Chroma flushes on a clean stop, so the directory is a complete portable snapshot. */
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    this.store = undefined;
+    if (s) await s.stop();
+  }
+
+  private get vs(): ChromaVectorStore {
+    if (!this.store) throw new TransientError(`working copy ${this.collection} is not open`);
+    return this.store;
+  }
+
+  /**
+   * Adds new ids. Posts straight to the server's add endpoint with embeddings packed as base64 float32 by Buffer:
+   * the JS client packs them one byte at a time (reference/chroma.md §3), which costs more than the server's work
+   * for small dimensions.
+   */
+  async add(records: VectorRecord[]): Promise<void> {
+    if (!this.server || !this.collectionId || !this.tenantDb)
+      throw new TransientError('working copy is not open');
+    const url = `${this.server.url}/api/v2/tenants/${this.tenantDb.tenant}/databases/${this.tenantDb.database}/collections/${this.collectionId}/add`;
+    for (let i = 0; i < records.length; i += CHROMA_CHUNK) {
+      const chunk = records.slice(i, i + CHROMA_CHUNK);
+      const body = JSON.stringify({
+        ids: chunk.map((r) => r.id),
+        embeddings: chunk.map((r) =>
+          Buffer.from(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength).toString('base64'),
+        ),
+        documents: chunk.map((r) => r.document),
+        metadatas: chunk.map((r) => withoutNulls(r.metadata)),
+      });
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      if (!res.ok)
+        throw new TransientError(`chroma add failed: ${res.status} ${await res.text()}`, {
+          collection: this.collection,
+        });
+      await res.arrayBuffer().catch(() => undefined);
+    }
+  }
+
+  async delete(ids: string[]): Promise<void> {
+    if (ids.length) await this.vs.delete(this.collection, ids);
+  }
+
+  async updateMetadata(updates: { id: string; metadata: Metadata }[]): Promise<void> {
+    if (updates.length) {
+      await this.vs.updateMetadata(
+        this.collection,
+        updates.map((u) => ({ id: u.id, metadata: withoutNulls(u.metadata) })),
+      );
+    }
+  }
+
+  /** Records by id (in chunks), with embeddings when asked. Missing ids are simply absent. */
+  async getByIds(
+    ids: string[],
+    embeddings: boolean,
+  ): Promise<Map<string, Omit<VectorRecord, 'embedding'> & { embedding?: Float32Array }>> {
+    const out = new Map<string, Omit<VectorRecord, 'embedding'> & { embedding?: Float32Array }>();
+    for (let i = 0; i < ids.length; i += CHROMA_CHUNK) {
+      const res = await this.vs.get(this.collection, {
+        ids: ids.slice(i, i + CHROMA_CHUNK),
+        include: embeddings ? ['embeddings', 'documents', 'metadatas'] : ['documents', 'metadatas'],
+      });
+      res.ids.forEach((id, j) =>
+        out.set(id, {
+          id,
+          document: res.documents[j] ?? '',
+          metadata: res.metadatas[j] ?? {},
+          ...(res.embeddings ? { embedding: res.embeddings[j] } : {}),
+        }),
+      );
+    }
+    return out;
+  }
+
+  /** Ids of one receipt's vectors (metadata image_id + receipt_id). */
+  async receiptIds(imageId: string, receiptId: number): Promise<string[]> {
+    const res = await this.vs.get(this.collection, {
+      where: { $and: [{ image_id: imageId }, { receipt_id: receiptId }] },
+      include: [],
+    });
+    return res.ids;
+  }
+
+  async count(): Promise<number> {
+    return this.vs.count(this.collection);
+  }
+
+  /** Dimension of the stored vectors, or undefined when the collection is empty. */
+  async dimension(): Promise<number | undefined> {
+    const res = await this.vs.get(this.collection, { limit: 1, include: ['embeddings'] });
+    return res.embeddings?.[0]?.length;
+  }
+}
+
+/** Opens a stopped Chroma directory with a throwaway server and checks it serves: count, a query, and given ids. */
+export async function validateDirectory(
+  dir: string,
+  collection: Collection,
+  expect: { count: number; ids: string[] },
+): Promise<void> {
+  const server = await startChromaServer({ path: dir });
+  try {
+    const store = new ChromaVectorStore(server.url);
+    const count = await store.count(collection);
+    if (count !== expect.count) {
+      throw new TransientError(`validation of ${dir}: count ${count}, expected ${expect.count}`, { dir });
+    }
+    if (count > 0) {
+      const one = await store.get(collection, { limit: 1, include: ['embeddings'] });
+      const hits = await store.query(collection, one.embeddings![0]!, 1);
+      if (hits.length !== 1)
+        throw new TransientError(`validation of ${dir}: query returned nothing`, { dir });
+    }
+    for (let i = 0; i < expect.ids.length; i += CHROMA_CHUNK) {
+      const ids = expect.ids.slice(i, i + CHROMA_CHUNK);
+      const got = await store.get(collection, { ids, include: [] });
+      if (got.ids.length !== new Set(ids).size) {
+        const have = new Set(got.ids);
+        const missing = ids.filter((id) => !have.has(id));
+        throw new TransientError(
+          `validation of ${dir}: ${missing.length} merged id(s) missing, e.g. ${missing[0]}`,
+          { dir },
+        );
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+export function withoutNulls(m: Metadata): Metadata {
+  return Object.fromEntries(Object.entries(m).filter(([, v]) => v !== null && v !== undefined));
+}
+
+export const workDirFor = (root: string, c: Collection) => join(root, c);

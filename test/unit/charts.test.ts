@@ -383,3 +383,31 @@ describe('configuration', () => {
     );
   });
 });
+
+describe('Grafana dashboard', () => {
+  const dashboard = JSON.parse(readFileSync(join(REPO, 'dashboards', 'embedctl.json'), 'utf8')) as {
+    uid: string;
+    panels: { type: string; targets?: { expr: string }[] }[];
+  };
+  const exprs = dashboard.panels.flatMap((p) => p.targets?.map((t) => t.expr) ?? []).join('\n');
+
+  it('covers backlog, job phases, merge throughput, publish duration and DLQ', () => {
+    for (const metric of [
+      'embedctl_ingest_messages_total',
+      'embedctl_outstanding_embeddingjobs',
+      'workqueue_depth',
+      'embedctl_embeddingjob_transitions_total',
+      'embedctl_compactor_merged_vectors_total',
+      'embedctl_compactor_publish_seconds_bucket',
+      'embedctl_dlq_messages_total',
+    ]) {
+      expect(exprs).toContain(metric);
+    }
+  });
+
+  it('has unique panel ids and a stable uid', () => {
+    const ids = dashboard.panels.map((p) => (p as unknown as { id: number }).id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(dashboard.uid).toBe('embedctl-overview');
+  });
+});

@@ -9,7 +9,7 @@ import type { JobResult } from '../../../core/contracts/embedding-job.js';
 import { LocalEmbedder } from '../../../core/embedding/local-embedder.js';
 import { createLogger } from '../../../core/log.js';
 import { applyMerchant, buildReceiptItems } from '../../../core/receipt/embedding-inputs.js';
-import type { putReceipt} from '../../../core/sample/index.js';
+import type { putReceipt } from '../../../core/sample/index.js';
 import { type GeneratedReceipt } from '../../../core/sample/index.js';
 import { installVersion, newVersionId, switchCurrent } from '../../../core/snapshot/volume.js';
 import type { TestEnv } from '../../harness/env.js';

@@ -287,6 +287,37 @@ describe('charts/ on the real apiserver', () => {
       for (const t of list) expect(names).toContain(t.name);
     });
 
+    it('lets the ReplicaSet controller create both controller pods from the Deployment', async () => {
+      const selector = 'app.kubernetes.io/component=controller,app.kubernetes.io/name=receipt-embeddings';
+      let names: string[] = [];
+      for (let i = 0; i < 60 && names.length < dev.controller.replicas; i++) {
+        const out = await ok([
+          '-n',
+          NS,
+          'get',
+          'pods',
+          '-l',
+          selector,
+          '-o',
+          'jsonpath={.items[*].metadata.name}',
+        ]);
+        names = out.split(' ').filter(Boolean);
+        if (names.length < dev.controller.replicas) await sleep(1000);
+      }
+      expect(names).toHaveLength(dev.controller.replicas);
+      const rs = await ok([
+        '-n',
+        NS,
+        'get',
+        'events',
+        '--field-selector',
+        'reason=FailedCreate',
+        '-o',
+        'name',
+      ]);
+      expect(rs.trim()).toBe('');
+    });
+
     it('rejects a privileged pod', async () => {
       const r = await kubectl(
         ['create', '-f', '-'],

@@ -1,5 +1,130 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { localLogger } from './log.js';
+import { errorMessage } from '../core/errors.js';
+import { localRun, type RunSummary } from './run.js';
+import { runWorkerChild } from './worker-child.js';
+import { runCompactorChild } from './compactor-child.js';
+import { registerUserCommands } from './user-commands.js';
+import { DEFAULT_HOME } from './home.js';
+import { formatSummary } from './format.js';
+
+/** Exit codes of the user commands: 0 ok, 1 failed (something to look at), 2 bad usage. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** How this process starts a child `embedctl` (same node, same loader flags — tsx in dev — same entry point). */
+export function selfCommand(): { command: string; args: string[] } {
+  return { command: process.execPath, args: [...process.execArgv, process.argv[1]!] };
+}
+
+const int = (name: string, min: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, not "${v}"`);
+  return n;
+};
+
+const homeOption = () =>
+  new Option('--home <dir>', 'local state directory (queues, ledger, objects, snapshots)').default(
+    process.env.EMBEDCTL_HOME ?? DEFAULT_HOME,
+  );
 
 export function register(program: Command): void {
-  program.command('local').description('local (being built)');
+  const local = program
+    .command('local')
+    .description('the whole pipeline on one machine with embedded defaults (docs/local.md)');
+
+  local
+    .command('run')
+    .description(
+      'generate (or read) receipts, then ingest → workers → stream → compactor until everything is compacted; print a summary',
+    )
+    .addOption(homeOption())
+    .option('--receipts <n>', 'synthetic receipts to generate', int('--receipts', 0), 20)
+    .option('--seed <n>', 'seed of the synthetic receipts (same seed, same receipts)', int('--seed', 0), 1)
+    .option('--input <folder>', 'embed the NDJSON pairs of this folder instead of generating receipts')
+    .option('--concurrency <n>', 'worker processes at once', int('--concurrency', 1), 2)
+    .option('--batch-size <n>', 'receipts per worker process, at most', int('--batch-size', 1), 10)
+    .option('--max-attempts <n>', 'attempts per receipt for retryable failures', int('--max-attempts', 1), 3)
+    .option(
+      '--timeout <seconds>',
+      'give up waiting for compaction after this long',
+      int('--timeout', 1),
+      1800,
+    )
+    .option('--no-places', 'no sample place lookup (merchants then resolve only through the lines snapshot)')
+    .option('--no-queries', 'skip the similarity queries of the summary')
+    .option('--json', 'print the summary as JSON on stdout (logs stay on stderr)')
+    .action(
+      async (f: {
+        home: string;
+        receipts: number;
+        seed: number;
+        input?: string;
+        concurrency: number;
+        batchSize: number;
+        maxAttempts: number;
+        timeout: number;
+        places: boolean;
+        queries: boolean;
+        json?: boolean;
+      }) => {
+        const log = localLogger('local');
+        let summary: RunSummary;
+        try {
+          summary = await localRun({
+            home: f.home,
+            receipts: f.receipts,
+            seed: f.seed,
+            input: f.input,
+            concurrency: f.concurrency,
+            batchSize: f.batchSize,
+            maxAttempts: f.maxAttempts,
+            places: f.places,
+            timeoutMs: f.timeout * 1000,
+            queries: f.queries,
+            self: selfCommand(),
+            log,
+            progress: !f.json,
+          });
+        } catch (err) {
+          process.stderr.write(
+            `embedctl local run failed: ${errorMessage(err)}\n` +
+              `State is kept in ${f.home}; run the same command again to resume, or remove the directory to start over.\n`,
+          );
+          process.exitCode = EXIT.failed;
+          return;
+        }
+        process.stdout.write(f.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+        process.exitCode = summary.complete ? EXIT.ok : EXIT.failed;
+      },
+    );
+
+  // Internal: the local "worker Job" and "compactor Deployment" the runner starts as child processes.
+  local
+    .command('worker', { hidden: true })
+    .description('(internal) one worker batch over the local ports')
+    .addOption(homeOption())
+    .requiredOption('--worker-job <name>', 'name of this batch')
+    .requiredOption('--jobs <names>', 'comma-separated job names')
+    .option('--no-places', 'no sample place lookup')
+    .action(async (f: { home: string; workerJob: string; jobs: string; places: boolean }) => {
+      process.exitCode = await runWorkerChild({
+        home: f.home,
+        workerJob: f.workerJob,
+        jobs: f.jobs.split(',').filter(Boolean),
+        places: f.places,
+      });
+    });
+
+  local
+    .command('compactor', { hidden: true })
+    .description(
+      '(internal) the local compactor: merges LINES/WORDS messages until SIGTERM (or once with --once)',
+    )
+    .addOption(homeOption())
+    .option('--once', 'one pass over what is queued, then exit')
+    .action(async (f: { home: string; once?: boolean }) => {
+      process.exitCode = await runCompactorChild({ home: f.home, once: Boolean(f.once) });
+    });
+
+  registerUserCommands(program, homeOption);
 }

@@ -230,6 +230,16 @@ export class SqliteQueue implements Queue {
     return { visible: row?.visible ?? 0, inFlight: row?.inFlight ?? 0 };
   }
 
+  /**
+   * Makes every in-flight message visible again now. Only for a queue whose single consumer just restarted (the
+   * local runner after a crash): its old deliveries have no owner left, so waiting out their timeouts is pointless.
+   */
+  releaseInFlight(): number {
+    return this.db
+      .prepare('UPDATE queue_messages SET visible_at = ?, handle = NULL WHERE queue = ? AND visible_at > ?')
+      .run(this.now(), this.name, this.now()).changes;
+  }
+
   /** The dead-letter table of this queue, oldest first. */
   deadLetters(): DeadLetter[] {
     return this.db

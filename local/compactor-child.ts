@@ -1,0 +1,83 @@
+import { join } from 'node:path';
+import { errorMessage } from '../core/errors.js';
+import { FileLeaseBackend } from '../core/lease/file-lease.js';
+import { FencedLease, LeaseLostError } from '../core/lease/lease.js';
+import { compactorMetrics } from '../stream/metrics.js';
+import { Compactor } from '../compactor/compactor.js';
+import { localLogger, printStats } from './log.js';
+import { openLocal, VECTORS_BUCKET } from './home.js';
+
+/** What the compactor child prints as its last stdout line, for the runner's per-stage times. */
+export interface CompactorChildStats {
+  /** Time applying batches to the working copy (delta reads + Chroma writes), ms. */
+  mergeMs: number;
+  /** Time publishing versions (stop, copy, validate, switch CURRENT), ms. */
+  publishMs: number;
+  publishes: number;
+}
+
+/**
+ * The local compactor: the project's Compactor over the local ports, fenced by a file lease in the home directory
+ * (so `snapshot restore` and a second runner never interleave with it). Runs until SIGTERM, or with `once` until
+ * both queues have been empty for a moment. Exit codes as `embedctl compactor`: 0 ok, 1 error, 3 lease lost.
+ */
+export async function runCompactorChild(opts: { home?: string; once: boolean }): Promise<number> {
+  const log = localLogger('compactor');
+  const ports = openLocal(opts.home);
+  const lease = new FencedLease(new FileLeaseBackend(ports.paths.lease), {
+    identity: `local-${process.pid}`,
+    durationMs: 15_000,
+    log,
+  });
+  const compactor = new Compactor({
+    queues: { lines: ports.queues.lines, words: ports.queues.words },
+    ledger: ports.ledger,
+    objects: ports.store,
+    bucket: VECTORS_BUCKET,
+    lease,
+    root: ports.paths.volume,
+    workRoot: join(ports.paths.scratch, 'compactor'),
+    log,
+    config: {
+      // Small batches, published quickly: one machine, interactive use.
+      waitSeconds: 1,
+      batchWindowMs: 500,
+      graceMs: 60_000,
+      s3EveryPublishes: 1,
+      ...(opts.once ? { exitWhenIdleMs: 1500 } : {}),
+    },
+  });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    await compactor.run(controller.signal);
+    return 0;
+  } catch (err) {
+    if (err instanceof LeaseLostError || lease.lostSignal.aborted) {
+      log.error({ err: errorMessage(err) }, 'compactor lease lost');
+      return 3;
+    }
+    if (controller.signal.aborted) return 0;
+    log.error({ err: errorMessage(err) }, 'compactor failed');
+    return 1;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    printStats(await stats());
+    ports.close();
+  }
+}
+
+async function stats(): Promise<CompactorChildStats> {
+  const sum = async (h: typeof compactorMetrics.mergeSeconds) =>
+    (await h.get()).values.filter((v) => v.metricName?.endsWith('_sum')).reduce((s, v) => s + v.value, 0) *
+    1000;
+  const count = (await compactorMetrics.publishes.get()).values.reduce((s, v) => s + v.value, 0);
+  return {
+    mergeMs: Math.round(await sum(compactorMetrics.mergeSeconds)),
+    publishMs: Math.round(await sum(compactorMetrics.publishSeconds)),
+    publishes: count,
+  };
+}

@@ -1,0 +1,58 @@
+import type { RunSummary } from './run.js';
+
+const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
+
+/** The human-readable summary of `embedctl local run`. */
+export function formatSummary(s: RunSummary): string {
+  const out: string[] = [];
+  const ok = s.complete ? 'complete' : 'INCOMPLETE (timed out waiting for compaction)';
+  out.push(`Local run ${ok} in ${secs(s.totalMs)} — home ${s.home}`);
+  out.push(
+    `Embedder: ${s.embedder.model} (${s.embedder.dimensions} dims, ${s.embedder.kind === 'openai' ? 'OpenAI-compatible API' : 'deterministic lexical, not semantic'})`,
+  );
+  out.push('');
+  out.push(
+    `Receipts: ${s.receipts.total} (${s.receipts.succeeded} embedded, ${s.receipts.failed} failed; ${s.submitted} submitted this run)`,
+  );
+  for (const c of ['lines', 'words'] as const) {
+    const v = s.vectors[c];
+    const check = v.snapshot === v.expected ? 'matches the job results' : `job results say ${v.expected}`;
+    out.push(
+      `Vectors in ${c.padEnd(5)}: ${String(v.snapshot).padStart(6)} in snapshot ${s.snapshot[c] ?? '(none)'} — ${check}`,
+    );
+  }
+  const names = Object.entries(s.merchants.byName).sort((a, b) => b[1] - a[1]);
+  out.push(
+    `Merchants resolved: ${s.merchants.resolved} of ${s.merchants.resolved + s.merchants.unresolved}` +
+      (names.length ? ` (${names.map(([n, k]) => `${n} ×${k}`).join(', ')})` : ''),
+  );
+  out.push('');
+  if (s.failures.length || s.deadLetters.length) {
+    out.push(`Failures (${s.failures.length + s.deadLetters.length}):`);
+    for (const f of s.failures) out.push(`  ✗ ${f.source}: ${f.reason}: ${f.message}`);
+    for (const d of s.deadLetters) out.push(`  ✗ dead letter on ${d.queue}: ${d.reason}`);
+  } else {
+    out.push('Failures: none');
+  }
+  out.push('');
+  out.push('Time per stage (stages overlap: workers, stream and compactor run together):');
+  for (const [name, t] of Object.entries(s.stages)) {
+    out.push(
+      `  ${name.padEnd(12)} ${secs(t.wallMs).padStart(9)}${t.busyMs !== undefined ? `   (busy ${secs(t.busyMs)})` : ''}`,
+    );
+  }
+  out.push(`  worker processes: ${s.workers.launched} launched, ${s.workers.failed} did not exit cleanly`);
+  if (s.queries.length) {
+    out.push('');
+    for (const q of s.queries) {
+      out.push(`Query: ${q.title}`);
+      for (const h of q.hits) {
+        out.push(
+          `  ${h.similarity.toFixed(3)}  ${JSON.stringify(h.text ?? '')}${h.merchant ? `  [${h.merchant}]` : ''}  ${h.id}`,
+        );
+      }
+    }
+  }
+  out.push('');
+  return out.join('\n');
+}

@@ -1,0 +1,108 @@
+import { join, resolve } from 'node:path';
+import { DirectoryObjectStore } from '../core/local/dir-store.js';
+import { LocalJobTable } from '../core/local/job-table.js';
+import { SqliteLedger } from '../core/local/sqlite-ledger.js';
+import { SqliteQueue } from '../core/local/sqlite-queue.js';
+import { openDatabase, type Db } from '../core/local/sqlite.js';
+import { LocalEmbedder } from '../core/embedding/local-embedder.js';
+import { OpenAIEmbedder } from '../core/embedding/openai-embedder.js';
+import type { Embedder } from '../core/ports/embedder.js';
+
+/**
+ * Local mode's state directory (`.local/` by default, `--home` to change) and the embedded adapters on it:
+ *
+ *   state/queues.sqlite   EMBED, LINES, WORDS queues + dead letters   (SQS)
+ *   state/ledger.sqlite   CompactionRun rows + change log + checkpoints (DynamoDB + Streams)
+ *   state/jobs.sqlite     the EmbeddingJob stand-ins                   (EmbeddingJob CRs)
+ *   objects/{bucket}/…    receipts' NDJSON, deltas, snapshot archives  (S3)
+ *   volume/{collection}/  snapshot versions + CURRENT                  (the shared EFS volume)
+ *   scratch/              worker/compactor copies of snapshots         (a pod's emptyDir)
+ *   pids/                 pid files of child processes                 (for orphan cleanup after a crash)
+ */
+export const DEFAULT_HOME = '.local';
+export const ARTIFACTS_BUCKET = 'receipts';
+export const VECTORS_BUCKET = 'vectors';
+export const QUEUE_NAMES = { embed: 'EMBED', lines: 'LINES', words: 'WORDS' } as const;
+
+export interface HomePaths {
+  root: string;
+  queues: string;
+  ledger: string;
+  jobs: string;
+  objects: string;
+  volume: string;
+  scratch: string;
+  pids: string;
+  lease: string;
+}
+
+export function homePaths(home = process.env.EMBEDCTL_HOME ?? DEFAULT_HOME): HomePaths {
+  const root = resolve(home);
+  return {
+    root,
+    queues: join(root, 'state', 'queues.sqlite'),
+    ledger: join(root, 'state', 'ledger.sqlite'),
+    jobs: join(root, 'state', 'jobs.sqlite'),
+    objects: join(root, 'objects'),
+    volume: join(root, 'volume'),
+    scratch: join(root, 'scratch'),
+    pids: join(root, 'pids'),
+    lease: join(root, 'state', 'compactor.lease.json'),
+  };
+}
+
+/** The embedded adapters of one home, opened once per process. */
+export interface LocalPorts {
+  paths: HomePaths;
+  store: DirectoryObjectStore;
+  ledger: SqliteLedger;
+  jobs: LocalJobTable;
+  queues: { embed: SqliteQueue; lines: SqliteQueue; words: SqliteQueue };
+  close(): void;
+}
+
+export function openLocal(
+  home?: string,
+  options: { visibilitySeconds?: number; maxReceiveCount?: number } = {},
+): LocalPorts {
+  const paths = homePaths(home);
+  const queueDb: Db = openDatabase(paths.queues);
+  // The compactor dead-letters a message after its own `maxReceives` (20) with the failure's reason; the queue's
+  // redrive policy sits above it, as a backstop only, like the SQS redrive policy in the charts.
+  const q = (name: string, maxReceiveCount: number) =>
+    new SqliteQueue(queueDb, name, {
+      visibilitySeconds: options.visibilitySeconds ?? 300,
+      maxReceiveCount: options.maxReceiveCount ?? maxReceiveCount,
+    });
+  const ledger = SqliteLedger.open(paths.ledger);
+  const jobs = LocalJobTable.open(paths.jobs);
+  return {
+    paths,
+    store: new DirectoryObjectStore(paths.objects),
+    ledger,
+    jobs,
+    queues: {
+      embed: q(QUEUE_NAMES.embed, 5),
+      lines: q(QUEUE_NAMES.lines, 25),
+      words: q(QUEUE_NAMES.words, 25),
+    },
+    close: () => {
+      queueDb.close();
+      ledger.db.close();
+      jobs.db.close();
+    },
+  };
+}
+
+/** OpenAI (or any compatible server at OPENAI_BASE_URL) when OPENAI_API_KEY is set, else the local lexical embedder. */
+export function embedderFromEnv(env: NodeJS.ProcessEnv = process.env): Embedder {
+  if (env.OPENAI_API_KEY) {
+    return new OpenAIEmbedder({
+      apiKey: env.OPENAI_API_KEY,
+      ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}),
+      ...(env.EMBEDDING_MODEL ? { model: env.EMBEDDING_MODEL } : {}),
+      ...(env.EMBEDDING_DIMENSIONS ? { dimensions: Number(env.EMBEDDING_DIMENSIONS) } : {}),
+    });
+  }
+  return new LocalEmbedder(env.EMBEDDING_DIMENSIONS ? Number(env.EMBEDDING_DIMENSIONS) : undefined);
+}

@@ -1,0 +1,442 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { similarity } from '../core/chroma/store.js';
+import { embeddingJobName } from '../core/contracts/embedding-job.js';
+import { parseVectorId, type Collection } from '../core/contracts/ids.js';
+import { errorMessage } from '../core/errors.js';
+import { ProcessLauncher, reapOrphans, type LaunchResult } from '../core/local/launcher.js';
+import type { LocalJob } from '../core/local/job-table.js';
+import type { Logger } from '../core/log.js';
+import type { Embedder } from '../core/ports/embedder.js';
+import type { QueryHit } from '../core/ports/vector-store.js';
+import { generateReceipts } from '../core/sample/index.js';
+import { StreamProcessor } from '../stream/processor.js';
+import { ARTIFACTS_BUCKET, embedderFromEnv, openLocal, type LocalPorts } from './home.js';
+import { readInputFolder, submitReceipts, type Rejected } from './input.js';
+import { dispatchAll, ingestAll, LocalJobStatusSink, recoverClaims } from './loop.js';
+import { parseStats } from './log.js';
+import { Progress } from './progress.js';
+import { openSnapshotView } from './snapshot-view.js';
+import type { WorkerChildStats } from './worker-child.js';
+import type { CompactorChildStats } from './compactor-child.js';
+
+export interface RunOptions {
+  home?: string;
+  receipts: number;
+  seed: number;
+  input?: string;
+  concurrency: number;
+  batchSize: number;
+  maxAttempts: number;
+  places: boolean;
+  timeoutMs: number;
+  /** Run the similarity queries of the summary. */
+  queries: boolean;
+  /** How a child `embedctl` is started (this process's own entry point and loader flags). */
+  self: { command: string; args: string[] };
+  log: Logger;
+  progress: boolean;
+}
+
+export interface StageTime {
+  /** Wall-clock time from the stage's start to its end (stages overlap: the pipeline streams). */
+  wallMs: number;
+  /** Time actually working, where known (summed over workers for embedding). */
+  busyMs?: number;
+}
+
+export interface RunSummary {
+  home: string;
+  embedder: { model: string; dimensions: number; kind: 'local-lexical' | 'openai' };
+  submitted: number;
+  receipts: { total: number; succeeded: number; failed: number };
+  vectors: Record<Collection, { snapshot: number; expected: number }>;
+  merchants: { resolved: number; unresolved: number; byName: Record<string, number> };
+  failures: { source: string; reason: string; message: string }[];
+  deadLetters: { queue: string; reason: string; body: string }[];
+  snapshot: Partial<Record<Collection, string>>;
+  stages: Record<string, StageTime>;
+  workers: { launched: number; failed: number };
+  queries: {
+    title: string;
+    collection: Collection;
+    hits: { id: string; similarity: number; text: string | null; merchant?: string }[];
+  }[];
+  totalMs: number;
+  complete: boolean;
+}
+
+/**
+ * `embedctl local run`: the whole pipeline on one machine. Submits receipts (generated, or from --input), then runs
+ * ingest → worker processes → stream processor → compactor until every job is finished and compacted, and
+ * summarises from the job table and the live snapshot. Everything lives in the home directory, so a second run
+ * resumes: job names are deterministic (nothing is created twice), claims of a crashed run go back to Pending,
+ * orphaned children are killed, queues keep their messages.
+ */
+export async function localRun(o: RunOptions): Promise<RunSummary> {
+  const t0 = performance.now();
+  const log = o.log;
+  const ports = openLocal(o.home);
+  const stages: Record<string, StageTime> = {};
+  const failures: RunSummary['failures'] = [];
+  const embedder = embedderFromEnv();
+  const progress = new Progress(o.progress);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const launcher = new ProcessLauncher({ concurrency: o.concurrency + 1, pidDir: ports.paths.pids });
+  let compactor: Promise<LaunchResult> | undefined;
+  let stream: Promise<void> | undefined;
+  try {
+    // 0. Recover from a previous run that died (SIGKILL, power loss): its children and claims.
+    const reaped = reapOrphans(ports.paths.pids);
+    if (reaped.length) log.warn({ reaped }, 'killed children left by a previous run');
+    await rm(ports.paths.scratch, { recursive: true, force: true });
+    recoverClaims(ports.jobs, log);
+    for (const q of Object.values(ports.queues)) q.releaseInFlight();
+
+    // 1. Submit.
+    let t = performance.now();
+    let rejected: Rejected[] = [];
+    let sourceOf: (name: string) => string | undefined = () => undefined;
+    let submittedNames: string[];
+    if (o.input) {
+      const folder = await readInputFolder(o.input);
+      rejected = folder.rejected;
+      const sent = folder.receipts.length
+        ? await submitReceipts(ports.store, ports.queues.embed, ARTIFACTS_BUCKET, folder.receipts)
+        : [];
+      submittedNames = sent.map(embeddingJobName);
+      const bySource = new Map(folder.receipts.map((r, i) => [submittedNames[i]!, r.source]));
+      sourceOf = (name) => bySource.get(name);
+    } else {
+      const sent = await submitReceipts(
+        ports.store,
+        ports.queues.embed,
+        ARTIFACTS_BUCKET,
+        generateReceipts(o.receipts, o.seed),
+      );
+      submittedNames = sent.map(embeddingJobName);
+    }
+    for (const r of rejected) failures.push({ source: r.source, reason: 'BadInput', message: r.reason });
+    stages.submit = { wallMs: performance.now() - t };
+
+    // 2. Ingest: EMBED queue → jobs.
+    t = performance.now();
+    const ingest = await ingestAll(ports.queues.embed, ports.jobs, log);
+    stages.ingest = { wallMs: performance.now() - t };
+    log.info(ingest, 'ingest done');
+
+    // 3. Stream processor (in process) and compactor (one child process, the singleton) run alongside the workers.
+    const tStream = performance.now();
+    const processor = new StreamProcessor({
+      feed: ports.ledger.changeFeed('stream', { waitMs: 250, pollMs: 50 }),
+      queues: { lines: ports.queues.lines, words: ports.queues.words },
+      sink: new LocalJobStatusSink(ports.jobs),
+      log: log.child({ component: 'stream' }),
+    });
+    stream = processor.run(abort.signal);
+    const tCompactor = performance.now();
+    compactor = launcher.launch({
+      name: 'compactor',
+      ...childCommand(o.self, ['local', 'compactor', '--home', ports.paths.root]),
+    });
+
+    // 4. Dispatch: jobs → worker processes.
+    t = performance.now();
+    const workerStats: WorkerChildStats[] = [];
+    let launched = 0;
+    let workerFailures = 0;
+    const total = ports.jobs.list().length;
+    progress.start('embed', total);
+    await dispatchAll(
+      ports.jobs,
+      launcher,
+      {
+        batchSize: o.batchSize,
+        concurrency: o.concurrency,
+        maxAttempts: o.maxAttempts,
+        retryBaseMs: 500,
+        deadlineMs: 10 * 60_000,
+        workerCommand: (workerJob, names) =>
+          childCommand(o.self, [
+            'local',
+            'worker',
+            '--home',
+            ports.paths.root,
+            '--worker-job',
+            workerJob,
+            '--jobs',
+            names.join(','),
+            ...(o.places ? [] : ['--no-places']),
+          ]),
+        onSettled: () => progress.update('embed', settledCount(ports)),
+        onLaunched: () => {
+          launched++;
+        },
+        onFinished: (res) => {
+          if (res.reason !== 'Completed') workerFailures++;
+          const stats = parseStats<WorkerChildStats>(res.stdout);
+          if (stats) workerStats.push(stats);
+        },
+      },
+      log,
+      abort.signal,
+    );
+    progress.stop('embed');
+    stages.embed = {
+      wallMs: performance.now() - t,
+      busyMs: workerStats.reduce((s, w) => s + w.embedMs, 0),
+    };
+    stages.workers = {
+      wallMs: performance.now() - t,
+      busyMs: workerStats.reduce((s, w) => s + w.durationMs, 0),
+    };
+
+    // 5. Wait until every succeeded job is compacted (or its compaction failed).
+    t = performance.now();
+    progress.start('compact', ports.jobs.counts().Succeeded);
+    const deadline = Date.now() + o.timeoutMs;
+    let complete = false;
+    for (;;) {
+      abort.signal.throwIfAborted();
+      const pending = uncompacted(ports);
+      progress.update('compact', ports.jobs.counts().Succeeded - pending);
+      if (pending === 0) {
+        complete = true;
+        break;
+      }
+      const c = await Promise.race([compactor, sleep(200)]);
+      if (c)
+        throw new Error(
+          `compactor exited (${c.reason}, exit ${c.exitCode}): ${c.stderr.trim().split('\n').at(-1) ?? ''}`,
+        );
+      if (Date.now() > deadline) break;
+    }
+    progress.stop('compact');
+    stages.compactWait = { wallMs: performance.now() - t };
+    abort.abort(new Error('done'));
+    await stream;
+    stages.stream = { wallMs: performance.now() - tStream };
+    await launcher.stop(15_000);
+    const cres = await compactor;
+    const cstats = parseStats<CompactorChildStats>(cres.stdout);
+    stages.compactor = {
+      wallMs: performance.now() - tCompactor,
+      ...(cstats ? { busyMs: cstats.mergeMs + cstats.publishMs } : {}),
+    };
+    if (cstats) {
+      stages.chromaWrites = { wallMs: cstats.mergeMs, busyMs: cstats.mergeMs };
+      stages.publish = { wallMs: cstats.publishMs, busyMs: cstats.publishMs };
+    }
+
+    // 6. Summary from the job table and the live snapshot.
+    t = performance.now();
+    const summary = await summarize(ports, embedder, {
+      submitted: submittedNames.length,
+      failures,
+      stages,
+      launched,
+      workerFailures,
+      complete,
+      queries: o.queries,
+      sourceOf,
+    });
+    stages.summary = { wallMs: performance.now() - t };
+    summary.totalMs = performance.now() - t0;
+    await writeFile(join(ports.paths.root, 'last-run.json'), JSON.stringify(summary, null, 2));
+    return summary;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (!abort.signal.aborted) abort.abort(new Error('stopping'));
+    await stream?.catch(() => undefined);
+    await launcher.stop(5000);
+    progress.stop();
+    ports.close();
+  }
+}
+
+function settledCount(ports: LocalPorts): number {
+  const c = ports.jobs.counts();
+  return c.Succeeded + c.Failed;
+}
+
+function uncompacted(ports: LocalPorts): number {
+  const c = ports.jobs.counts();
+  if (c.Pending + c.Scheduled + c.Running > 0) return c.Pending + c.Scheduled + c.Running;
+  return ports.jobs
+    .list('Succeeded')
+    .filter(
+      (j) =>
+        !j.spec.collections.every(
+          (col) => j.compaction[col] === 'Completed' || j.compaction[col] === 'Failed',
+        ),
+    ).length;
+}
+
+export function childCommand(
+  self: { command: string; args: string[] },
+  args: string[],
+): { command: string; args: string[] } {
+  return { command: self.command, args: [...self.args, ...args] };
+}
+
+const sleep = (ms: number) => new Promise<undefined>((r) => setTimeout(() => r(undefined), ms));
+
+export async function summarize(
+  ports: LocalPorts,
+  embedder: Embedder,
+  x: {
+    submitted: number;
+    failures: RunSummary['failures'];
+    stages: Record<string, StageTime>;
+    launched: number;
+    workerFailures: number;
+    complete: boolean;
+    queries: boolean;
+    sourceOf?: (name: string) => string | undefined;
+  },
+): Promise<RunSummary> {
+  const jobs = ports.jobs.list();
+  const succeeded = jobs.filter((j) => j.phase === 'Succeeded');
+  const failed = jobs.filter((j) => j.phase === 'Failed');
+  const byName: Record<string, number> = {};
+  for (const j of succeeded)
+    if (j.result?.merchant) byName[j.result.merchant] = (byName[j.result.merchant] ?? 0) + 1;
+  const failures = [...x.failures];
+  for (const j of failed) {
+    failures.push({
+      source: x.sourceOf?.(j.name) ?? describeJob(j),
+      reason: j.reason ?? 'Failed',
+      message: j.message ?? '',
+    });
+  }
+  for (const j of succeeded) {
+    for (const c of j.spec.collections) {
+      if (j.compaction[c] === 'Failed') {
+        failures.push({
+          source: describeJob(j),
+          reason: 'CompactionFailed',
+          message: `${c}: ${j.compactionError ?? 'failed'}`,
+        });
+      }
+    }
+  }
+  const deadLetters = Object.values(ports.queues).flatMap((q) =>
+    q.deadLetters().map((d) => ({ queue: d.queue, reason: d.reason, body: d.body.slice(0, 200) })),
+  );
+  const expected: Record<Collection, number> = {
+    lines: succeeded.reduce((s, j) => s + (j.result?.rows ?? 0), 0),
+    words: succeeded.reduce((s, j) => s + (j.result?.words ?? 0), 0),
+  };
+  const view = await openSnapshotView(ports.paths.volume, ports.paths.scratch);
+  const queries: RunSummary['queries'] = [];
+  const vectors = {} as RunSummary['vectors'];
+  try {
+    for (const c of ['lines', 'words'] as const) {
+      const store = view.store(c);
+      vectors[c] = { snapshot: store ? await store.count(c) : 0, expected: expected[c] };
+    }
+    if (x.queries) queries.push(...(await demoQueries(view, embedder, succeeded)));
+  } finally {
+    await view.close();
+  }
+  return {
+    home: ports.paths.root,
+    embedder: {
+      model: embedder.model,
+      dimensions: embedder.dimensions,
+      kind: process.env.OPENAI_API_KEY ? 'openai' : 'local-lexical',
+    },
+    submitted: x.submitted,
+    receipts: { total: jobs.length, succeeded: succeeded.length, failed: failed.length },
+    vectors,
+    merchants: {
+      resolved: succeeded.filter((j) => j.result?.merchant).length,
+      unresolved: succeeded.filter((j) => !j.result?.merchant).length,
+      byName,
+    },
+    failures,
+    deadLetters,
+    snapshot: view.versions,
+    stages: x.stages,
+    workers: { launched: x.launched, failed: x.workerFailures },
+    queries,
+    totalMs: 0,
+    complete: x.complete,
+  };
+}
+
+function describeJob(j: LocalJob): string {
+  return `${j.name} (image ${j.spec.imageId}, receipt ${j.spec.receiptId})`;
+}
+
+/** "Receipts like this one", "lines like 'TOTAL'", "words like 'milk'": proof the index answers sensibly. */
+async function demoQueries(
+  view: Awaited<ReturnType<typeof openSnapshotView>>,
+  embedder: Embedder,
+  succeeded: LocalJob[],
+): Promise<RunSummary['queries']> {
+  const out: RunSummary['queries'] = [];
+  const lines = view.store('lines');
+  const words = view.store('words');
+  const hits = (h: QueryHit[]) =>
+    h.map((x) => ({
+      id: x.id,
+      similarity: Math.round(similarity(x.distance) * 1000) / 1000,
+      text: x.document,
+      ...(typeof x.metadata?.merchant_name === 'string' ? { merchant: x.metadata.merchant_name } : {}),
+    }));
+  try {
+    // A receipt whose merchant has other receipts too, so "like this one" has something to find.
+    const perMerchant = new Map<string, number>();
+    for (const j of succeeded)
+      if (j.result?.merchant)
+        perMerchant.set(j.result.merchant, (perMerchant.get(j.result.merchant) ?? 0) + 1);
+    const first =
+      succeeded.find((j) => (perMerchant.get(j.result?.merchant ?? '') ?? 0) > 1) ??
+      succeeded.find((j) => j.result?.merchant) ??
+      succeeded[0];
+    if (lines && first) {
+      // The receipt's top row (its merchant header), and the nearest top rows of *other* receipts.
+      const prefix = `IMAGE#${first.spec.imageId}#RECEIPT#${String(first.spec.receiptId).padStart(5, '0')}#LINE#`;
+      const own = await lines.get('lines', {
+        where: { $and: [{ image_id: first.spec.imageId }, { receipt_id: first.spec.receiptId }] },
+        include: ['embeddings', 'documents', 'metadatas'],
+      });
+      // y = 0 is the bottom of the receipt: the top row (the merchant header) has the largest y.
+      let i = -1;
+      own.metadatas.forEach((m, k) => {
+        if (own.ids[k]!.startsWith(prefix) && (i < 0 || Number(m?.y ?? 0) > Number(own.metadatas[i]?.y ?? 0)))
+          i = k;
+      });
+      if (i >= 0 && own.embeddings?.[i]) {
+        const found = await lines.query('lines', own.embeddings[i]!, 8);
+        const others = found.filter((h) => parseVectorId(h.id)?.imageId !== first.spec.imageId).slice(0, 3);
+        out.push({
+          title: `receipts like ${first.spec.imageId}#${first.spec.receiptId} (row "${own.documents[i] ?? ''}")`,
+          collection: 'lines',
+          hits: hits(others),
+        });
+      }
+    }
+    const [total, milk] = await embedder.embed(['TOTAL', 'milk']);
+    if (lines)
+      out.push({
+        title: `lines like 'TOTAL'`,
+        collection: 'lines',
+        hits: hits(await lines.query('lines', total!, 3)),
+      });
+    if (words)
+      out.push({
+        title: `words like 'milk'`,
+        collection: 'words',
+        hits: hits(await words.query('words', milk!, 3)),
+      });
+  } catch (err) {
+    out.push({ title: `queries failed: ${errorMessage(err)}`, collection: 'lines', hits: [] });
+  }
+  return out;
+}

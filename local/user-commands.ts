@@ -1,0 +1,611 @@
+import type { Command, Option } from 'commander';
+import { copyFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { ENV } from '../cdk8s/env.js';
+import { awsSettingsFromEnv } from '../core/aws/config.js';
+import { S3Store } from '../core/aws/s3-store.js';
+import { SqsQueue } from '../core/aws/sqs-queue.js';
+import { similarity } from '../core/chroma/store.js';
+import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
+import { COLLECTIONS, parseVectorId, type Collection } from '../core/contracts/ids.js';
+import { ConfigError, errorMessage } from '../core/errors.js';
+import { makeKubeClient } from '../core/kube/client.js';
+import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
+import { FencedLease } from '../core/lease/lease.js';
+import { FileLeaseBackend } from '../core/lease/file-lease.js';
+import type { LocalJob } from '../core/local/job-table.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
+import type { Queue } from '../core/ports/queue.js';
+import { archiveKey, fileSha256, readPointer, restoreSnapshot } from '../core/snapshot/s3-snapshot.js';
+import {
+  installVersion,
+  listVersions,
+  readCurrent,
+  switchCurrent,
+  versionDir,
+} from '../core/snapshot/volume.js';
+import { runCompactorChild } from './compactor-child.js';
+import { ARTIFACTS_BUCKET, embedderFromEnv, openLocal, VECTORS_BUCKET } from './home.js';
+import { readInputFolder, submitReceipts } from './input.js';
+import { openSnapshotView } from './snapshot-view.js';
+
+/**
+ * The user commands `submit`, `status`, `query`, `snapshot`, `compact`. Local mode (the default) works on a
+ * `--home` directory; `--cloud` uses the same environment variables as the deployed programs (cdk8s/env.ts):
+ * SQS + S3 for submit, the EmbeddingJobs of a namespace for status, the shared volume (CHROMA_ROOT) or the S3
+ * mirror (VECTORS_BUCKET) for query and snapshot.
+ */
+export function registerUserCommands(program: Command, homeOption: () => Option): void {
+  program
+    .command('submit')
+    .description(
+      'upload NDJSON pairs and send one EMBED message per receipt (a folder, or lines.ndjson words.ndjson)',
+    )
+    .argument('<paths...>', 'a folder of NDJSON pairs (any depth), or the two files of one receipt')
+    .addOption(homeOption())
+    .option('--cloud', `send to SQS ${ENV.EMBED_QUEUE_URL} with the files in S3 ${ENV.ARTIFACTS_BUCKET}`)
+    .option('--bucket <name>', 'artifacts bucket (cloud: default $ARTIFACTS_BUCKET)')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (paths: string[], f: { home: string; cloud?: boolean; bucket?: string; json?: boolean }) => {
+        await guarded(async () => {
+          const receipts = [];
+          const rejected = [];
+          for (const p of await asFolders(paths)) {
+            const r = await readInputFolder(p);
+            receipts.push(...r.receipts);
+            rejected.push(...r.rejected);
+          }
+          let target: { store: ObjectStore; queue: Queue; bucket: string; close(): void };
+          if (f.cloud) {
+            const env = process.env;
+            const url = need(env[ENV.EMBED_QUEUE_URL], ENV.EMBED_QUEUE_URL);
+            const bucket = f.bucket ?? need(env[ENV.ARTIFACTS_BUCKET], ENV.ARTIFACTS_BUCKET);
+            const settings = awsSettingsFromEnv(env);
+            target = {
+              store: new S3Store(settings),
+              queue: new SqsQueue(url, settings, env[ENV.EMBED_DLQ_URL]),
+              bucket,
+              close: () => {},
+            };
+          } else {
+            const ports = openLocal(f.home);
+            target = {
+              store: ports.store,
+              queue: ports.queues.embed,
+              bucket: f.bucket ?? ARTIFACTS_BUCKET,
+              close: ports.close,
+            };
+          }
+          try {
+            const sent = receipts.length
+              ? await submitReceipts(target.store, target.queue, target.bucket, receipts)
+              : [];
+            if (f.json) print({ submitted: sent, rejected });
+            else {
+              process.stdout.write(`submitted ${sent.length} receipt(s) to ${target.queue.name}\n`);
+              for (const r of rejected) process.stdout.write(`  ✗ ${r.source}: ${r.reason}\n`);
+              if (!f.cloud && sent.length)
+                process.stdout.write(`next: embedctl local run --home ${f.home} --receipts 0\n`);
+            }
+            return rejected.length && !sent.length ? 1 : 0;
+          } finally {
+            target.close();
+          }
+        });
+      },
+    );
+
+  program
+    .command('status')
+    .description(
+      'jobs and their runs: the local job table, or EmbeddingJobs in a namespace (like kubectl get ej)',
+    )
+    .addOption(homeOption())
+    .option('--cloud', 'list EmbeddingJobs through the Kubernetes API')
+    .option('--namespace <ns>', 'namespace of the EmbeddingJobs (cloud; default $NAMESPACE or "default")')
+    .option('--kubeconfig <path>', 'kubeconfig (cloud; default $KUBECONFIG, ~/.kube/config or in-cluster)')
+    .option('--all', 'list every job, not only unfinished and failed ones')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (f: {
+        home: string;
+        cloud?: boolean;
+        namespace?: string;
+        kubeconfig?: string;
+        all?: boolean;
+        json?: boolean;
+      }) => {
+        await guarded(async () => {
+          if (f.cloud) {
+            const ns = f.namespace ?? process.env[ENV.NAMESPACE] ?? 'default';
+            const client = new EmbeddingJobClient(
+              await makeKubeClient(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {}),
+            );
+            const items = await client.list(ns);
+            if (f.json) print(items);
+            else printTable(items.map(cloudRow));
+            return items.some((j) => j.status?.phase === 'Failed') ? 1 : 0;
+          }
+          const ports = openLocal(f.home);
+          try {
+            const jobs = ports.jobs.list();
+            const counts = ports.jobs.counts();
+            const depth = Object.fromEntries(
+              await Promise.all(
+                Object.values(ports.queues).map(async (q) => [q.name, await q.depth()] as const),
+              ),
+            );
+            const deadLetters = Object.values(ports.queues).flatMap((q) => q.deadLetters());
+            if (f.json) {
+              print({ counts, queues: depth, jobs, deadLetters });
+            } else {
+              const shown = f.all ? jobs : jobs.filter((j) => j.phase !== 'Succeeded' || !isCompacted(j));
+              printTable(shown.map(localRow));
+              process.stdout.write(
+                `\n${jobs.length} job(s): ${Object.entries(counts)
+                  .map(([k, v]) => `${v} ${k}`)
+                  .join(', ')}${f.all ? '' : ' (finished and compacted ones hidden; --all shows them)'}\n`,
+              );
+              process.stdout.write(
+                `queues: ${Object.entries(depth)
+                  .map(([k, v]) => `${k} ${v.visible} visible/${v.inFlight} in flight`)
+                  .join(', ')}\n`,
+              );
+              for (const d of deadLetters) process.stdout.write(`dead letter on ${d.queue}: ${d.reason}\n`);
+            }
+            return counts.Failed > 0 || deadLetters.length > 0 ? 1 : 0;
+          } finally {
+            ports.close();
+          }
+        });
+      },
+    );
+
+  program
+    .command('query')
+    .description('nearest vectors of the live snapshot to a text, or to the vector with this id')
+    .argument(
+      '<text-or-id>',
+      'free text (embedded like the workers do), or a vector id IMAGE#…#RECEIPT#…#LINE#…',
+    )
+    .addOption(homeOption())
+    .option(
+      '--cloud',
+      `read the live version from ${ENV.CHROMA_ROOT} (or the S3 mirror in ${ENV.VECTORS_BUCKET})`,
+    )
+    .option('--chroma-root <dir>', 'root of the snapshot volume (cloud; default $CHROMA_ROOT)')
+    .option(
+      '-c, --collection <name>',
+      'lines or words (default: words for a word id or a one-word text, else lines)',
+    )
+    .option('-n, --results <n>', 'how many neighbours', '5')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (
+        text: string,
+        f: {
+          home: string;
+          cloud?: boolean;
+          chromaRoot?: string;
+          collection?: string;
+          results: string;
+          json?: boolean;
+        },
+      ) => {
+        await guarded(async () => {
+          const id = parseVectorId(text);
+          const collection = (f.collection ??
+            (id
+              ? id.wordId !== undefined
+                ? 'words'
+                : 'lines'
+              : /\s/.test(text.trim())
+                ? 'lines'
+                : 'words')) as Collection;
+          if (!COLLECTIONS.includes(collection))
+            throw new ConfigError(`--collection must be lines or words, not ${collection}`);
+          const n = Number(f.results);
+          const { view, cleanup } = await openView(f);
+          try {
+            const store = view.store(collection);
+            if (!store)
+              throw new ConfigError(
+                `no published ${collection} snapshot yet: run the pipeline first (embedctl local run)`,
+              );
+            let vector: Float32Array;
+            if (id) {
+              const got = await store.get(collection, { ids: [text], include: ['embeddings'] });
+              if (!got.embeddings?.[0])
+                throw new ConfigError(
+                  `no vector with id ${text} in ${collection} ${view.versions[collection]}`,
+                );
+              vector = got.embeddings[0];
+            } else {
+              [vector] = (await embedderFromEnv().embed([text])) as [Float32Array];
+            }
+            const hits = await store.query(collection, vector, n);
+            const rows = hits.map((h) => ({
+              similarity: Math.round(similarity(h.distance) * 1000) / 1000,
+              ...h,
+            }));
+            if (f.json) print({ collection, version: view.versions[collection], hits: rows });
+            else {
+              process.stdout.write(
+                `${collection} ${view.versions[collection]} (${view.origins[collection]}):\n`,
+              );
+              for (const h of rows) {
+                const merchant =
+                  typeof h.metadata?.merchant_name === 'string' && h.metadata.merchant_name
+                    ? `  [${h.metadata.merchant_name}]`
+                    : '';
+                process.stdout.write(
+                  `  ${h.similarity.toFixed(3)}  ${JSON.stringify(h.document ?? '')}${merchant}  ${h.id}\n`,
+                );
+              }
+            }
+            return 0;
+          } finally {
+            await view.close();
+            await cleanup();
+          }
+        });
+      },
+    );
+
+  const snapshot = program
+    .command('snapshot')
+    .description('published snapshot versions: list, restore, verify');
+  snapshot
+    .command('list')
+    .description('versions per collection on the volume, CURRENT marked, and the object-store pointer')
+    .addOption(homeOption())
+    .option('--cloud', `the volume at ${ENV.CHROMA_ROOT} and the S3 mirror in ${ENV.VECTORS_BUCKET}`)
+    .option('--chroma-root <dir>', 'root of the snapshot volume (cloud; default $CHROMA_ROOT)')
+    .option('--json', 'machine-readable output')
+    .action(async (f: { home: string; cloud?: boolean; chromaRoot?: string; json?: boolean }) => {
+      await guarded(async () => {
+        const { root, mirror, close } = snapshotTarget(f);
+        try {
+          const out = await Promise.all(
+            COLLECTIONS.map(async (c) => ({
+              collection: c,
+              current: root ? await readCurrent(root, c) : undefined,
+              versions: root ? await listVersions(root, c) : [],
+              pointer: mirror
+                ? await readPointer(mirror.store, mirror.bucket, c).catch(() => undefined)
+                : undefined,
+            })),
+          );
+          if (f.json) print(out);
+          else
+            for (const c of out) {
+              process.stdout.write(
+                `${c.collection}: CURRENT ${c.current ?? '(none)'}, object-store pointer ${c.pointer ?? '(none)'}\n`,
+              );
+              for (const v of c.versions) process.stdout.write(`  ${v === c.current ? '*' : ' '} ${v}\n`);
+            }
+          return 0;
+        } finally {
+          close();
+        }
+      });
+    });
+
+  snapshot
+    .command('restore')
+    .description(
+      'make a version live again: one on the volume, else the object-store archive is installed first',
+    )
+    .argument('<collection>', 'lines or words')
+    .argument('[version]', 'version id (default: the object-store pointer, e.g. to rebuild an empty volume)')
+    .addOption(homeOption())
+    .option('--cloud', `the volume at ${ENV.CHROMA_ROOT} and the S3 mirror in ${ENV.VECTORS_BUCKET}`)
+    .option('--chroma-root <dir>', 'root of the snapshot volume (cloud; default $CHROMA_ROOT)')
+    .action(
+      async (
+        collection: string,
+        version: string | undefined,
+        f: { home: string; cloud?: boolean; chromaRoot?: string },
+      ) => {
+        await guarded(async () => {
+          if (!COLLECTIONS.includes(collection as Collection))
+            throw new ConfigError(`collection must be lines or words, not ${collection}`);
+          const c = collection as Collection;
+          const { root, mirror, lease, close } = snapshotTarget(f);
+          try {
+            if (!root) throw new ConfigError(`no volume: set ${ENV.CHROMA_ROOT} or --chroma-root`);
+            const v = version ?? (mirror ? await readPointer(mirror.store, mirror.bucket, c) : undefined);
+            if (!v) throw new ConfigError(`no version given and no object-store pointer for ${c}`);
+            // The compactor's lease: a restore never interleaves with a publish.
+            const fence = lease
+              ? new FencedLease(new FileLeaseBackend(lease), {
+                  identity: `restore-${process.pid}`,
+                  durationMs: 60_000,
+                })
+              : undefined;
+            if (fence && (await fence.tryAcquire()) === undefined) {
+              throw new ConfigError(
+                'the compactor holds the lease (a run is in progress): try again when it is idle',
+              );
+            }
+            try {
+              if (!(await exists(versionDir(root, c, v)))) {
+                if (!mirror)
+                  throw new ConfigError(
+                    `version ${v} is not on the volume and there is no object-store mirror`,
+                  );
+                const work = await mkdtemp(join(tmpdir(), 'restore-'));
+                try {
+                  const got = await restoreSnapshot(mirror.store, mirror.bucket, c, join(work, 'dir'), v);
+                  if (!got) throw new ConfigError(`version ${v} of ${c} is not in the object store`);
+                  await installVersion(root, c, v, join(work, 'dir'));
+                } finally {
+                  await rm(work, { recursive: true, force: true });
+                }
+              }
+              await fence?.assertHeld();
+              await switchCurrent(root, c, v);
+            } finally {
+              await fence?.release();
+            }
+            process.stdout.write(`${c}: CURRENT is now ${v}\n`);
+            return 0;
+          } finally {
+            close();
+          }
+        });
+      },
+    );
+
+  snapshot
+    .command('verify')
+    .description(
+      'open each live version with Chroma: count, a self-query, and the archive checksum of the mirror',
+    )
+    .addOption(homeOption())
+    .option('--cloud', `the volume at ${ENV.CHROMA_ROOT} and the S3 mirror in ${ENV.VECTORS_BUCKET}`)
+    .option('--chroma-root <dir>', 'root of the snapshot volume (cloud; default $CHROMA_ROOT)')
+    .option('--json', 'machine-readable output')
+    .action(async (f: { home: string; cloud?: boolean; chromaRoot?: string; json?: boolean }) => {
+      await guarded(async () => {
+        const { view, cleanup } = await openView(f);
+        const { mirror, close } = snapshotTarget(f);
+        const results: {
+          collection: Collection;
+          version?: string;
+          count?: number;
+          ok: boolean;
+          problems: string[];
+        }[] = [];
+        try {
+          for (const c of COLLECTIONS) {
+            const store = view.store(c);
+            const version = view.versions[c];
+            const problems: string[] = [];
+            let count: number | undefined;
+            if (!store) problems.push('no published version');
+            else {
+              count = await store.count(c);
+              const sample = await store.get(c, { limit: 1, include: ['embeddings'] });
+              if (count > 0 && !sample.embeddings?.[0])
+                problems.push('count > 0 but no vector could be read');
+              if (sample.embeddings?.[0]) {
+                const [hit] = await store.query(c, sample.embeddings[0], 1);
+                if (hit?.id !== sample.ids[0])
+                  problems.push(`self-query returned ${hit?.id ?? 'nothing'} instead of ${sample.ids[0]}`);
+              }
+              if (mirror && version) {
+                const pointer = await readPointer(mirror.store, mirror.bucket, c).catch(() => undefined);
+                if (pointer && pointer !== version)
+                  problems.push(`object-store pointer is ${pointer}, the volume's CURRENT is ${version}`);
+                problems.push(...(await checkArchive(mirror, c, version)));
+              }
+            }
+            results.push({ collection: c, version, count, ok: problems.length === 0, problems });
+          }
+        } finally {
+          await view.close();
+          await cleanup();
+          close();
+        }
+        if (f.json) print(results);
+        else
+          for (const r of results) {
+            process.stdout.write(
+              `${r.ok ? 'ok  ' : 'FAIL'} ${r.collection} ${r.version ?? ''} ${r.count ?? ''} vectors${r.problems.length ? `: ${r.problems.join('; ')}` : ''}\n`,
+            );
+          }
+        return results.every((r) => r.ok) ? 0 : 1;
+      });
+    });
+
+  program
+    .command('compact')
+    .description(
+      'one compaction pass over what is queued (local mode; in the cloud the compactor Deployment does this)',
+    )
+    .addOption(homeOption())
+    .action(async (f: { home: string }) => {
+      await guarded(() => runCompactorChild({ home: f.home, once: true }));
+    });
+}
+
+/** Runs a command body; errors print one line that says what to do, with exit code 1 (2 for bad usage). */
+async function guarded(fn: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await fn();
+  } catch (err) {
+    process.stderr.write(`error: ${errorMessage(err)}\n`);
+    process.exitCode = err instanceof ConfigError ? 2 : 1;
+  }
+}
+
+function need(value: string | undefined, name: string): string {
+  if (!value)
+    throw new ConfigError(
+      `${name} is not set (cloud mode reads the same environment as the deployed programs)`,
+    );
+  return value;
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return Boolean(await stat(path).catch(() => undefined));
+}
+
+/** `submit a.lines.ndjson a.words.ndjson` and `submit folder/` both become folders. */
+async function asFolders(paths: string[]): Promise<string[]> {
+  const folders: string[] = [];
+  const files: string[] = [];
+  for (const p of paths) {
+    const s = await stat(p).catch(() => undefined);
+    if (!s) throw new ConfigError(`${p} does not exist`);
+    (s.isDirectory() ? folders : files).push(p);
+  }
+  if (files.length) {
+    const dir = await mkdtemp(join(tmpdir(), 'submit-'));
+    for (const f of files) await copyFile(f, join(dir, basename(f)));
+    folders.push(dir);
+  }
+  return folders;
+}
+
+interface ViewFlags {
+  home: string;
+  cloud?: boolean;
+  chromaRoot?: string;
+}
+
+function snapshotTarget(f: ViewFlags): {
+  root?: string;
+  mirror?: { store: ObjectStore; bucket: string };
+  lease?: string;
+  close(): void;
+} {
+  if (f.cloud) {
+    const root = f.chromaRoot ?? process.env[ENV.CHROMA_ROOT];
+    const bucket = process.env[ENV.VECTORS_BUCKET];
+    return {
+      ...(root ? { root } : {}),
+      ...(bucket ? { mirror: { store: new S3Store(awsSettingsFromEnv()), bucket } } : {}),
+      close: () => {},
+    };
+  }
+  const ports = openLocal(f.home);
+  return {
+    root: ports.paths.volume,
+    mirror: { store: ports.store, bucket: VECTORS_BUCKET },
+    lease: ports.paths.lease,
+    close: ports.close,
+  };
+}
+
+async function openView(f: ViewFlags) {
+  const target = snapshotTarget(f);
+  const scratch = await mkdtemp(join(tmpdir(), 'embedctl-view-'));
+  try {
+    const view = await openSnapshotView(target.root, scratch, target.mirror);
+    return {
+      view,
+      cleanup: async () => {
+        target.close();
+        await rm(scratch, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    target.close();
+    await rm(scratch, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function checkArchive(
+  mirror: { store: ObjectStore; bucket: string },
+  c: Collection,
+  version: string,
+): Promise<string[]> {
+  const key = archiveKey(c, version);
+  if (!(await mirror.store.head(mirror.bucket, key))) return [`no archive ${key} in the object store`];
+  const hashKey = `${key}.sha256`;
+  if (!(await mirror.store.head(mirror.bucket, hashKey))) return [];
+  const expected = (await mirror.store.getBuffer(mirror.bucket, hashKey)).toString('utf8').trim();
+  const work = await mkdtemp(join(tmpdir(), 'verify-'));
+  try {
+    const path = join(work, 'a.tar.gz');
+    await writeFile(path, await mirror.store.getBuffer(mirror.bucket, key));
+    const actual = await fileSha256(path);
+    return actual === expected ? [] : [`archive sha256 ${actual} does not match the recorded ${expected}`];
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function isCompacted(j: LocalJob): boolean {
+  return j.spec.collections.every((c) => j.compaction[c] === 'Completed');
+}
+
+const age = (ms: number) => {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+};
+
+function compactedText(
+  c: Partial<Record<Collection, string>> | undefined,
+  collections: readonly Collection[],
+): string {
+  if (!c) return '-';
+  if (collections.every((k) => c[k] === 'Completed')) return 'True';
+  if (collections.some((k) => c[k] === 'Failed')) return 'Failed';
+  return 'Pending';
+}
+
+function localRow(j: LocalJob): Record<string, string> {
+  return {
+    NAME: j.name,
+    PHASE: j.phase,
+    ATTEMPTS: String(j.attempts),
+    LINES: j.result ? String(j.result.rows) : '',
+    WORDS: j.result ? String(j.result.words) : '',
+    COMPACTED: j.phase === 'Succeeded' ? compactedText(j.compaction, j.spec.collections) : '',
+    AGE: age(j.createdAt),
+    MESSAGE:
+      j.phase === 'Failed' || j.phase === 'Pending'
+        ? `${j.reason ?? ''}${j.message ? `: ${j.message}` : ''}`.slice(0, 160)
+        : '',
+  };
+}
+
+function cloudRow(j: EmbeddingJob): Record<string, string> {
+  const s = j.status ?? {};
+  return {
+    NAME: j.metadata.name,
+    PHASE: s.phase ?? '',
+    ATTEMPTS: String(s.attempts ?? 0),
+    LINES: s.result ? String(s.result.rows) : '',
+    WORDS: s.result ? String(s.result.words) : '',
+    COMPACTED: s.phase === 'Succeeded' ? compactedText(s.compaction, j.spec.collections) : '',
+    AGE: j.metadata.creationTimestamp ? age(Date.parse(j.metadata.creationTimestamp)) : '',
+    MESSAGE: s.phase === 'Failed' ? (s.message ?? '').slice(0, 160) : '',
+  };
+}
+
+function printTable(rows: Record<string, string>[]): void {
+  if (rows.length === 0) {
+    process.stdout.write('No jobs to show.\n');
+    return;
+  }
+  const cols = Object.keys(rows[0]!);
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: Record<string, string>) =>
+    cols
+      .map((c, i) => (r[c] ?? '').padEnd(width[i]!))
+      .join('   ')
+      .trimEnd();
+  process.stdout.write(`${line(Object.fromEntries(cols.map((c) => [c, c])))}\n`);
+  for (const r of rows) process.stdout.write(`${line(r)}\n`);
+}

@@ -49,9 +49,12 @@ export class Ingest {
     });
   }
 
-  /** Not-finished EmbeddingJobs, including ones created but not yet seen by the cache. */
+  /** Slots taken by receives in flight, so concurrent pollers never overshoot `maxOutstanding` together. */
+  private reserved = 0;
+
+  /** Not-finished EmbeddingJobs, including ones created but not yet seen by the cache and receives in flight. */
   outstandingCount(): number {
-    return this.outstanding.size + this.inflight.size;
+    return this.outstanding.size + this.inflight.size + this.reserved;
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -72,16 +75,18 @@ export class Ingest {
       }
       this.d.metrics.ingestPaused.set(0);
       let messages: QueueMessage[];
+      const slots = Math.max(1, Math.min(10, s.maxOutstanding - this.outstandingCount()));
+      this.reserved += slots;
       try {
-        const room = s.maxOutstanding - this.outstandingCount();
         messages = await this.d.queue.receive({
-          maxMessages: Math.max(1, Math.min(10, room)),
+          maxMessages: slots,
           waitSeconds: s.waitSeconds,
           visibilitySeconds: s.visibilitySeconds,
           signal,
         });
         errors = 0;
       } catch (err) {
+        this.reserved -= slots;
         if (signal.aborted) break;
         errors++;
         const delay = Math.min(500 * 2 ** errors, 30_000);
@@ -90,7 +95,9 @@ export class Ingest {
         continue;
       }
       // Not aborted by `signal`: messages already received are finished even during shutdown.
-      await Promise.all(messages.map((m) => this.handle(m, log)));
+      const handled = Promise.all(messages.map((m) => this.handle(m, log)));
+      this.reserved -= slots; // each handled message now counts as in flight until the cache shows its CR
+      await handled;
     }
   }
 

@@ -164,6 +164,8 @@ export class KubeRest implements Kube {
           return;
         }
         const lines = createInterface({ input: r, crlfDelay: Infinity });
+        // readline re-emits input errors on the interface: without this listener an abort is an uncaught error.
+        lines.on('error', reject);
         lines.on('line', (line) => {
           if (!line) return;
           let value: unknown;

@@ -67,7 +67,7 @@ describe('TokenBucket', () => {
   });
 
   it('MaxOf takes the larger delay', () => {
-    let t = 0;
+    const t = 0;
     const m = new MaxOf(new ExponentialBackoff(5, 1000), new TokenBucket(1, 1, () => t));
     expect(m.when('a')).toBe(5);
     expect(m.when('a')).toBe(1000);

@@ -20,12 +20,15 @@ ENV npm_config_nodedir=/usr/local \
     npm_config_fund=false \
     npm_config_audit=false
 COPY package.json package-lock.json ./
-RUN npm ci
+# Build hosts behind a TLS-intercepting proxy can bind-mount their CA bundle at /etc/ssl/build-ca.crt for this
+# step only (tools/image/build.sh does, with `podman build -v`); it is never part of an image layer.
+RUN if [ -s /etc/ssl/build-ca.crt ]; then export NODE_EXTRA_CA_CERTS=/etc/ssl/build-ca.crt; fi \
+ && npm ci
 # Sources (the context is filtered by .dockerignore).
 COPY . .
 RUN npm run build \
  && npm prune --omit=dev \
- && rm -rf build/test build/bench build/cdk8s
+ && rm -rf build/cdk8s
 
 # ---------------------------------------------------------------------------------------------------- runtime
 FROM ${NODE_IMAGE} AS runtime

@@ -96,7 +96,7 @@ export async function startEnvironment(opts: StartEnvironmentOptions = {}): Prom
   for (const b of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl']) {
     requireExecutable(join(binDir, b), 'Build it with tools/testenv/build-go.sh (or run .ci/run).');
   }
-  requireExecutable(join(motoVenv, 'bin', 'moto_server'), `Create the venv: .ci/run does it.`);
+  requireExecutable(join(motoVenv, 'bin', 'moto_server'), 'Create it with tools/testenv/moto-venv.sh.');
   requireExecutable(chromaBin, 'Run npm ci.');
 
   const tmpParent = opts.tmpParent ?? tmpdir();

@@ -5,12 +5,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
-import { DynamoStreamFeed, FileCheckpointStore } from '../../../core/aws/dynamo-stream-feed.js';
 import { runCollection } from '../../../core/contracts/compaction-run.js';
 import { COLLECTIONS } from '../../../core/contracts/ids.js';
 import { readPointer, restoreSnapshot } from '../../../core/snapshot/s3-snapshot.js';
 import type { CompactionReport } from '../../../stream/change-detection.js';
-import { StreamProcessor } from '../../../stream/processor.js';
 import {
   compactorFor,
   dumpDir,
@@ -19,27 +17,11 @@ import {
   makeReceipt,
   makeWorld,
   queueDepth,
-  silent,
+  pumpStream,
   writeRun,
-  type World,
 } from './fixtures.js';
 
 const env = inject('testEnv');
-
-export async function pumpStream(w: World, reports: CompactionReport[] = [], rounds = 6): Promise<void> {
-  const processor = new StreamProcessor({
-    feed: new DynamoStreamFeed({
-      streamArn: w.streamArn,
-      checkpoints: new FileCheckpointStore(join(w.dir, 'stream-checkpoint.json')),
-      settings: w.aws,
-      idleMs: 50,
-    }),
-    queues: w.queues,
-    sink: { report: async (r) => void reports.push(r) },
-    log: silent,
-  });
-  for (let i = 0; i < rounds; i++) await processor.runOnce();
-}
 
 describe('compactor end to end', () => {
   it('merges every delta exactly, marks runs COMPLETED, reports to the job, and mirrors to S3', async () => {

@@ -28,6 +28,9 @@ import type { Metadata, VectorRecord } from '../../../core/ports/vector-store.js
 import { readCurrent, versionDir } from '../../../core/snapshot/volume.js';
 import { Compactor, type CompactorConfig } from '../../../compactor/compactor.js';
 import type { TestEnv } from '../../harness/env.js';
+import { DynamoStreamFeed, FileCheckpointStore } from '../../../core/aws/dynamo-stream-feed.js';
+import type { CompactionReport } from '../../../stream/change-detection.js';
+import { StreamProcessor } from '../../../stream/processor.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const DIM = 16;
@@ -358,3 +361,19 @@ export function expectedUnion(receipts: Receipt[], c: Collection): Map<string, V
 }
 
 export { tmpdir };
+
+/** Runs the real stream processor (DynamoDB Streams → SQS) in-process for a few rounds. */
+export async function pumpStream(w: World, reports: CompactionReport[] = [], rounds = 6): Promise<void> {
+  const processor = new StreamProcessor({
+    feed: new DynamoStreamFeed({
+      streamArn: w.streamArn,
+      checkpoints: new FileCheckpointStore(join(w.dir, 'stream-checkpoint.json')),
+      settings: w.aws,
+      idleMs: 50,
+    }),
+    queues: w.queues,
+    sink: { report: async (r) => void reports.push(r) },
+    log: silent,
+  });
+  for (let i = 0; i < rounds; i++) await processor.runOnce();
+}

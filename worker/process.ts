@@ -16,6 +16,9 @@ import type { VectorRecord, VectorStore } from '../core/ports/vector-store.js';
 import { applyMerchant, buildReceiptItems, type EmbeddingItem } from '../core/receipt/embedding-inputs.js';
 import type { WordLabel } from '../core/receipt/labels.js';
 import { readLines, readWords } from '../core/receipt/ndjson-reader.js';
+import type { LineRow, WordRow } from '../core/contracts/ndjson-rows.js';
+import type { ReceiptItems } from '../core/receipt/embedding-inputs.js';
+import { Barrier, Semaphore } from './concurrency.js';
 import { runIdFor } from './run-id.js';
 
 /** One receipt to embed: an EmbeddingJob (cloud) or a local job. */
@@ -48,8 +51,13 @@ export interface WorkerDeps {
   placeLookup?: PlaceLookup;
   reporter: Reporter;
   log: Logger;
-  /** Jobs processed at once (their embedding requests are coalesced). Default 8. */
+  /** Receipts reading/writing at once. Default 8. */
   jobConcurrency?: number;
+  /**
+   * Receipts whose embedding inputs are sent together (the embedder packs them into full requests). Default 64;
+   * bounds memory: a wave's vectors are held at once.
+   */
+  waveSize?: number;
   /** Read word labels from the ledger for label metadata. Default true. */
   readLabels?: boolean;
   /** Stop starting new items (already running ones finish). */
@@ -102,24 +110,26 @@ export async function processBatch(deps: WorkerDeps, items: WorkItem[]): Promise
 
   const outcomes: JobOutcome[] = new Array<JobOutcome>(items.length);
   let vectors = 0;
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      const item = items[i]!;
-      if (deps.signal?.aborted) {
-        outcomes[i] = { name: item.name, status: 'skipped', reported: false, message: 'shutting down' };
-        continue;
-      }
-      const o = await processItem(deps, item, index);
-      if (o.result) vectors += o.result.rows + o.result.words;
-      outcomes[i] = o;
-    }
-  };
+  const io = new Semaphore(Math.max(1, deps.jobConcurrency ?? 8));
+  const waveSize = Math.max(1, deps.waveSize ?? 64);
   try {
-    await Promise.all(
-      Array.from({ length: Math.max(1, Math.min(deps.jobConcurrency ?? 8, items.length)) }, worker),
-    );
+    for (let start = 0; start < items.length; start += waveSize) {
+      const wave = items.slice(start, start + waveSize);
+      const barrier = new Barrier(wave.length);
+      await Promise.all(
+        wave.map(async (item, k) => {
+          const i = start + k;
+          if (deps.signal?.aborted) {
+            barrier.leave();
+            outcomes[i] = { name: item.name, status: 'skipped', reported: false, message: 'shutting down' };
+            return;
+          }
+          const o = await processItem(deps, item, index, io, barrier);
+          if (o.result) vectors += o.result.rows + o.result.words;
+          outcomes[i] = o;
+        }),
+      );
+    }
   } finally {
     await opened
       ?.close()
@@ -139,11 +149,21 @@ async function processItem(
   deps: WorkerDeps,
   item: WorkItem,
   index: () => Promise<VectorStore | { unavailable: string }>,
+  io: Semaphore,
+  barrier: Barrier,
 ): Promise<JobOutcome> {
   const log = deps.log.child({ ej: item.name });
   let result: JobResult;
+  let arrived = false;
+  const phases: Phases = {
+    io: (fn) => io.run(fn),
+    ready: () => {
+      arrived = true;
+      return barrier.arrive();
+    },
+  };
   try {
-    result = await embedItem(deps, item, index, log);
+    result = await embedItem(deps, item, index, log, phases);
   } catch (err) {
     const reason: FailureReason =
       err instanceof PipelineError && err.reason === 'BadInput'
@@ -152,10 +172,12 @@ async function processItem(
           ? 'SourceMissing'
           : 'Transient';
     const message = errorMessage(err);
+    if (!arrived) barrier.leave();
     log.warn({ reason, err: message }, 'job failed');
     const reported = await report(log, () => deps.reporter.failed(item, { reason, message }));
     return { name: item.name, status: 'failed', reason, message, reported };
   }
+  if (!arrived) barrier.leave();
   log.info({ ...result }, 'job succeeded');
   const reported = await report(log, () => deps.reporter.succeeded(item, result));
   return { name: item.name, status: 'succeeded', result, reported };
@@ -169,6 +191,12 @@ async function report(log: Logger, send: () => Promise<void>): Promise<boolean> 
     log.error({ err: errorMessage(err) }, 'report failed; the item stays unreported');
     return false;
   }
+}
+
+interface Phases {
+  io<T>(fn: () => Promise<T>): Promise<T>;
+  /** Wait until every receipt of the wave is ready to embed (or has failed). */
+  ready(): Promise<void>;
 }
 
 /** Extra CompactionRun attributes that let a rerun report the same result without redoing the work. */
@@ -187,6 +215,7 @@ async function embedItem(
   item: WorkItem,
   index: () => Promise<VectorStore | { unavailable: string }>,
   log: Logger,
+  phases: Phases,
 ): Promise<JobResult> {
   const t0 = performance.now();
   const { spec } = item;
@@ -195,43 +224,84 @@ async function embedItem(
   const collections = new Set<Collection>(spec.collections ?? COLLECTIONS);
   const embedder = pickEmbedder(deps, spec.model);
 
-  // A run already written for this attempt (pod killed after the ledger write): report it, write nothing.
-  const existing = await deps.ledger.getRun(spec.imageId, spec.receiptId, runId);
-  if (existing) {
+  // Phase 1 (I/O bound, `jobConcurrency` at once): read, validate, build the inputs.
+  const prepared = await phases.io(async () => {
+    // A run already written for this attempt (pod killed after the ledger write): report it, write nothing.
+    const existing = await deps.ledger.getRun(spec.imageId, spec.receiptId, runId);
+    if (existing) return { existing, lines: undefined };
+    const [linesStream, wordsStream] = await openBoth(deps.store, spec);
+    let lines;
+    let words;
+    try {
+      lines = await readLines(linesStream, ids, basename(spec.linesKey) || 'lines.ndjson');
+      words = await readWords(
+        wordsStream,
+        ids,
+        new Set(lines.map((l) => l.line_id)),
+        basename(spec.wordsKey) || 'words.ndjson',
+      );
+    } finally {
+      linesStream.destroy();
+      wordsStream.destroy();
+    }
+    const labels =
+      deps.readLabels === false ? [] : await loadLabels(deps.ledger, spec.imageId, spec.receiptId);
+    const items = buildReceiptItems({ ...ids, lines, words, labels });
+    if (collections.has('lines') && items.lines.length === 0) {
+      throw new InputError('no line to embed (every line is noise)', { file: basename(spec.linesKey) });
+    }
+    if (collections.has('words') && items.words.length === 0) {
+      throw new InputError('no word to embed (every word is noise)', { file: basename(spec.wordsKey) });
+    }
+    return { existing: undefined, lines, words, items };
+  });
+  if (prepared.lines === undefined) {
     log.info({ runId }, 'run already recorded for this attempt; reporting it');
-    return resultFromRun(existing, runId, t0);
+    return resultFromRun(prepared.existing, runId, t0);
   }
+  const { lines, words, items } = prepared;
 
-  const [linesStream, wordsStream] = await openBoth(deps.store, spec);
-  let lines;
-  let words;
-  try {
-    lines = await readLines(linesStream, ids, basename(spec.linesKey) || 'lines.ndjson');
-    words = await readWords(
-      wordsStream,
-      ids,
-      new Set(lines.map((l) => l.line_id)),
-      basename(spec.wordsKey) || 'words.ndjson',
-    );
-  } finally {
-    linesStream.destroy();
-    wordsStream.destroy();
-  }
-  const labels = deps.readLabels === false ? [] : await loadLabels(deps.ledger, spec.imageId, spec.receiptId);
-  const items = buildReceiptItems({ ...ids, lines, words, labels });
-  if (collections.has('lines') && items.lines.length === 0) {
-    throw new InputError('no line to embed (every line is noise)', { file: basename(spec.linesKey) });
-  }
-  if (collections.has('words') && items.words.length === 0) {
-    throw new InputError('no word to embed (every word is noise)', { file: basename(spec.wordsKey) });
-  }
-
+  // Phase 2: every receipt of the wave embeds at once, so the embedder packs full requests.
+  await phases.ready();
   const tEmbed = performance.now();
   const [rowVectors, wordVectors] = await Promise.all([
     embedder.embed(items.lines.map((i) => i.input)),
     collections.has('words') ? embedder.embed(items.words.map((i) => i.input)) : Promise.resolve([]),
   ]);
   const embedMs = performance.now() - tEmbed;
+  return phases.io(() =>
+    finishItem(
+      deps,
+      item,
+      { runId, ids, collections, embedder, lines, words, items, rowVectors, wordVectors, embedMs, t0 },
+      index,
+      log,
+    ),
+  );
+}
+
+/** Phase 3 (I/O bound again): merchant, deltas, CompactionRun. */
+async function finishItem(
+  deps: WorkerDeps,
+  item: WorkItem,
+  p: {
+    runId: string;
+    ids: { imageId: string; receiptId: number };
+    collections: Set<Collection>;
+    embedder: Embedder;
+    lines: LineRow[];
+    words: WordRow[];
+    items: ReceiptItems;
+    rowVectors: Float32Array[];
+    wordVectors: Float32Array[];
+    embedMs: number;
+    t0: number;
+  },
+  index: () => Promise<VectorStore | { unavailable: string }>,
+  log: Logger,
+): Promise<JobResult> {
+  const { runId, ids, collections, embedder, lines, words, items, rowVectors, wordVectors, embedMs, t0 } = p;
+  const { spec } = item;
 
   const merchant: MerchantResult = await resolveMerchant({
     receipt: { ...ids, lines, words },

@@ -23,6 +23,8 @@ export interface OpenAIEmbedderOptions {
   /** Send `dimensions` in requests (default: for text-embedding-3-* models and unknown models, not for ada-002). */
   sendDimensions?: boolean;
   maxInputsPerRequest?: number;
+  /** Queued inputs are spread over free request slots, but not into requests smaller than this. Default 256. */
+  minInputsPerRequest?: number;
   maxTokensPerRequest?: number;
   maxInputTokens?: number;
   concurrency?: number;
@@ -91,6 +93,7 @@ export class OpenAIEmbedder implements Embedder {
     this.sendDimensions = opts.sendDimensions ?? !/ada-002/.test(this.model);
     this.o = {
       maxInputsPerRequest: opts.maxInputsPerRequest ?? 2048,
+      minInputsPerRequest: opts.minInputsPerRequest ?? 256,
       maxTokensPerRequest: opts.maxTokensPerRequest ?? 300_000,
       maxInputTokens: opts.maxInputTokens ?? 8191,
       concurrency: opts.concurrency ?? 4,
@@ -146,11 +149,17 @@ export class OpenAIEmbedder implements Embedder {
 
   private pump(): void {
     while (this.inFlight < this.o.concurrency && this.queue.length > 0) {
+      // Spread the queue over the free slots (latency overlaps), but never below minInputsPerRequest per request.
+      const free = this.o.concurrency - this.inFlight;
+      const target = Math.min(
+        this.o.maxInputsPerRequest,
+        Math.max(this.o.minInputsPerRequest, Math.ceil(this.queue.length / free)),
+      );
       const batch: Pending[] = [];
       let tokens = 0;
       while (
         this.queue.length > 0 &&
-        batch.length < this.o.maxInputsPerRequest &&
+        batch.length < target &&
         (batch.length === 0 || tokens + this.queue[0]!.tokens <= this.o.maxTokensPerRequest)
       ) {
         const p = this.queue.shift()!;

@@ -2,8 +2,7 @@ import { Option, type Command } from 'commander';
 import { localLogger } from './log.js';
 import { errorMessage } from '../core/errors.js';
 import { localRun, type RunSummary } from './run.js';
-import { runWorkerChild } from './worker-child.js';
-import { runCompactorChild } from './compactor-child.js';
+import { fileURLToPath } from 'node:url';
 import { registerUserCommands } from './user-commands.js';
 import { DEFAULT_HOME } from './home.js';
 import { formatSummary } from './format.js';
@@ -11,9 +10,16 @@ import { formatSummary } from './format.js';
 /** Exit codes of the user commands: 0 ok, 1 failed (something to look at), 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-/** How this process starts a child `embedctl` (same node, same loader flags — tsx in dev — same entry point). */
-export function selfCommand(): { command: string; args: string[] } {
-  return { command: process.execPath, args: [...process.execArgv, process.argv[1]!] };
+/**
+ * How this process starts its children: the same node with the same loader flags (tsx in development) running
+ * local/child-main (.ts from source, .js when built).
+ */
+export function childEntry(): { command: string; args: string[] } {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return {
+    command: process.execPath,
+    args: [...process.execArgv, fileURLToPath(new URL(`./child-main${ext}`, import.meta.url))],
+  };
 }
 
 const int = (name: string, min: number) => (v: string) => {
@@ -81,7 +87,7 @@ export function register(program: Command): void {
             places: f.places,
             timeoutMs: f.timeout * 1000,
             queries: f.queries,
-            self: selfCommand(),
+            self: childEntry(),
             log,
             progress: !f.json,
           });
@@ -97,34 +103,6 @@ export function register(program: Command): void {
         process.exitCode = summary.complete ? EXIT.ok : EXIT.failed;
       },
     );
-
-  // Internal: the local "worker Job" and "compactor Deployment" the runner starts as child processes.
-  local
-    .command('worker', { hidden: true })
-    .description('(internal) one worker batch over the local ports')
-    .addOption(homeOption())
-    .requiredOption('--worker-job <name>', 'name of this batch')
-    .requiredOption('--jobs <names>', 'comma-separated job names')
-    .option('--no-places', 'no sample place lookup')
-    .action(async (f: { home: string; workerJob: string; jobs: string; places: boolean }) => {
-      process.exitCode = await runWorkerChild({
-        home: f.home,
-        workerJob: f.workerJob,
-        jobs: f.jobs.split(',').filter(Boolean),
-        places: f.places,
-      });
-    });
-
-  local
-    .command('compactor', { hidden: true })
-    .description(
-      '(internal) the local compactor: merges LINES/WORDS messages until SIGTERM (or once with --once)',
-    )
-    .addOption(homeOption())
-    .option('--once', 'one pass over what is queued, then exit')
-    .action(async (f: { home: string; once?: boolean }) => {
-      process.exitCode = await runCompactorChild({ home: f.home, once: Boolean(f.once) });
-    });
 
   registerUserCommands(program, homeOption);
 }

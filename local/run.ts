@@ -32,7 +32,7 @@ export interface RunOptions {
   timeoutMs: number;
   /** Run the similarity queries of the summary. */
   queries: boolean;
-  /** How a child `embedctl` is started (this process's own entry point and loader flags). */
+  /** How a child process is started (local/child-main with this process's node and loader flags). */
   self: { command: string; args: string[] };
   log: Logger;
   progress: boolean;
@@ -140,7 +140,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     const tCompactor = performance.now();
     compactor = launcher.launch({
       name: 'compactor',
-      ...childCommand(o.self, ['local', 'compactor', '--home', ports.paths.root]),
+      ...childCommand(o.self, ['compactor', '--home', ports.paths.root]),
     });
 
     // 4. Dispatch: jobs → worker processes.
@@ -161,7 +161,6 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
         deadlineMs: 10 * 60_000,
         workerCommand: (workerJob, names) =>
           childCommand(o.self, [
-            'local',
             'worker',
             '--home',
             ports.paths.root,

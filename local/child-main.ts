@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+
+/**
+ * Entry point of the child processes `embedctl local run` starts: `worker` (one local "worker Job") and
+ * `compactor` (the local singleton). Not the CLI: loading only what a child needs saves seconds per worker process
+ * (cli/main.ts loads the Kubernetes and AWS clients of every program). The pid file check of `reapOrphans` relies
+ * on the name (--worker-job / "compactor") being on the command line.
+ */
+const [program, ...rest] = process.argv.slice(2);
+const { values } = parseArgs({
+  args: rest,
+  options: {
+    home: { type: 'string' },
+    'worker-job': { type: 'string' },
+    jobs: { type: 'string' },
+    'no-places': { type: 'boolean', default: false },
+    once: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+if (program === 'worker') {
+  const { runWorkerChild } = await import('./worker-child.js');
+  if (!values['worker-job'] || !values.jobs) {
+    process.stderr.write(
+      'usage: child-main worker --home DIR --worker-job NAME --jobs a,b,c [--no-places]\n',
+    );
+    process.exitCode = 2;
+  } else {
+    process.exitCode = await runWorkerChild({
+      home: values.home,
+      workerJob: values['worker-job'],
+      jobs: values.jobs.split(',').filter(Boolean),
+      places: !values['no-places'],
+    });
+  }
+} else if (program === 'compactor') {
+  const { runCompactorChild } = await import('./compactor-child.js');
+  process.exitCode = await runCompactorChild({ home: values.home, once: values.once });
+} else {
+  process.stderr.write(`unknown child program ${program ?? ''}: worker or compactor\n`);
+  process.exitCode = 2;
+}

@@ -1,0 +1,306 @@
+/**
+ * Controller benchmark on the real apiserver (+ Job controller) and SQS server of the test environment.
+ * The controller runs in its own process (as in a pod); this process sends messages and watches Jobs appear.
+ *
+ * - throughput: 1,000 messages already queued → time until every one is in a worker Job (`controller.jobs_per_s`,
+ *   EmbeddingJobs per second);
+ * - latency: 1,000 messages sent at 100 messages/s → per message, send → its worker Job seen by a watch
+ *   (`controller.msg_to_job_p50_s`, `controller.msg_to_job_p99_s`);
+ * - memory: controller RSS with 10,000 EmbeddingJobs in its cache (`controller.rss_mb_10k`).
+ *
+ * Standalone: `npx tsx bench/controller.ts` (starts and stops the test environment itself).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { pino } from 'pino';
+import { embeddingJobName, newEmbeddingJob } from '../core/contracts/embedding-job.js';
+import { EmbedMessage } from '../core/contracts/embed-message.js';
+import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
+import { Informer } from '../core/kube/informer.js';
+import type { KubeRest } from '../core/kube/rest.js';
+import type { Job } from '../core/kube/types.js';
+import { WORKER_SELECTOR, parseMembers } from '../controller/worker-job.js';
+import type { TestEnv } from '../test/harness/environment.js';
+import {
+  applyCrd,
+  awsSettings,
+  createNamespace,
+  createQueues,
+  kubeFor,
+  message,
+  sqsClient,
+  testConfig,
+  waitFor,
+} from '../test/integration/controller/helpers.js';
+
+type Figures = Record<string, { value: number; unit: string }>;
+
+const FIXTURE = fileURLToPath(
+  new URL('../test/integration/controller/fixtures/controller-process.ts', import.meta.url),
+);
+
+export interface BenchOptions {
+  messages?: number;
+  ratePerSecond?: number;
+  cachedCrs?: number;
+  log?: (m: string) => void;
+}
+
+export async function benchController(env: TestEnv, opts: BenchOptions = {}): Promise<Figures> {
+  const n = opts.messages ?? 1000;
+  const rate = opts.ratePerSecond ?? 100;
+  const crs = opts.cachedCrs ?? 10_000;
+  const log = opts.log ?? ((m: string) => console.log(`[bench:controller] ${m}`));
+  const kube = await kubeFor(env);
+  await applyCrd(kube);
+  try {
+    const throughput = await measureThroughput(env, kube, n, log);
+    const latency = await measureLatency(env, kube, n, rate, log);
+    const rss = await measureRss(env, kube, crs, log);
+    return {
+      'controller.jobs_per_s': { value: round(throughput), unit: 'EmbeddingJobs/s' },
+      'controller.msg_to_job_p50_s': { value: round(latency.p50, 3), unit: 's' },
+      'controller.msg_to_job_p99_s': { value: round(latency.p99, 3), unit: 's' },
+      'controller.rss_mb_10k': { value: round(rss), unit: 'MB' },
+    };
+  } finally {
+    kube.close();
+  }
+}
+
+const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+function spawnController(env: TestEnv, id: string, config: object, port: number): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+    env: {
+      ...process.env,
+      TEST_LOG_LEVEL: 'warn',
+      CONTROLLER_TEST_CONFIG: JSON.stringify({
+        config: { ...config, identity: id, metricsPort: port },
+        kubeconfig: env.kubeconfigPath,
+        aws: awsSettings(env),
+      }),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out = createWriteStream(join(env.tmpDir, `bench-${id}.log`));
+  child.stdout!.pipe(out);
+  child.stderr!.pipe(out);
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Watches worker Jobs and records, per EmbeddingJob, when its first Job was seen. */
+function watchJobs(kube: KubeRest, ns: string, seen: Map<string, number>) {
+  const informer = new Informer<Job>(kube, {
+    name: 'bench-jobs',
+    path: `/apis/batch/v1/namespaces/${ns}/jobs`,
+    labelSelector: WORKER_SELECTOR,
+    log: pino({ level: 'warn' }),
+  });
+  informer.on('add', (j) => {
+    const now = performance.now();
+    for (const m of parseMembers(j)) if (!seen.has(m.name)) seen.set(m.name, now);
+  });
+  const stop = new AbortController();
+  const done = informer.start(stop.signal);
+  return {
+    ready: informer.waitForSync(),
+    stop: async () => {
+      stop.abort();
+      await done;
+    },
+  };
+}
+
+const nameOf = (body: string) => embeddingJobName(EmbedMessage.parse(JSON.parse(body)));
+
+async function sendBatch(env: TestEnv, url: string, bodies: string[]): Promise<void> {
+  await sqsClient(env).send(
+    new SendMessageBatchCommand({
+      QueueUrl: url,
+      Entries: bodies.map((b, i) => ({ Id: String(i), MessageBody: b })),
+    }),
+  );
+}
+
+function benchConfig(env: TestEnv, ns: string, q: { url: string; dlqUrl: string }) {
+  return testConfig(ns, q, env, {
+    ingest: { pollers: 8, waitSeconds: 1, visibilitySeconds: 60, maxOutstanding: 20_000 },
+    dispatch: { batchSize: 10, batchWindowSeconds: 0.25, maxActivePods: 10_000 },
+    status: { concurrency: 16 },
+  });
+}
+
+async function measureThroughput(
+  env: TestEnv,
+  kube: KubeRest,
+  n: number,
+  log: (m: string) => void,
+): Promise<number> {
+  const ns = await createNamespace(kube, 'bench-throughput');
+  const q = await createQueues(env, 'bench-throughput');
+  const bodies = Array.from({ length: n }, (_, i) => message(1_000_000 + i));
+  await Promise.all(chunk(bodies, 10).map((b) => sendBatch(env, q.url, b)));
+  const seen = new Map<string, number>();
+  const watch = watchJobs(kube, ns, seen);
+  await watch.ready;
+  const child = spawnController(env, 'bench-tp', benchConfig(env, ns, q), 0);
+  try {
+    // Clock starts when the controller is ready to work (its process start is not controller throughput).
+    await waitFor(() => child.exitCode === null && seen.size > 0, 60_000, 'the first Job');
+    const t0 = performance.now();
+    const first = seen.size;
+    await waitFor(() => seen.size >= n, 120_000, `${n} EmbeddingJobs in Jobs`);
+    const seconds = (performance.now() - t0) / 1000;
+    const perS = (n - first) / seconds;
+    log(
+      `throughput: ${n} queued messages → all in worker Jobs; ${perS.toFixed(1)} EmbeddingJobs/s (${seconds.toFixed(2)} s after the first Job)`,
+    );
+    return perS;
+  } finally {
+    await stopChild(child);
+    await watch.stop();
+  }
+}
+
+async function measureLatency(
+  env: TestEnv,
+  kube: KubeRest,
+  n: number,
+  rate: number,
+  log: (m: string) => void,
+): Promise<{ p50: number; p99: number }> {
+  const ns = await createNamespace(kube, 'bench-latency');
+  const q = await createQueues(env, 'bench-latency');
+  const seen = new Map<string, number>();
+  const watch = watchJobs(kube, ns, seen);
+  await watch.ready;
+  const child = spawnController(env, 'bench-lat', benchConfig(env, ns, q), 0);
+  try {
+    // Warm up: one message through, so the controller is leading with synced caches.
+    const warm = message(2_999_999);
+    await sendBatch(env, q.url, [warm]);
+    await waitFor(() => seen.has(nameOf(warm)), 60_000, 'warm-up Job');
+
+    const sentAt = new Map<string, number>();
+    const perBatch = 10;
+    const intervalMs = (perBatch / rate) * 1000;
+    const start = performance.now();
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < n; i += perBatch) {
+      const due = start + (i / perBatch) * intervalMs;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const bodies = Array.from({ length: Math.min(perBatch, n - i) }, (_, k) => message(2_000_000 + i + k));
+      const t = performance.now();
+      for (const b of bodies) sentAt.set(nameOf(b), t);
+      sends.push(sendBatch(env, q.url, bodies));
+    }
+    await Promise.all(sends);
+    const sendSeconds = (performance.now() - start) / 1000;
+    await waitFor(() => [...sentAt.keys()].every((k) => seen.has(k)), 120_000, 'every message in a Job');
+    const lat = [...sentAt].map(([k, t]) => (seen.get(k)! - t) / 1000).sort((a, b) => a - b);
+    const pct = (p: number) => lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)]!;
+    log(
+      `latency: ${n} messages at ${(n / sendSeconds).toFixed(0)}/s → message→Job p50 ${pct(50).toFixed(3)} s, p99 ${pct(99).toFixed(3)} s, max ${lat.at(-1)!.toFixed(3)} s`,
+    );
+    return { p50: pct(50), p99: pct(99) };
+  } finally {
+    await stopChild(child);
+    await watch.stop();
+  }
+}
+
+async function measureRss(
+  env: TestEnv,
+  kube: KubeRest,
+  count: number,
+  log: (m: string) => void,
+): Promise<number> {
+  const ns = await createNamespace(kube, 'bench-rss');
+  const q = await createQueues(env, 'bench-rss');
+  const client = new EmbeddingJobClient(kube);
+  const t0 = performance.now();
+  const bodies = Array.from({ length: count }, (_, i) => message(3_000_000 + i));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 48 }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        await client.create(newEmbeddingJob(EmbedMessage.parse(JSON.parse(body)), ns));
+      }
+    }),
+  );
+  log(`created ${count} EmbeddingJobs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const config = testConfig(ns, q, env, {
+    ingest: { pollers: 1, waitSeconds: 1, maxOutstanding: 1 },
+    dispatch: { batchSize: 10, maxActivePods: 1 },
+  });
+  const child = spawnController(env, 'bench-rss', config, port);
+  try {
+    const metric = async (name: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line ? Number(line.split(' ')[1]) : undefined;
+    };
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
+      120_000,
+      'controller ready',
+    );
+    await waitFor(
+      async () => (await metric('embedctl_outstanding_embeddingjobs')) === count,
+      120_000,
+      `${count} in cache`,
+    );
+    await new Promise((r) => setTimeout(r, 5_000)); // let reconciles of all 10k settle
+    const rss = (await metric('process_resident_memory_bytes'))! / 1024 / 1024;
+    log(`RSS with ${count} EmbeddingJobs in cache: ${rss.toFixed(1)} MB`);
+    return rss;
+  } finally {
+    await stopChild(child);
+  }
+}
+
+function chunk<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { startEnvironment } = await import('../test/harness/environment.js');
+  const environment = await startEnvironment();
+  try {
+    const figures = await benchController(environment.env);
+    const targets: Record<string, { target: number; better: 'higher' | 'lower' }> = {
+      'controller.jobs_per_s': { target: 100, better: 'higher' },
+      'controller.msg_to_job_p50_s': { target: 2, better: 'lower' },
+      'controller.msg_to_job_p99_s': { target: 2, better: 'lower' },
+      'controller.rss_mb_10k': { target: 250, better: 'lower' },
+    };
+    for (const [k, v] of Object.entries(figures)) {
+      const t = targets[k];
+      const ratio = t ? (t.better === 'higher' ? v.value / t.target : t.target / v.value) : NaN;
+      console.log(
+        `${k.padEnd(30)} ${String(v.value).padStart(8)} ${v.unit.padEnd(16)} target ${t?.better === 'higher' ? '≥' : '≤'} ${t?.target}  (×${ratio.toFixed(2)} of target)`,
+      );
+    }
+    console.log(JSON.stringify(figures));
+  } finally {
+    await environment.stop();
+  }
+}

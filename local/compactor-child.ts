@@ -26,7 +26,8 @@ export async function runCompactorChild(opts: { home?: string; once: boolean }):
   const ports = openLocal(opts.home);
   const lease = new FencedLease(new FileLeaseBackend(ports.paths.lease), {
     identity: `local-${process.pid}`,
-    durationMs: 15_000,
+    // Short: after a crash the next run's compactor waits at most this long for the dead holder's lease.
+    durationMs: 5_000,
     log,
   });
   const compactor = new Compactor({

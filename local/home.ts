@@ -1,4 +1,6 @@
-import { join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { ConfigError } from '../core/errors.js';
 import { DirectoryObjectStore } from '../core/local/dir-store.js';
 import { LocalJobTable } from '../core/local/job-table.js';
 import { SqliteLedger } from '../core/local/sqlite-ledger.js';
@@ -23,6 +25,43 @@ export const DEFAULT_HOME = '.local';
 export const ARTIFACTS_BUCKET = 'receipts';
 export const VECTORS_BUCKET = 'vectors';
 export const QUEUE_NAMES = { embed: 'EMBED', lines: 'LINES', words: 'WORDS' } as const;
+
+/**
+ * One `local run` per home at a time: its pid in `state/runner.pid`. A file naming a dead process (a runner killed
+ * with SIGKILL) is taken over. Returns the release function; throws when a live runner holds the home.
+ */
+export function lockHome(paths: HomePaths): () => void {
+  const file = join(paths.root, 'state', 'runner.pid');
+  mkdirSync(dirname(file), { recursive: true });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      return () => {
+        if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new ConfigError(
+          `another local run (pid ${pid}) is using ${paths.root}; wait for it or stop it first`,
+          { pid },
+        );
+      }
+      rmSync(file, { force: true });
+    }
+  }
+  throw new ConfigError(`could not lock ${paths.root}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface HomePaths {
   root: string;

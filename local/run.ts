@@ -11,7 +11,7 @@ import type { Embedder } from '../core/ports/embedder.js';
 import type { QueryHit } from '../core/ports/vector-store.js';
 import { generateReceipts } from '../core/sample/index.js';
 import { StreamProcessor } from '../stream/processor.js';
-import { ARTIFACTS_BUCKET, embedderFromEnv, openLocal, type LocalPorts } from './home.js';
+import { ARTIFACTS_BUCKET, embedderFromEnv, lockHome, openLocal, type LocalPorts } from './home.js';
 import { readInputFolder, submitReceipts, type Rejected } from './input.js';
 import { dispatchAll, ingestAll, LocalJobStatusSink, recoverClaims } from './loop.js';
 import { parseStats } from './log.js';
@@ -77,6 +77,13 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const log = o.log;
   const ports = openLocal(o.home);
+  let unlock: () => void;
+  try {
+    unlock = lockHome(ports.paths);
+  } catch (err) {
+    ports.close();
+    throw err;
+  }
   const stages: Record<string, StageTime> = {};
   const failures: RunSummary['failures'] = [];
   const embedder = embedderFromEnv();
@@ -253,6 +260,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     await stream?.catch(() => undefined);
     await launcher.stop(5000);
     progress.stop();
+    unlock();
     ports.close();
   }
 }

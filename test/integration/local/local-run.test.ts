@@ -1,0 +1,258 @@
+// `embedctl local run` end to end, through the CLI in a child process exactly as `npm run demo` runs it: no cloud,
+// no cluster, a temp --home. The expectations are computed independently from the sample generator and the shared
+// embedding-input builder, and checked against the live snapshot opened with a real Chroma server.
+import { spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startChromaServer } from '../../../core/chroma/server.js';
+import { ChromaVectorStore } from '../../../core/chroma/store.js';
+import { COLLECTIONS, type Collection } from '../../../core/contracts/ids.js';
+import { reapOrphans } from '../../../core/local/launcher.js';
+import { LocalJobTable } from '../../../core/local/job-table.js';
+import { buildReceiptItems } from '../../../core/receipt/embedding-inputs.js';
+import { generateReceipt, generateReceipts, type GeneratedReceipt } from '../../../core/sample/index.js';
+import { copyCurrentTo } from '../../../core/snapshot/volume.js';
+import type { RunSummary } from '../../../local/run.js';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const homes: string[] = [];
+
+afterAll(() => {
+  for (const h of homes) {
+    reapOrphans(join(h, 'pids')); // only if a test failed midway
+    rmSync(h, { recursive: true, force: true });
+  }
+});
+
+function tempHome(): string {
+  const h = mkdtempSync(join(tmpdir(), 'local-run-'));
+  homes.push(h);
+  return h;
+}
+
+interface Cli {
+  pid: number;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/** `tsx cli/main.ts …` (what `npm run demo` runs), as a child process. */
+function cli(args: string[]): Cli {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', OPENAI_API_KEY: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return {
+    pid: child.pid!,
+    done: new Promise((resolve) =>
+      child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+    ),
+  };
+}
+
+async function runJson(args: string[]): Promise<RunSummary> {
+  const { code, stdout, stderr } = await cli([...args, '--json']).done;
+  if (code !== 0)
+    throw new Error(
+      `local run exited ${code}\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-4000)}`,
+    );
+  return JSON.parse(stdout) as RunSummary;
+}
+
+/** Vector ids the receipts must produce, from the same input builder the worker uses. */
+function expectedIds(receipts: GeneratedReceipt[]): Record<Collection, Set<string>> {
+  const out = { lines: new Set<string>(), words: new Set<string>() };
+  for (const r of receipts) {
+    const items = buildReceiptItems({
+      imageId: r.imageId,
+      receiptId: r.receiptId,
+      lines: r.lines,
+      words: r.words,
+    });
+    items.lines.forEach((i) => out.lines.add(i.id));
+    items.words.forEach((i) => out.words.add(i.id));
+  }
+  return out;
+}
+
+/** Every id in the live version of each collection, read through a real Chroma server on a copy. */
+async function liveIds(
+  home: string,
+): Promise<Record<Collection, { version: string; ids: Set<string>; count: number }>> {
+  const scratch = mkdtempSync(join(tmpdir(), 'local-run-view-'));
+  const out = {} as Record<Collection, { version: string; ids: Set<string>; count: number }>;
+  try {
+    for (const c of COLLECTIONS) {
+      const copy = await copyCurrentTo(join(home, 'volume'), c, scratch);
+      if (!copy) throw new Error(`no CURRENT for ${c}`);
+      const server = await startChromaServer({ path: copy.dir });
+      try {
+        const store = new ChromaVectorStore(server.url);
+        const got = await store.get(c, { include: [] });
+        out[c] = { version: copy.version, ids: new Set(got.ids), count: await store.count(c) };
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  return out;
+}
+
+describe('embedctl local run', () => {
+  it("the README's first command finishes and its summary matches the live snapshot; a re-run duplicates nothing", async () => {
+    const home = tempHome();
+    const n = 8;
+    const summary = await runJson([
+      'local',
+      'run',
+      '--home',
+      home,
+      '--receipts',
+      String(n),
+      '--concurrency',
+      '2',
+    ]);
+    const want = expectedIds(generateReceipts(n, 1));
+    expect(summary.complete).toBe(true);
+    expect(summary.receipts).toEqual({ total: n, succeeded: n, failed: 0 });
+    expect(summary.failures).toEqual([]);
+    expect(summary.deadLetters).toEqual([]);
+    expect(summary.merchants.resolved).toBe(n);
+    const live = await liveIds(home);
+    for (const c of COLLECTIONS) {
+      expect(summary.vectors[c]).toEqual({ snapshot: want[c].size, expected: want[c].size });
+      expect(live[c].count).toBe(want[c].size);
+      expect(live[c].ids).toEqual(want[c]);
+      expect(summary.snapshot[c]).toBe(live[c].version);
+    }
+    expect(summary.queries.map((q) => q.title)).toEqual([
+      expect.stringMatching(/^receipts like /),
+      "lines like 'TOTAL'",
+      "words like 'milk'",
+    ]);
+    // "Receipts like this one" finds another receipt of the same merchant first.
+    const like = summary.queries[0]!;
+    expect(like.hits[0]?.similarity).toBeGreaterThan(0.9);
+    for (const stage of ['submit', 'ingest', 'embed', 'compactWait'])
+      expect(summary.stages[stage]?.wallMs).toBeGreaterThanOrEqual(0);
+
+    // Same command again: everything is already done; nothing is created, launched or duplicated.
+    const again = await runJson(['local', 'run', '--home', home, '--receipts', String(n), '--no-queries']);
+    expect(again.receipts).toEqual({ total: n, succeeded: n, failed: 0 });
+    expect(again.workers.launched).toBe(0);
+    for (const c of COLLECTIONS) expect(again.vectors[c].snapshot).toBe(want[c].size);
+    expect(readdirSync(join(home, 'pids'))).toEqual([]);
+  });
+
+  it('killed with SIGKILL mid-way, the same command resumes and completes with exact counts', async () => {
+    const home = tempHome();
+    const n = 16;
+    const args = [
+      'local',
+      'run',
+      '--home',
+      home,
+      '--receipts',
+      String(n),
+      '--batch-size',
+      '2',
+      '--concurrency',
+      '2',
+      '--no-queries',
+    ];
+    const first = cli(args);
+    // Wait until the pipeline is really mid-way: some jobs finished, others not.
+    const jobsDb = join(home, 'state', 'jobs.sqlite');
+    let orphans: number[] = [];
+    for (let i = 0; ; i++) {
+      if (i > 1200)
+        throw new Error(`no progress: ${(await Promise.race([first.done, sleep(1, undefined)]))?.stderr}`);
+      await sleep(100);
+      if (!existsSync(jobsDb)) continue;
+      const jobs = LocalJobTable.open(jobsDb);
+      const c = jobs.counts();
+      jobs.db.close();
+      if (c.Succeeded >= 2 && c.Succeeded < n) {
+        orphans = readdirSync(join(home, 'pids')).map((f) =>
+          Number(readFileSync(join(home, 'pids', f), 'utf8').split('\n')[0]),
+        );
+        break;
+      }
+    }
+    process.kill(first.pid, 'SIGKILL');
+    const killed = await first.done;
+    expect(killed.signal).toBe('SIGKILL');
+    expect(orphans.length).toBeGreaterThan(0); // workers/compactor were running when the runner died
+
+    const summary = await runJson(args);
+    const want = expectedIds(generateReceipts(n, 1));
+    expect(summary.complete).toBe(true);
+    expect(summary.receipts).toEqual({ total: n, succeeded: n, failed: 0 });
+    const live = await liveIds(home);
+    for (const c of COLLECTIONS) {
+      expect(summary.vectors[c]).toEqual({ snapshot: want[c].size, expected: want[c].size });
+      expect(live[c].ids).toEqual(want[c]);
+    }
+    // The orphans of the killed run were stopped, and nothing of either run is left.
+    for (const pid of orphans) expect(() => process.kill(pid, 0)).toThrow();
+    expect(readdirSync(join(home, 'pids'))).toEqual([]);
+  });
+
+  it('bad receipts in the input folder are reported with reasons and do not stop the rest', async () => {
+    const home = tempHome();
+    const input = join(home, 'input');
+    const good = generateReceipts(3, 5);
+    good.forEach((r, i) => {
+      mkdirSync(join(input, `good-${i}`), { recursive: true });
+      writeFileSync(join(input, `good-${i}`, 'lines.ndjson'), r.linesNdjson);
+      writeFileSync(join(input, `good-${i}`, 'words.ndjson'), r.wordsNdjson);
+    });
+    const defects = ['malformed-json', 'missing-field', 'unknown-line'] as const;
+    const bad = defects.map((d, i) => generateReceipt(900 + i, { defect: d }));
+    bad.forEach((r, i) => {
+      writeFileSync(join(input, `${defects[i]}.lines.ndjson`), r.linesNdjson);
+      writeFileSync(join(input, `${defects[i]}.words.ndjson`), r.wordsNdjson);
+    });
+    writeFileSync(join(input, 'orphan.lines.ndjson'), good[0]!.linesNdjson);
+    writeFileSync(join(input, 'not-a-uuid.lines.ndjson'), '{"image_id":"nope","receipt_id":1}\n');
+    writeFileSync(join(input, 'not-a-uuid.words.ndjson'), '');
+
+    const summary = await runJson(['local', 'run', '--home', home, '--input', input, '--no-queries']);
+    expect(summary.complete).toBe(true);
+    expect(summary.receipts).toEqual({ total: 6, succeeded: 3, failed: 3 });
+    const byName = Object.fromEntries(summary.failures.map((f) => [f.source, `${f.reason}: ${f.message}`]));
+    bad.forEach((r, i) => {
+      const d = r.defect!;
+      const msg = byName[defects[i]!];
+      expect(msg, defects[i]).toMatch(/^BadInput: /);
+      expect(msg).toContain(d.file);
+      if (d.row !== undefined) expect(msg).toContain(`row ${d.row}`);
+      if (d.field !== undefined) expect(msg).toContain(`field ${d.field}`);
+    });
+    expect(byName.orphan).toBe('BadInput: words.ndjson is missing');
+    expect(byName['not-a-uuid']).toMatch(/field image_id: must be a UUID/);
+    const want = expectedIds(good);
+    const live = await liveIds(home);
+    for (const c of COLLECTIONS) {
+      expect(summary.vectors[c].snapshot).toBe(want[c].size);
+      expect(live[c].ids).toEqual(want[c]);
+    }
+  });
+});

@@ -26,9 +26,10 @@ RUN if [ -s /etc/ssl/build-ca.crt ]; then export NODE_EXTRA_CA_CERTS=/etc/ssl/bu
  && npm ci
 # Sources (the context is filtered by .dockerignore).
 COPY . .
+# Programs import cdk8s/env.js (the env var names shared with the charts); the rest of the cdk8s app is not needed.
 RUN npm run build \
  && npm prune --omit=dev \
- && rm -rf build/cdk8s
+ && find build/cdk8s -mindepth 1 ! -name 'env.js' -delete
 
 # ---------------------------------------------------------------------------------------------------- runtime
 FROM ${NODE_IMAGE} AS runtime

@@ -129,4 +129,5 @@ if [ -n "${SAVE:-}" ]; then
   podman save -o "$SAVE" "$IMAGE"
   log "saved docker-archive $SAVE"
 fi
+podman image prune -f >/dev/null   # drop the dangling images of earlier builds (layer cache stays)
 log "done in $(( $(date +%s) - t0 )) s"

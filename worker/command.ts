@@ -194,6 +194,7 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
     maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     ...(embedder instanceof OpenAIEmbedder ? { embedder: embedder.stats } : {}),
     ...(outcome.merchantIndex ? { merchantIndex: outcome.merchantIndex } : {}),
+    phaseMs: outcome.phaseMs,
   };
   log.info(summary, 'batch finished');
   if (flags.reportFile) await appendFile(flags.reportFile, JSON.stringify({ summary }) + '\n');

@@ -54,8 +54,7 @@ export interface WorkerDeps {
   /** Receipts reading/writing at once. Default 8. */
   jobConcurrency?: number;
   /**
-   * Receipts whose embedding inputs are sent together (the embedder packs them into full requests). Default 64;
-   * bounds memory: a wave's vectors are held at once.
+   * Receipts whose embedding inputs are sent together (the embedder packs them into full requests). Default 16.
    */
   waveSize?: number;
   /** Read word labels from the ledger for label metadata. Default true. */
@@ -82,6 +81,8 @@ export interface BatchOutcome {
   durationMs: number;
   vectors: number;
   merchantIndex?: { version: string; origin: string; openMs: number };
+  /** Summed over items (items overlap, so these add up to more than durationMs): where the time goes. */
+  phaseMs: Record<string, number>;
 }
 
 /**
@@ -110,26 +111,27 @@ export async function processBatch(deps: WorkerDeps, items: WorkItem[]): Promise
 
   const outcomes: JobOutcome[] = new Array<JobOutcome>(items.length);
   let vectors = 0;
-  const io = new Semaphore(Math.max(1, deps.jobConcurrency ?? 8));
-  const waveSize = Math.max(1, deps.waveSize ?? 64);
+  const phaseMs: Record<string, number> = {};
+  const time = (phase: string, ms: number) => (phaseMs[phase] = (phaseMs[phase] ?? 0) + ms);
+  const concurrency = Math.max(1, deps.jobConcurrency ?? 8);
+  const sems = { read: new Semaphore(concurrency), finish: new Semaphore(concurrency) };
+  const waveSize = Math.max(1, deps.waveSize ?? 16);
+  // Open the snapshot while the first receipts are read (it takes a copy and a Chroma start).
+  if (deps.linesIndex && items.length > 0) void index();
   try {
-    for (let start = 0; start < items.length; start += waveSize) {
-      const wave = items.slice(start, start + waveSize);
-      const barrier = new Barrier(wave.length);
-      await Promise.all(
-        wave.map(async (item, k) => {
-          const i = start + k;
-          if (deps.signal?.aborted) {
-            barrier.leave();
-            outcomes[i] = { name: item.name, status: 'skipped', reported: false, message: 'shutting down' };
-            return;
-          }
-          const o = await processItem(deps, item, index, io, barrier);
-          if (o.result) vectors += o.result.rows + o.result.words;
-          outcomes[i] = o;
-        }),
-      );
-    }
+    // Every item runs as a pipeline (read → wave barrier → embed → finish), bounded per stage, so later waves read
+    // while earlier ones embed and earlier ones finish.
+    const barriers = Array.from(
+      { length: Math.ceil(items.length / waveSize) },
+      (_, w) => new Barrier(Math.min(waveSize, items.length - w * waveSize)),
+    );
+    await Promise.all(
+      items.map(async (item, i) => {
+        const o = await processItem(deps, item, index, sems, barriers[Math.floor(i / waveSize)]!, time);
+        if (o.result) vectors += o.result.rows + o.result.words;
+        outcomes[i] = o;
+      }),
+    );
   } finally {
     await opened
       ?.close()
@@ -141,6 +143,7 @@ export async function processBatch(deps: WorkerDeps, items: WorkItem[]): Promise
     exitCode: outcomes.every((x) => x.reported) ? 0 : 1,
     durationMs: Math.round(performance.now() - t0),
     vectors,
+    phaseMs: Object.fromEntries(Object.entries(phaseMs).map(([k, v]) => [k, Math.round(v)])),
     ...(o ? { merchantIndex: { version: o.version, origin: o.origin, openMs: Math.round(openMs) } } : {}),
   };
 }
@@ -149,22 +152,35 @@ async function processItem(
   deps: WorkerDeps,
   item: WorkItem,
   index: () => Promise<VectorStore | { unavailable: string }>,
-  io: Semaphore,
+  sems: { read: Semaphore; finish: Semaphore },
   barrier: Barrier,
+  time: (phase: string, ms: number) => void,
 ): Promise<JobOutcome> {
   const log = deps.log.child({ ej: item.name });
   let result: JobResult;
   let arrived = false;
   const phases: Phases = {
-    io: (fn) => io.run(fn),
-    ready: () => {
+    time,
+    read: (fn) =>
+      sems.read.run(() => {
+        if (deps.signal?.aborted) throw new ShuttingDown();
+        return fn();
+      }),
+    finish: (fn) => sems.finish.run(fn),
+    ready: async () => {
       arrived = true;
-      return barrier.arrive();
+      const t = performance.now();
+      await barrier.arrive();
+      time('waitWave', performance.now() - t);
     },
   };
   try {
     result = await embedItem(deps, item, index, log, phases);
   } catch (err) {
+    if (err instanceof ShuttingDown) {
+      if (!arrived) barrier.leave();
+      return { name: item.name, status: 'skipped', reported: false, message: 'shutting down' };
+    }
     const reason: FailureReason =
       err instanceof PipelineError && err.reason === 'BadInput'
         ? 'BadInput'
@@ -193,8 +209,13 @@ async function report(log: Logger, send: () => Promise<void>): Promise<boolean> 
   }
 }
 
+class ShuttingDown extends Error {}
+
 interface Phases {
-  io<T>(fn: () => Promise<T>): Promise<T>;
+  /** Adds milliseconds to a named phase total (BatchOutcome.phaseMs). */
+  time(phase: string, ms: number): void;
+  read<T>(fn: () => Promise<T>): Promise<T>;
+  finish<T>(fn: () => Promise<T>): Promise<T>;
   /** Wait until every receipt of the wave is ready to embed (or has failed). */
   ready(): Promise<void>;
 }
@@ -225,11 +246,33 @@ async function embedItem(
   const embedder = pickEmbedder(deps, spec.model);
 
   // Phase 1 (I/O bound, `jobConcurrency` at once): read, validate, build the inputs.
-  const prepared = await phases.io(async () => {
+  const prepared = await phases.read(async () => {
+    const tRead = performance.now();
+    try {
+      return await prepare();
+    } finally {
+      phases.time('read', performance.now() - tRead);
+    }
+  });
+  async function prepare() {
     // A run already written for this attempt (pod killed after the ledger write): report it, write nothing.
-    const existing = await deps.ledger.getRun(spec.imageId, spec.receiptId, runId);
-    if (existing) return { existing, lines: undefined };
-    const [linesStream, wordsStream] = await openBoth(deps.store, spec);
+    const [existingR, streamsR, labelsR] = await Promise.allSettled([
+      deps.ledger.getRun(spec.imageId, spec.receiptId, runId),
+      openBoth(deps.store, spec),
+      deps.readLabels === false ? Promise.resolve([]) : loadLabels(deps.ledger, spec.imageId, spec.receiptId),
+    ]);
+    if (streamsR.status === 'fulfilled' && (existingR.status !== 'fulfilled' || existingR.value)) {
+      for (const st of streamsR.value) st.destroy();
+    }
+    if (existingR.status === 'rejected') throw existingR.reason;
+    if (existingR.value) return { existing: existingR.value, lines: undefined };
+    if (streamsR.status === 'rejected') throw streamsR.reason;
+    if (labelsR.status === 'rejected') {
+      for (const st of streamsR.value) st.destroy();
+      throw labelsR.reason;
+    }
+    const [linesStream, wordsStream] = streamsR.value;
+    const labels = labelsR.value;
     let lines;
     let words;
     try {
@@ -244,8 +287,6 @@ async function embedItem(
       linesStream.destroy();
       wordsStream.destroy();
     }
-    const labels =
-      deps.readLabels === false ? [] : await loadLabels(deps.ledger, spec.imageId, spec.receiptId);
     const items = buildReceiptItems({ ...ids, lines, words, labels });
     if (collections.has('lines') && items.lines.length === 0) {
       throw new InputError('no line to embed (every line is noise)', { file: basename(spec.linesKey) });
@@ -254,7 +295,7 @@ async function embedItem(
       throw new InputError('no word to embed (every word is noise)', { file: basename(spec.wordsKey) });
     }
     return { existing: undefined, lines, words, items };
-  });
+  }
   if (prepared.lines === undefined) {
     log.info({ runId }, 'run already recorded for this attempt; reporting it');
     return resultFromRun(prepared.existing, runId, t0);
@@ -269,11 +310,25 @@ async function embedItem(
     collections.has('words') ? embedder.embed(items.words.map((i) => i.input)) : Promise.resolve([]),
   ]);
   const embedMs = performance.now() - tEmbed;
-  return phases.io(() =>
+  phases.time('embed', embedMs);
+  return phases.finish(() =>
     finishItem(
       deps,
       item,
-      { runId, ids, collections, embedder, lines, words, items, rowVectors, wordVectors, embedMs, t0 },
+      {
+        runId,
+        ids,
+        collections,
+        embedder,
+        lines,
+        words,
+        items,
+        rowVectors,
+        wordVectors,
+        embedMs,
+        t0,
+        time: phases.time,
+      },
       index,
       log,
     ),
@@ -296,11 +351,26 @@ async function finishItem(
     wordVectors: Float32Array[];
     embedMs: number;
     t0: number;
+    time: Phases['time'];
   },
   index: () => Promise<VectorStore | { unavailable: string }>,
   log: Logger,
 ): Promise<JobResult> {
-  const { runId, ids, collections, embedder, lines, words, items, rowVectors, wordVectors, embedMs, t0 } = p;
+  const {
+    runId,
+    ids,
+    collections,
+    embedder,
+    lines,
+    words,
+    items,
+    rowVectors,
+    wordVectors,
+    embedMs,
+    t0,
+    time,
+  } = p;
+  const tMerchant = performance.now();
   const { spec } = item;
 
   const merchant: MerchantResult = await resolveMerchant({
@@ -312,6 +382,8 @@ async function finishItem(
     log,
   });
   applyMerchant(items, merchant.name);
+  time('merchant', performance.now() - tMerchant);
+  const tUpload = performance.now();
 
   const records: Record<Collection, VectorRecord[]> = {
     lines: collections.has('lines') ? toRecords(items.lines, rowVectors) : [],
@@ -362,7 +434,10 @@ async function finishItem(
     }),
     ...extras,
   };
+  time('upload', performance.now() - tUpload);
+  const tLedger = performance.now();
   const created = await deps.ledger.putRunIfAbsent(run);
+  time('ledger', performance.now() - tLedger);
   if (!created) {
     // Another pod of the same attempt got there first; the row in the ledger is what the compactor will read.
     const other = await deps.ledger.getRun(spec.imageId, spec.receiptId, runId);

@@ -104,10 +104,17 @@ async function resolve(a: ResolveArgs): Promise<MerchantResult> {
   ];
   let best: (Candidate & { tier: string }) | undefined;
   const tried = new Set<number>();
-  for (const t of tiers) {
-    if (t.row === undefined || tried.has(t.row)) continue;
+  const live = tiers.filter((t) => {
+    if (t.row === undefined || tried.has(t.row)) return false;
     tried.add(t.row);
-    const hits = await store.query('lines', a.rowVectors[t.row]!, THRESHOLDS.nResults);
+    return true;
+  });
+  // The queries run together; the tiers are still decided in order.
+  const results = await Promise.all(
+    live.map((t) => store.query('lines', a.rowVectors[t.row!]!, THRESHOLDS.nResults)),
+  );
+  for (const [k, t] of live.entries()) {
+    const hits = results[k]!;
     let top: Candidate | undefined;
     for (const h of hits) {
       if (h.id.startsWith(own)) continue;

@@ -77,13 +77,14 @@ export function memoryReporter(): Reporter & { reports: Reported[] } {
 export async function seedLinesSnapshot(
   receipts: GeneratedReceipt[],
   root?: string,
+  dims = DIMS,
 ): Promise<{ root: string; version: string; dir: string }> {
   const volume = root ?? (await mkdtemp(join(process.env.TMPDIR ?? '/tmp', 'worker-volume-')));
   const build = await mkdtemp(join(process.env.TMPDIR ?? '/tmp', 'worker-seed-'));
   const server = await startChromaServer({ path: build });
   try {
     const store = new ChromaVectorStore(server.url);
-    const embedder = new LocalEmbedder(DIMS);
+    const embedder = new LocalEmbedder(dims);
     for (const r of receipts) {
       const items = buildReceiptItems({
         imageId: r.imageId,

@@ -1,0 +1,195 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { generateReceipt, generateReceipts, putReceipt } from '../core/sample/index.js';
+import type { TestEnv } from '../test/harness/env.js';
+import { startEnvironment } from '../test/harness/environment.js';
+import { awsFixtures, seedLinesSnapshot } from '../test/integration/worker/helpers.js';
+
+/**
+ * Worker benchmark: one batch of 50 synthetic receipts through the real `embedctl worker` process (jobs-file mode,
+ * so no Kubernetes), against moto S3/DynamoDB, a seeded `lines` snapshot on a volume directory (merchant
+ * resolution on), and the OpenAI-compatible endpoint behind a proxy that adds a fixed latency to every request.
+ *
+ * Figures:
+ * - worker.receipts_per_s, worker.vectors_per_s: over the batch (processBatch wall time, not process start-up).
+ * - worker.embed_share: time with ≥ 1 embedding request in flight / batch time.
+ * - worker.efficiency_ratio: ideal embedding time / measured embedding time (busy), where ideal =
+ *   ceil(ceil(inputs / 2048) / concurrency) × latency — the best that batching (2048 inputs per request) and
+ *   concurrency allow for this many inputs.
+ * - worker.batch_efficiency: the same ideal / whole batch time (how much else costs besides embedding).
+ * - worker.rss_mb_batch50: the worker process's peak RSS (getrusage maxRSS; the Chroma child server not included).
+ */
+export type Figures = Record<string, { value: number; unit: string }>;
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const RECEIPTS = 50;
+const LATENCY_MS = 200;
+const CONCURRENCY = 4;
+const MAX_INPUTS = 2048;
+const DIMENSIONS = 1536;
+
+export async function benchWorker(env: TestEnv): Promise<Figures> {
+  const fx = await awsFixtures(env, 'bench');
+  const proxy = await latencyProxy(env.embeddings.baseUrl, LATENCY_MS);
+  const dir = await mkdtemp(join(tmpdir(), 'bench-worker-'));
+  try {
+    // The live snapshot: two receipts of every merchant branch, as the compactor would have published them.
+    const seeded = Array.from({ length: 30 }, (_, i) =>
+      generateReceipt(880_000 + i, { merchant: i % 6, branch: Math.floor(i / 6) }),
+    );
+    const volume = await seedLinesSnapshot(seeded, join(dir, 'volume'), DIMENSIONS);
+    const receipts = generateReceipts(RECEIPTS, 424_242);
+    const jobs = [];
+    for (const [i, r] of receipts.entries()) {
+      const m = await putReceipt(fx.store, fx.artifacts, r);
+      jobs.push({
+        name: `ej-bench-${i}`,
+        attemptKey: 'ejw-bench',
+        spec: {
+          imageId: m.image_id,
+          receiptId: m.receipt_id,
+          artifactsBucket: m.artifacts_bucket,
+          linesKey: m.lines_key,
+          wordsKey: m.words_key,
+        },
+      });
+    }
+    await writeFile(join(dir, 'jobs.json'), JSON.stringify(jobs));
+    const reportFile = join(dir, 'reports.ndjson');
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'worker/main.ts',
+          'worker',
+          '--jobs-file',
+          join(dir, 'jobs.json'),
+          '--report-file',
+          reportFile,
+          '--embed-concurrency',
+          String(CONCURRENCY),
+        ],
+        {
+          cwd: ROOT,
+          stdio: ['ignore', 'ignore', 'inherit'],
+          env: {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            TMPDIR: dir,
+            LOG_LEVEL: 'warn',
+            VECTORS_BUCKET: fx.vectors,
+            LEDGER_TABLE: fx.table,
+            AWS_REGION: env.aws.region,
+            AWS_ENDPOINT_URL: env.aws.endpoint,
+            AWS_ACCESS_KEY_ID: env.aws.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey,
+            OPENAI_API_KEY: env.embeddings.apiKey,
+            OPENAI_BASE_URL: proxy.url,
+            EMBEDDING_DIMENSIONS: String(DIMENSIONS),
+            CHROMA_ROOT: volume.root,
+          },
+        },
+      );
+      child.once('error', reject);
+      child.once('exit', (c) => resolve(c));
+    });
+    const lines = (await readFile(reportFile, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const summary = lines.find((l) => l.summary)?.summary as
+      | {
+          exitCode: number;
+          succeeded: number;
+          vectors: number;
+          durationMs: number;
+          maxRssMb: number;
+          embedder?: { requests: number; inputs: number; busyMs: number };
+        }
+      | undefined;
+    if (code !== 0 || !summary || summary.succeeded !== RECEIPTS || !summary.embedder) {
+      throw new Error(`worker bench run failed (exit ${code}): ${JSON.stringify(summary)}`);
+    }
+    if (process.env.BENCH_VERBOSE) console.error(JSON.stringify(summary));
+    const merchants = lines.filter((l) => (l.result as { merchant?: string } | undefined)?.merchant).length;
+    const seconds = summary.durationMs / 1000;
+    const inputs = summary.embedder.inputs;
+    const idealMs = Math.ceil(Math.ceil(inputs / MAX_INPUTS) / CONCURRENCY) * LATENCY_MS;
+    return {
+      'worker.receipts_per_s': { value: round(RECEIPTS / seconds), unit: 'receipts/s' },
+      'worker.vectors_per_s': { value: round(summary.vectors / seconds), unit: 'vectors/s' },
+      'worker.embed_share': { value: round(summary.embedder.busyMs / summary.durationMs, 3), unit: 'ratio' },
+      'worker.efficiency_ratio': { value: round(idealMs / summary.embedder.busyMs, 3), unit: 'ratio' },
+      'worker.batch_efficiency': { value: round(idealMs / summary.durationMs, 3), unit: 'ratio' },
+      'worker.embedding_requests': { value: summary.embedder.requests, unit: 'requests' },
+      'worker.batch_ms': { value: summary.durationMs, unit: 'ms' },
+      'worker.merchants_resolved': { value: merchants, unit: 'receipts' },
+      'worker.rss_mb_batch50': { value: summary.maxRssMb, unit: 'MB' },
+    };
+  } finally {
+    await proxy.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Forwards /v1/embeddings to the real endpoint after a fixed delay (an API with a fixed per-request latency). */
+async function latencyProxy(
+  upstream: string,
+  latencyMs: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const body = await readBody(req);
+      await new Promise((r) => setTimeout(r, latencyMs));
+      const path = (req.url ?? '').replace(/^\/v1/, '');
+      const up = await fetch(upstream + path, {
+        method: req.method,
+        headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' },
+        ...(req.method === 'POST' ? { body: new Uint8Array(body) } : {}),
+      });
+      const out = Buffer.from(await up.arrayBuffer());
+      res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' });
+      res.end(out);
+    })().catch((err: unknown) => {
+      res.writeHead(502);
+      res.end(String(err));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const environment = await startEnvironment({ log: () => {} });
+  try {
+    console.log(JSON.stringify(await benchWorker(environment.env), null, 2));
+  } finally {
+    await environment.stop();
+  }
+}

@@ -1,26 +1,13 @@
 import { Option, type Command } from 'commander';
 import { localLogger } from './log.js';
 import { errorMessage } from '../core/errors.js';
-import { localRun, type RunSummary } from './run.js';
-import { fileURLToPath } from 'node:url';
+import { childEntry, localRun, type RunSummary } from './run.js';
 import { registerUserCommands } from './user-commands.js';
 import { DEFAULT_HOME } from './home.js';
 import { formatSummary } from './format.js';
 
 /** Exit codes of the user commands: 0 ok, 1 failed (something to look at), 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-
-/**
- * How this process starts its children: the same node with the same loader flags (tsx in development) running
- * local/child-main (.ts from source, .js when built).
- */
-export function childEntry(): { command: string; args: string[] } {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return {
-    command: process.execPath,
-    args: [...process.execArgv, fileURLToPath(new URL(`./child-main${ext}`, import.meta.url))],
-  };
-}
 
 const int = (name: string, min: number) => (v: string) => {
   const n = Number(v);

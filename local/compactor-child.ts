@@ -9,8 +9,10 @@ import { openLocal, VECTORS_BUCKET } from './home.js';
 
 /** What the compactor child prints as its last stdout line, for the runner's per-stage times. */
 export interface CompactorChildStats {
-  /** Time applying batches to the working copy (delta reads + Chroma writes), ms. */
+  /** Time applying batches to the working copy (delta reads + Chroma writes), ms, summed over both lanes. */
   mergeMs: number;
+  /** The same per collection: the two lanes run concurrently. */
+  mergeMsByCollection: Record<string, number>;
   /** Time publishing versions (stop, copy, validate, switch CURRENT), ms. */
   publishMs: number;
   publishes: number;
@@ -78,6 +80,12 @@ async function stats(): Promise<CompactorChildStats> {
   const count = (await compactorMetrics.publishes.get()).values.reduce((s, v) => s + v.value, 0);
   return {
     mergeMs: Math.round(await sum(compactorMetrics.mergeSeconds)),
+    mergeMsByCollection: Object.fromEntries(
+      (await sums(compactorMetrics.mergeSeconds)).map((v) => [
+        String(v.labels.collection),
+        Math.round(v.value * 1000),
+      ]),
+    ),
     publishMs: Math.round(await sum(compactorMetrics.publishSeconds)),
     publishes: count,
   };

@@ -1,5 +1,6 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { similarity } from '../core/chroma/store.js';
 import { embeddingJobName } from '../core/contracts/embedding-job.js';
 import { parseVectorId, type Collection } from '../core/contracts/ids.js';
@@ -233,7 +234,9 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       ...(cstats ? { busyMs: cstats.mergeMs + cstats.publishMs } : {}),
     };
     if (cstats) {
-      stages.chromaWrites = { wallMs: cstats.mergeMs, busyMs: cstats.mergeMs };
+      // Lanes run concurrently: the longer lane is the wall time, the sum the busy time.
+      const lanes = Object.values(cstats.mergeMsByCollection);
+      stages.chromaWrites = { wallMs: lanes.length ? Math.max(...lanes) : 0, busyMs: cstats.mergeMs };
       stages.publish = { wallMs: cstats.publishMs, busyMs: cstats.publishMs };
     }
 
@@ -281,6 +284,18 @@ function uncompacted(ports: LocalPorts): number {
           (col) => j.compaction[col] === 'Completed' || j.compaction[col] === 'Failed',
         ),
     ).length;
+}
+
+/**
+ * How this process starts its children: the same node with the same loader flags (tsx in development) running
+ * local/child-main (.ts from source, .js when built).
+ */
+export function childEntry(): { command: string; args: string[] } {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return {
+    command: process.execPath,
+    args: [...process.execArgv, fileURLToPath(new URL(`./child-main${ext}`, import.meta.url))],
+  };
 }
 
 export function childCommand(

@@ -1,0 +1,76 @@
+/**
+ * Local mode end to end (`embedctl local run` in process, its workers and compactor as child processes, exactly as
+ * `npm run demo` runs them) on 200 synthetic receipts in a fresh temp home, with the local embedder (or OpenAI
+ * when OPENAI_API_KEY is set).
+ *
+ * Figures:
+ * - local.receipts_per_s, local.vectors_per_s: receipts / vectors (both collections) over the whole run, from
+ *   submit to the last version published (the summary's snapshot queries excluded).
+ * - local.overhead_share: share of the wall time outside embedding and Chroma writes, counted conservatively:
+ *   1 − max(embedding busy time over all workers, Chroma merge time of the busier compactor lane) / wall time. The
+ *   real union of those activities is at least that max, so this is an upper bound of the overhead.
+ * - local.overhead_share_lower: the same with the sum of all of them (they overlap in time): a lower bound.
+ * - local.stage_*_s: wall time of each stage (they overlap: workers, stream and compactor run together).
+ *
+ * Standalone: `npx tsx bench/local.ts [receipts]`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { localLogger } from '../local/log.js';
+import { childEntry, localRun } from '../local/run.js';
+
+export type Figures = Record<string, { value: number; unit: string }>;
+
+export async function benchLocal(receipts = 200): Promise<Figures> {
+  const home = await mkdtemp(join(tmpdir(), 'bench-local-'));
+  try {
+    const s = await localRun({
+      home,
+      receipts,
+      seed: 42,
+      concurrency: 2,
+      batchSize: 50,
+      maxAttempts: 3,
+      places: true,
+      timeoutMs: 30 * 60_000,
+      queries: false,
+      self: childEntry(),
+      log: localLogger('bench'),
+      progress: false,
+    });
+    if (!s.complete || s.receipts.failed > 0)
+      throw new Error(`local run incomplete: ${JSON.stringify(s.failures)}`);
+    const wallMs = s.totalMs - (s.stages.summary?.wallMs ?? 0);
+    const vectors = s.vectors.lines.snapshot + s.vectors.words.snapshot;
+    const embed = s.stages.embed?.busyMs ?? 0;
+    const upper = Math.max(0, 1 - Math.max(embed, s.stages.chromaWrites?.wallMs ?? 0) / wallMs);
+    const lower = Math.max(0, 1 - (embed + (s.stages.chromaWrites?.busyMs ?? 0)) / wallMs);
+    const figures: Figures = {
+      'local.receipts_per_s': { value: s.receipts.succeeded / (wallMs / 1000), unit: 'receipts/s' },
+      'local.vectors_per_s': { value: vectors / (wallMs / 1000), unit: 'vectors/s' },
+      'local.overhead_share': { value: upper, unit: 'share' },
+      'local.overhead_share_lower': { value: lower, unit: 'share' },
+      'local.receipts': { value: s.receipts.succeeded, unit: 'receipts' },
+      'local.vectors': { value: vectors, unit: 'vectors' },
+      'local.wall_s': { value: wallMs / 1000, unit: 's' },
+    };
+    for (const [name, t] of Object.entries(s.stages)) {
+      if (name === 'summary') continue;
+      figures[`local.stage_${name}_s`] = { value: t.wallMs / 1000, unit: 's' };
+      if (t.busyMs !== undefined)
+        figures[`local.stage_${name}_busy_s`] = { value: t.busyMs / 1000, unit: 's' };
+    }
+    return figures;
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const n = process.argv[2] ? Number(process.argv[2]) : undefined;
+  const figures = await benchLocal(n);
+  for (const [k, v] of Object.entries(figures))
+    console.log(`${k.padEnd(36)} ${v.value.toFixed(3).padStart(10)} ${v.unit}`);
+}

@@ -74,9 +74,9 @@ export async function runCompactorChild(opts: { home?: string; once: boolean }):
 }
 
 async function stats(): Promise<CompactorChildStats> {
-  const sum = async (h: typeof compactorMetrics.mergeSeconds) =>
-    (await h.get()).values.filter((v) => v.metricName?.endsWith('_sum')).reduce((s, v) => s + v.value, 0) *
-    1000;
+  type Histogram = typeof compactorMetrics.mergeSeconds;
+  const sums = async (h: Histogram) => (await h.get()).values.filter((v) => v.metricName?.endsWith('_sum'));
+  const sum = async (h: Histogram) => (await sums(h)).reduce((s, v) => s + v.value, 0) * 1000;
   const count = (await compactorMetrics.publishes.get()).values.reduce((s, v) => s + v.value, 0);
   return {
     mergeMs: Math.round(await sum(compactorMetrics.mergeSeconds)),

@@ -113,7 +113,10 @@ export class StatusReconciler {
       await this.d.ejClient.patchStatus(this.d.namespace, name, d.patch, ej.metadata.resourceVersion);
       if (d.patch.phase)
         this.d.metrics.transitions.inc({ phase: d.patch.phase, reason: d.events[0]?.reason ?? '' });
-      for (const e of d.events) this.d.events.record(ej, e);
+      // Events: every Warning (failures, retries, stuck pods) and the final Normal one. Scheduled and Running are
+      // visible in conditions; skipping their Events saves one API write per EmbeddingJob at 100/s.
+      for (const e of d.events)
+        if (e.type === 'Warning' || e.reason === 'Succeeded') this.d.events.record(ej, e);
       log.info(
         { phase: d.patch.phase ?? ej.status?.phase, reason: d.events[0]?.reason, message: d.patch.message },
         'status updated',

@@ -166,9 +166,7 @@ describe('status', () => {
         query: { fieldSelector: `involvedObject.name=${name}` },
       },
     );
-    expect(events.items.map((e) => e.reason)).toEqual(
-      expect.arrayContaining(['Scheduled', 'Running', 'Succeeded']),
-    );
+    expect(events.items.map((e) => e.reason)).toEqual(['Succeeded']);
   });
 
   it('exit code 2 fails the item as BadInput without a retry (podFailurePolicy FailJob)', async () => {
@@ -184,6 +182,14 @@ describe('status', () => {
       reason: 'BadInput',
     });
     expect(ej.status?.attempts).toBe(1);
+    const events = await kube.request<{ items: { reason: string; type: string }[] }>(
+      'GET',
+      `/api/v1/namespaces/${ns}/events`,
+      {
+        query: { fieldSelector: `involvedObject.name=${name}` },
+      },
+    );
+    expect(events.items).toEqual([expect.objectContaining({ type: 'Warning', reason: 'BadInput' })]);
   });
 
   it('a per-item BadInput report fails that item only', async () => {

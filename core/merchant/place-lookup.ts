@@ -1,3 +1,5 @@
+import { normalizeAddress, normalizePhone } from '../receipt/anchors.js';
+
 /**
  * Pluggable place lookup (the original's Google Places tier). Off by default: no provider ships with the worker,
  * because it needs an external API and key. A provider gets the receipt's anchors and answers with at most one place;
@@ -32,7 +34,9 @@ export class StaticPlaceLookup implements PlaceLookup {
 
   async find(q: PlaceQuery): Promise<PlaceCandidate | undefined> {
     return this.places.find(
-      (p) => (q.phone && p.phone === q.phone) || (q.address && p.address === q.address),
+      (p) =>
+        (q.phone && normalizePhone(p.phone) === q.phone) ||
+        (q.address && normalizeAddress(p.address) === q.address),
     );
   }
 }

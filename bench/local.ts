@@ -31,7 +31,7 @@ export async function benchLocal(receipts = 200): Promise<Figures> {
       receipts,
       seed: 42,
       concurrency: 2,
-      batchSize: 50,
+      batchSize: 25,
       maxAttempts: 3,
       places: true,
       timeoutMs: 30 * 60_000,

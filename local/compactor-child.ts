@@ -44,7 +44,7 @@ export async function runCompactorChild(opts: { home?: string; once: boolean }):
     config: {
       // Small batches, published quickly: one machine, interactive use.
       waitSeconds: 1,
-      batchWindowMs: 500,
+      batchWindowMs: 2000,
       graceMs: 60_000,
       s3EveryPublishes: 1,
       ...(opts.once ? { exitWhenIdleMs: 1500 } : {}),

@@ -12,7 +12,7 @@ import { SnapshotLinesIndexSource } from '../../../core/merchant/lines-index.js'
 import { buildReceiptItems } from '../../../core/receipt/embedding-inputs.js';
 import { DEFECTS, generateReceipt, MERCHANTS, putReceipt } from '../../../core/sample/index.js';
 import { uploadSnapshot } from '../../../core/snapshot/s3-snapshot.js';
-import { processBatch, type WorkerDeps } from '../../../worker/process.js';
+import { processBatch, type WorkerDeps, type WorkItem } from '../../../worker/process.js';
 import { runIdFor } from '../../../worker/run-id.js';
 import '../../harness/env.js';
 import { awsFixtures, DIMS, log, memoryReporter, seedLinesSnapshot, workItem } from './helpers.js';
@@ -146,7 +146,7 @@ describe('worker: merchant resolution', () => {
       generateReceipt(9003, { merchant: 3, branch: 0 }),
     ];
     const unknown = generateReceipt(9004, { merchant: 5, branch: 0 });
-    const items = [];
+    const items: WorkItem[] = [];
     for (const r of [...known, unknown]) items.push(workItem(await putReceipt(fx.store, fx.artifacts, r)));
     const d = deps({ linesIndex: await source(root) });
     const out = await processBatch(d, items);
@@ -273,5 +273,45 @@ describe('worker: the embeddings endpoint misbehaves', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('worker: labels from the ledger', () => {
+  it('turns word labels into label metadata on words and rows', async () => {
+    const r = generateReceipt(7300, { merchant: 4 });
+    const item = workItem(await putReceipt(fx.store, fx.artifacts, r), 'ej-labels');
+    const total = r.words.find((w) => w.text === 'TOTAL')!;
+    const pad = (n: number) => String(n).padStart(5, '0');
+    const sk = (label: string) =>
+      `RECEIPT#${pad(r.receiptId)}#LINE#${pad(total.line_id)}#WORD#${pad(total.word_id)}#LABEL#${label}`;
+    const pk = `IMAGE#${r.imageId}`;
+    await fx.ledger.putItem({
+      PK: pk,
+      SK: sk('GRAND_TOTAL'),
+      validation_status: 'VALID',
+      timestamp_added: '2026-01-01T00:00:00Z',
+    });
+    await fx.ledger.putItem({
+      PK: pk,
+      SK: sk('SUBTOTAL'),
+      validation_status: 'INVALID',
+      timestamp_added: '2026-01-02T00:00:00Z',
+    });
+    const d = deps();
+    await processBatch(d, [item]);
+    const res = d.reporter.reports[0]!.result!;
+    const word = decodeDelta(await fx.store.getBuffer(fx.vectors, res.wordsDeltaKey!)).records.find(
+      (x) => x.metadata.line_id === total.line_id && x.metadata.word_id === total.word_id,
+    )!;
+    expect(word.metadata).toMatchObject({
+      label_status: 'validated',
+      valid_labels: 'GRAND_TOTAL',
+      invalid_labels: 'SUBTOTAL',
+      label_validated_at: '2026-01-01T00:00:00Z',
+    });
+    const row = decodeDelta(await fx.store.getBuffer(fx.vectors, res.linesDeltaKey!)).records.find((x) =>
+      (JSON.parse(x.metadata.row_line_ids as string) as number[]).includes(total.line_id),
+    )!;
+    expect(row.metadata).toMatchObject({ label_status: 'validated', valid_labels: 'GRAND_TOTAL' });
   });
 });

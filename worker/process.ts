@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
-import { newCompactionRun, type CompactionRunItem } from '../core/contracts/compaction-run.js';
+import { CompactionRunItem, newCompactionRun } from '../core/contracts/compaction-run.js';
 import type { EmbeddingJobSpec, JobResult } from '../core/contracts/embedding-job.js';
 import { COLLECTIONS, deltaKey, type Collection } from '../core/contracts/ids.js';
 import { encodeDelta } from '../core/delta/arrow-delta.js';
@@ -257,7 +257,7 @@ async function embedItem(
   async function prepare() {
     // A run already written for this attempt (pod killed after the ledger write): report it, write nothing.
     const [existingR, streamsR, labelsR] = await Promise.allSettled([
-      deps.ledger.getRun(spec.imageId, spec.receiptId, runId),
+      findExistingRun(deps.ledger, item, runId),
       openBoth(deps.store, spec),
       deps.readLabels === false ? Promise.resolve([]) : loadLabels(deps.ledger, spec.imageId, spec.receiptId),
     ]);
@@ -297,8 +297,8 @@ async function embedItem(
     return { existing: undefined, lines, words, items };
   }
   if (prepared.lines === undefined) {
-    log.info({ runId }, 'run already recorded for this attempt; reporting it');
-    return resultFromRun(prepared.existing, runId, t0);
+    log.info({ runId: prepared.existing.run_id }, 'run already recorded for this EmbeddingJob; reporting it');
+    return resultFromRun(prepared.existing, prepared.existing.run_id, t0);
   }
   const { lines, words, items } = prepared;
 
@@ -503,6 +503,29 @@ function resultFromRun(run: CompactionRunItem, runId: string, t0: number): JobRe
     merchantReason: x.merchant_reason ?? '',
     durationMs: Math.round(performance.now() - t0),
   };
+}
+
+/**
+ * A run this EmbeddingJob already wrote: the one of this attempt, or — when the job has a uid — one of an earlier
+ * attempt whose pod died after the ledger write but before its report (neither collection FAILED). Reporting it
+ * instead of embedding again keeps one CompactionRun per EmbeddingJob across attempts.
+ */
+async function findExistingRun(
+  ledger: Ledger,
+  item: WorkItem,
+  runId: string,
+): Promise<CompactionRunItem | undefined> {
+  const { imageId, receiptId } = item.spec;
+  if (!item.uid) return ledger.getRun(imageId, receiptId, runId);
+  const rows = await ledger.query(
+    `IMAGE#${imageId}`,
+    `RECEIPT#${String(receiptId).padStart(5, '0')}#COMPACTION_RUN#`,
+  );
+  const runs = rows.map((r) => CompactionRunItem.safeParse(r)).flatMap((r) => (r.success ? [r.data] : []));
+  return (
+    runs.find((r) => r.run_id === runId) ??
+    runs.find((r) => r.job_uid === item.uid && r.lines_state !== 'FAILED' && r.words_state !== 'FAILED')
+  );
 }
 
 /** Word labels of the receipt from the ledger (SK `RECEIPT#…#LINE#…#WORD#…#LABEL#…`). */

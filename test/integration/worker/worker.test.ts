@@ -315,3 +315,24 @@ describe('worker: labels from the ledger', () => {
     expect(row.metadata).toMatchObject({ label_status: 'validated', valid_labels: 'GRAND_TOTAL' });
   });
 });
+
+describe('worker: a later attempt of the same EmbeddingJob', () => {
+  it('reports the run an earlier attempt wrote instead of writing a second one', async () => {
+    const r = generateReceipt(7400);
+    const base = { ...workItem(await putReceipt(fx.store, fx.artifacts, r), 'ej-attempts'), uid: 'uid-7400' };
+    const first = deps();
+    await processBatch(first, [{ ...base, attemptKey: 'ejw-attempt-1' }]);
+    const second = deps();
+    await processBatch(second, [{ ...base, attemptKey: 'ejw-attempt-2' }]);
+    expect(second.reporter.reports[0]!.result!.runId).toBe(first.reporter.reports[0]!.result!.runId);
+    expect(second.reporter.reports[0]!.result).toMatchObject({
+      ...first.reporter.reports[0]!.result!,
+      durationMs: expect.any(Number),
+    });
+    const runs = await fx.ledger.query(
+      `IMAGE#${r.imageId}`,
+      `RECEIPT#${String(r.receiptId).padStart(5, '0')}#COMPACTION_RUN#`,
+    );
+    expect(runs).toHaveLength(1);
+  });
+});

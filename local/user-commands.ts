@@ -9,7 +9,7 @@ import { SqsQueue } from '../core/aws/sqs-queue.js';
 import { similarity } from '../core/chroma/store.js';
 import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
 import { COLLECTIONS, parseVectorId, type Collection } from '../core/contracts/ids.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
+import { ConfigError, errorMessage, SourceMissingError } from '../core/errors.js';
 import { makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { FencedLease } from '../core/lease/lease.js';
@@ -338,8 +338,20 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
                   );
                 const work = await mkdtemp(join(tmpdir(), 'restore-'));
                 try {
-                  const got = await restoreSnapshot(mirror.store, mirror.bucket, c, join(work, 'dir'), v);
-                  if (!got) throw new ConfigError(`version ${v} of ${c} is not in the object store`);
+                  const got = await restoreSnapshot(
+                    mirror.store,
+                    mirror.bucket,
+                    c,
+                    join(work, 'dir'),
+                    v,
+                  ).catch((err: unknown) => {
+                    if (err instanceof SourceMissingError) return undefined;
+                    throw err;
+                  });
+                  if (!got)
+                    throw new ConfigError(
+                      `version ${v} of ${c} is neither on the volume nor in the object store (see: embedctl snapshot list)`,
+                    );
                   await installVersion(root, c, v, join(work, 'dir'));
                 } finally {
                   await rm(work, { recursive: true, force: true });
@@ -392,9 +404,13 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
               if (count > 0 && !sample.embeddings?.[0])
                 problems.push('count > 0 but no vector could be read');
               if (sample.embeddings?.[0]) {
+                // Identical texts give identical vectors, so the nearest hit may be another id: check the distance.
                 const [hit] = await store.query(c, sample.embeddings[0], 1);
-                if (hit?.id !== sample.ids[0])
-                  problems.push(`self-query returned ${hit?.id ?? 'nothing'} instead of ${sample.ids[0]}`);
+                if (!hit || !(hit.distance <= 1e-4)) {
+                  problems.push(
+                    `self-query of ${sample.ids[0]} returned ${hit ? `distance ${hit.distance}` : 'nothing'}`,
+                  );
+                }
               }
               if (mirror && version) {
                 const pointer = await readPointer(mirror.store, mirror.bucket, c).catch(() => undefined);

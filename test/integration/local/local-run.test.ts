@@ -116,7 +116,7 @@ async function liveIds(
 }
 
 describe('embedctl local run', () => {
-  it("the README's first command finishes and its summary matches the live snapshot; a re-run duplicates nothing", async () => {
+  it("the README's first command finishes, its summary matches the live snapshot, a re-run duplicates nothing, and status/query/snapshot/submit work on the result", async () => {
     const home = tempHome();
     const n = 8;
     const summary = await runJson([
@@ -159,6 +159,34 @@ describe('embedctl local run', () => {
     expect(again.workers.launched).toBe(0);
     for (const c of COLLECTIONS) expect(again.vectors[c].snapshot).toBe(want[c].size);
     expect(readdirSync(join(home, 'pids'))).toEqual([]);
+
+    // The user commands see the same state.
+    const status = JSON.parse((await cli(['status', '--home', home, '--json']).done).stdout) as {
+      counts: Record<string, number>;
+    };
+    expect(status.counts).toMatchObject({ Succeeded: n, Failed: 0, Pending: 0 });
+    const q = await cli(['query', 'TOTAL', '-c', 'lines', '-n', '3', '--home', home, '--json']).done;
+    expect(q.code).toBe(0);
+    const hits = JSON.parse(q.stdout) as { version: string; hits: { id: string }[] };
+    expect(hits.version).toBe(summary.snapshot.lines);
+    expect(hits.hits).toHaveLength(3);
+    expect((await cli(['snapshot', 'verify', '--home', home]).done).code).toBe(0);
+    // An emptied volume is rebuilt from the object-store mirror.
+    rmSync(join(home, 'volume', 'lines'), { recursive: true, force: true });
+    const restore = await cli(['snapshot', 'restore', 'lines', '--home', home]).done;
+    expect(restore.stdout).toContain(`CURRENT is now ${summary.snapshot.lines}`);
+    expect((await liveIds(home)).lines.ids).toEqual(want.lines);
+    // submit + the same run command picks the new receipt up.
+    const extra = generateReceipts(n + 1, 1).at(-1)!;
+    const folder = join(home, 'extra');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'lines.ndjson'), extra.linesNdjson);
+    writeFileSync(join(folder, 'words.ndjson'), extra.wordsNdjson);
+    expect((await cli(['submit', folder, '--home', home]).done).code).toBe(0);
+    const more = await runJson(['local', 'run', '--home', home, '--receipts', '0', '--no-queries']);
+    const wantMore = expectedIds(generateReceipts(n + 1, 1));
+    expect(more.receipts).toEqual({ total: n + 1, succeeded: n + 1, failed: 0 });
+    for (const c of COLLECTIONS) expect(more.vectors[c].snapshot).toBe(wantMore[c].size);
   });
 
   it('killed with SIGKILL mid-way, the same command resumes and completes with exact counts', async () => {

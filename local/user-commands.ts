@@ -52,10 +52,15 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
         await guarded(async () => {
           const receipts = [];
           const rejected = [];
-          for (const p of await asFolders(paths)) {
-            const r = await readInputFolder(p);
-            receipts.push(...r.receipts);
-            rejected.push(...r.rejected);
+          const { folders, cleanup } = await asFolders(paths);
+          try {
+            for (const p of folders) {
+              const r = await readInputFolder(p);
+              receipts.push(...r.receipts);
+              rejected.push(...r.rejected);
+            }
+          } finally {
+            await cleanup();
           }
           let target: { store: ObjectStore; queue: Queue; bucket: string; close(): void };
           if (f.cloud) {
@@ -475,7 +480,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** `submit a.lines.ndjson a.words.ndjson` and `submit folder/` both become folders. */
-async function asFolders(paths: string[]): Promise<string[]> {
+async function asFolders(paths: string[]): Promise<{ folders: string[]; cleanup: () => Promise<void> }> {
   const folders: string[] = [];
   const files: string[] = [];
   for (const p of paths) {
@@ -483,12 +488,10 @@ async function asFolders(paths: string[]): Promise<string[]> {
     if (!s) throw new ConfigError(`${p} does not exist`);
     (s.isDirectory() ? folders : files).push(p);
   }
-  if (files.length) {
-    const dir = await mkdtemp(join(tmpdir(), 'submit-'));
-    for (const f of files) await copyFile(f, join(dir, basename(f)));
-    folders.push(dir);
-  }
-  return folders;
+  if (files.length === 0) return { folders, cleanup: async () => {} };
+  const dir = await mkdtemp(join(tmpdir(), 'submit-'));
+  for (const f of files) await copyFile(f, join(dir, basename(f)));
+  return { folders: [...folders, dir], cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 interface ViewFlags {

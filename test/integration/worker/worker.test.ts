@@ -336,3 +336,17 @@ describe('worker: a later attempt of the same EmbeddingJob', () => {
     expect(runs).toHaveLength(1);
   });
 });
+
+describe('worker: shutdown', () => {
+  it('starts nothing once aborted, reports nothing for those items and exits 1', async () => {
+    const item = workItem(await putReceipt(fx.store, fx.artifacts, generateReceipt(7500)), 'ej-abort');
+    const stop = new AbortController();
+    stop.abort();
+    const d = deps({ signal: stop.signal });
+    const out = await processBatch(d, [item]);
+    expect(out.exitCode).toBe(1);
+    expect(out.outcomes[0]).toMatchObject({ status: 'skipped', reported: false });
+    expect(d.reporter.reports).toEqual([]);
+    expect(await fx.store.list(fx.vectors, `lines/delta/${runIdFor(item, 1)}/`)).toEqual([]);
+  });
+});

@@ -78,6 +78,7 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
           reportFile,
           '--embed-concurrency',
           String(CONCURRENCY),
+          ...(process.env.BENCH_WORKER_ARGS ? process.env.BENCH_WORKER_ARGS.split(' ') : []),
         ],
         {
           cwd: ROOT,

@@ -44,7 +44,7 @@ export async function benchLocal(receipts = 200): Promise<Figures> {
       throw new Error(`local run incomplete: ${JSON.stringify(s.failures)}`);
     const wallMs = s.totalMs - (s.stages.summary?.wallMs ?? 0);
     const vectors = s.vectors.lines.snapshot + s.vectors.words.snapshot;
-    const embed = s.stages.embed?.busyMs ?? 0;
+    const embed = s.stages.embedding?.busyMs ?? 0;
     const upper = Math.max(0, 1 - Math.max(embed, s.stages.chromaWrites?.wallMs ?? 0) / wallMs);
     const lower = Math.max(0, 1 - (embed + (s.stages.chromaWrites?.busyMs ?? 0)) / wallMs);
     const figures: Figures = {

@@ -157,7 +157,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     let launched = 0;
     let workerFailures = 0;
     const total = ports.jobs.list().length;
-    progress.start('embed', total);
+    progress.start('workers', total);
     await dispatchAll(
       ports.jobs,
       launcher,
@@ -178,7 +178,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
             names.join(','),
             ...(o.places ? [] : ['--no-places']),
           ]),
-        onSettled: () => progress.update('embed', settledCount(ports)),
+        onSettled: () => progress.update('workers', settledCount(ports)),
         onLaunched: () => {
           launched++;
         },
@@ -191,14 +191,15 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       log,
       abort.signal,
     );
-    progress.stop('embed');
-    stages.embed = {
-      wallMs: performance.now() - t,
-      busyMs: workerStats.reduce((s, w) => s + w.embedMs, 0),
-    };
+    progress.stop('workers');
     stages.workers = {
       wallMs: performance.now() - t,
       busyMs: workerStats.reduce((s, w) => s + w.durationMs, 0),
+    };
+    // Inside the workers: wall = the longest one worker spent embedding, busy = summed over workers.
+    stages.embedding = {
+      wallMs: Math.max(0, ...workerStats.map((w) => w.embedMs)),
+      busyMs: workerStats.reduce((s, w) => s + w.embedMs, 0),
     };
 
     // 5. Wait until every succeeded job is compacted (or its compaction failed).

@@ -154,7 +154,7 @@ describe('embedctl local run', () => {
       // "Receipts like this one" finds another receipt of the same merchant first.
       const like = summary.queries[0]!;
       expect(like.hits[0]?.similarity).toBeGreaterThan(0.9);
-      for (const stage of ['submit', 'ingest', 'embed', 'compactWait'])
+      for (const stage of ['submit', 'ingest', 'workers', 'embedding', 'compactWait'])
         expect(summary.stages[stage]?.wallMs).toBeGreaterThanOrEqual(0);
 
       // Same command again: everything is already done; nothing is created, launched or duplicated.

@@ -14,7 +14,7 @@ import { makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { FencedLease } from '../core/lease/lease.js';
 import { FileLeaseBackend } from '../core/lease/file-lease.js';
-import type { LocalJob } from '../core/local/job-table.js';
+import { isCompacted, type LocalJob } from '../core/local/job-table.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { Queue } from '../core/ports/queue.js';
 import { archiveKey, fileSha256, readPointer, restoreSnapshot } from '../core/snapshot/s3-snapshot.js';
@@ -562,10 +562,6 @@ async function checkArchive(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-}
-
-function isCompacted(j: LocalJob): boolean {
-  return j.spec.collections.every((c) => j.compaction[c] === 'Completed');
 }
 
 const age = (ms: number) => {

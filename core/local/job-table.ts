@@ -191,11 +191,11 @@ export class LocalJobTable {
       return true;
     });
   }
+}
 
-  /** Jobs whose vectors are in a published snapshot for every collection of their spec. */
-  isCompacted(job: LocalJob): boolean {
-    return job.spec.collections.every((c) => job.compaction[c] === 'Completed');
-  }
+/** The job's vectors are in a published snapshot for every collection of its spec. */
+export function isCompacted(job: LocalJob): boolean {
+  return job.spec.collections.every((c) => job.compaction[c] === 'Completed');
 }
 
 function toJob(r: Row): LocalJob {

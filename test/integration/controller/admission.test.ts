@@ -1,0 +1,66 @@
+// A worker pod that Pod Security "restricted" rejects: the Job is accepted, its pods never get created
+// (FailedCreate events). The EmbeddingJob must say so (Failed, PodRejected) instead of waiting forever.
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import '../../harness/env.js';
+import { embeddingJobName } from '../../../core/contracts/embedding-job.js';
+import type { KubeRest } from '../../../core/kube/rest.js';
+import { WorkerSettings } from '../../../controller/config.js';
+import {
+  applyCrd,
+  createNamespace,
+  createQueues,
+  getEj,
+  kubeFor,
+  listJobs,
+  message,
+  sqsClient,
+  startController,
+  testConfig,
+  waitFor,
+  type Running,
+} from './helpers.js';
+
+const env = inject('testEnv');
+let kube: KubeRest;
+let ctl: Running | undefined;
+
+beforeAll(async () => {
+  kube = await kubeFor(env);
+  await applyCrd(kube);
+});
+afterAll(async () => {
+  await ctl?.stop();
+});
+
+describe('admission', () => {
+  it('fails the EmbeddingJob with PodRejected and deletes the Job when Pod Security rejects the pod', async () => {
+    const ns = await createNamespace(kube, 'ctl-pss', { 'pod-security.kubernetes.io/enforce': 'restricted' });
+    const q = await createQueues(env, 'pss');
+    const worker = WorkerSettings.parse({
+      image: 'embedctl:test',
+      containerSecurityContext: { allowPrivilegeEscalation: true },
+    });
+    ctl = startController({
+      kube,
+      queue: q.queue,
+      worker,
+      config: testConfig(ns, q, env, { status: { podRejectedGraceSeconds: 1 } }),
+    });
+    const body = message(500);
+    await sqsClient(env).send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: body }));
+    const name = embeddingJobName(JSON.parse(body) as Parameters<typeof embeddingJobName>[0]);
+    const ej = await waitFor(
+      async () => {
+        const o = await getEj(kube, ns, name);
+        return o?.status?.phase === 'Failed' ? o : undefined;
+      },
+      60_000,
+      'Failed',
+    );
+    const failed = ej.status?.conditions?.find((c) => c.type === 'Failed');
+    expect(failed).toMatchObject({ status: 'True', reason: 'PodRejected' });
+    expect(failed?.message).toMatch(/PodSecurity|forbidden/i);
+    await waitFor(async () => (await listJobs(kube, ns)).length === 0, 30_000, 'the Job to be deleted');
+  });
+});

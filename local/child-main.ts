@@ -37,7 +37,10 @@ if (program === 'worker') {
   }
 } else if (program === 'compactor') {
   const { runCompactorChild } = await import('./compactor-child.js');
-  process.exitCode = await runCompactorChild({ home: values.home, once: values.once });
+  const { printStats } = await import('./log.js');
+  const { code, stats } = await runCompactorChild({ home: values.home, once: values.once });
+  printStats(stats);
+  process.exitCode = code;
 } else {
   process.stderr.write(`unknown child program ${program ?? ''}: worker or compactor\n`);
   process.exitCode = 2;

@@ -4,7 +4,7 @@ import { FileLeaseBackend } from '../core/lease/file-lease.js';
 import { FencedLease, LeaseLostError } from '../core/lease/lease.js';
 import { compactorMetrics } from '../stream/metrics.js';
 import { Compactor } from '../compactor/compactor.js';
-import { localLogger, printStats } from './log.js';
+import { localLogger } from './log.js';
 import { openLocal, VECTORS_BUCKET } from './home.js';
 
 /** What the compactor child prints as its last stdout line, for the runner's per-stage times. */
@@ -23,7 +23,10 @@ export interface CompactorChildStats {
  * (so `snapshot restore` and a second runner never interleave with it). Runs until SIGTERM, or with `once` until
  * both queues have been empty for a moment. Exit codes as `embedctl compactor`: 0 ok, 1 error, 3 lease lost.
  */
-export async function runCompactorChild(opts: { home?: string; once: boolean }): Promise<number> {
+export async function runCompactorChild(opts: {
+  home?: string;
+  once: boolean;
+}): Promise<{ code: number; stats: CompactorChildStats }> {
   const log = localLogger('compactor');
   const ports = openLocal(opts.home);
   const lease = new FencedLease(new FileLeaseBackend(ports.paths.lease), {
@@ -54,23 +57,25 @@ export async function runCompactorChild(opts: { home?: string; once: boolean }):
   const onSignal = () => controller.abort();
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  let code: number;
   try {
     await compactor.run(controller.signal);
-    return 0;
+    code = 0;
   } catch (err) {
     if (err instanceof LeaseLostError || lease.lostSignal.aborted) {
       log.error({ err: errorMessage(err) }, 'compactor lease lost');
-      return 3;
+      code = 3;
+    } else if (controller.signal.aborted) code = 0;
+    else {
+      log.error({ err: errorMessage(err) }, 'compactor failed');
+      code = 1;
     }
-    if (controller.signal.aborted) return 0;
-    log.error({ err: errorMessage(err) }, 'compactor failed');
-    return 1;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    printStats(await stats());
     ports.close();
   }
+  return { code, stats: await stats() };
 }
 
 async function stats(): Promise<CompactorChildStats> {

@@ -26,7 +26,7 @@ import {
   versionDir,
 } from '../core/snapshot/volume.js';
 import { runCompactorChild } from './compactor-child.js';
-import { ARTIFACTS_BUCKET, embedderFromEnv, openLocal, VECTORS_BUCKET } from './home.js';
+import { ARTIFACTS_BUCKET, embedderFromEnv, homePaths, lockHome, openLocal, VECTORS_BUCKET } from './home.js';
 import { readInputFolder, submitReceipts } from './input.js';
 import { openSnapshotView } from './snapshot-view.js';
 
@@ -449,7 +449,23 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
     )
     .addOption(homeOption())
     .action(async (f: { home: string }) => {
-      await guarded(() => runCompactorChild({ home: f.home, once: true }));
+      await guarded(async () => {
+        // A running `local run` compacts already; and while this pass runs, no run may start on the home.
+        const unlock = lockHome(homePaths(f.home));
+        let result: Awaited<ReturnType<typeof runCompactorChild>>;
+        try {
+          result = await runCompactorChild({ home: f.home, once: true });
+        } finally {
+          unlock();
+        }
+        const { code, stats } = result;
+        process.stdout.write(
+          stats.publishes > 0
+            ? `published ${stats.publishes} version(s); merging took ${(stats.mergeMs / 1000).toFixed(1)} s\n`
+            : 'nothing to compact: the LINES and WORDS queues are empty\n',
+        );
+        return code;
+      });
     });
 }
 

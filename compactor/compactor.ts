@@ -6,7 +6,7 @@ import { runCollection, type CompactionRunItem } from '../core/contracts/compact
 import { receiptPrefix, type Collection } from '../core/contracts/ids.js';
 import { decodeDelta } from '../core/delta/arrow-delta.js';
 import { errorMessage, PipelineError, TransientError } from '../core/errors.js';
-import type { FencedLease} from '../core/lease/lease.js';
+import type { FencedLease } from '../core/lease/lease.js';
 import { LeaseLostError } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
 import type { Ledger } from '../core/ports/ledger.js';
@@ -30,7 +30,11 @@ import { readFile } from 'node:fs/promises';
 import { compactorMetrics as metrics } from '../stream/metrics.js';
 import { crashPoint } from './crash.js';
 import { desiredMetadata, loadReceiptFacts, sameMetadata, stored, type ReceiptFacts } from './enrich.js';
+import { ServerRegistry } from './server-registry.js';
 import { validateDirectory, WorkingCopy } from './working-copy.js';
+
+/** Provenance file inside every published version directory. */
+export const VERSION_INFO = 'embedctl-version.json';
 
 export interface CompactorConfig {
   /** Most messages per batch and collection. */
@@ -115,10 +119,12 @@ export interface BatchResult {
 export class Compactor {
   readonly config: CompactorConfig;
   readonly lanes: Record<Collection, Lane>;
+  readonly servers: ServerRegistry;
   private ready = false;
 
   constructor(readonly deps: CompactorDeps) {
     this.config = { ...DEFAULT_CONFIG, ...(deps.config ?? {}) };
+    this.servers = new ServerRegistry(deps.workRoot, deps.log);
     this.lanes = { lines: new Lane(this, 'lines'), words: new Lane(this, 'words') };
   }
 
@@ -137,6 +143,7 @@ export class Compactor {
     log.info({ token }, 'compactor lease held');
     const stop = AbortSignal.any([signal, lease.lostSignal]);
     try {
+      await this.servers.reap(); // servers orphaned by a killed predecessor must not share our directories
       await this.fence(undefined); // claim the volume for this token before anything else
       for (const lane of Object.values(this.lanes)) await lane.init();
       this.ready = true;
@@ -191,7 +198,7 @@ class Lane {
     private readonly owner: Compactor,
     readonly c: Collection,
   ) {
-    this.wc = new WorkingCopy(c, join(owner.deps.workRoot, c, 'work'));
+    this.wc = new WorkingCopy(c, join(owner.deps.workRoot, c, 'work'), owner.servers);
     this.log = owner.deps.log.child({ collection: c });
   }
 
@@ -614,9 +621,25 @@ class Lane {
     const staging = join(versionsDir(root, this.c), `.staging-${version}`);
     await mkdir(versionsDir(root, this.c), { recursive: true });
     await cp(this.wc.dir, staging, { recursive: true });
+    // Provenance next to Chroma's files (Chroma ignores it): who published what, from which base, with which token.
+    await writeDurably(
+      join(staging, VERSION_INFO),
+      JSON.stringify({
+        version,
+        collection: this.c,
+        base: this.base ?? null,
+        count,
+        holder: this.deps.lease.identity,
+        token: this.deps.lease.token,
+        createdAt: new Date().toISOString(),
+      }),
+    );
     crashPoint('after-copy');
     // Validate the copy (the exact bytes being published) while the working copy restarts.
-    await Promise.all([validateDirectory(staging, this.c, { count, ids: mergedIds }), this.wc.start()]);
+    await Promise.all([
+      validateDirectory(staging, this.c, { count, ids: mergedIds }, this.owner.servers),
+      this.wc.start(),
+    ]);
     await rename(staging, versionDir(root, this.c, version));
     await fsyncDir(versionsDir(root, this.c));
     crashPoint('before-switch');

@@ -1,6 +1,7 @@
 import { cp, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startChromaServer, type ChromaServer } from '../core/chroma/server.js';
+import type { ServerRegistry } from './server-registry.js';
 import { ChromaVectorStore, CHROMA_CHUNK } from '../core/chroma/store.js';
 import type { Collection } from '../core/contracts/ids.js';
 import { TransientError } from '../core/errors.js';
@@ -19,6 +20,7 @@ export class WorkingCopy {
   constructor(
     readonly collection: Collection,
     readonly dir: string,
+    private readonly registry?: ServerRegistry,
   ) {}
 
   /** Replaces the directory with a copy of `source` (or an empty one) and starts a server on it. */
@@ -32,7 +34,9 @@ export class WorkingCopy {
 
   async start(): Promise<void> {
     if (this.server) return;
-    this.server = await startChromaServer({ path: this.dir });
+    this.server = this.registry
+      ? await this.registry.start(this.dir)
+      : await startChromaServer({ path: this.dir });
     this.store = new ChromaVectorStore(this.server.url);
     const c = await this.store.collection(this.collection);
     this.collectionId = c.id;
@@ -141,8 +145,9 @@ export async function validateDirectory(
   dir: string,
   collection: Collection,
   expect: { count: number; ids: string[] },
+  registry?: ServerRegistry,
 ): Promise<void> {
-  const server = await startChromaServer({ path: dir });
+  const server = registry ? await registry.start(dir) : await startChromaServer({ path: dir });
   try {
     const store = new ChromaVectorStore(server.url);
     const count = await store.count(collection);

@@ -16,6 +16,7 @@ import {
   makeWorld,
   pumpStream,
   queueDepth,
+  serversUnder,
   spawnTsx,
   writeRun,
   type Receipt,
@@ -49,6 +50,8 @@ async function expectExact(w: World, receipts: Receipt[], runs: CompactionRunIte
   }
   expect(await queueDepth(w, w.urls.lines)).toBe(0);
   expect(await queueDepth(w, w.urls.words)).toBe(0);
+  // The killed compactor's Chroma servers were reaped by its successor: no second server on any directory.
+  expect(await serversUnder(w.dir)).toEqual([]);
 }
 
 /** Restarts the compactor until nothing is pending (messages come back after their visibility timeout). */

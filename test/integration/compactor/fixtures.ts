@@ -230,6 +230,7 @@ export function childEnv(w: World, env: TestEnv, extra: Record<string, string> =
     CHROMA_ROOT: w.root,
     LEASE_FILE: w.leaseFile,
     LEASE_DURATION_MS: '3000',
+    COMPACTOR_WORK_DIR: join(w.dir, 'work'),
     METRICS_PORT: '0',
     EMBEDDING_DIMENSIONS: String(DIM),
     COMPACTOR_WAIT_SECONDS: '1',
@@ -376,4 +377,22 @@ export async function pumpStream(w: World, reports: CompactionReport[] = [], rou
     log: silent,
   });
   for (let i = 0; i < rounds; i++) await processor.runOnce();
+}
+
+/** Pids of Chroma servers whose --path lies under `dir` (orphans after a crash must have been reaped). */
+export async function serversUnder(dir: string): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const out: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0');
+      const i = cmd.indexOf('--path');
+      if (cmd.some((a) => a.endsWith('cli.mjs')) && i >= 0 && cmd[i + 1]!.startsWith(dir))
+        out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }

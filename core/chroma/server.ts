@@ -44,6 +44,8 @@ export async function startChromaServer(opts: {
   port?: number;
   readyTimeoutMs?: number;
   onExit?: (code: number | null) => void;
+  /** Called synchronously right after the child is spawned (before it is ready), e.g. to record its pid. */
+  onSpawn?: (pid: number) => void;
 }): Promise<ChromaServer> {
   const host = opts.host ?? '127.0.0.1';
   mkdirSync(opts.path, { recursive: true });
@@ -56,6 +58,7 @@ export async function startChromaServer(opts: {
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     const url = `http://${host}:${port}`;

@@ -317,9 +317,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     };
     for (const [k, v] of Object.entries(figures)) {
       const t = targets[k];
-      const ratio = t ? (t.better === 'higher' ? v.value / t.target : t.target / v.value) : NaN;
+      if (!t) {
+        console.log(`${k.padEnd(40)} ${String(v.value).padStart(8)} ${v.unit}`);
+        continue;
+      }
+      const ratio = t.better === 'higher' ? v.value / t.target : t.target / v.value;
       console.log(
-        `${k.padEnd(30)} ${String(v.value).padStart(8)} ${v.unit.padEnd(16)} target ${t?.better === 'higher' ? '≥' : '≤'} ${t?.target}  (×${ratio.toFixed(2)} of target)`,
+        `${k.padEnd(30)} ${String(v.value).padStart(8)} ${v.unit.padEnd(16)} target ${t.better === 'higher' ? '≥' : '≤'} ${t.target}  (×${ratio.toFixed(2)} of target)`,
       );
     }
     console.log(JSON.stringify(figures));

@@ -1,0 +1,59 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { streamProcessorFromEnv } from './from-env.js';
+import { compactorMetrics, streamMetrics } from './metrics.js';
+
+/**
+ * The stream processor as a leader-only runnable for the controller's manager:
+ *
+ *   manager.addLeaderRunnable('stream-processor', streamProcessorRunnable({ log, registry }));
+ *
+ * Runs while this replica leads; resolves promptly after `signal` aborts (the last uncommitted batch is replayed by
+ * the next leader). Set-up failures (table not there yet, …) are retried, never fatal to the controller.
+ * `STREAM_PROCESSOR=off` disables it (e.g. when the stream processor runs elsewhere).
+ */
+export function streamProcessorRunnable(opts: {
+  log: Logger;
+  registry?: Registry;
+  kubeconfig?: string;
+  env?: NodeJS.ProcessEnv;
+}): (signal: AbortSignal) => Promise<void> {
+  const env = opts.env ?? process.env;
+  if (opts.registry) {
+    for (const m of [...Object.values(streamMetrics), compactorMetrics.dlq]) {
+      const name = (m as unknown as { name: string }).name;
+      if (!opts.registry.getSingleMetric(name))
+        opts.registry.registerMetric(m as Parameters<Registry['registerMetric']>[0]);
+    }
+  }
+  return async (signal) => {
+    if (env.STREAM_PROCESSOR === 'off') return void (await waitAbort(signal));
+    const log = opts.log.child({ component: 'stream' });
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        let kubeConfig: KubeConfig | undefined;
+        if (opts.kubeconfig) {
+          kubeConfig = new KubeConfig();
+          kubeConfig.loadFromFile(opts.kubeconfig);
+        }
+        const processor = await streamProcessorFromEnv({ env, log, ...(kubeConfig ? { kubeConfig } : {}) });
+        await processor.run(signal);
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        log.error({ err: errorMessage(err), attempt }, 'stream processor could not start; retrying');
+        await sleep(Math.min(1000 * 2 ** attempt, 30_000), undefined, { signal }).catch(() => undefined);
+      }
+    }
+  };
+}
+
+function waitAbort(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

@@ -6,6 +6,7 @@ import { makeKubeClient } from '../core/kube/client.js';
 import { LeadershipLostError } from '../core/kube/manager.js';
 import { parseControllerConfig, type ControllerFlags } from './config.js';
 import { buildController } from './manager.js';
+import { streamProcessorRunnable } from '../stream/runnable.js';
 
 /** `embedctl controller`: parse config, wire, run until SIGTERM; exit 1 when leadership is lost (restart). */
 export function register(program: Command): void {
@@ -39,6 +40,14 @@ export function register(program: Command): void {
         config.embedDlqUrl,
       );
       const app = buildController({ kube, queue, config, log });
+      app.manager.addLeaderRunnable(
+        'stream-processor',
+        streamProcessorRunnable({
+          log,
+          registry: app.registry,
+          ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+        }),
+      );
       const stop = new AbortController();
       for (const sig of ['SIGTERM', 'SIGINT'] as const) {
         process.once(sig, () => {

@@ -4,6 +4,7 @@ import { FileLeaseBackend } from '../core/lease/file-lease.js';
 import { FencedLease, LeaseLostError } from '../core/lease/lease.js';
 import { compactorMetrics } from '../stream/metrics.js';
 import { Compactor } from '../compactor/compactor.js';
+import type { Interval } from './intervals.js';
 import { localLogger } from './log.js';
 import { openLocal, VECTORS_BUCKET } from './home.js';
 
@@ -13,6 +14,8 @@ export interface CompactorChildStats {
   mergeMs: number;
   /** The same per collection: the two lanes run concurrently. */
   mergeMsByCollection: Record<string, number>;
+  /** When a lane was merging (both lanes), for the runner's overhead figure. */
+  mergeIntervals: Interval[];
   /** Time publishing versions (stop, copy, validate, switch CURRENT), ms. */
   publishMs: number;
   publishes: number;
@@ -53,6 +56,7 @@ export async function runCompactorChild(opts: {
       ...(opts.once ? { exitWhenIdleMs: 1500 } : {}),
     },
   });
+  const mergeIntervals = recordMergeIntervals();
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGTERM', onSignal);
@@ -75,10 +79,28 @@ export async function runCompactorChild(opts: {
     process.off('SIGINT', onSignal);
     ports.close();
   }
-  return { code, stats: await stats() };
+  return { code, stats: { ...(await stats()), mergeIntervals } };
 }
 
-async function stats(): Promise<CompactorChildStats> {
+/**
+ * The compactor observes its merge time per batch when a merge ends; that observation is also when the merge
+ * interval ends, so wrapping it yields the intervals without touching the compactor.
+ */
+function recordMergeIntervals(): Interval[] {
+  const intervals: Interval[] = [];
+  // The compactor calls observe({ collection }, seconds).
+  type Observe = (labels: Record<string, string>, seconds: number) => void;
+  const h = compactorMetrics.mergeSeconds as unknown as { observe: Observe };
+  const observe = h.observe.bind(h);
+  h.observe = (labels, seconds) => {
+    const end = Date.now();
+    intervals.push([end - seconds * 1000, end]);
+    observe(labels, seconds);
+  };
+  return intervals;
+}
+
+async function stats(): Promise<Omit<CompactorChildStats, 'mergeIntervals'>> {
   type Histogram = typeof compactorMetrics.mergeSeconds;
   const sums = async (h: Histogram) => (await h.get()).values.filter((v) => v.metricName?.endsWith('_sum'));
   const sum = async (h: Histogram) => (await sums(h)).reduce((s, v) => s + v.value, 0) * 1000;

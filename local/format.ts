@@ -42,6 +42,9 @@ export function formatSummary(s: RunSummary): string {
     );
   }
   out.push(`  worker processes: ${s.workers.launched} launched, ${s.workers.failed} did not exit cleanly`);
+  out.push(
+    `  embedding or Chroma writes in progress: ${secs(s.overhead.workMs)}; overhead (anything else): ${Math.round(s.overhead.share * 100)}% of the run`,
+  );
   if (s.queries.length) {
     out.push('');
     for (const q of s.queries) {

@@ -15,6 +15,7 @@ import { StreamProcessor } from '../stream/processor.js';
 import { ARTIFACTS_BUCKET, embedderFromEnv, lockHome, openLocal, type LocalPorts } from './home.js';
 import { readInputFolder, submitReceipts, type Rejected } from './input.js';
 import { dispatchAll, ingestAll, LocalJobStatusSink, recoverClaims } from './loop.js';
+import { unionMs } from './intervals.js';
 import { parseStats } from './log.js';
 import { Progress } from './progress.js';
 import { openSnapshotView } from './snapshot-view.js';
@@ -63,6 +64,11 @@ export interface RunSummary {
     collection: Collection;
     hits: { id: string; similarity: number; text: string | null; merchant?: string }[];
   }[];
+  /**
+   * Time in which embedding (any worker) or a Chroma merge (either compactor lane) was in progress, and the share of
+   * the run (summary excluded) outside it.
+   */
+  overhead: { workMs: number; share: number };
   totalMs: number;
   complete: boolean;
 }
@@ -93,7 +99,14 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
   const onSignal = () => abort.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const launcher = new ProcessLauncher({ concurrency: o.concurrency + 1, pidDir: ports.paths.pids });
+  const launcher = new ProcessLauncher({
+    concurrency: o.concurrency + 1,
+    pidDir: ports.paths.pids,
+    // Children log JSON lines on stderr at the same LOG_LEVEL; shown when it is info or finer.
+    ...(log.isLevelEnabled('info')
+      ? { onStderr: (_name: string, chunk: string) => process.stderr.write(chunk) }
+      : {}),
+  });
   let compactor: Promise<LaunchResult> | undefined;
   let stream: Promise<void> | undefined;
   try {
@@ -234,6 +247,11 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       wallMs: performance.now() - tCompactor,
       ...(cstats ? { busyMs: cstats.mergeMs + cstats.publishMs } : {}),
     };
+    // Time in which embedding (any worker) or a Chroma merge (either lane) was in progress: the rest is overhead.
+    const workMs = unionMs([
+      ...workerStats.flatMap((w) => w.embedIntervals),
+      ...(cstats?.mergeIntervals ?? []),
+    ]);
     if (cstats) {
       // Lanes run concurrently: the longer lane is the wall time, the sum the busy time.
       const lanes = Object.values(cstats.mergeMsByCollection);
@@ -255,6 +273,8 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     });
     stages.summary = { wallMs: performance.now() - t };
     summary.totalMs = performance.now() - t0;
+    const runMs = summary.totalMs - stages.summary.wallMs;
+    summary.overhead = { workMs, share: runMs > 0 ? Math.max(0, 1 - workMs / runMs) : 0 };
     await writeFile(join(ports.paths.root, 'last-run.json'), JSON.stringify(summary, null, 2));
     return summary;
   } finally {
@@ -387,6 +407,7 @@ export async function summarize(
     stages: x.stages,
     workers: { launched: x.launched, failed: x.workerFailures },
     queries,
+    overhead: { workMs: 0, share: 0 },
     totalMs: 0,
     complete: x.complete,
   };

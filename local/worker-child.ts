@@ -7,6 +7,7 @@ import type { Embedder } from '../core/ports/embedder.js';
 import { normalizeAddress, normalizePhone } from '../core/receipt/anchors.js';
 import { MERCHANTS } from '../core/sample/index.js';
 import { processBatch, type Reporter, type WorkItem } from '../worker/process.js';
+import { BusyRecorder, type Interval } from './intervals.js';
 import { localLogger, printStats } from './log.js';
 import { embedderFromEnv, openLocal, VECTORS_BUCKET } from './home.js';
 
@@ -17,6 +18,8 @@ export interface WorkerChildStats {
   vectors: number;
   durationMs: number;
   embedMs: number;
+  /** When embedding was in progress, for the runner's overhead figure. */
+  embedIntervals: Interval[];
   embedCalls: number;
   merchantIndexMs: number;
 }
@@ -88,7 +91,8 @@ export async function runWorkerChild(opts: {
       items: items.length,
       vectors: outcome.vectors,
       durationMs: outcome.durationMs,
-      embedMs: Math.round(embedder.busyMs),
+      embedMs: Math.round(embedder.busy.busyMs),
+      embedIntervals: embedder.busy.intervals,
       embedCalls: embedder.calls,
       merchantIndexMs: outcome.merchantIndex?.openMs ?? 0,
     };
@@ -123,10 +127,8 @@ export function samplePlaces(): PlaceLookup {
 
 /** Wall-clock time with at least one embed call in flight (calls overlap across the batch's jobs). */
 class TimedEmbedder implements Embedder {
-  busyMs = 0;
+  readonly busy = new BusyRecorder();
   calls = 0;
-  private inflight = 0;
-  private since = 0;
 
   constructor(private readonly inner: Embedder) {}
 
@@ -138,13 +140,8 @@ class TimedEmbedder implements Embedder {
     return this.inner.dimensions;
   }
 
-  async embed(texts: string[], options?: { signal?: AbortSignal }): Promise<Float32Array[]> {
+  embed(texts: string[], options?: { signal?: AbortSignal }): Promise<Float32Array[]> {
     this.calls++;
-    if (this.inflight++ === 0) this.since = performance.now();
-    try {
-      return await this.inner.embed(texts, options);
-    } finally {
-      if (--this.inflight === 0) this.busyMs += performance.now() - this.since;
-    }
+    return this.busy.time(() => this.inner.embed(texts, options));
   }
 }

@@ -1,0 +1,183 @@
+// Kubernetes adapters of the stream processor and compactor against a real kube-apiserver: the EmbeddingJob
+// compaction report (status.compaction + Compacted condition), ConfigMap checkpoints, and the coordination.k8s.io
+// Lease with fencing tokens.
+import {
+  ApiextensionsV1Api,
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import '../../harness/env.js';
+import { GROUP, PLURAL, VERSION, type EmbeddingJob } from '../../../core/contracts/embedding-job.js';
+import { KubeLeaseBackend } from '../../../core/lease/kube-lease.js';
+import { FencedLease, LeaseLostError } from '../../../core/lease/lease.js';
+import { ConfigMapCheckpointStore } from '../../../stream/configmap-checkpoint.js';
+import { KubeJobStatusSink } from '../../../stream/job-status.js';
+
+const env = inject('testEnv');
+const kc = new KubeConfig();
+kc.loadFromFile(env.kubeconfigPath);
+const core = kc.makeApiClient(CoreV1Api);
+const custom = kc.makeApiClient(CustomObjectsApi);
+const namespace = `stream-${Date.now().toString(36)}`;
+const IMG = '3f2a1b4c-0000-4000-8000-000000000001';
+
+async function getJob(name: string): Promise<EmbeddingJob> {
+  return (await custom.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+  })) as EmbeddingJob;
+}
+
+beforeAll(async () => {
+  const crd = parse(
+    readFileSync(
+      fileURLToPath(new URL('../../../crds/embeddingjobs.embedding.receipts.dev.yaml', import.meta.url)),
+      'utf8',
+    ),
+  ) as V1CustomResourceDefinition;
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  try {
+    await ext.createCustomResourceDefinition({ body: crd });
+  } catch (err) {
+    if (!(err instanceof ApiException && err.code === 409)) throw err;
+  }
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  for (let i = 0; i < 100; i++) {
+    try {
+      await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL });
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
+afterAll(async () => {
+  await core.deleteNamespace({ name: namespace });
+});
+
+describe('KubeJobStatusSink', () => {
+  it('records status.compaction per collection and a Compacted condition; Completed never moves back; 404 is fine', async () => {
+    const name = 'ej-3f2a1b4c-1-abcdef01';
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'EmbeddingJob',
+        metadata: { name },
+        spec: { imageId: IMG, receiptId: 1, artifactsBucket: 'b', linesKey: 'l', wordsKey: 'w' },
+      },
+    });
+    const sink = new KubeJobStatusSink(kc, namespace);
+    const base = { jobName: name, runId: 'r1', imageId: IMG, receiptId: 1 };
+    await sink.report({ ...base, collection: 'lines', state: 'Completed', mergedVectors: 3 });
+    let job = await getJob(name);
+    expect(job.status?.compaction).toEqual({ lines: 'Completed' });
+    expect(job.status?.conditions?.find((c) => c.type === 'Compacted')).toMatchObject({
+      status: 'False',
+      reason: 'CompactionPending',
+    });
+
+    await sink.report({ ...base, collection: 'words', state: 'Completed', mergedVectors: 9 });
+    job = await getJob(name);
+    expect(job.status?.compaction).toEqual({ lines: 'Completed', words: 'Completed' });
+    expect(job.status?.conditions?.find((c) => c.type === 'Compacted')).toMatchObject({
+      status: 'True',
+      reason: 'Compacted',
+    });
+
+    // A late FAILED for a redelivered run does not undo a merge.
+    await sink.report({ ...base, collection: 'words', state: 'Failed', error: 'late' });
+    expect((await getJob(name)).status?.compaction?.words).toBe('Completed');
+
+    await sink.report({ ...base, jobName: 'ej-gone', collection: 'lines', state: 'Completed' });
+  });
+
+  it('a failed collection makes Compacted False with reason CompactionFailed naming the error', async () => {
+    const name = 'ej-3f2a1b4c-2-abcdef02';
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'EmbeddingJob',
+        metadata: { name },
+        spec: { imageId: IMG, receiptId: 2, artifactsBucket: 'b', linesKey: 'l', wordsKey: 'w' },
+      },
+    });
+    const sink = new KubeJobStatusSink(kc, namespace);
+    await sink.report({
+      jobName: name,
+      runId: 'r2',
+      imageId: IMG,
+      receiptId: 2,
+      collection: 'lines',
+      state: 'Failed',
+      error: 'DeltaCorrupt: sha256 mismatch',
+    });
+    const job = await getJob(name);
+    expect(job.status?.compaction?.lines).toBe('Failed');
+    expect(job.status?.conditions?.find((c) => c.type === 'Compacted')).toMatchObject({
+      status: 'False',
+      reason: 'CompactionFailed',
+      message: expect.stringContaining('sha256 mismatch'),
+    });
+  });
+});
+
+describe('ConfigMapCheckpointStore', () => {
+  it('round-trips checkpoints and refuses a stale writer (resourceVersion)', async () => {
+    const a = new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint');
+    expect(await a.load()).toEqual({ shards: {} });
+    await a.save({ streamArn: 'arn:x', shards: { s1: { seq: '10' } } });
+    await a.save({ streamArn: 'arn:x', shards: { s1: { seq: '11' }, s0: { done: true } } });
+    const b = new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint');
+    expect(await b.load()).toEqual({ streamArn: 'arn:x', shards: { s1: { seq: '11' }, s0: { done: true } } });
+    await b.save({ streamArn: 'arn:x', shards: { s1: { seq: '12' } } });
+    // a (a deposed leader) still holds the old resourceVersion: its write fails instead of moving the checkpoint back.
+    await expect(a.save({ streamArn: 'arn:x', shards: { s1: { seq: '5' } } })).rejects.toThrow();
+    expect((await new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint').load()).shards.s1).toEqual(
+      { seq: '12' },
+    );
+  });
+});
+
+describe('KubeLeaseBackend', () => {
+  it('one holder; tokens from leaseTransitions; a stale holder is fenced after expiry', async () => {
+    const mk = (id: string) =>
+      new FencedLease(new KubeLeaseBackend(kc, namespace, 'embedctl-compactor'), {
+        identity: id,
+        durationMs: 2000,
+        renewEveryMs: 60_000,
+      });
+    const a = mk('pod-a');
+    const b = mk('pod-b');
+    const ta = await a.tryAcquire();
+    expect(ta).toBe(1);
+    expect(await b.tryAcquire()).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 2600)); // a does not renew (renewEveryMs is long): it expires
+    const tb = await b.tryAcquire();
+    expect(tb).toBe(2);
+    await expect(a.assertHeld()).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await b.assertHeld()).toBe(2);
+    const lease = await kc
+      .makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api)
+      .readNamespacedLease({ name: 'embedctl-compactor', namespace });
+    expect(lease.spec).toMatchObject({ holderIdentity: 'pod-b', leaseTransitions: 2 });
+    await b.release();
+  });
+});

@@ -460,42 +460,71 @@ class Lane {
     const expectedDim = this.cfg.dimensions ?? (await this.wc.dimension());
     const good: { ref: RunRef; item: CompactionRunItem; records: VectorRecord[] }[] = [];
     const bad: { ref: RunRef; error: string }[] = [];
-    let dim = expectedDim;
-    for (const { ref } of [...runs.values()].sort((a, b) => a.order - b.order)) {
+    // Runs load concurrently (row, download, hash, decode); checks and order stay sequential and deterministic.
+    type Loaded = {
+      ref: RunRef;
+      item?: CompactionRunItem;
+      skip?: boolean;
+      records?: VectorRecord[];
+      header?: { collection: string; dimensions: number };
+      error?: string;
+    };
+    const sortedRuns = [...runs.values()].sort((a, b) => a.order - b.order).map((r) => r.ref);
+    const loaded = await mapLimit(sortedRuns, 8, async (ref): Promise<Loaded> => {
       const item = await ledger.getRun(ref.imageId, ref.receiptId, ref.runId);
-      if (!item) {
-        bad.push({ ref, error: 'CompactionRun row not found' });
-        continue;
-      }
+      if (!item) return { ref, error: 'CompactionRun row not found' };
       const rc = runCollection(item, this.c);
-      if (rc.state === 'COMPLETED' || rc.state === 'FAILED') continue; // already decided: redelivery is a no-op
+      if (rc.state === 'COMPLETED' || rc.state === 'FAILED') return { ref, skip: true }; // already decided: no-op
       try {
         const bytes = await objects.getBuffer(bucket, rc.deltaKey);
         const { header, records } = decodeDelta(bytes, rc.sha256);
-        crashPoint('after-download');
-        const corrupt = (why: string) => new PipelineError('DeltaCorrupt', why);
-        if (header.collection !== this.c) throw corrupt(`delta is for ${header.collection}, not ${this.c}`);
-        if (records.length !== rc.vectors)
-          throw corrupt(`delta holds ${records.length} vectors, run says ${rc.vectors}`);
-        if (records.length === 0) throw corrupt('delta is empty');
-        dim ??= header.dimensions;
-        if (header.dimensions !== dim || records.some((r) => r.embedding.length !== dim)) {
-          throw corrupt(`wrong dimension ${header.dimensions}, collection has ${dim}`);
+        if (records.length !== rc.vectors) {
+          throw new PipelineError(
+            'DeltaCorrupt',
+            `delta holds ${records.length} vectors, run says ${rc.vectors}`,
+          );
         }
-        const prefix = `${receiptPrefix(ref.imageId, ref.receiptId)}#`;
-        const foreign = records.find((r) => !r.id.startsWith(prefix));
-        if (foreign) throw corrupt(`id ${foreign.id} does not belong to receipt ${prefix}`);
-        good.push({ ref, item, records });
+        return { ref, item, records, header };
       } catch (err) {
         if (
           err instanceof PipelineError &&
           (err.reason === 'DeltaCorrupt' || err.reason === 'SourceMissing')
         ) {
-          bad.push({ ref, error: `${err.reason}: ${err.message}` });
-        } else throw err;
+          return { ref, error: `${err.reason}: ${err.message}` };
+        }
+        throw err;
       }
+    });
+    crashPoint('after-download');
+    let dim = expectedDim;
+    for (const l of loaded) {
+      if (l.skip) continue;
+      if (l.error !== undefined) {
+        bad.push({ ref: l.ref, error: l.error });
+        continue;
+      }
+      const { ref, header, records } = l as Required<Loaded>;
+      const why = ((): string | undefined => {
+        if (header.collection !== this.c) return `delta is for ${header.collection}, not ${this.c}`;
+        if (records.length === 0) return 'delta is empty';
+        const d = dim ?? header.dimensions;
+        if (header.dimensions !== d || records.some((r) => r.embedding.length !== d)) {
+          return `wrong dimension ${header.dimensions}, collection has ${d}`;
+        }
+        const prefix = `${receiptPrefix(ref.imageId, ref.receiptId)}#`;
+        const foreign = records.find((r) => !r.id.startsWith(prefix));
+        if (foreign) return `id ${foreign.id} does not belong to receipt ${prefix}`;
+        return undefined;
+      })();
+      if (why) {
+        bad.push({ ref, error: `DeltaCorrupt: ${why}` });
+        continue;
+      }
+      dim ??= header.dimensions;
+      good.push({ ref, item: l.item!, records });
     }
 
+    const loadMs = performance.now() - t0;
     // 5. Collapse per id (a later run of the same receipt wins), enrich from the ledger.
     const merged = new Map<string, VectorRecord>();
     for (const g of good) for (const r of g.records) merged.set(r.id, r);
@@ -575,7 +604,8 @@ class Lane {
       const missing = ids.filter((id) => !present.has(id));
       throw new TransientError(`${missing.length} merged id(s) missing after the merge, e.g. ${missing[0]}`);
     }
-    metrics.mergeSeconds.observe({ collection: this.c }, (performance.now() - t0) / 1000);
+    const mergeMs = performance.now() - t0;
+    metrics.mergeSeconds.observe({ collection: this.c }, mergeMs / 1000);
 
     // 8. Publish when something changed; otherwise the live version already holds every merged id.
     const changed = result.deleted + result.added + result.replaced + result.updated > 0;
@@ -607,7 +637,15 @@ class Lane {
 
     // 10. Only now are the messages done.
     for (const p of byId.values()) for (const m of p.raw) await q.delete(m.handle);
-    this.log.info({ ...result, ms: Math.round(performance.now() - t0) }, 'batch done');
+    this.log.info(
+      {
+        ...result,
+        ms: Math.round(performance.now() - t0),
+        loadMs: Math.round(loadMs),
+        mergeMs: Math.round(mergeMs),
+      },
+      'batch done',
+    );
     return result;
   }
 
@@ -617,7 +655,9 @@ class Lane {
     const { root } = this.deps;
     const version = newVersionId();
     const count = await this.wc.count();
+    const tStop = performance.now();
     await this.wc.stop();
+    const stopMs = performance.now() - tStop;
     const staging = join(versionsDir(root, this.c), `.staging-${version}`);
     await mkdir(versionsDir(root, this.c), { recursive: true });
     await cp(this.wc.dir, staging, { recursive: true });
@@ -635,11 +675,13 @@ class Lane {
       }),
     );
     crashPoint('after-copy');
+    const copyMs = performance.now() - tStop - stopMs;
     // Validate the copy (the exact bytes being published) while the working copy restarts.
     await Promise.all([
       validateDirectory(staging, this.c, { count, ids: mergedIds }, this.owner.servers),
       this.wc.start(),
     ]);
+    const validateMs = performance.now() - tStop - stopMs - copyMs;
     await rename(staging, versionDir(root, this.c, version));
     await fsyncDir(versionsDir(root, this.c));
     crashPoint('before-switch');
@@ -652,7 +694,11 @@ class Lane {
     const seconds = (performance.now() - t0) / 1000;
     metrics.publishSeconds.observe({ collection: this.c }, seconds);
     metrics.publishes.inc({ collection: this.c });
-    this.log.info({ version, count, seconds }, 'published');
+    const ms = (x: number) => Math.round(x);
+    this.log.info(
+      { version, count, seconds, stopMs: ms(stopMs), copyMs: ms(copyMs), validateMs: ms(validateMs) },
+      'published',
+    );
     await this.prune();
     await this.flushS3(false);
     return version;
@@ -729,6 +775,20 @@ class Lane {
         await objects.delete(bucket, o.key);
     }
   }
+}
+
+/** Maps with at most `limit` promises in flight; results in input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 function sameVector(a: Float32Array, b: Float32Array): boolean {

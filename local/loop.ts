@@ -85,15 +85,19 @@ export async function dispatchAll(
   signal?: AbortSignal,
 ): Promise<void> {
   const inflight = new Set<Promise<void>>();
+  let launched = 0;
   for (;;) {
     signal?.throwIfAborted();
     const pending = jobs.counts().Pending;
     while (inflight.size < o.concurrency) {
       const slots = o.concurrency - inflight.size;
-      const size = Math.max(1, Math.min(o.batchSize, Math.ceil(pending / slots)));
+      let size = Math.max(1, Math.min(o.batchSize, Math.ceil(pending / slots)));
+      // Slow start: the first wave is small, so the first deltas (and the compactor's first merge) come early.
+      if (launched < o.concurrency) size = Math.min(size, Math.max(1, Math.ceil(o.batchSize / 5)));
       const workerJob = `ejw-${createHash('sha256').update(`${Date.now()}-${Math.random()}`).digest('hex').slice(0, 10)}`;
       const claimed = jobs.claim(workerJob, size);
       if (claimed.length === 0) break;
+      launched++;
       const names = claimed.map((j) => j.name);
       jobs.markRunning(names);
       log.info({ workerJob, jobs: names.length }, 'worker launched');

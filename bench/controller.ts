@@ -10,8 +10,8 @@
  *
  * Standalone: `npx tsx bench/controller.ts` (starts and stops the test environment itself).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
@@ -38,14 +38,47 @@ import {
 
 type Figures = Record<string, { value: number; unit: string }>;
 
-const FIXTURE = fileURLToPath(
-  new URL('../test/integration/controller/fixtures/controller-process.ts', import.meta.url),
-);
+const REPO = fileURLToPath(new URL('../', import.meta.url));
+const FIXTURE_TS = 'test/integration/controller/fixtures/controller-process.ts';
+
+/**
+ * The controller the bench spawns, compiled by tsc as the image runs it (`node build/…js`), not under tsx (whose
+ * in-memory transpilation and source maps cost ~60 MB of RSS). Only the fixture's import closure is compiled, into
+ * `build/.bench-controller/` (inside the repo so `node_modules` resolves), once per bench run.
+ * `BENCH_CONTROLLER_TSX=1` spawns it under tsx instead (the old way, for comparison).
+ */
+function compileController(log: (m: string) => void): string[] {
+  if (process.env.BENCH_CONTROLLER_TSX === '1') return ['--import', 'tsx', join(REPO, FIXTURE_TS)];
+  const outDir = join(REPO, 'build', '.bench-controller');
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const tsconfig = join(outDir, 'tsconfig.json');
+  writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: join(REPO, 'tsconfig.json'),
+      compilerOptions: { outDir, rootDir: REPO, sourceMap: false, noEmitOnError: true },
+      files: [join(REPO, FIXTURE_TS)],
+      include: [],
+    }),
+  );
+  const t0 = performance.now();
+  const tsc = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], {
+    encoding: 'utf8',
+  });
+  if (tsc.status !== 0) throw new Error(`tsc failed for the controller fixture:\n${tsc.stdout}${tsc.stderr}`);
+  log(`compiled the controller with tsc in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return [join(outDir, FIXTURE_TS.replace(/\.ts$/, '.js'))];
+}
+
+let controllerArgs: string[] | undefined;
 
 export interface BenchOptions {
   messages?: number;
   ratePerSecond?: number;
   cachedCrs?: number;
+  /** Subset of `dispatch`, `sqs`, `latency`, `rss`; default all (or `$BENCH_CONTROLLER_PARTS`). */
+  parts?: string[];
   log?: (m: string) => void;
 }
 
@@ -54,33 +87,48 @@ export async function benchController(env: TestEnv, opts: BenchOptions = {}): Pr
   const rate = opts.ratePerSecond ?? 100;
   const crs = opts.cachedCrs ?? 10_000;
   const log = opts.log ?? ((m: string) => console.log(`[bench:controller] ${m}`));
+  // BENCH_CONTROLLER_PARTS=rss,latency,… runs a subset (for iterating on one figure); default: all.
+  const parts = new Set(
+    (opts.parts ?? process.env.BENCH_CONTROLLER_PARTS?.split(',') ?? PARTS).map((p) => p.trim()),
+  );
+  controllerArgs = compileController(log);
   const kube = await kubeFor(env);
   await applyCrd(kube);
+  const figures: Figures = {};
   try {
-    const dispatch = await measureThroughput(env, kube, n, 'api', log);
-    const endToEnd = await measureThroughput(env, kube, n, 'sqs', log);
-    const latency = await measureLatency(env, kube, n, rate, log);
-    const slow = await measureLatency(env, kube, Math.min(n, 400), 20, log);
-    const rss = await measureRss(env, kube, crs, log);
-    return {
-      'controller.jobs_per_s': { value: round(dispatch), unit: 'EmbeddingJobs/s' },
-      'controller.msg_to_job_p50_s': { value: round(latency.p50, 3), unit: 's' },
-      'controller.msg_to_job_p99_s': { value: round(latency.p99, 3), unit: 's' },
-      'controller.rss_mb_10k': { value: round(rss), unit: 'MB' },
-      // Context for the figures above (the SQS server of the test environment, moto, is the slow part).
-      'controller.sqs_to_job_per_s': { value: round(endToEnd), unit: 'messages/s' },
-      'controller.msg_to_job_p50_s_at_20_per_s': { value: round(slow.p50, 3), unit: 's' },
-      'controller.msg_to_job_p99_s_at_20_per_s': { value: round(slow.p99, 3), unit: 's' },
-    };
+    if (parts.has('dispatch')) {
+      const dispatch = await measureThroughput(env, kube, n, 'api', log);
+      figures['controller.jobs_per_s'] = { value: round(dispatch), unit: 'EmbeddingJobs/s' };
+    }
+    if (parts.has('sqs')) {
+      const endToEnd = await measureThroughput(env, kube, n, 'sqs', log);
+      figures['controller.sqs_to_job_per_s'] = { value: round(endToEnd), unit: 'messages/s' };
+    }
+    if (parts.has('latency')) {
+      const latency = await measureLatency(env, kube, n, rate, log);
+      figures['controller.msg_to_job_p50_s'] = { value: round(latency.p50, 3), unit: 's' };
+      figures['controller.msg_to_job_p99_s'] = { value: round(latency.p99, 3), unit: 's' };
+      const slow = await measureLatency(env, kube, Math.min(n, 400), 20, log);
+      figures['controller.msg_to_job_p50_s_at_20_per_s'] = { value: round(slow.p50, 3), unit: 's' };
+      figures['controller.msg_to_job_p99_s_at_20_per_s'] = { value: round(slow.p99, 3), unit: 's' };
+    }
+    if (parts.has('rss')) {
+      const rss = await measureRss(env, kube, crs, log);
+      figures['controller.rss_mb_10k'] = { value: round(rss.rss), unit: 'MB' };
+      figures['controller.heap_used_mb_10k'] = { value: round(rss.heapUsed), unit: 'MB' };
+    }
+    return figures;
   } finally {
     kube.close();
   }
 }
 
+const PARTS = ['dispatch', 'sqs', 'latency', 'rss'];
+
 const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
 
 function spawnController(env: TestEnv, id: string, config: object, port: number): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+  const child = spawn(process.execPath, controllerArgs!, {
     env: {
       ...process.env,
       TEST_LOG_LEVEL: 'warn',
@@ -243,7 +291,7 @@ async function measureRss(
   kube: KubeRest,
   count: number,
   log: (m: string) => void,
-): Promise<number> {
+): Promise<{ rss: number; heapUsed: number }> {
   const ns = await createNamespace(kube, 'bench-rss');
   const q = await createQueues(env, 'bench-rss');
   const t0 = performance.now();
@@ -277,9 +325,15 @@ async function measureRss(
       `${count} in cache`,
     );
     await new Promise((r) => setTimeout(r, 5_000)); // let reconciles of all 10k settle
-    const rss = (await metric('process_resident_memory_bytes'))! / 1024 / 1024;
-    log(`RSS with ${count} EmbeddingJobs in cache: ${rss.toFixed(1)} MB`);
-    return rss;
+    const mb = async (name: string) => ((await metric(name)) ?? NaN) / 1024 / 1024;
+    const rss = await mb('process_resident_memory_bytes');
+    const heapUsed = await mb('nodejs_heap_size_used_bytes');
+    const heapTotal = await mb('nodejs_heap_size_total_bytes');
+    const external = await mb('nodejs_external_memory_bytes');
+    log(
+      `RSS with ${count} EmbeddingJobs in cache: ${rss.toFixed(1)} MB (V8 heap used ${heapUsed.toFixed(1)} of ${heapTotal.toFixed(1)} MB, external ${external.toFixed(1)} MB)`,
+    );
+    return { rss, heapUsed };
   } finally {
     await stopChild(child);
   }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { cp, mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -33,8 +33,11 @@ import {
  *   decode, collapse, read existing, add, verify ids) — the batch time minus the publish.
  * - compactor.raw_add_vectors_per_s (= compactor.raw_chroma_vectors_per_s): the same vectors added to a fresh Chroma
  *   collection with the JS client (`collection.add`, chunks of 1000). compactor.merge_vs_raw_ratio = merge / raw.
- * - compactor.publish_s: stop, staged copy, validation with a real Chroma (count, query, every merged id), rename,
- *   fence, CURRENT switch. compactor.copy_s: `fs.cp` of the same directory; compactor.publish_vs_copy_ratio.
+ * - compactor.publish_s: stop, staged copy verified by SHA-256, restart + validation with real Chroma reads (count,
+ *   query, every merged id), rename, fence, CURRENT switch, on the merge run's small directory; compactor.copy_s:
+ *   `fs.cp` of the same directory; compactor.publish_vs_copy_ratio_small.
+ * - compactor.publish_words_s / compactor.copy_words_s / compactor.publish_vs_copy_ratio: the same at production
+ *   scale (the 70,000-vector words collection; publish time from the compactor's own histogram).
  * - compactor.run_to_completed_s: with a live snapshot at the original's production scale (12,800 line and 70,000
  *   word vectors, BENCH_COMPACTOR_SCALE scales it), one receipt's CompactionRun row written → stream processor →
  *   SQS → the `embedctl compactor` process → both collections COMPLETED. Median of RUNS_TO_COMPLETED receipts.
@@ -204,7 +207,7 @@ async function mergeVsRaw(env: TestEnv): Promise<Figures> {
     'compactor.merge_vs_raw_ratio': { value: n / mergeS / (n / rawS), unit: 'ratio' },
     'compactor.publish_s': { value: publishS, unit: 's' },
     'compactor.copy_s': { value: copyS, unit: 's' },
-    'compactor.publish_vs_copy_ratio': { value: publishS / copyS, unit: 'ratio' },
+    'compactor.publish_vs_copy_ratio_small': { value: publishS / copyS, unit: 'ratio' },
   };
 }
 
@@ -258,8 +261,13 @@ async function runToCompleted(env: TestEnv): Promise<Figures> {
       COMPACTOR_S3_EVERY_PUBLISHES: '1000',
       COMPACTOR_S3_EVERY_SECONDS: '100000',
       LEASE_DURATION_MS: '15000',
+      LOG_LEVEL: process.env.BENCH_COMPACTOR_LOG ? 'info' : 'warn',
     }),
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: [
+      'ignore',
+      process.env.BENCH_COMPACTOR_LOG ? openSync(process.env.BENCH_COMPACTOR_LOG, 'w') : 'ignore',
+      'inherit',
+    ],
   });
   let rss = 0;
   let chromaRss = 0;
@@ -308,7 +316,20 @@ async function runToCompleted(env: TestEnv): Promise<Figures> {
       times.push((performance.now() - t0) / 1000);
       console.error(`[bench] run ${i + 1}: ${times.at(-1)!.toFixed(2)} s to COMPLETED`);
     }
+    // Publish time of the 70k-vector words collection (the compactor's own histogram) vs a plain copy of it.
+    const metricsText = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const metric = (name: string) =>
+      Number(new RegExp(`^${name}\\{collection="words"\\} ([0-9.e+-]+)$`, 'm').exec(metricsText)?.[1] ?? NaN);
+    const publishWordsS =
+      metric('embedctl_compactor_publish_seconds_sum') / metric('embedctl_compactor_publish_seconds_count');
+    const live = (await readFile(join(w.root, 'words', 'CURRENT'), 'utf8')).trim();
+    const tc = performance.now();
+    await cp(versionDir(w.root, 'words', live), join(w.dir, 'copy-words'), { recursive: true });
+    const copyWordsS = (performance.now() - tc) / 1000;
     return {
+      'compactor.publish_words_s': { value: publishWordsS, unit: 's' },
+      'compactor.copy_words_s': { value: copyWordsS, unit: 's' },
+      'compactor.publish_vs_copy_ratio': { value: publishWordsS / copyWordsS, unit: 'ratio' },
       'compactor.run_to_completed_s': { value: await median(times), unit: 's' },
       'compactor.rss_mb': { value: rss, unit: 'MB' },
       'compactor.chroma_rss_mb': { value: chromaRss, unit: 'MB' },
@@ -325,7 +346,11 @@ async function runToCompleted(env: TestEnv): Promise<Figures> {
 }
 
 export async function benchCompactor(env: TestEnv): Promise<Figures> {
-  return { ...(await mergeVsRaw(env)), ...(await runToCompleted(env)) };
+  const parts = (process.env.BENCH_COMPACTOR_PARTS ?? 'merge,scale').split(',');
+  return {
+    ...(parts.includes('merge') ? await mergeVsRaw(env) : {}),
+    ...(parts.includes('scale') ? await runToCompleted(env) : {}),
+  };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

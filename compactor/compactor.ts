@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactionMessage } from '../core/contracts/compaction-message.js';
@@ -31,7 +34,7 @@ import { compactorMetrics as metrics } from '../stream/metrics.js';
 import { crashPoint } from './crash.js';
 import { desiredMetadata, loadReceiptFacts, sameMetadata, stored, type ReceiptFacts } from './enrich.js';
 import { ServerRegistry } from './server-registry.js';
-import { validateDirectory, WorkingCopy } from './working-copy.js';
+import { WorkingCopy } from './working-copy.js';
 
 /** Provenance file inside every published version directory. */
 export const VERSION_INFO = 'embedctl-version.json';
@@ -649,18 +652,25 @@ class Lane {
     return result;
   }
 
-  /** Stop → copy into a hidden staging dir on the volume → validate with Chroma → rename → fence → switch CURRENT. */
+  /**
+   * Stop (Chroma flushes) → copy into a hidden staging dir on the volume, verified byte-identical by SHA-256 of every
+   * file → restart the working server on the very bytes that were copied and validate them with real Chroma reads
+   * (count, a query, every merged id) → rename → fence → switch CURRENT. Chroma never runs on the shared volume
+   * (slow and unsafe on NFS), and each publish loads the index once (the working server needs it anyway).
+   */
   async publish(mergedIds: string[]): Promise<string> {
     const t0 = performance.now();
     const { root } = this.deps;
     const version = newVersionId();
     const count = await this.wc.count();
-    const tStop = performance.now();
     await this.wc.stop();
-    const stopMs = performance.now() - tStop;
+    const stopMs = performance.now() - t0;
     const staging = join(versionsDir(root, this.c), `.staging-${version}`);
     await mkdir(versionsDir(root, this.c), { recursive: true });
-    await cp(this.wc.dir, staging, { recursive: true });
+    const [source] = await Promise.all([
+      treeDigest(this.wc.dir, [VERSION_INFO]),
+      cp(this.wc.dir, staging, { recursive: true }),
+    ]);
     // Provenance next to Chroma's files (Chroma ignores it): who published what, from which base, with which token.
     await writeDurably(
       join(staging, VERSION_INFO),
@@ -675,13 +685,15 @@ class Lane {
       }),
     );
     crashPoint('after-copy');
-    const copyMs = performance.now() - tStop - stopMs;
-    // Validate the copy (the exact bytes being published) while the working copy restarts.
-    await Promise.all([
-      validateDirectory(staging, this.c, { count, ids: mergedIds }, this.owner.servers),
-      this.wc.start(),
+    const copyMs = performance.now() - t0 - stopMs;
+    const [copied] = await Promise.all([
+      treeDigest(staging, [VERSION_INFO]),
+      this.wc.start().then(() => this.validateWorkingCopy(count, mergedIds)),
     ]);
-    const validateMs = performance.now() - tStop - stopMs - copyMs;
+    const diff = digestDiff(source, copied);
+    if (diff)
+      throw new TransientError(`copy of ${this.c} to ${staging} differs from the working copy: ${diff}`);
+    const validateMs = performance.now() - t0 - stopMs - copyMs;
     await rename(staging, versionDir(root, this.c, version));
     await fsyncDir(versionsDir(root, this.c));
     crashPoint('before-switch');
@@ -704,12 +716,27 @@ class Lane {
     return version;
   }
 
+  /** Real Chroma reads on the restarted working copy: the flushed bytes hold everything (count, a query, every id). */
+  private async validateWorkingCopy(count: number, ids: string[]): Promise<void> {
+    const got = await this.wc.count();
+    if (got !== count) throw new TransientError(`validation: count ${got} after restart, expected ${count}`);
+    if (count > 0) await this.wc.probeQuery();
+    const present = await this.wc.getByIds(ids, false);
+    if (present.size !== new Set(ids).size) {
+      throw new TransientError(
+        `validation: ${new Set(ids).size - present.size} merged id(s) missing after restart`,
+      );
+    }
+  }
+
   private async install(version: string, source: string): Promise<void> {
     const { root } = this.deps;
     const staging = join(versionsDir(root, this.c), `.staging-${version}`);
     await mkdir(versionsDir(root, this.c), { recursive: true });
     await rm(staging, { recursive: true, force: true });
-    await cp(source, staging, { recursive: true });
+    const [a] = await Promise.all([treeDigest(source), cp(source, staging, { recursive: true })]);
+    const diff = digestDiff(a, await treeDigest(staging));
+    if (diff) throw new TransientError(`copy of restored ${this.c} differs: ${diff}`);
     await rename(staging, versionDir(root, this.c, version));
     await fsyncDir(versionsDir(root, this.c));
   }
@@ -775,6 +802,33 @@ class Lane {
         await objects.delete(bucket, o.key);
     }
   }
+}
+
+/** SHA-256 of every file under `dir`, by relative path (`skip`: top-level names to ignore). */
+export async function treeDigest(dir: string, skip: string[] = []): Promise<Map<string, string>> {
+  const files: string[] = [];
+  const walk = async (rel: string) => {
+    for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? join(rel, e.name) : e.name;
+      if (!rel && skip.includes(e.name)) continue;
+      if (e.isDirectory()) await walk(r);
+      else files.push(r);
+    }
+  };
+  await walk('');
+  const out = new Map<string, string>();
+  await mapLimit(files, 4, async (f) => {
+    const h = createHash('sha256');
+    await pipeline(createReadStream(join(dir, f), { highWaterMark: 1 << 20 }), h);
+    out.set(f, h.digest('hex'));
+  });
+  return out;
+}
+
+export function digestDiff(a: Map<string, string>, b: Map<string, string>): string | undefined {
+  for (const [f, h] of a) if (b.get(f) !== h) return b.has(f) ? `${f} differs` : `${f} missing`;
+  for (const f of b.keys()) if (!a.has(f)) return `${f} unexpected`;
+  return undefined;
 }
 
 /** Maps with at most `limit` promises in flight; results in input order. */

@@ -133,6 +133,16 @@ export class WorkingCopy {
     return this.vs.count(this.collection);
   }
 
+  /** One real nearest-neighbour query (loads the index: later batches do not pay for it). */
+  async probeQuery(): Promise<void> {
+    const one = await this.vs.get(this.collection, { limit: 1, include: ['embeddings'] });
+    const e = one.embeddings?.[0];
+    if (!e) throw new TransientError(`working copy ${this.collection}: no vector to query with`);
+    const hits = await this.vs.query(this.collection, e, 1);
+    if (hits.length !== 1)
+      throw new TransientError(`working copy ${this.collection}: query returned nothing`);
+  }
+
   /** Dimension of the stored vectors, or undefined when the collection is empty. */
   async dimension(): Promise<number | undefined> {
     const res = await this.vs.get(this.collection, { limit: 1, include: ['embeddings'] });

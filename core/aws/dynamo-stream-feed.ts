@@ -9,7 +9,6 @@ import {
   type Shard,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -250,6 +249,38 @@ export class DynamoStreamFeed implements ChangeFeed {
       throw err;
     }
   }
+}
+
+type Attr = {
+  S?: string;
+  N?: string;
+  BOOL?: boolean;
+  NULL?: boolean;
+  M?: Record<string, Attr>;
+  L?: Attr[];
+  SS?: string[];
+  NS?: string[];
+  B?: Uint8Array;
+  BS?: Uint8Array[];
+};
+
+/** Stream attribute values → plain values, as lib-dynamodb reads them (numbers as JS numbers, sets as arrays). */
+export function fromAttr(a: Attr): unknown {
+  if (a.S !== undefined) return a.S;
+  if (a.N !== undefined) return Number(a.N);
+  if (a.BOOL !== undefined) return a.BOOL;
+  if (a.NULL) return null;
+  if (a.M !== undefined) return unmarshall(a.M);
+  if (a.L !== undefined) return a.L.map(fromAttr);
+  if (a.SS !== undefined) return [...a.SS];
+  if (a.NS !== undefined) return a.NS.map(Number);
+  if (a.B !== undefined) return a.B;
+  if (a.BS !== undefined) return [...a.BS];
+  return undefined;
+}
+
+export function unmarshall(image: Record<string, Attr>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(image).map(([k, v]) => [k, fromAttr(v)]));
 }
 
 function toChange(r: StreamRecord): ChangeRecord {

@@ -91,37 +91,46 @@ describe('two compactors', () => {
       }),
     );
     await sleep(6000);
-    // B is alive, waiting: the lease is A's and every version on the volume is A's.
-    expect(b.child.exitCode).toBeNull();
-    expect(JSON.parse(await readFile(w.leaseFile, 'utf8')).state.holder).toBe('compactor-a');
-    const before = await publishers(w);
-    expect(before.length).toBeGreaterThan(0);
-    expect(new Set(before.map((p) => p.holder))).toEqual(new Set(['compactor-a']));
+    try {
+      // B is alive, waiting: the lease is A's and every version on the volume is A's.
+      expect(b.child.exitCode).toBeNull();
+      expect(JSON.parse(await readFile(w.leaseFile, 'utf8')).state.holder).toBe('compactor-a');
+      const before = await publishers(w);
+      expect(before.length).toBeGreaterThan(0);
+      expect(new Set(before.map((p) => p.holder))).toEqual(new Set(['compactor-a']));
 
-    // Pause A past its lease; B takes over and merges a new run.
-    a.child.kill('SIGSTOP');
-    const r2 = makeReceipt(71);
-    const run2 = await writeRun(w, r2);
-    await pumpStream(w);
-    await until('B merged run 2', () => completed(w, run2));
-    const bDone = await b.done;
-    expect(bDone.code, bDone.stderr).toBe(0);
+      // Pause A past its lease; B takes over and merges a new run.
+      a.child.kill('SIGSTOP');
+      const r2 = makeReceipt(71);
+      const run2 = await writeRun(w, r2);
+      await pumpStream(w);
+      await until('B merged run 2', () => completed(w, run2));
+      const bDone = await b.done;
+      expect(bDone.code, bDone.stderr).toBe(0);
 
-    // A resumes: it must notice the lost lease and leave without writing.
-    const beforeResume = await publishers(w);
-    a.child.kill('SIGCONT');
-    const aDone = await a.done;
-    expect(aDone.code, aDone.stderr).toBe(3);
-    expect(await publishers(w)).toEqual(beforeResume);
-    const after = beforeResume.filter((p) => !before.some((q) => q.version === p.version));
-    expect(after.length).toBeGreaterThan(0);
-    expect(new Set(after.map((p) => p.holder))).toEqual(new Set(['compactor-b']));
-    expect(Math.min(...after.map((p) => p.token))).toBeGreaterThan(Math.max(...before.map((p) => p.token)));
-    expect(Number((await readFile(join(w.root, 'FENCE'), 'utf8')).trim())).toBe(after[0]!.token);
-
-    for (const c of ['lines', 'words'] as const) {
-      const live = await dumpLive(w.root, c, w.dir);
-      expect([...live.records.keys()].sort()).toEqual([...expectedUnion([r1, r2], c).keys()].sort());
+      // A resumes: it must notice the lost lease and leave without writing.
+      const beforeResume = await publishers(w);
+      a.child.kill('SIGCONT');
+      const aDone = await a.done;
+      expect(aDone.code, aDone.stderr).toBe(3);
+      expect(await publishers(w)).toEqual(beforeResume);
+      const after = beforeResume.filter((p) => !before.some((q) => q.version === p.version));
+      expect(after.length).toBeGreaterThan(0);
+      expect(new Set(after.map((p) => p.holder))).toEqual(new Set(['compactor-b']));
+      expect(Math.min(...after.map((p) => p.token))).toBeGreaterThan(Math.max(...before.map((p) => p.token)));
+      expect(Number((await readFile(join(w.root, 'FENCE'), 'utf8')).trim())).toBe(after[0]!.token);
+      for (const c of ['lines', 'words'] as const) {
+        const live = await dumpLive(w.root, c, w.dir);
+        expect([...live.records.keys()].sort()).toEqual([...expectedUnion([r1, r2], c).keys()].sort());
+      }
+    } finally {
+      // Never leave a stopped or running compactor behind when an assertion fails.
+      for (const p of [a, b]) {
+        if (p.child.exitCode === null && p.child.signalCode === null) {
+          p.child.kill('SIGCONT');
+          p.child.kill('SIGKILL');
+        }
+      }
     }
   });
 });

@@ -1,5 +1,4 @@
-import type {
-  GetRecordsCommand} from '@aws-sdk/client-dynamodb-streams';
+import type { GetRecordsCommand } from '@aws-sdk/client-dynamodb-streams';
 import {
   DescribeStreamCommand,
   ExpiredIteratorException,
@@ -200,5 +199,23 @@ describe('StreamProcessor', () => {
     });
     await expect(processor.runOnce(ac.signal)).rejects.toThrow();
     expect((await new FileCheckpointStore(path).load()).shards).toEqual({});
+  });
+});
+
+describe('stream image unmarshalling', () => {
+  it('reads every attribute type as lib-dynamodb does (numbers as numbers, sets as arrays)', async () => {
+    const { unmarshall } = await import('../../../core/aws/dynamo-stream-feed.js');
+    expect(
+      unmarshall({
+        s: { S: 'x' },
+        n: { N: '1.5' },
+        b: { BOOL: true },
+        z: { NULL: true },
+        m: { M: { inner: { N: '2' } } },
+        l: { L: [{ S: 'a' }, { N: '3' }] },
+        ss: { SS: ['p', 'q'] },
+        ns: { NS: ['4', '5'] },
+      }),
+    ).toEqual({ s: 'x', n: 1.5, b: true, z: null, m: { inner: 2 }, l: ['a', 3], ss: ['p', 'q'], ns: [4, 5] });
   });
 });

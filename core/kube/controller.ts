@@ -88,16 +88,30 @@ export class Controller {
     const name = this.opts.name;
     const m = this.opts.metrics;
     const log = this.log.child({ [this.opts.logKey ?? 'key']: key, reconcileId: randomUUID().slice(0, 8) });
-    const timeout = AbortSignal.timeout(this.opts.timeoutMs ?? 60_000);
     const started = performance.now();
+    // One controller + timer per reconcile, both released when it ends. (Was `AbortSignal.any([signal,
+    // AbortSignal.timeout()])`: each reconcile kept a 60 s timer, a listener, a pending promise and two WeakRefs
+    // alive after it finished; a heap snapshot after 10k reconciles held ~10k of each.)
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new Error(`reconcile timed out`);
+        ac.abort(err);
+        reject(err);
+      }, this.opts.timeoutMs ?? 60_000);
+    });
     m?.activeWorkers.inc({ controller: name });
     try {
-      const result = await Promise.race([
-        this.opts.reconcile(key, { log, signal: AbortSignal.any([signal, timeout]) }),
-        new Promise<never>((_, reject) =>
-          timeout.addEventListener('abort', () => reject(new Error(`reconcile timed out`)), { once: true }),
-        ),
-      ]);
+      let result: ReconcileResult | void;
+      try {
+        result = await Promise.race([this.opts.reconcile(key, { log, signal: ac.signal }), timedOut]);
+      } finally {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      }
       this.queue.forget(key);
       if (result?.requeueAfterMs !== undefined) {
         this.queue.addAfter(key, result.requeueAfterMs);

@@ -1,7 +1,9 @@
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from 'node:http';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeCredentials } from './credentials.js';
 
 /**
  * A small JSON client for the Kubernetes API over one keep-alive connection pool. client-node's generated APIs create a
@@ -57,7 +59,9 @@ export class KubeRest implements Kube {
   private headersAt = 0;
 
   private constructor(
-    private readonly kc: KubeConfig,
+    server: string,
+    /** Auth headers; called at most once a minute (credentials may rotate). */
+    private readonly loadHeaders: () => Promise<Record<string, string>>,
     tls: {
       ca?: Buffer | string;
       cert?: Buffer | string;
@@ -66,39 +70,57 @@ export class KubeRest implements Kube {
     },
     maxSockets: number,
   ) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.server = new URL(cluster.server);
+    this.server = new URL(server);
     this.agent =
       this.server.protocol === 'https:'
         ? new Agent({ keepAlive: true, maxSockets, ...tls })
         : new HttpAgent({ keepAlive: true, maxSockets });
   }
 
+  /** From a client-node `KubeConfig` (any auth it supports: exec plugins, OIDC, …). */
   static async create(kc: KubeConfig, opts: { maxSockets?: number } = {}): Promise<KubeRest> {
     const o: RequestOptions = {};
     await kc.applyToHTTPSOptions(o);
     const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
     const tls = {
       ...(o.ca ? { ca: o.ca as Buffer } : {}),
       ...(o.cert ? { cert: o.cert as Buffer } : {}),
       ...(o.key ? { key: o.key as Buffer } : {}),
-      ...(cluster?.skipTLSVerify ? { rejectUnauthorized: false } : {}),
+      ...(cluster.skipTLSVerify ? { rejectUnauthorized: false } : {}),
     };
-    return new KubeRest(kc, tls, opts.maxSockets ?? 32);
+    const headers = async () => {
+      const h: RequestOptions = {};
+      await kc.applyToHTTPSOptions(h);
+      return Object.fromEntries(
+        Object.entries((h.headers ?? {}) as Record<string, string | string[]>).map(([k, v]) => [
+          k,
+          String(v),
+        ]),
+      );
+    };
+    return new KubeRest(cluster.server, headers, tls, opts.maxSockets ?? 32);
+  }
+
+  /** From static credentials (`loadCredentials`), without loading client-node. */
+  static fromCredentials(c: KubeCredentials, opts: { maxSockets?: number } = {}): KubeRest {
+    const tls = {
+      ...(c.ca ? { ca: c.ca } : {}),
+      ...(c.cert ? { cert: c.cert } : {}),
+      ...(c.key ? { key: c.key } : {}),
+      ...(c.skipTLSVerify ? { rejectUnauthorized: false } : {}),
+    };
+    const headers = async (): Promise<Record<string, string>> => {
+      const token = c.tokenFile ? (await readFile(c.tokenFile, 'utf8')).trim() : c.token;
+      return token ? { Authorization: `Bearer ${token}` } : {};
+    };
+    return new KubeRest(c.server, headers, tls, opts.maxSockets ?? 32);
   }
 
   /** Credentials may rotate (in-cluster projected tokens): re-read them at most once a minute. */
   private async authHeaders(): Promise<Record<string, string>> {
     if (Date.now() - this.headersAt > 60_000) {
-      const o: RequestOptions = {};
-      await this.kc.applyToHTTPSOptions(o);
-      this.headers = Object.fromEntries(
-        Object.entries((o.headers ?? {}) as Record<string, string | string[]>).map(([k, v]) => [
-          k,
-          String(v),
-        ]),
-      );
+      this.headers = await this.loadHeaders();
       this.headersAt = Date.now();
     }
     return this.headers;

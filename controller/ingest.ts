@@ -57,10 +57,17 @@ export class Ingest {
     return this.outstanding.size + this.inflight.size + this.reserved;
   }
 
+  /** Batch deletes in flight (off the pollers' path); awaited before `start` resolves. */
+  private readonly deleting = new Set<Promise<void>>();
+
   async start(signal: AbortSignal): Promise<void> {
     await this.d.ejs.waitForSync(signal);
     const pollers = Array.from({ length: this.d.settings.pollers }, (_, i) => this.poll(i, signal));
-    await Promise.all(pollers);
+    try {
+      await Promise.all(pollers);
+    } finally {
+      await Promise.all(this.deleting);
+    }
   }
 
   private async poll(id: number, signal: AbortSignal): Promise<void> {
@@ -97,11 +104,25 @@ export class Ingest {
       // Not aborted by `signal`: messages already received are finished even during shutdown.
       const handled = Promise.all(messages.map((m) => this.handle(m, log)));
       this.reserved -= slots; // each handled message now counts as in flight until the cache shows its CR
-      await handled;
+      const stored = (await handled).filter((h): h is string => h !== undefined);
+      // One DeleteMessageBatch per receive, not waited for: the poller receives again meanwhile.
+      if (stored.length > 0) this.deleteStored(stored, log);
     }
   }
 
-  private async handle(message: QueueMessage, log: Logger): Promise<void> {
+  /** Deletes messages whose CR is stored. A failure is harmless: the message comes back and its create is a 409. */
+  private deleteStored(handles: string[], log: Logger): void {
+    const p = this.d.queue
+      .deleteBatch(handles)
+      .catch((err: unknown) =>
+        log.warn({ messages: handles.length, err: errorMessage(err) }, 'could not delete messages'),
+      )
+      .finally(() => this.deleting.delete(p));
+    this.deleting.add(p);
+  }
+
+  /** Resolves with the receipt handle to delete once the message's CR is stored; undefined otherwise. */
+  private async handle(message: QueueMessage, log: Logger): Promise<string | undefined> {
     const m = this.d.metrics.messages;
     m.inc({ result: 'received' });
     let ej: EmbeddingJob;
@@ -109,7 +130,7 @@ export class Ingest {
       ej = newEmbeddingJob(parseOrThrow(EmbedMessage, parseJson(message.body)), this.d.namespace, 'sqs');
     } catch (err) {
       await this.deadLetter(message, `InvalidMessage: ${errorMessage(err)}`, log);
-      return;
+      return undefined;
     }
     const name = ej.metadata.name;
     try {
@@ -126,22 +147,17 @@ export class Ingest {
           `InvalidMessage: rejected by the API server: ${errorMessage(err)}`,
           log,
         );
-        return;
+        return undefined;
       }
       m.inc({ result: 'failed' });
       log.error(
         { ej: name, messageId: message.id, err: errorMessage(err) },
         'could not create EmbeddingJob; message left in the queue',
       );
-      return;
+      return undefined;
     }
     await this.d.afterCreate?.(name, message);
-    try {
-      await this.d.queue.delete(message.handle);
-    } catch (err) {
-      // Harmless: the message comes back and its create is a 409.
-      log.warn({ ej: name, messageId: message.id, err: errorMessage(err) }, 'could not delete message');
-    }
+    return message.handle;
   }
 
   private async deadLetter(message: QueueMessage, reason: string, log: Logger): Promise<void> {

@@ -1,5 +1,6 @@
 import {
   ChangeMessageVisibilityCommand,
+  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -61,6 +62,55 @@ export class SqsQueue implements Queue {
 
   async delete(handle: string): Promise<void> {
     await this.client.send(new DeleteMessageCommand({ QueueUrl: this.url, ReceiptHandle: handle }));
+  }
+
+  /**
+   * DeleteMessageBatch in chunks of 10 (concurrently); failed entries are retried with backoff, except sender faults
+   * (e.g. an expired receipt handle), which no retry fixes. Rejects naming what was left.
+   */
+  async deleteBatch(handles: string[], maxAttempts = 5): Promise<void> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < handles.length; i += MAX_BATCH_ENTRIES)
+      chunks.push(handles.slice(i, i + MAX_BATCH_ENTRIES));
+    const left = await Promise.all(
+      chunks.map(async (chunk) => {
+        let pending = chunk.map((h, i) => ({ Id: String(i), h }));
+        const lost: { reason: string }[] = [];
+        for (let attempt = 1; ; attempt++) {
+          let failed: { Id: string; reason: string; senderFault: boolean }[];
+          try {
+            const res = await this.client.send(
+              new DeleteMessageBatchCommand({
+                QueueUrl: this.url,
+                Entries: pending.map(({ Id, h }) => ({ Id, ReceiptHandle: h })),
+              }),
+            );
+            failed = (res.Failed ?? []).map((f) => ({
+              Id: f.Id!,
+              reason: `${f.Code}: ${f.Message}`,
+              senderFault: f.SenderFault === true,
+            }));
+          } catch (err) {
+            failed = pending.map(({ Id }) => ({ Id, reason: String(err), senderFault: false }));
+          }
+          lost.push(...failed.filter((f) => f.senderFault));
+          const retry = failed.filter((f) => !f.senderFault);
+          if (retry.length === 0) return lost;
+          if (attempt >= maxAttempts) return [...lost, ...retry];
+          const ids = new Set(retry.map((f) => f.Id));
+          pending = pending.filter((p) => ids.has(p.Id));
+          await sleep(Math.min(100 * 2 ** attempt, 5000));
+        }
+      }),
+    );
+    const failed = left.flat();
+    if (failed.length > 0)
+      throw new TransientError(
+        `${failed.length} message(s) not deleted from ${this.name}: ${failed[0]!.reason}`,
+        {
+          url: this.url,
+        },
+      );
   }
 
   async changeVisibility(handle: string, seconds: number): Promise<void> {

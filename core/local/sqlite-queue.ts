@@ -175,6 +175,15 @@ export class SqliteQueue implements Queue {
     this.db.prepare('DELETE FROM queue_messages WHERE queue = ? AND handle = ?').run(this.name, handle);
   }
 
+  /** Like `delete` for each handle, in one transaction. */
+  async deleteBatch(handles: string[]): Promise<void> {
+    if (handles.length === 0) return;
+    const del = this.db.prepare('DELETE FROM queue_messages WHERE queue = ? AND handle = ?');
+    immediate(this.db, () => {
+      for (const h of handles) del.run(this.name, h);
+    });
+  }
+
   async changeVisibility(handle: string, seconds: number): Promise<void> {
     const res = this.db
       .prepare('UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND handle = ?')

@@ -30,6 +30,8 @@ export interface Queue {
   /** Sends every message; resolves only when all were accepted (failed entries are retried, never dropped). */
   send(messages: OutgoingMessage[]): Promise<void>;
   delete(handle: string): Promise<void>;
+  /** Deletes several deliveries in as few requests as the queue allows; rejects if any could not be deleted. */
+  deleteBatch(handles: string[]): Promise<void>;
   changeVisibility(handle: string, seconds: number): Promise<void>;
   /** Moves a message to the dead-letter queue with the reason as an attribute, then deletes it here. */
   deadLetter(message: QueueMessage, reason: string): Promise<void>;

@@ -531,6 +531,9 @@ class Lane {
     // 5. Collapse per id (a later run of the same receipt wins), enrich from the ledger.
     const merged = new Map<string, VectorRecord>();
     for (const g of good) for (const r of g.records) merged.set(r.id, r);
+    // Receipts whose stored vectors need a metadata recompute: only those named by place/label/section messages
+    // (a run's own vectors are enriched below before they are written).
+    const recompute = new Set(touched.keys());
     for (const g of good) touch(g.ref.imageId, g.ref.receiptId);
     const facts = new Map<string, ReceiptFacts>();
     for (const [key, t] of touched)
@@ -578,11 +581,15 @@ class Lane {
       } else toReplace.push(r);
     }
     // Receipts touched by place/label/section changes: recompute the metadata of their stored vectors too.
-    for (const [key, f] of facts) {
+    const stale = await mapLimit([...recompute], 4, async (key) => {
       const t = touched.get(key)!;
       const others = (await this.wc.receiptIds(t.imageId, t.receiptId)).filter((id) => !merged.has(id));
-      if (others.length === 0) continue;
-      const current = await this.wc.getByIds(others, true);
+      return {
+        f: facts.get(key)!,
+        current: others.length ? await this.wc.getByIds(others, true) : new Map(),
+      };
+    });
+    for (const { f, current } of stale) {
       for (const ex of current.values()) {
         const want = desiredMetadata(this.c, ex.id, ex.metadata, f);
         if (sameMetadata(ex.metadata, want)) continue;
@@ -622,24 +629,28 @@ class Lane {
     }
 
     // 9. Decide the runs: COMPLETED with merged counts, FAILED with the reason (never COMPLETED with zero vectors).
-    for (const g of good) {
+    await mapLimit(good, 8, async (g) => {
       await ledger.setRunCollection(g.ref, this.c, { state: 'COMPLETED', mergedVectors: g.records.length });
       result.completed++;
       metrics.runs.inc({ collection: this.c, state: 'COMPLETED' });
       const created = Date.parse(g.item.created_at);
       if (Number.isFinite(created))
         metrics.lag.observe({ collection: this.c }, (Date.now() - created) / 1000);
-    }
-    for (const b of bad) {
+    });
+    await mapLimit(bad, 8, async (b) => {
       await ledger.setRunCollection(b.ref, this.c, { state: 'FAILED', error: b.error.slice(0, 1000) });
       result.failed++;
       metrics.runs.inc({ collection: this.c, state: 'FAILED' });
       this.log.warn({ runId: b.ref.runId, error: b.error }, 'run FAILED');
-    }
+    });
     crashPoint('after-mark');
 
     // 10. Only now are the messages done.
-    for (const p of byId.values()) for (const m of p.raw) await q.delete(m.handle);
+    await mapLimit(
+      [...byId.values()].flatMap((p) => p.raw),
+      8,
+      (m) => q.delete(m.handle),
+    );
     this.log.info(
       {
         ...result,

@@ -34,6 +34,19 @@ export function formatSummary(s: RunSummary): string {
   } else {
     out.push('Failures: none');
   }
+  if (s.stalled) {
+    out.push('');
+    out.push(`Still outstanding after --timeout (${s.stalled.jobs.length} shown):`);
+    for (const j of s.stalled.jobs) out.push(`  … ${j}`);
+    out.push(
+      `  queues: ${Object.entries(s.stalled.queues)
+        .map(([k, v]) => `${k} ${v.visible} visible/${v.inFlight} in flight`)
+        .join(', ')}`,
+    );
+    out.push('  last compactor log lines:');
+    for (const l of s.stalled.compactorLog) out.push(`    ${l}`);
+    out.push('  Run the same command again to resume; `embedctl status` shows every job.');
+  }
   out.push('');
   out.push('Time per stage (stages overlap: workers, stream and compactor run together):');
   for (const [name, t] of Object.entries(s.stages)) {

@@ -71,6 +71,12 @@ export interface RunSummary {
   overhead: { workMs: number; share: number };
   totalMs: number;
   complete: boolean;
+  /** When not complete: what was still outstanding, and the compactor's last log lines. */
+  stalled?: {
+    jobs: string[];
+    queues: Record<string, { visible: number; inFlight: number }>;
+    compactorLog: string[];
+  };
 }
 
 /**
@@ -242,6 +248,16 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     stages.stream = { wallMs: performance.now() - tStream };
     await launcher.stop(15_000);
     const cres = await compactor;
+    let stalled: RunSummary['stalled'];
+    if (!complete) {
+      stalled = {
+        jobs: unfinished(ports).slice(0, 20),
+        queues: Object.fromEntries(
+          await Promise.all(Object.values(ports.queues).map(async (q) => [q.name, await q.depth()] as const)),
+        ),
+        compactorLog: cres.stderr.trim().split('\n').slice(-10),
+      };
+    }
     const cstats = parseStats<CompactorChildStats>(cres.stdout);
     stages.compactor = {
       wallMs: performance.now() - tCompactor,
@@ -272,6 +288,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       sourceOf,
     });
     stages.summary = { wallMs: performance.now() - t };
+    if (stalled) summary.stalled = stalled;
     summary.totalMs = performance.now() - t0;
     const runMs = summary.totalMs - stages.summary.wallMs;
     summary.overhead = { workMs, share: runMs > 0 ? Math.max(0, 1 - workMs / runMs) : 0 };
@@ -294,17 +311,26 @@ function settledCount(ports: LocalPorts): number {
   return c.Succeeded + c.Failed;
 }
 
-function uncompacted(ports: LocalPorts): number {
-  const c = ports.jobs.counts();
-  if (c.Pending + c.Scheduled + c.Running > 0) return c.Pending + c.Scheduled + c.Running;
+/** Jobs not finished yet, or succeeded but not settled in compaction (Completed or Failed) for every collection. */
+function unfinished(ports: LocalPorts): string[] {
   return ports.jobs
-    .list('Succeeded')
+    .list()
     .filter(
       (j) =>
-        !j.spec.collections.every(
-          (col) => j.compaction[col] === 'Completed' || j.compaction[col] === 'Failed',
-        ),
-    ).length;
+        (j.phase !== 'Succeeded' && j.phase !== 'Failed') ||
+        (j.phase === 'Succeeded' &&
+          !j.spec.collections.every(
+            (col) => j.compaction[col] === 'Completed' || j.compaction[col] === 'Failed',
+          )),
+    )
+    .map(
+      (j) =>
+        `${j.name} ${j.phase}${j.phase === 'Succeeded' ? ` compaction ${JSON.stringify(j.compaction)}` : ''}`,
+    );
+}
+
+function uncompacted(ports: LocalPorts): number {
+  return unfinished(ports).length;
 }
 
 /**

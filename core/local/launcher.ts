@@ -133,6 +133,15 @@ export class ProcessLauncher {
       child.once('close', (code, signal) => {
         if (timer) clearTimeout(timer);
         this.children.delete(spec.name);
+        // Whatever the child left running in its group (it died before stopping its own children) goes too. The
+        // group id cannot be reused while any member lives, so this reaches only the child's own processes.
+        if (child.pid !== undefined) {
+          try {
+            process.kill(-child.pid, 'SIGKILL');
+          } catch {
+            // the group is empty: nothing left behind
+          }
+        }
         if (pidFile) rmSync(pidFile, { force: true });
         const reason: LaunchReason = deadlineHit
           ? 'DeadlineExceeded'
@@ -155,7 +164,10 @@ export class ProcessLauncher {
     });
   }
 
-  /** Kills every child (SIGTERM, then SIGKILL after the grace period) and refuses new launches. */
+  /**
+   * Stops every child and refuses new launches: SIGTERM to the child alone, so it can stop what it started in order
+   * (the compactor stops its Chroma servers itself); SIGKILL to its whole group after the grace period.
+   */
   async stop(graceMs = 5000): Promise<void> {
     this.stopped = true;
     for (const resolve of this.waiting.splice(0)) resolve();
@@ -164,7 +176,7 @@ export class ProcessLauncher {
         new Promise<void>((resolve) => {
           if (c.exitCode !== null || c.signalCode !== null) return resolve();
           c.once('close', () => resolve());
-          killGroup(c, 'SIGTERM');
+          c.kill('SIGTERM');
           setTimeout(() => killGroup(c, 'SIGKILL'), graceMs).unref();
         }),
     );

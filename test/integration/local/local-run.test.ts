@@ -68,10 +68,11 @@ function cli(args: string[]): Cli {
 }
 
 async function runJson(args: string[]): Promise<RunSummary> {
-  const { code, stdout, stderr } = await cli([...args, '--json']).done;
+  // The run gives up well before the test's own timeout, and its summary then says what it was waiting for.
+  const { code, stdout, stderr } = await cli([...args, '--json', '--timeout', '240']).done;
   if (code !== 0)
     throw new Error(
-      `local run exited ${code}\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-4000)}`,
+      `local run exited ${code}\nstdout: ${stdout.slice(-6000)}\nstderr: ${stderr.slice(-4000)}`,
     );
   return JSON.parse(stdout) as RunSummary;
 }

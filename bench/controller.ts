@@ -11,7 +11,7 @@
  * Standalone: `npx tsx bench/controller.ts` (starts and stops the test environment itself).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
@@ -23,6 +23,7 @@ import { Informer } from '../core/kube/informer.js';
 import type { KubeRest } from '../core/kube/rest.js';
 import type { Job } from '../core/kube/types.js';
 import { WORKER_SELECTOR, parseMembers } from '../controller/worker-job.js';
+import type { SqsQueue } from '../core/aws/sqs-queue.js';
 import type { TestEnv } from '../test/harness/environment.js';
 import {
   applyCrd,
@@ -100,14 +101,41 @@ export async function benchController(env: TestEnv, opts: BenchOptions = {}): Pr
       const dispatch = await measureThroughput(env, kube, n, 'api', log);
       figures['controller.jobs_per_s'] = { value: round(dispatch), unit: 'EmbeddingJobs/s' };
     }
+    const raw = rawSqs(env, log);
     if (parts.has('sqs')) {
+      const drain = await raw.drain(n);
       const endToEnd = await measureThroughput(env, kube, n, 'sqs', log);
       figures['controller.sqs_to_job_per_s'] = { value: round(endToEnd), unit: 'messages/s' };
+      figures['sqs.raw_drain_per_s'] = { value: round(drain), unit: 'messages/s' };
+      // ≤ 1; how much of what the SQS server sustains alone the controller keeps (1 = the server is the limit).
+      figures['controller.sqs_to_job_vs_raw_drain'] = { value: round(endToEnd / drain, 2), unit: 'ratio' };
     }
     if (parts.has('latency')) {
+      // The server alone first, paced: the highest of rate, rate/2, rate/5 at which its own send → receive p99 is
+      // ≤ 1 s is a rate it sustains. Then the controller at the target rate and (if lower) at that rate.
+      let sustained = rate;
+      let rawAt = await raw.latency(n, rate);
+      figures['sqs.raw_send_to_receive_p99_s'] = { value: round(rawAt.p99, 3), unit: 's' };
+      for (const r of [rate / 2, rate / 5]) {
+        if (rawAt.p99 <= 1) break;
+        sustained = Math.round(r);
+        rawAt = await raw.latency(Math.min(n, sustained * 20), sustained);
+      }
       const latency = await measureLatency(env, kube, n, rate, log);
       figures['controller.msg_to_job_p50_s'] = { value: round(latency.p50, 3), unit: 's' };
       figures['controller.msg_to_job_p99_s'] = { value: round(latency.p99, 3), unit: 's' };
+      const atSustained =
+        sustained === rate
+          ? latency
+          : await measureLatency(env, kube, Math.min(n, sustained * 20), sustained, log);
+      figures['sqs.sustained_rate_per_s'] = { value: sustained, unit: 'messages/s' };
+      figures['sqs.raw_send_to_receive_p99_s_at_sustained'] = { value: round(rawAt.p99, 3), unit: 's' };
+      figures['controller.msg_to_job_p99_s_at_sustained'] = { value: round(atSustained.p99, 3), unit: 's' };
+      // Message → Job p99 over the server's own send → receive p99 at the same rate, same run (1 = SQS-bound).
+      figures['controller.msg_to_job_p99_vs_raw_at_sustained'] = {
+        value: round(atSustained.p99 / rawAt.p99, 1),
+        unit: 'ratio',
+      };
       const slow = await measureLatency(env, kube, Math.min(n, 400), 20, log);
       figures['controller.msg_to_job_p50_s_at_20_per_s'] = { value: round(slow.p50, 3), unit: 's' };
       figures['controller.msg_to_job_p99_s_at_20_per_s'] = { value: round(slow.p99, 3), unit: 's' };
@@ -189,9 +217,12 @@ async function sendBatch(env: TestEnv, url: string, bodies: string[]): Promise<v
   );
 }
 
+/** Long-pollers of the controller and of the raw SQS baseline (same client settings for both). */
+const POLLERS = Number(process.env.BENCH_CONTROLLER_POLLERS ?? 8);
+
 function benchConfig(env: TestEnv, ns: string, q: { url: string; dlqUrl: string }) {
   return testConfig(ns, q, env, {
-    ingest: { pollers: 8, waitSeconds: 1, visibilitySeconds: 60, maxOutstanding: 20_000 },
+    ingest: { pollers: POLLERS, waitSeconds: 1, visibilitySeconds: 60, maxOutstanding: 20_000 },
     dispatch: { batchSize: 10, batchWindowSeconds: 0.25, maxActivePods: 10_000 },
     status: { concurrency: 16 },
   });
@@ -255,27 +286,16 @@ async function measureLatency(
     await sendBatch(env, q.url, [warm]);
     await waitFor(() => seen.has(nameOf(warm)), 60_000, 'warm-up Job');
 
-    const sentAt = new Map<string, number>();
-    const perBatch = 10;
-    const intervalMs = (perBatch / rate) * 1000;
-    const start = performance.now();
-    const sends: Promise<void>[] = [];
-    for (let i = 0; i < n; i += perBatch) {
-      const due = start + (i / perBatch) * intervalMs;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const bodies = Array.from({ length: Math.min(perBatch, n - i) }, (_, k) =>
-        message(2_000_000 + rate * 10_000 + i + k),
-      );
-      const t = performance.now();
-      for (const b of bodies) sentAt.set(nameOf(b), t);
-      sends.push(sendBatch(env, q.url, bodies));
-    }
-    await Promise.all(sends);
-    const sendSeconds = (performance.now() - start) / 1000;
+    const cpu0 = cpuByRole(env, child.pid);
+    const t0 = performance.now();
+    const { sentAt, sendSeconds } = await sendPaced(env, q.url, n, rate, 2_000_000 + rate * 10_000);
     await waitFor(() => [...sentAt.keys()].every((k) => seen.has(k)), 120_000, 'every message in a Job');
+    const wall = (performance.now() - t0) / 1000;
+    log(
+      `latency run: CPU of one core over ${wall.toFixed(1)} s: ${cpuDelta(cpu0, cpuByRole(env, child.pid), wall)}`,
+    );
     const lat = [...sentAt].map(([k, t]) => (seen.get(k)! - t) / 1000).sort((a, b) => a - b);
-    const pct = (p: number) => lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)]!;
+    const pct = percentile(lat);
     log(
       `latency: ${n} messages at ${(n / sendSeconds).toFixed(0)}/s → message→Job p50 ${pct(50).toFixed(3)} s, p99 ${pct(99).toFixed(3)} s, max ${lat.at(-1)!.toFixed(3)} s`,
     );
@@ -284,6 +304,143 @@ async function measureLatency(
     await stopChild(child);
     await watch.stop();
   }
+}
+
+/**
+ * CPU seconds (user + system) so far of the environment's processes and the controller, by role, from /proc (Linux;
+ * empty elsewhere). Says where the machine's two cores went during a measurement.
+ */
+function cpuByRole(env: TestEnv, controllerPid?: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  const motoPort = new URL(env.aws.endpoint).port;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const text = cmd.join(' ');
+      const role =
+        Number(pid) === controllerPid
+          ? 'controller'
+          : text.includes('moto_server') && cmd.includes(motoPort)
+            ? 'moto'
+            : text.includes(env.tmpDir)
+              ? (['etcd', 'kube-apiserver', 'kube-controller-manager'].find((n) => cmd[0]!.endsWith(n)) ??
+                undefined)
+              : undefined;
+      if (!role) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[role] = (out[role] ?? 0) + (Number(f[11]) + Number(f[12])) / 100; // utime + stime, USER_HZ = 100
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+function cpuDelta(before: Record<string, number>, after: Record<string, number>, seconds: number): string {
+  return Object.keys(after)
+    .sort()
+    .map((k) => `${k} ${(((after[k]! - (before[k] ?? 0)) / seconds) * 100).toFixed(0)}%`)
+    .join(', ');
+}
+
+const percentile = (sorted: number[]) => (p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+/** Sends n messages at `rate`/s in batches of 10 (not waiting for earlier sends); when each was sent, by CR name. */
+async function sendPaced(
+  env: TestEnv,
+  url: string,
+  n: number,
+  rate: number,
+  firstId: number,
+): Promise<{ sentAt: Map<string, number>; sendSeconds: number }> {
+  const sentAt = new Map<string, number>();
+  const perBatch = 10;
+  const intervalMs = (perBatch / rate) * 1000;
+  const start = performance.now();
+  const sends: Promise<void>[] = [];
+  for (let i = 0; i < n; i += perBatch) {
+    const due = start + (i / perBatch) * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const bodies = Array.from({ length: Math.min(perBatch, n - i) }, (_, k) => message(firstId + i + k));
+    const t = performance.now();
+    for (const b of bodies) sentAt.set(nameOf(b), t);
+    sends.push(sendBatch(env, url, bodies));
+  }
+  await Promise.all(sends);
+  return { sentAt, sendSeconds: (performance.now() - start) / 1000 };
+}
+
+/**
+ * The SQS server alone, no controller, same client settings as the controller (8 long-pollers, 1 s waits, 10 per
+ * receive, one DeleteMessageBatch per receive), so the controller's figures can be read as ratios of what the server
+ * itself sustains in this run:
+ * - `drain(n)`: n queued messages → all received and deleted (compare `controller.sqs_to_job_per_s`);
+ * - `latency(n, rate)`: n messages sent at `rate`/s while the pollers receive and delete → send → receive p50/p99
+ *   (compare message → Job at the same rate).
+ */
+function rawSqs(env: TestEnv, log: (m: string) => void) {
+  const pollers = POLLERS;
+  /** Receives + deletes until `until()`; calls onMessage with each body when received. */
+  const consume = async (queue: SqsQueue, until: () => boolean, onMessage: (body: string) => void) => {
+    await Promise.all(
+      Array.from({ length: pollers }, async () => {
+        while (!until()) {
+          const got = await queue.receive({ maxMessages: 10, waitSeconds: 1, visibilitySeconds: 60 });
+          for (const m of got) onMessage(m.body);
+          if (got.length > 0) await queue.deleteBatch(got.map((m) => m.handle));
+        }
+      }),
+    );
+  };
+  const drain = async (n: number): Promise<number> => {
+    const q = await createQueues(env, 'bench-raw-drain');
+    const bodies = Array.from({ length: n }, (_, i) => message(4_000_000 + i));
+    await Promise.all(chunk(bodies, 10).map((b) => sendBatch(env, q.url, b)));
+    let got = 0;
+    const t0 = performance.now();
+    await consume(
+      q.queue,
+      () => got >= n,
+      () => got++,
+    );
+    const perS = n / ((performance.now() - t0) / 1000);
+    log(`raw SQS: ${n} queued messages → received and deleted by ${pollers} pollers: ${perS.toFixed(1)}/s`);
+    return perS;
+  };
+  const latency = async (n: number, rate: number) => {
+    const q = await createQueues(env, 'bench-raw-lat');
+    const receivedAt = new Map<string, number>();
+    let done = false;
+    const consumed = consume(
+      q.queue,
+      () => done,
+      (body) => receivedAt.set(nameOf(body), performance.now()),
+    );
+    const cpu0 = cpuByRole(env);
+    const t0 = performance.now();
+    const { sentAt, sendSeconds } = await sendPaced(env, q.url, n, rate, 6_000_000 + rate * 10_000);
+    await waitFor(() => receivedAt.size >= n, 120_000, 'every raw message received');
+    const wall = (performance.now() - t0) / 1000;
+    log(`raw SQS run: CPU of one core over ${wall.toFixed(1)} s: ${cpuDelta(cpu0, cpuByRole(env), wall)}`);
+    done = true;
+    await consumed;
+    const lat = [...sentAt].map(([k, t]) => (receivedAt.get(k)! - t) / 1000).sort((a, b) => a - b);
+    const pct = percentile(lat);
+    log(
+      `raw SQS latency: ${n} messages at ${(n / sendSeconds).toFixed(0)}/s → received p50 ${pct(50).toFixed(3)} s, p99 ${pct(99).toFixed(3)} s`,
+    );
+    return { p50: pct(50), p99: pct(99) };
+  };
+  return { drain, latency };
 }
 
 async function measureRss(

@@ -144,13 +144,24 @@ export class Compactor {
     log.info({ identity: lease.identity }, 'waiting for the compactor lease');
     const token = await lease.acquire(signal);
     log.info({ token }, 'compactor lease held');
-    const stop = AbortSignal.any([signal, lease.lostSignal]);
+    // A lane that fails stops the other one too (after its current batch), before anything is closed.
+    const laneFailed = new AbortController();
+    const stop = AbortSignal.any([signal, lease.lostSignal, laneFailed.signal]);
     try {
       await this.servers.reap(); // servers orphaned by a killed predecessor must not share our directories
       await this.fence(undefined); // claim the volume for this token before anything else
       for (const lane of Object.values(this.lanes)) await lane.init();
       this.ready = true;
-      await Promise.all(Object.values(this.lanes).map((l) => l.loop(stop)));
+      const results = await Promise.allSettled(
+        Object.values(this.lanes).map((l) =>
+          l.loop(stop).catch((err: unknown) => {
+            laneFailed.abort(err);
+            throw err;
+          }),
+        ),
+      );
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) throw failure.reason;
       if (lease.lostSignal.aborted) throw lease.lostSignal.reason as Error;
       // Clean shutdown: mirror what is unmirrored, then give the lease up.
       for (const lane of Object.values(this.lanes)) await lane.flushS3(true);
@@ -673,6 +684,7 @@ class Lane {
     const t0 = performance.now();
     const { root } = this.deps;
     const version = newVersionId();
+    await this.deps.lease.assertHeld(); // no staging writes on the volume after the lease is gone
     const count = await this.wc.count();
     await this.wc.stop();
     const stopMs = performance.now() - t0;

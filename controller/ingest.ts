@@ -57,24 +57,41 @@ export class Ingest {
     return this.outstanding.size + this.inflight.size + this.reserved;
   }
 
-  /** Batch deletes in flight (off the pollers' path); awaited before `start` resolves. */
+  /** Received batches being turned into CRs, and batch deletes; both off the pollers' path, awaited by `start`. */
+  private readonly handling = new Set<Promise<void>>();
   private readonly deleting = new Set<Promise<void>>();
+  /** First error thrown while handling a batch (the `afterCreate` crash seam): ends ingest like a crash. */
+  private failure: { err: unknown } | undefined;
 
   async start(signal: AbortSignal): Promise<void> {
     await this.d.ejs.waitForSync(signal);
-    const pollers = Array.from({ length: this.d.settings.pollers }, (_, i) => this.poll(i, signal));
+    const stop = new AbortController();
+    const both = AbortSignal.any([signal, stop.signal]);
+    const pollers = Array.from({ length: this.d.settings.pollers }, (_, i) =>
+      this.poll(i, both, () => stop.abort()),
+    );
     try {
       await Promise.all(pollers);
     } finally {
+      while (this.handling.size > 0) await Promise.all(this.handling);
       await Promise.all(this.deleting);
     }
+    if (this.failure) throw this.failure.err;
   }
 
-  private async poll(id: number, signal: AbortSignal): Promise<void> {
+  /** Receive batches a poller may have in flight: it receives again while earlier creates are still running. */
+  private static readonly BATCHES_PER_POLLER = 4;
+
+  private async poll(id: number, signal: AbortSignal, fail: () => void): Promise<void> {
     const s = this.d.settings;
     const log = this.d.log.child({ poller: id });
+    const mine = new Set<Promise<void>>();
     let errors = 0;
     while (!signal.aborted) {
+      if (mine.size >= Ingest.BATCHES_PER_POLLER) {
+        await Promise.race(mine);
+        continue;
+      }
       if (this.outstandingCount() >= s.maxOutstanding) {
         this.d.metrics.ingestPaused.set(1);
         await sleep(250, undefined, { signal }).catch(() => undefined);
@@ -104,9 +121,22 @@ export class Ingest {
       // Not aborted by `signal`: messages already received are finished even during shutdown.
       const handled = Promise.all(messages.map((m) => this.handle(m, log)));
       this.reserved -= slots; // each handled message now counts as in flight until the cache shows its CR
-      const stored = (await handled).filter((h): h is string => h !== undefined);
-      // One DeleteMessageBatch per receive, not waited for: the poller receives again meanwhile.
-      if (stored.length > 0) this.deleteStored(stored, log);
+      const batch = handled
+        .then((handles) => {
+          const stored = handles.filter((h): h is string => h !== undefined);
+          // One DeleteMessageBatch per receive.
+          if (stored.length > 0) this.deleteStored(stored, log);
+        })
+        .catch((err: unknown) => {
+          this.failure ??= { err };
+          fail();
+        })
+        .finally(() => {
+          mine.delete(batch);
+          this.handling.delete(batch);
+        });
+      mine.add(batch);
+      this.handling.add(batch);
     }
   }
 

@@ -305,12 +305,19 @@ class Lane {
     if (out.length === 0) return out;
     const windowEnd = Date.now() + this.cfg.batchWindowMs;
     while (out.length < this.cfg.batchSize && Date.now() < windowEnd && !signal.aborted) {
-      const more = await q.receive({
-        maxMessages: Math.min(10, this.cfg.batchSize - out.length),
-        waitSeconds: 0,
-        visibilitySeconds: vis,
-        signal,
-      });
+      let more: QueueMessage[];
+      try {
+        more = await q.receive({
+          maxMessages: Math.min(10, this.cfg.batchSize - out.length),
+          waitSeconds: 0,
+          visibilitySeconds: vis,
+          signal,
+        });
+      } catch (err) {
+        // A throttled fill-up receive ends the window; what we already hold is processed now.
+        this.log.warn({ err: errorMessage(err) }, 'receive failed while filling the batch');
+        break;
+      }
       if (more.length === 0)
         await sleep(Math.min(100, Math.max(0, windowEnd - Date.now())), undefined, { signal }).catch(
           () => undefined,

@@ -99,6 +99,8 @@ export class DynamoStreamFeed implements ChangeFeed {
   private readonly shards = new Map<string, ShardState>();
   private lastDescribe = 0;
   private cursor = 0;
+  /** Shard of the last batch handed out and not yet committed. */
+  private uncommitted: string | undefined;
 
   constructor(private readonly opts: DynamoStreamFeedOptions) {
     this.client =
@@ -116,6 +118,16 @@ export class DynamoStreamFeed implements ChangeFeed {
         loaded.streamArn && loaded.streamArn !== this.opts.streamArn ? { shards: {} } : loaded;
       this.checkpoint.streamArn = this.opts.streamArn;
     }
+    if (this.uncommitted !== undefined) {
+      // The previous batch was not committed (its handling failed): rewind that shard to its checkpoint.
+      const st = this.shards.get(this.uncommitted);
+      if (st) {
+        st.iterator = undefined;
+        st.readSeq = undefined;
+        st.exhausted = false;
+      }
+      this.uncommitted = undefined;
+    }
     if (Date.now() - this.lastDescribe > (this.opts.describeEveryMs ?? 10_000)) await this.describe();
 
     const ready = this.readyShards();
@@ -129,12 +141,14 @@ export class DynamoStreamFeed implements ChangeFeed {
       const seq = state.readSeq;
       const done = state.exhausted;
       if (done) await this.describe(); // children may have appeared
+      this.uncommitted = shardId;
       return {
         records,
         commit: async () => {
           const cp = this.checkpoint!;
           cp.shards[shardId] = { ...(seq ? { seq } : {}), ...(done ? { done: true } : {}) };
           await this.opts.checkpoints.save(cp);
+          if (this.uncommitted === shardId) this.uncommitted = undefined;
         },
       };
     }

@@ -130,6 +130,18 @@ describe('DynamoStreamFeed', () => {
     expect(await drain(second, 2)).toEqual(['6']);
   });
 
+  it('a batch handed out but not committed (handling failed) is handed out again by the next call', async () => {
+    const fake = new FakeStreams();
+    fake.shards = [{ id: 's', records: ['1', '2', '3'], closed: false }];
+    const feed = feedFor(fake, join(mkdtempSync(join(tmpdir(), 'feed-')), 'cp.json'));
+    const a = await feed.next({ limit: 2 });
+    expect(a.records.map((r) => r.id)).toEqual(['ev-1', 'ev-2']);
+    const again = await feed.next({ limit: 2 });
+    expect(again.records.map((r) => r.id)).toEqual(['ev-1', 'ev-2']);
+    await again.commit();
+    expect(await drain(feed, 3)).toEqual(['3']);
+  });
+
   it('re-creates an expired iterator from its position without losing or repeating records', async () => {
     const fake = new FakeStreams();
     fake.shards = [{ id: 's', records: ['1', '2', '3', '4'], closed: false }];

@@ -5,7 +5,7 @@ import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { COLLECTIONS } from '../../../core/contracts/ids.js';
 import { readPointer } from '../../../core/snapshot/s3-snapshot.js';
-import { readCurrent } from '../../../core/snapshot/volume.js';
+import { listVersions, readCurrent } from '../../../core/snapshot/volume.js';
 import {
   compactorFor,
   dumpLive,
@@ -39,6 +39,27 @@ describe('bootstrap', () => {
       expect([...live.records.keys()].sort()).toEqual([...expectedUnion([first, second], c).keys()].sort());
     }
     expect(await readCurrent(w.root, 'lines')).not.toBe(mirrored); // restored version + one publish on top
+  });
+
+  it('keeps the newest K versions on the volume (after the grace period) and on S3', async () => {
+    const w = await makeWorld(env, 'retain');
+    for (let i = 0; i < 4; i++) {
+      await writeRun(w, makeReceipt(90 + i));
+      await pumpStream(w);
+      await compactorFor(w, 'c1', { keepVersions: 2, graceMs: 0, s3Keep: 2 }).run(
+        new AbortController().signal,
+      );
+    }
+    const current = await readCurrent(w.root, 'lines');
+    const versions = await listVersions(w.root, 'lines');
+    expect(versions.length).toBeLessThanOrEqual(2);
+    expect(versions).toContain(current);
+    const objs = await w.objects.list(w.bucket, 'lines/snapshot/timestamped/');
+    const s3Versions = new Set(objs.map((o) => o.key.split('/')[3]));
+    expect(s3Versions.size).toBeLessThanOrEqual(2);
+    expect(s3Versions.has(await readPointer(w.objects, w.bucket, 'lines'))).toBe(true);
+    // And the live version still holds all four receipts.
+    expect((await dumpLive(w.root, 'lines', w.dir)).records.size).toBe(12);
   });
 
   it('no volume and no pointer: nothing is published until something changes', async () => {

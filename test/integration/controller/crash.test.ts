@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import '../../harness/env.js';
 import { embeddingJobName } from '../../../core/contracts/embedding-job.js';
-import type { KubeRest } from '../../../core/kube/rest.js';
+import type { Kube, KubeRest } from '../../../core/kube/rest.js';
 import { parseMembers } from '../../../controller/worker-job.js';
 import {
   applyCrd,
@@ -91,8 +91,10 @@ describe('crash recovery', () => {
     let crashed!: (job: string) => void;
     const crashedAt = new Promise<string>((r) => (crashed = r));
     const ctl = new AbortController();
+    // A crashed process sends nothing more: after the crash point every request of the first controller fails, so
+    // its status reconciler cannot adopt the Job it just created (in-process loops would otherwise race the stop).
     const first = startController({
-      kube,
+      kube: severedOn(kube, ctl.signal),
       queue: q.queue,
       config,
       hooks: {
@@ -147,3 +149,12 @@ describe('crash recovery', () => {
     await second.stop();
   });
 });
+
+function severedOn(kube: Kube, crashed: AbortSignal): Kube {
+  const dead = () => Promise.reject(new Error('simulated crash: the process is gone'));
+  return {
+    request: (method, path, opts) => (crashed.aborted ? dead() : kube.request(method, path, opts)),
+    stream: (path, query, onLine, signal) =>
+      crashed.aborted ? dead() : kube.stream(path, query, (v) => crashed.aborted || onLine(v), signal),
+  };
+}

@@ -1,0 +1,122 @@
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import type { EmbeddingJob } from '../../../core/contracts/embedding-job.js';
+import type { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
+import type { Informer } from '../../../core/kube/informer.js';
+import type { Queue, QueueMessage } from '../../../core/ports/queue.js';
+import { IngestSettings } from '../../../controller/config.js';
+import { Ingest } from '../../../controller/ingest.js';
+import { ControllerMetrics } from '../../../controller/metrics.js';
+
+const body = (i: number) => {
+  const hex = i.toString(16).padStart(12, '0');
+  return JSON.stringify({
+    image_id: `0000${hex.slice(0, 4)}-0000-4000-8000-${hex}`,
+    receipt_id: 1,
+    artifacts_bucket: 'artifacts',
+    lines_key: `r/${i}/lines.ndjson`,
+    words_key: `r/${i}/words.ndjson`,
+  });
+};
+
+/** A queue that hands out `batches` (one per receive), then long-polls empty; records deletes. */
+function fakeQueue(batches: QueueMessage[][]) {
+  const deleted: string[][] = [];
+  let receives = 0;
+  const queue = {
+    name: 'q',
+    receive: async (o: { signal?: AbortSignal } = {}) => {
+      receives++;
+      const next = batches.shift();
+      if (next) return next;
+      await new Promise((r) => {
+        const t = setTimeout(r, 50);
+        o.signal?.addEventListener('abort', () => (clearTimeout(t), r(undefined)), { once: true });
+      });
+      return [];
+    },
+    deleteBatch: async (handles: string[]) => void deleted.push(handles),
+  } as unknown as Queue;
+  return { queue, deleted, receives: () => receives };
+}
+
+const msg = (i: number): QueueMessage => ({
+  id: `m${i}`,
+  handle: `h${i}`,
+  body: body(i),
+  attributes: {},
+  receiveCount: 1,
+});
+
+function ingestWith(queue: Queue, create: (ej: EmbeddingJob) => Promise<{ created: boolean }>) {
+  const ejs = {
+    on() {
+      return this;
+    },
+    get: () => undefined,
+    waitForSync: async () => undefined,
+  } as unknown as Informer<EmbeddingJob>;
+  return new Ingest({
+    queue,
+    ejClient: { create } as unknown as EmbeddingJobClient,
+    ejs,
+    namespace: 'ns',
+    settings: IngestSettings.parse({ pollers: 1, waitSeconds: 0, maxOutstanding: 1000 }),
+    metrics: new ControllerMetrics(new Registry()),
+    log: pino({ level: 'silent' }),
+  });
+}
+
+const until = async (cond: () => boolean) => {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+};
+
+describe('Ingest', () => {
+  it('receives again while earlier creates run; deletes each receive in one batch; shutdown waits for both', async () => {
+    const q = fakeQueue([[msg(1), msg(2)], [msg(3), msg(4)], [msg(5)]]);
+    const release: (() => void)[] = [];
+    const ingest = ingestWith(q.queue, () => new Promise((r) => release.push(() => r({ created: true }))));
+    const stop = new AbortController();
+    const running = ingest.start(stop.signal);
+    await until(() => release.length === 5); // all three receives happened, no create finished yet
+    expect(q.deleted).toEqual([]);
+    stop.abort();
+    for (const r of release) r();
+    await running;
+    expect(q.deleted.map((d) => d.sort()).sort()).toEqual([['h1', 'h2'], ['h3', 'h4'], ['h5']]);
+  });
+
+  it('never deletes a message whose create failed', async () => {
+    const q = fakeQueue([[msg(1), msg(2), msg(3)]]);
+    let n = 0;
+    const ingest = ingestWith(q.queue, async () => {
+      if (++n === 2) throw new Error('apiserver unavailable');
+      return { created: n !== 3 }; // the third is a redelivery (409): stored, so deleted too
+    });
+    const stop = new AbortController();
+    const running = ingest.start(stop.signal);
+    await until(() => q.deleted.length === 1);
+    stop.abort();
+    await running;
+    expect(q.deleted[0]!.length).toBe(2);
+    expect(q.deleted[0]).not.toContain('h2');
+  });
+
+  it('caps receives in flight per poller', async () => {
+    const q = fakeQueue(Array.from({ length: 10 }, (_, i) => [msg(10 + i)]));
+    const release: (() => void)[] = [];
+    const ingest = ingestWith(q.queue, () => new Promise((r) => release.push(() => r({ created: true }))));
+    const stop = new AbortController();
+    const running = ingest.start(stop.signal);
+    await until(() => release.length === 4);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(release.length).toBe(4);
+    release.shift()!();
+    await until(() => release.length === 4 && q.receives() >= 5);
+    stop.abort();
+    for (const r of release) r();
+    await running;
+  });
+});

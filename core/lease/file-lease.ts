@@ -4,9 +4,18 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LeaseBackend, LeaseState } from './lease.js';
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Lease backend in a JSON file (local mode, tests). Compare-and-swap is a short critical section under an
- * O_EXCL lock file; a lock file older than `staleLockMs` (its holder died mid-section) is broken.
+ * O_EXCL lock file holding the pid; a lock file whose process is gone, or older than `staleLockMs`, is broken.
  */
 export class FileLeaseBackend implements LeaseBackend {
   readonly description: string;
@@ -54,13 +63,21 @@ export class FileLeaseBackend implements LeaseBackend {
     for (;;) {
       try {
         const fh = await open(lockPath, 'wx');
-        await fh.close();
+        try {
+          await fh.writeFile(String(process.pid));
+        } finally {
+          await fh.close();
+        }
         return () => rm(lockPath, { force: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         try {
+          // Broken at once when its holder is dead (SIGKILLed mid-section), else after staleLockMs.
+          const owner = Number((await readFile(lockPath, 'utf8')).trim());
           const { mtimeMs } = await stat(lockPath);
-          if (Date.now() - mtimeMs > this.staleLockMs) await rm(lockPath, { force: true });
+          if ((owner > 0 && !alive(owner)) || Date.now() - mtimeMs > this.staleLockMs) {
+            await rm(lockPath, { force: true });
+          }
         } catch {
           // gone already
         }

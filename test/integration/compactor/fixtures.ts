@@ -229,7 +229,7 @@ export function childEnv(w: World, env: TestEnv, extra: Record<string, string> =
     LEDGER_STREAM_ARN: w.streamArn,
     CHROMA_ROOT: w.root,
     LEASE_FILE: w.leaseFile,
-    LEASE_DURATION_MS: '3000',
+    LEASE_DURATION_MS: '4000',
     COMPACTOR_WORK_DIR: join(w.dir, 'work'),
     METRICS_PORT: '0',
     EMBEDDING_DIMENSIONS: String(DIM),

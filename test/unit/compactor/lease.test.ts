@@ -64,3 +64,17 @@ describe('FencedLease (file backend)', () => {
     for (const l of leases) await l.release();
   });
 });
+
+describe('FileLeaseBackend lock', () => {
+  it('breaks a lock file left by a dead process at once', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const p = path();
+    // A pid that cannot be alive (beyond pid_max on Linux).
+    writeFileSync(`${p}.lock`, '4194305');
+    const a = new FencedLease(new FileLeaseBackend(p, 60_000), { identity: 'a', durationMs: 1000 });
+    const t = Date.now();
+    expect(await a.tryAcquire()).toBe(1);
+    expect(Date.now() - t).toBeLessThan(1000);
+    await a.release();
+  });
+});

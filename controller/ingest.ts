@@ -74,6 +74,7 @@ export class Ingest {
       await Promise.all(pollers);
     } finally {
       while (this.handling.size > 0) await Promise.all(this.handling);
+      this.flushDeletes();
       await Promise.all(this.deleting);
     }
     if (this.failure) throw this.failure.err;
@@ -121,16 +122,14 @@ export class Ingest {
       // Not aborted by `signal`: messages already received are finished even during shutdown.
       const handled = Promise.all(messages.map((m) => this.handle(m, log)));
       this.reserved -= slots; // each handled message now counts as in flight until the cache shows its CR
-      const batch = handled
-        .then((handles) => {
-          const stored = handles.filter((h): h is string => h !== undefined);
-          // One DeleteMessageBatch per receive.
-          if (stored.length > 0) this.deleteStored(stored, log);
-        })
-        .catch((err: unknown) => {
-          this.failure ??= { err };
-          fail();
-        })
+      const batch: Promise<void> = handled
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            this.failure ??= { err };
+            fail();
+          },
+        )
         .finally(() => {
           mine.delete(batch);
           this.handling.delete(batch);
@@ -141,6 +140,27 @@ export class Ingest {
   }
 
   /** Deletes messages whose CR is stored. A failure is harmless: the message comes back and its create is a 409. */
+  private toDelete: string[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Queues a stored message for deletion: deleted in a DeleteMessageBatch of up to 10, sent when 10 are queued or
+   * 10 ms after the first, so a message leaves the queue as soon as its own CR is stored (not when the slowest create
+   * of its receive is done; an SQS server that scans in-flight messages on every receive pays for each one left).
+   */
+  private queueDelete(handle: string): void {
+    this.toDelete.push(handle);
+    if (this.toDelete.length >= 10) this.flushDeletes();
+    else this.flushTimer ??= setTimeout(() => this.flushDeletes(), 10);
+  }
+
+  private flushDeletes(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const handles = this.toDelete.splice(0);
+    if (handles.length > 0) this.deleteStored(handles, this.d.log);
+  }
+
   private deleteStored(handles: string[], log: Logger): void {
     const p = this.d.queue
       .deleteBatch(handles)
@@ -151,8 +171,8 @@ export class Ingest {
     this.deleting.add(p);
   }
 
-  /** Resolves with the receipt handle to delete once the message's CR is stored; undefined otherwise. */
-  private async handle(message: QueueMessage, log: Logger): Promise<string | undefined> {
+  /** Creates the message's CR; once it is stored, queues the message for deletion. */
+  private async handle(message: QueueMessage, log: Logger): Promise<void> {
     const m = this.d.metrics.messages;
     m.inc({ result: 'received' });
     let ej: EmbeddingJob;
@@ -160,7 +180,7 @@ export class Ingest {
       ej = newEmbeddingJob(parseOrThrow(EmbedMessage, parseJson(message.body)), this.d.namespace, 'sqs');
     } catch (err) {
       await this.deadLetter(message, `InvalidMessage: ${errorMessage(err)}`, log);
-      return undefined;
+      return;
     }
     const name = ej.metadata.name;
     try {
@@ -177,17 +197,17 @@ export class Ingest {
           `InvalidMessage: rejected by the API server: ${errorMessage(err)}`,
           log,
         );
-        return undefined;
+        return;
       }
       m.inc({ result: 'failed' });
       log.error(
         { ej: name, messageId: message.id, err: errorMessage(err) },
         'could not create EmbeddingJob; message left in the queue',
       );
-      return undefined;
+      return;
     }
     await this.d.afterCreate?.(name, message);
-    return message.handle;
+    this.queueDelete(message.handle);
   }
 
   private async deadLetter(message: QueueMessage, reason: string, log: Logger): Promise<void> {

@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 
 import type { EnvironmentConfig, Resources } from './config.js';
 import type { Program } from './env.js';
-import { CHROMA_MOUNT_PATH, ENV, LEASE_NAMES, OPENAI_SECRET } from './env.js';
+import { CHROMA_MOUNT_PATH, ENV, LEASE_NAMES, OPENAI_SECRET, STREAM_CHECKPOINT_CONFIGMAP } from './env.js';
 
 export const APP_NAME = 'receipt-embeddings';
 /** The numeric user and group every container runs as (the Dockerfile creates it too). */
@@ -24,6 +24,7 @@ export const NAMES = {
   pvc: 'embedctl-chroma',
   triggerAuth: 'embedctl-compactor-aws',
   leases: LEASE_NAMES,
+  streamCheckpoint: STREAM_CHECKPOINT_CONFIGMAP,
 } as const;
 
 /** Cluster-scoped names carry the namespace so that two installs do not collide. */

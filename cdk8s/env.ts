@@ -85,6 +85,9 @@ export const OPENAI_SECRET = { name: 'openai', key: 'api-key' } as const;
  */
 export const LEASE_NAMES = { controller: 'embedctl-controller', compactor: 'embedctl-compactor' } as const;
 
+/** ConfigMap where the controller's stream processor checkpoints each DynamoDB Streams shard. */
+export const STREAM_CHECKPOINT_CONFIGMAP = 'embedctl-stream-checkpoint';
+
 /** Mount path of the shared Chroma volume in every pod that mounts it. */
 export const CHROMA_MOUNT_PATH = '/mnt/chroma';
 

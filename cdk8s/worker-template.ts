@@ -21,7 +21,8 @@ export function workerPodTemplate(cfg: EnvironmentConfig): Record<string, unknow
     metadata: { labels: { ...labels(cfg, 'worker'), ...selectorLabels(cfg, 'worker') } },
     spec: {
       serviceAccountName: NAMES.worker,
-      automountServiceAccountToken: false,
+      // The worker patches its EmbeddingJobs' status (controller/README.md), so it needs its token.
+      automountServiceAccountToken: true,
       restartPolicy: 'Never',
       enableServiceLinks: false,
       securityContext: POD_SECURITY_CONTEXT,

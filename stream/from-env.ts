@@ -1,6 +1,6 @@
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ENV } from '../cdk8s/env.js';
+import { ENV, STREAM_CHECKPOINT_CONFIGMAP } from '../cdk8s/env.js';
 import { awsSettingsFromEnv, clientConfig, type AwsSettings } from '../core/aws/config.js';
 import {
   DynamoStreamFeed,
@@ -14,8 +14,6 @@ import { ConfigMapCheckpointStore } from './configmap-checkpoint.js';
 import { KubeJobStatusSink, type JobStatusSink } from './job-status.js';
 import { StreamProcessor } from './processor.js';
 
-/** ConfigMap holding the stream checkpoints (cloud mode). */
-export const STREAM_CHECKPOINT_CONFIGMAP = 'embedctl-stream-checkpoint';
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const v = env[name];

@@ -5,6 +5,8 @@ import type { Construct } from 'constructs';
 import { GROUP, PLURAL } from '../../core/contracts/embedding-job.js';
 import { NAMES, irsaAnnotations, labels } from '../common.js';
 import type { ChartProps } from './base.js';
+import type { EnvironmentConfig } from '../config.js';
+import type { Program } from '../env.js';
 import { NamespacedChart } from './base.js';
 
 /** An RBAC resource reference (cdk8s-plus-27 renders one rule per resource; `resourceName` scopes it). */
@@ -54,12 +56,16 @@ export class RbacChart extends NamespacedChart {
         labels: labels(cfg, 'worker'),
         annotations: irsaAnnotations(cfg, cfg.iam.workerRoleArn),
       },
-      automountToken: false,
+      automountToken: true,
     });
 
     for (const [key, name] of Object.entries(NAMES.leases)) {
       new kplus.k8s.KubeLease(this, `lease-${key}`, { metadata: { name, labels: labels(cfg, key) }, spec: {} });
     }
+    // Created empty for the same reason: the stream processor only reads and replaces its checkpoints.
+    new kplus.k8s.KubeConfigMap(this, 'stream-checkpoint', {
+      metadata: { name: NAMES.streamCheckpoint, labels: labels(cfg, 'controller') },
+    });
 
     const controller = new kplus.Role(this, 'controller-role', {
       metadata: { name: NAMES.controller, labels: labels(cfg, 'controller') },
@@ -73,24 +79,31 @@ export class RbacChart extends NamespacedChart {
     controller.allow(['create', 'patch'], res('events.k8s.io', 'events'));
     controller.allow(['get', 'update', 'patch'], res('coordination.k8s.io', 'leases', NAMES.leases.controller));
     controller.allow(['get', 'list', 'watch'], res('', 'configmaps', NAMES.workerConfigMap));
-    const controllerBinding = new kplus.RoleBinding(this, 'controller-binding', {
-      metadata: { name: NAMES.controller, labels: labels(cfg, 'controller') },
-      role: controller,
-    });
-    controllerBinding.addSubjects(this.controllerSa);
-    // The server drops `apiGroup: ""` of ServiceAccount subjects; leave it out so re-applies are no-ops.
-    ApiObject.of(controllerBinding).addJsonPatch(JsonPatch.remove('/subjects/0/apiGroup'));
+    controller.allow(['get', 'update'], res('', 'configmaps', NAMES.streamCheckpoint));
+    this.bind(cfg, 'controller', controller, this.controllerSa);
 
     const compactor = new kplus.Role(this, 'compactor-role', {
       metadata: { name: NAMES.compactor, labels: labels(cfg, 'compactor') },
     });
     compactor.allow(['get', 'update', 'patch'], res('coordination.k8s.io', 'leases', NAMES.leases.compactor));
-    const compactorBinding = new kplus.RoleBinding(this, 'compactor-binding', {
-      metadata: { name: NAMES.compactor, labels: labels(cfg, 'compactor') },
-      role: compactor,
+    this.bind(cfg, 'compactor', compactor, this.compactorSa);
+
+    // The worker reports each item on its EmbeddingJob's status subresource (controller/README.md).
+    const worker = new kplus.Role(this, 'worker-role', {
+      metadata: { name: NAMES.worker, labels: labels(cfg, 'worker') },
     });
-    compactorBinding.addSubjects(this.compactorSa);
+    worker.allow(['get'], res(GROUP, PLURAL));
+    worker.allow(['patch'], res(GROUP, `${PLURAL}/status`));
+    this.bind(cfg, 'worker', worker, this.workerSa);
+  }
+
+  private bind(cfg: EnvironmentConfig, program: Program, role: kplus.Role, sa: kplus.ServiceAccount): void {
+    const binding = new kplus.RoleBinding(this, `${program}-binding`, {
+      metadata: { name: NAMES[program], labels: labels(cfg, program) },
+      role,
+    });
+    binding.addSubjects(sa);
     // The server drops `apiGroup: ""` of ServiceAccount subjects; leave it out so re-applies are no-ops.
-    ApiObject.of(compactorBinding).addJsonPatch(JsonPatch.remove('/subjects/0/apiGroup'));
+    ApiObject.of(binding).addJsonPatch(JsonPatch.remove('/subjects/0/apiGroup'));
   }
 }

@@ -384,11 +384,13 @@ describe('charts/ on the real apiserver', () => {
 
   describe('RBAC matrix (kubectl auth can-i as each service account)', () => {
     const can = async (sa: string, verb: string, resource: string, ns = NS): Promise<boolean> => {
+      // `kind/status` would name an object called "status"; subresources need their own flag.
+      const sub = /^(.*)\/(status|finalizers)$/.exec(resource);
       const r = await kubectl([
         'auth',
         'can-i',
         verb,
-        resource,
+        ...(sub ? [sub[1]!, `--subresource=${sub[2]}`] : [resource]),
         '-n',
         ns,
         `--as=system:serviceaccount:${NS}:${sa}`,
@@ -411,6 +413,9 @@ describe('charts/ on the real apiserver', () => {
       ['embedctl-controller', 'get', 'configmaps/embedctl-worker'],
       ['embedctl-compactor', 'get', 'leases.coordination.k8s.io/embedctl-compactor'],
       ['embedctl-compactor', 'update', 'leases.coordination.k8s.io/embedctl-compactor'],
+      ['embedctl-controller', 'update', 'configmaps/embedctl-stream-checkpoint'],
+      ['embedctl-worker', 'get', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-worker', 'patch', 'embeddingjobs.embedding.receipts.dev/status'],
     ];
     const mustNot: [string, string, string, string?][] = [
       ['embedctl-controller', 'get', 'secrets'],
@@ -433,7 +438,11 @@ describe('charts/ on the real apiserver', () => {
       ['embedctl-worker', 'get', 'secrets'],
       ['embedctl-worker', 'get', 'configmaps'],
       ['embedctl-worker', 'get', 'leases.coordination.k8s.io'],
-      ['embedctl-worker', 'get', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-worker', 'list', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-worker', 'update', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-worker', 'delete', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-worker', 'create', 'jobs.batch'],
+      ['embedctl-controller', 'delete', 'configmaps/embedctl-stream-checkpoint'],
     ];
 
     it.each(must)('%s can %s %s', async (sa, verb, resource) => {

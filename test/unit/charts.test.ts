@@ -254,7 +254,8 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     };
     expect(pvc.spec.accessModes).toEqual(['ReadWriteMany']);
     const worker = podSpecs(all).find((s) => s.where.includes('podTemplate'))!.spec;
-    expect(worker.automountServiceAccountToken).toBe(false);
+    // The worker reports through its EmbeddingJobs' status, so it carries a token (bound to a get/patch-status Role).
+    expect(worker.automountServiceAccountToken).toBe(true);
     expect(worker.serviceAccountName).toBe('embedctl-worker');
     expect(worker.containers[0]!.volumeMounts).toContainEqual({
       name: 'chroma',
@@ -273,7 +274,7 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     }
   });
 
-  it('grant least privilege: no wildcards, no secrets, worker has no Role, compactor only its Lease', () => {
+  it('grant least privilege: no wildcards, no secrets, worker only reads and reports its EmbeddingJobs, compactor only its Lease', () => {
     const roles = all.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole') as unknown as {
       kind: string;
       metadata: { name: string };
@@ -282,6 +283,7 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     expect(roles.map((r) => `${r.kind}/${r.metadata.name}`).sort()).toEqual([
       'Role/embedctl-compactor',
       'Role/embedctl-controller',
+      'Role/embedctl-worker',
     ]);
     for (const r of roles) {
       for (const rule of r.rules) {
@@ -298,13 +300,23 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
         verbs: ['get', 'update', 'patch'],
       },
     ]);
+    const worker = roles.find((r) => r.metadata.name === 'embedctl-worker')!;
+    expect(worker.rules).toEqual([
+      { apiGroups: ['embedding.receipts.dev'], resources: ['embeddingjobs'], verbs: ['get'] },
+      { apiGroups: ['embedding.receipts.dev'], resources: ['embeddingjobs/status'], verbs: ['patch'] },
+    ]);
     const controller = roles.find((r) => r.metadata.name === 'embedctl-controller')!;
     const leaseRule = controller.rules.find((x) => x.resources.includes('leases'))!;
     expect(leaseRule.resourceNames).toEqual(['embedctl-controller']);
     const bindings = all.filter((o) => o.kind === 'RoleBinding') as unknown as {
       subjects: { name: string }[];
     }[];
-    expect(bindings.flatMap((b) => b.subjects.map((s) => s.name))).not.toContain('embedctl-worker');
+    // Each service account is bound to its own Role only.
+    expect(bindings.flatMap((b) => b.subjects.map((s) => s.name)).sort()).toEqual([
+      'embedctl-compactor',
+      'embedctl-controller',
+      'embedctl-worker',
+    ]);
   });
 
   it('annotate service accounts for IRSA when roles are configured', () => {

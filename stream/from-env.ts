@@ -14,7 +14,6 @@ import { ConfigMapCheckpointStore } from './configmap-checkpoint.js';
 import { KubeJobStatusSink, type JobStatusSink } from './job-status.js';
 import { StreamProcessor } from './processor.js';
 
-
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const v = env[name];
   if (!v) throw new ConfigError(`${name} is not set`, { name });

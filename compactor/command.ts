@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENV, DEFAULT_METRICS_PORT, CHROMA_MOUNT_PATH, LEASE_NAMES } from '../cdk8s/env.js';
-import { awsSettingsFromEnv, type AwsSettings } from '../core/aws/config.js';
+import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { DynamoLedger } from '../core/aws/dynamo-ledger.js';
 import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
@@ -55,20 +55,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Com
   return c;
 }
 
-export function awsFromEnv(env: NodeJS.ProcessEnv): AwsSettings {
-  return {
-    ...awsSettingsFromEnv(env),
-    ...(env[ENV.AWS_ACCESS_KEY_ID] && env[ENV.AWS_SECRET_ACCESS_KEY]
-      ? {
-          credentials: {
-            accessKeyId: env[ENV.AWS_ACCESS_KEY_ID]!,
-            secretAccessKey: env[ENV.AWS_SECRET_ACCESS_KEY]!,
-          },
-        }
-      : {}),
-  };
-}
-
 /** The lease: `LEASE_FILE` (local mode, tests) or the coordination.k8s.io Lease LEASE_NAME in NAMESPACE. */
 export function leaseFromEnv(env: NodeJS.ProcessEnv, log: Logger): FencedLease {
   let backend: LeaseBackend;
@@ -94,7 +80,7 @@ export function compactorFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   log = createLogger('compactor'),
 ): Compactor {
-  const aws = awsFromEnv(env);
+  const aws = awsSettingsFromEnv(env);
   const dlq = required(env, ENV.COMPACTION_DLQ_URL);
   return new Compactor({
     queues: {

@@ -38,17 +38,7 @@ export async function streamProcessorFromEnv(
 ): Promise<StreamProcessor> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger('stream');
-  const settings: AwsSettings = {
-    ...awsSettingsFromEnv(env),
-    ...(env[ENV.AWS_ACCESS_KEY_ID] && env[ENV.AWS_SECRET_ACCESS_KEY]
-      ? {
-          credentials: {
-            accessKeyId: env[ENV.AWS_ACCESS_KEY_ID]!,
-            secretAccessKey: env[ENV.AWS_SECRET_ACCESS_KEY]!,
-          },
-        }
-      : {}),
-  };
+  const settings = awsSettingsFromEnv(env);
   const streamArn =
     env[ENV.LEDGER_STREAM_ARN] || (await streamArnFor(settings, required(env, ENV.LEDGER_TABLE)));
   const namespace = env[ENV.NAMESPACE] ?? 'default';

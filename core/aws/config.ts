@@ -8,10 +8,17 @@ export interface AwsSettings {
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
+/**
+ * Settings from an environment (the process's, or one a test or the compactor child passes). Static credentials are
+ * taken from it too, so a passed environment is honoured whole; otherwise the SDK's default chain applies (IRSA, Pod
+ * Identity, profiles).
+ */
 export function awsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsSettings {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
   return {
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}),
+    ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey } } : {}),
   };
 }
 

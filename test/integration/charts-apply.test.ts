@@ -19,6 +19,8 @@ import '../harness/env.js';
 import { OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
 import { loadEnvironment } from '../../cdk8s/config.js';
 import { WORKER_CONFIG_KEYS } from '../../cdk8s/env.js';
+import { DispatchSettings, parseWorkerConfigMap } from '../../controller/config.js';
+import { buildWorkerJob } from '../../controller/worker-job.js';
 
 const env = inject('testEnv');
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -379,6 +381,41 @@ describe('charts/ on the real apiserver', () => {
       ]);
       expect(events).not.toMatch(/FailedCreate/);
       expect(pods.trim()).toMatch(/^pod\/pss-worker-job-/);
+    });
+
+    it('admits the worker Job the controller itself builds from the charts ConfigMap', async () => {
+      const cm = JSON.parse(await ok(['-n', NS, 'get', 'configmap', 'embedctl-worker', '-o', 'json'])) as {
+        data: Record<string, string>;
+      };
+      const { worker } = parseWorkerConfigMap(cm.data, DispatchSettings.parse({}));
+      const job = buildWorkerJob(
+        [{ name: 'ej-example', uid: '00000000-0000-4000-8000-000000000001', attempt: 1 }],
+        NS,
+        worker,
+      );
+      // Owner references would point at an EmbeddingJob that does not exist here; the garbage collector would
+      // delete the Job before its pod is seen.
+      delete (job.metadata as { ownerReferences?: unknown }).ownerReferences;
+      const created = await kubectl(['create', '-f', '-'], JSON.stringify(job));
+      expect(created.stderr).toBe('');
+      expect(created.code).toBe(0);
+      const name = job.metadata!.name!;
+      let pods = '';
+      for (let i = 0; i < 60 && !pods; i++) {
+        pods = await ok(['-n', NS, 'get', 'pods', '-l', `job-name=${name}`, '-o', 'name']);
+        if (!pods) await sleep(1000);
+      }
+      expect(pods.trim()).toMatch(new RegExp(`^pod/${name}-`));
+      const pod = JSON.parse(await ok(['-n', NS, 'get', pods.trim(), '-o', 'json'])) as {
+        spec: {
+          serviceAccountName: string;
+          containers: { volumeMounts?: { mountPath: string; readOnly?: boolean }[] }[];
+        };
+      };
+      expect(pod.spec.serviceAccountName).toBe('embedctl-worker');
+      expect(pod.spec.containers[0]!.volumeMounts).toContainEqual(
+        expect.objectContaining({ mountPath: '/mnt/chroma', readOnly: true }),
+      );
     });
   });
 

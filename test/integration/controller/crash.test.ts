@@ -91,10 +91,9 @@ describe('crash recovery', () => {
     let crashed!: (job: string) => void;
     const crashedAt = new Promise<string>((r) => (crashed = r));
     const ctl = new AbortController();
-    // A crashed process sends nothing more: after the crash point every request of the first controller fails, so
-    // its status reconciler cannot adopt the Job it just created (in-process loops would otherwise race the stop).
+    // A crashed process sends nothing more: once its Job create is on the wire, every later request fails.
     const first = startController({
-      kube: severedOn(kube, ctl.signal),
+      kube: severedAtJobCreate(kube, () => ctl.abort()),
       queue: q.queue,
       config,
       hooks: {
@@ -150,11 +149,24 @@ describe('crash recovery', () => {
   });
 });
 
-function severedOn(kube: Kube, crashed: AbortSignal): Kube {
+/**
+ * The process "dies" the moment its Job create is on the wire: that request completes (the apiserver got it), every
+ * later request and watch event of this controller is lost. In-process loops (the status reconciler sees the
+ * dispatcher's expectation right away) could otherwise write status before the test stops them.
+ */
+function severedAtJobCreate(kube: Kube, onCrash: () => void): Kube {
+  let crashed = false;
   const dead = () => Promise.reject(new Error('simulated crash: the process is gone'));
   return {
-    request: (method, path, opts) => (crashed.aborted ? dead() : kube.request(method, path, opts)),
+    request: (method, path, opts) => {
+      if (crashed) return dead();
+      if (method === 'POST' && /\/namespaces\/[^/]+\/jobs$/.test(path)) {
+        crashed = true;
+        onCrash();
+      }
+      return kube.request(method, path, opts);
+    },
     stream: (path, query, onLine, signal) =>
-      crashed.aborted ? dead() : kube.stream(path, query, (v) => crashed.aborted || onLine(v), signal),
+      crashed ? dead() : kube.stream(path, query, (v) => crashed || onLine(v), signal),
   };
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startEnvironment } from '../test/harness/environment.js';
 import type { TestEnv } from '../test/harness/env.js';
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
       if (!run) throw new Error(`${b.module} does not export ${b.fn}`);
       const started = Date.now();
       console.error(`[bench] ${b.name} …`);
-      Object.assign(figures, await run(environment?.env));
+      Object.assign(figures, await (b.needsEnv ? run(environment?.env) : run()));
       console.error(`[bench] ${b.name} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
   } finally {
@@ -46,8 +46,16 @@ async function main(): Promise<void> {
   }
   printTable(figures);
   const out = fileURLToPath(new URL('./results.json', import.meta.url));
-  writeFileSync(out, JSON.stringify(figures, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify(mergeWithPrevious(out, figures, selected), null, 2) + '\n');
   console.log(`\nwrote ${out}`);
+}
+
+/** Running a subset (`npm run bench local`) replaces only that subset's figures in results.json. */
+function mergeWithPrevious(path: string, figures: Figures, selected: Bench[]): Figures {
+  if (!existsSync(path) || selected.length === BENCHES.length) return figures;
+  const previous = JSON.parse(readFileSync(path, 'utf8')) as Figures;
+  const rerun = (name: string) => selected.some((b) => name.startsWith(`${b.name}.`));
+  return { ...Object.fromEntries(Object.entries(previous).filter(([name]) => !rerun(name))), ...figures };
 }
 
 function printTable(figures: Figures): void {

@@ -105,7 +105,8 @@ describe('leader election', () => {
     // Probes and metrics of real processes: both ready (caches synced), only the leader says it leads.
     const get = (port: number, path: string) => fetch(`http://127.0.0.1:${port}${path}`);
     await waitFor(async () => (await get(ports[standby], '/readyz')).status === 200, 30_000, 'standby ready');
-    expect((await get(ports[lead], '/healthz')).status).toBe(200);
+    // The leader may win the Lease before its HTTP server listens: wait for it like for the standby.
+    await waitFor(async () => (await get(ports[lead], '/healthz')).status === 200, 30_000, 'leader healthy');
     expect(await (await get(ports[lead], '/metrics')).text()).toMatch(
       /leader_election_master_status\{name="embedctl-controller"\} 1/,
     );

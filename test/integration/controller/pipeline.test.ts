@@ -159,14 +159,14 @@ describe('status', () => {
       reason: 'Completed',
     });
     expect(ej.status?.completionTime).toBeTruthy();
-    const events = await kube.request<{ items: { reason: string }[] }>(
-      'GET',
-      `/api/v1/namespaces/${ns}/events`,
-      {
-        query: { fieldSelector: `involvedObject.name=${name}` },
-      },
-    );
-    expect(events.items.map((e) => e.reason)).toEqual(['Succeeded']);
+    // Events are recorded asynchronously after the status write.
+    const reasons = async () =>
+      (
+        await kube.request<{ items: { reason: string }[] }>('GET', `/api/v1/namespaces/${ns}/events`, {
+          query: { fieldSelector: `involvedObject.name=${name}` },
+        })
+      ).items.map((e) => e.reason);
+    await expect.poll(reasons, { timeout: 10_000 }).toEqual(['Succeeded']);
   });
 
   it('exit code 2 fails the item as BadInput without a retry (podFailurePolicy FailJob)', async () => {
@@ -182,14 +182,19 @@ describe('status', () => {
       reason: 'BadInput',
     });
     expect(ej.status?.attempts).toBe(1);
-    const events = await kube.request<{ items: { reason: string; type: string }[] }>(
-      'GET',
-      `/api/v1/namespaces/${ns}/events`,
-      {
-        query: { fieldSelector: `involvedObject.name=${name}` },
-      },
-    );
-    expect(events.items).toEqual([expect.objectContaining({ type: 'Warning', reason: 'BadInput' })]);
+    const events = async () =>
+      (
+        await kube.request<{ items: { reason: string; type: string }[] }>(
+          'GET',
+          `/api/v1/namespaces/${ns}/events`,
+          {
+            query: { fieldSelector: `involvedObject.name=${name}` },
+          },
+        )
+      ).items;
+    await expect
+      .poll(events, { timeout: 10_000 })
+      .toEqual([expect.objectContaining({ type: 'Warning', reason: 'BadInput' })]);
   });
 
   it('a per-item BadInput report fails that item only', async () => {

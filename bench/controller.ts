@@ -25,6 +25,7 @@ import type { Job } from '../core/kube/types.js';
 import { WORKER_SELECTOR, parseMembers } from '../controller/worker-job.js';
 import type { SqsQueue } from '../core/aws/sqs-queue.js';
 import type { TestEnv } from '../test/harness/environment.js';
+import { freePort } from '../test/harness/ports.js';
 import {
   applyCrd,
   awsSettings,
@@ -463,7 +464,7 @@ async function measureRss(
   );
 
   log(`created ${count} EmbeddingJobs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   const config = testConfig(ns, q, env, {
     ingest: { pollers: 1, waitSeconds: 1, maxOutstanding: 1 },
     dispatch: { batchSize: 10, maxActivePods: 1 },

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
+import { freePort } from '../../harness/ports.js';
 import type { KubeRest } from '../../../core/kube/rest.js';
 import { parseMembers } from '../../../controller/worker-job.js';
 import {
@@ -93,8 +94,9 @@ describe('leader election', () => {
       },
       dispatch: { batchSize: 5, batchWindowSeconds: 0.3, maxActivePods: 100 },
     });
-    const ports = { a: 20000 + Math.floor(Math.random() * 20000), b: 0 };
-    ports.b = ports.a + 1;
+    // Ports from the OS, not random ones: a random port in the ephemeral range can be taken (the leader then
+    // dies with EADDRINUSE, as it did once in CI).
+    const ports = { a: await freePort(), b: await freePort() };
     const children = {
       a: spawnController('ctl-a', config, ports.a),
       b: spawnController('ctl-b', config, ports.b),

@@ -1,10 +1,10 @@
 // Two controller processes: one leader; SIGKILL it and the other takes over within the lease duration; nothing is
 // processed twice. Also checks /metrics, /healthz, /readyz of a real process and the Lease release on SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFailed } from 'vitest';
 import '../../harness/env.js';
 import { freePort } from '../../harness/ports.js';
 import type { KubeRest } from '../../../core/kube/rest.js';
@@ -50,12 +50,19 @@ function spawnController(id: string, config: object, port: number): ChildProcess
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const out = createWriteStream(join(env.tmpDir, `controller-${id}.log`));
+  const logPath = join(env.tmpDir, `controller-${id}.log`);
+  const out = createWriteStream(logPath);
+  // CI keeps only the test output: show the tail of each process's log when the test fails.
+  onTestFailed(() => {
+    console.error(`--- ${id} (exit ${child.exitCode ?? child.signalCode ?? 'running'})\n` + tail(logPath));
+  });
   child.stdout!.pipe(out);
   child.stderr!.pipe(out);
   procs.push(child);
   return child;
 }
+
+const tail = (path: string) => readFileSync(path, 'utf8').split('\n').slice(-40).join('\n');
 
 const holder = async (ns: string) =>
   (

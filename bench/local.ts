@@ -52,6 +52,13 @@ export async function benchLocal(receipts = 200): Promise<Figures> {
       'local.vectors': { value: vectors, unit: 'vectors' },
       'local.wall_s': { value: wallMs / 1000, unit: 's' },
     };
+    const b = s.overhead.breakdown;
+    if (b) {
+      figures['local.overhead_before_first_work_s'] = { value: b.beforeFirstMs / 1000, unit: 's' };
+      figures['local.overhead_gaps_s'] = { value: b.gapsMs / 1000, unit: 's' };
+      figures['local.overhead_gaps_publishing_s'] = { value: b.gapsPublishingMs / 1000, unit: 's' };
+      figures['local.overhead_after_last_work_s'] = { value: b.afterLastMs / 1000, unit: 's' };
+    }
     for (const [name, t] of Object.entries(s.stages)) {
       if (name === 'summary') continue;
       figures[`local.stage_${name}_s`] = { value: t.wallMs / 1000, unit: 's' };

@@ -16,6 +16,8 @@ export interface CompactorChildStats {
   mergeMsByCollection: Record<string, number>;
   /** When a lane was merging (both lanes), for the runner's overhead figure. */
   mergeIntervals: Interval[];
+  /** The same and the publishes, per lane: where the lanes spend the run (the summary's overhead breakdown). */
+  laneIntervals: Record<string, { merge: Interval[]; publish: Interval[] }>;
   /** Time publishing versions (stop, copy, validate, switch CURRENT), ms. */
   publishMs: number;
   publishes: number;
@@ -56,7 +58,10 @@ export async function runCompactorChild(opts: {
       ...(opts.once ? { exitWhenIdleMs: 1500 } : {}),
     },
   });
-  const mergeIntervals = recordMergeIntervals();
+  const lanes: CompactorChildStats['laneIntervals'] = {};
+  const lane = (c: string) => (lanes[c] ??= { merge: [], publish: [] });
+  recordIntervals(compactorMetrics.mergeSeconds, (c, i) => lane(c).merge.push(i));
+  recordIntervals(compactorMetrics.publishSeconds, (c, i) => lane(c).publish.push(i));
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGTERM', onSignal);
@@ -79,28 +84,30 @@ export async function runCompactorChild(opts: {
     process.off('SIGINT', onSignal);
     ports.close();
   }
-  return { code, stats: { ...(await stats()), mergeIntervals } };
+  const mergeIntervals = Object.values(lanes).flatMap((l) => l.merge);
+  return { code, stats: { ...(await stats()), mergeIntervals, laneIntervals: lanes } };
 }
 
 /**
- * The compactor observes its merge time per batch when a merge ends; that observation is also when the merge
- * interval ends, so wrapping it yields the intervals without touching the compactor.
+ * The compactor observes its merge (and publish) time per batch when the merge (publish) ends; that observation is
+ * also when the interval ends, so wrapping it yields the intervals without touching the compactor.
  */
-function recordMergeIntervals(): Interval[] {
-  const intervals: Interval[] = [];
+function recordIntervals(
+  histogram: typeof compactorMetrics.mergeSeconds,
+  record: (collection: string, interval: Interval) => void,
+): void {
   // The compactor calls observe({ collection }, seconds).
   type Observe = (labels: Record<string, string>, seconds: number) => void;
-  const h = compactorMetrics.mergeSeconds as unknown as { observe: Observe };
+  const h = histogram as unknown as { observe: Observe };
   const observe = h.observe.bind(h);
   h.observe = (labels, seconds) => {
     const end = Date.now();
-    intervals.push([end - seconds * 1000, end]);
+    record(String(labels.collection), [end - seconds * 1000, end]);
     observe(labels, seconds);
   };
-  return intervals;
 }
 
-async function stats(): Promise<Omit<CompactorChildStats, 'mergeIntervals'>> {
+async function stats(): Promise<Omit<CompactorChildStats, 'mergeIntervals' | 'laneIntervals'>> {
   type Histogram = typeof compactorMetrics.mergeSeconds;
   const sums = async (h: Histogram) => (await h.get()).values.filter((v) => v.metricName?.endsWith('_sum'));
   const sum = async (h: Histogram) => (await sums(h)).reduce((s, v) => s + v.value, 0) * 1000;

@@ -58,6 +58,12 @@ export function formatSummary(s: RunSummary): string {
   out.push(
     `  embedding or Chroma writes in progress: ${secs(s.overhead.workMs)}; overhead (anything else): ${Math.round(s.overhead.share * 100)}% of the run`,
   );
+  const b = s.overhead.breakdown;
+  if (b)
+    out.push(
+      `  overhead: ${secs(b.beforeFirstMs)} before the first, ${secs(b.afterLastMs)} after the last; ` +
+        `${secs(b.gapsMs)} in between (${secs(b.gapsPublishingMs)} of it publishing)`,
+    );
   if (s.queries.length) {
     out.push('');
     for (const q of s.queries) {

@@ -105,11 +105,16 @@ export async function submitReceipts(
   bucket: string,
   receipts: (InputReceipt | GeneratedReceipt)[],
 ): Promise<EmbedMessage[]> {
-  const messages: EmbedMessage[] = [];
-  for (const r of receipts) {
-    // putReceipt reads only the ids and the two NDJSON texts, which an input receipt has too.
-    messages.push(await putReceipt(store, bucket, r as GeneratedReceipt));
-  }
+  // A few uploads at once (each one fsyncs), messages in input order.
+  const messages = new Array<EmbedMessage>(receipts.length);
+  let next = 0;
+  const uploader = async () => {
+    for (let i = next++; i < receipts.length; i = next++) {
+      // putReceipt reads only the ids and the two NDJSON texts, which an input receipt has too.
+      messages[i] = await putReceipt(store, bucket, receipts[i] as GeneratedReceipt);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, receipts.length) }, uploader));
   // Sent after every upload: a message never points at an object that is not there yet.
   await queue.send(messages.map((m) => ({ body: JSON.stringify(m) })));
   return messages;

@@ -15,7 +15,8 @@ import { StreamProcessor } from '../stream/processor.js';
 import { ARTIFACTS_BUCKET, embedderFromEnv, lockHome, openLocal, type LocalPorts } from './home.js';
 import { readInputFolder, submitReceipts, type Rejected } from './input.js';
 import { dispatchAll, ingestAll, LocalJobStatusSink, recoverClaims } from './loop.js';
-import { unionMs } from './intervals.js';
+import { overheadBreakdown, unionMs, type OverheadBreakdown } from './intervals.js';
+import { fastChildEntry } from './child-bundle.js';
 import { parseStats } from './log.js';
 import { Progress } from './progress.js';
 import { openSnapshotView } from './snapshot-view.js';
@@ -68,7 +69,7 @@ export interface RunSummary {
    * Time in which embedding (any worker) or a Chroma merge (either compactor lane) was in progress, and the share of
    * the run (summary excluded) outside it.
    */
-  overhead: { workMs: number; share: number };
+  overhead: { workMs: number; share: number; breakdown?: OverheadBreakdown };
   totalMs: number;
   complete: boolean;
   /** When not complete: what was still outstanding, and the compactor's last log lines. */
@@ -88,6 +89,7 @@ export interface RunSummary {
  */
 export async function localRun(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
+  const epoch0 = Date.now();
   const log = o.log;
   const ports = openLocal(o.home);
   let unlock: () => void;
@@ -123,8 +125,19 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     recoverClaims(ports.jobs, log);
     for (const q of Object.values(ports.queues)) q.releaseInFlight();
 
-    // 1. Submit.
+    // 1. The compactor (one child process, the singleton) starts first: its process and its two Chroma servers come
+    // up while receipts are submitted and ingested, so it is ready when the first deltas arrive.
     let t = performance.now();
+    const self = await fastChildEntry(o.self, log);
+    stages.childBuild = { wallMs: performance.now() - t };
+    const tCompactor = performance.now();
+    compactor = launcher.launch({
+      name: 'compactor',
+      ...childCommand(self, ['compactor', '--home', ports.paths.root]),
+    });
+
+    // 2. Submit.
+    t = performance.now();
     let rejected: Rejected[] = [];
     let sourceOf: (name: string) => string | undefined = () => undefined;
     let submittedNames: string[];
@@ -149,13 +162,13 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     for (const r of rejected) failures.push({ source: r.source, reason: 'BadInput', message: r.reason });
     stages.submit = { wallMs: performance.now() - t };
 
-    // 2. Ingest: EMBED queue → jobs.
+    // 3. Ingest: EMBED queue → jobs.
     t = performance.now();
     const ingest = await ingestAll(ports.queues.embed, ports.jobs, log);
     stages.ingest = { wallMs: performance.now() - t };
     log.info(ingest, 'ingest done');
 
-    // 3. Stream processor (in process) and compactor (one child process, the singleton) run alongside the workers.
+    // 4. The stream processor (in process) runs alongside the workers and the compactor.
     const tStream = performance.now();
     const processor = new StreamProcessor({
       feed: ports.ledger.changeFeed('stream', { waitMs: 250, pollMs: 50 }),
@@ -164,13 +177,8 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       log: log.child({ component: 'stream' }),
     });
     stream = processor.run(abort.signal);
-    const tCompactor = performance.now();
-    compactor = launcher.launch({
-      name: 'compactor',
-      ...childCommand(o.self, ['compactor', '--home', ports.paths.root]),
-    });
 
-    // 4. Dispatch: jobs → worker processes.
+    // 5. Dispatch: jobs → worker processes.
     t = performance.now();
     const workerStats: WorkerChildStats[] = [];
     let launched = 0;
@@ -187,7 +195,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
         retryBaseMs: 500,
         deadlineMs: 10 * 60_000,
         workerCommand: (workerJob, names) =>
-          childCommand(o.self, [
+          childCommand(self, [
             'worker',
             '--home',
             ports.paths.root,
@@ -221,7 +229,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       busyMs: workerStats.reduce((s, w) => s + w.embedMs, 0),
     };
 
-    // 5. Wait until every succeeded job is compacted (or its compaction failed).
+    // 6. Wait until every succeeded job is compacted (or its compaction failed).
     t = performance.now();
     progress.start('compact', ports.jobs.counts().Succeeded);
     const deadline = Date.now() + o.timeoutMs;
@@ -264,10 +272,11 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       ...(cstats ? { busyMs: cstats.mergeMs + cstats.publishMs } : {}),
     };
     // Time in which embedding (any worker) or a Chroma merge (either lane) was in progress: the rest is overhead.
-    const workMs = unionMs([
+    const workIntervals = [
       ...workerStats.flatMap((w) => w.embedIntervals),
       ...(cstats?.mergeIntervals ?? []),
-    ]);
+    ];
+    const workMs = unionMs(workIntervals);
     if (cstats) {
       // Lanes run concurrently: the longer lane is the wall time, the sum the busy time.
       const lanes = Object.values(cstats.mergeMsByCollection);
@@ -275,7 +284,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       stages.publish = { wallMs: cstats.publishMs, busyMs: cstats.publishMs };
     }
 
-    // 6. Summary from the job table and the live snapshot.
+    // 7. Summary from the job table and the live snapshot.
     t = performance.now();
     const summary = await summarize(ports, embedder, {
       submitted: submittedNames.length,
@@ -291,7 +300,16 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     if (stalled) summary.stalled = stalled;
     summary.totalMs = performance.now() - t0;
     const runMs = summary.totalMs - stages.summary.wallMs;
-    summary.overhead = { workMs, share: runMs > 0 ? Math.max(0, 1 - workMs / runMs) : 0 };
+    summary.overhead = {
+      workMs,
+      share: runMs > 0 ? Math.max(0, 1 - workMs / runMs) : 0,
+      breakdown: overheadBreakdown(
+        workIntervals,
+        epoch0,
+        epoch0 + runMs,
+        Object.values(cstats?.laneIntervals ?? {}).flatMap((l) => l.publish),
+      ),
+    };
     await writeFile(join(ports.paths.root, 'last-run.json'), JSON.stringify(summary, null, 2));
     return summary;
   } finally {

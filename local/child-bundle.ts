@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+
+export interface ChildCommand {
+  command: string;
+  args: string[];
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CACHE = join(ROOT, 'node_modules', '.cache', 'embedctl-local');
+
+/**
+ * How children start when `local run` itself runs from source (tsx): tsx's loader transpiles every module a child
+ * imports, at each start, which costs a worker process 1–2 s of CPU before it does anything (measured on the 2-core
+ * VM; the children compete for those cores with Chroma). So the run bundles local/child-main.ts once with esbuild
+ * (the transpiler tsx itself uses), with every npm package left external, into node_modules/.cache/ (so those
+ * packages resolve as usual), and starts the children with plain node on the bundle. The bundle is named by its
+ * content hash: concurrent runs write the same bytes, and a source change gives a new file.
+ *
+ * Any other `self` (the built .js entry) is returned unchanged, and so is the tsx entry when esbuild is not
+ * installed or the cache cannot be written: the children then start through tsx as before.
+ */
+export async function fastChildEntry(self: ChildCommand, log?: Logger): Promise<ChildCommand> {
+  const entry = self.args.find((a) => a.endsWith('child-main.ts'));
+  if (!entry || process.env.EMBEDCTL_CHILD_TSX === '1') return self;
+  try {
+    const esbuild = await import('esbuild');
+    const out = await esbuild.build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: `node${process.versions.node.split('.')[0]}`,
+      packages: 'external',
+      write: false,
+      logLevel: 'silent',
+    });
+    const bytes = out.outputFiles[0]!.contents;
+    const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+    const file = join(CACHE, `child-main-${hash}.mjs`);
+    if (!existsSync(file)) {
+      await mkdir(CACHE, { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, bytes);
+      await rename(tmp, file);
+      void pruneBundles(file);
+    }
+    return { command: process.execPath, args: [file] };
+  } catch (err) {
+    log?.info({ err: errorMessage(err) }, 'children start through tsx (no bundle)');
+    return self;
+  }
+}
+
+/** Bundles of older sources, unused for a day. */
+async function pruneBundles(keep: string): Promise<void> {
+  try {
+    const dir = dirname(keep);
+    for (const name of await readdir(dir)) {
+      const path = join(dir, name);
+      if (path === keep || !name.startsWith('child-main-')) continue;
+      if (Date.now() - (await stat(path)).mtimeMs > 24 * 3600_000) await rm(path, { force: true });
+    }
+  } catch {
+    // a concurrent prune, or nothing to prune
+  }
+}

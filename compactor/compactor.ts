@@ -1,7 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactionMessage } from '../core/contracts/compaction-message.js';
@@ -34,7 +31,9 @@ import { compactorMetrics as metrics } from '../stream/metrics.js';
 import { crashPoint } from './crash.js';
 import { desiredMetadata, loadReceiptFacts, sameMetadata, stored, type ReceiptFacts } from './enrich.js';
 import { ServerRegistry } from './server-registry.js';
+import { copyWhileRestarting, digestDiff, treeDigest } from './stage-copy.js';
 import { WorkingCopy } from './working-copy.js';
+import { mapLimit } from '../core/map-limit.js';
 
 /** Provenance file inside every published version directory. */
 export const VERSION_INFO = 'embedctl-version.json';
@@ -669,6 +668,11 @@ class Lane {
       8,
       (m) => q.delete(m.handle),
     );
+    // Housekeeping after the runs are decided, off their path to COMPLETED (neither step throws).
+    if (result.published) {
+      await this.prune();
+      await this.flushS3(false);
+    }
     this.log.info(
       {
         ...result,
@@ -682,10 +686,11 @@ class Lane {
   }
 
   /**
-   * Stop (Chroma flushes) → copy into a hidden staging dir on the volume, verified byte-identical by SHA-256 of every
-   * file → restart the working server on the very bytes that were copied and validate them with real Chroma reads
-   * (count, a query, every merged id) → rename → fence → switch CURRENT. Chroma never runs on the shared volume
-   * (slow and unsafe on NFS), and each publish loads the index once (the working server needs it anyway).
+   * Stop (Chroma flushes; its HNSW files are persisted after every merge, see WorkingCopy) → copy into a hidden
+   * staging dir on the volume, verified byte-identical by SHA-256 of every file, while the working server restarts on
+   * the very bytes being copied and validates them with real Chroma reads (count, a query, every merged id) → rename →
+   * fence → switch CURRENT. Chroma never runs on the shared volume (slow and unsafe on NFS), and each publish loads
+   * the index once (the working server needs it anyway).
    */
   async publish(mergedIds: string[]): Promise<string> {
     const t0 = performance.now();
@@ -696,12 +701,16 @@ class Lane {
     await this.wc.stop();
     const stopMs = performance.now() - t0;
     const staging = join(versionsDir(root, this.c), `.staging-${version}`);
-    await mkdir(versionsDir(root, this.c), { recursive: true });
-    const [source] = await Promise.all([
-      treeDigest(this.wc.dir, [VERSION_INFO]),
-      cp(this.wc.dir, staging, { recursive: true }),
-    ]);
-    // Provenance next to Chroma's files (Chroma ignores it): who published what, from which base, with which token.
+    await mkdir(staging, { recursive: true });
+    let restartMs = 0;
+    const files = await copyWhileRestarting(this.wc.dir, staging, async () => {
+      const tr = performance.now();
+      await this.wc.start();
+      await this.validateWorkingCopy(count, mergedIds);
+      restartMs = performance.now() - tr;
+    });
+    // Provenance next to Chroma's files (Chroma ignores it): who published what, from which base, with which token,
+    // and the SHA-256 of every file, so any later copy of the version can be checked against it.
     await writeDurably(
       join(staging, VERSION_INFO),
       JSON.stringify({
@@ -712,18 +721,11 @@ class Lane {
         holder: this.deps.lease.identity,
         token: this.deps.lease.token,
         createdAt: new Date().toISOString(),
+        files: Object.fromEntries(files),
       }),
     );
     crashPoint('after-copy');
     const copyMs = performance.now() - t0 - stopMs;
-    const [copied] = await Promise.all([
-      treeDigest(staging, [VERSION_INFO]),
-      this.wc.start().then(() => this.validateWorkingCopy(count, mergedIds)),
-    ]);
-    const diff = digestDiff(source, copied);
-    if (diff)
-      throw new TransientError(`copy of ${this.c} to ${staging} differs from the working copy: ${diff}`);
-    const validateMs = performance.now() - t0 - stopMs - copyMs;
     await rename(staging, versionDir(root, this.c, version));
     await fsyncDir(versionsDir(root, this.c));
     crashPoint('before-switch');
@@ -738,11 +740,9 @@ class Lane {
     metrics.publishes.inc({ collection: this.c });
     const ms = (x: number) => Math.round(x);
     this.log.info(
-      { version, count, seconds, stopMs: ms(stopMs), copyMs: ms(copyMs), validateMs: ms(validateMs) },
+      { version, count, seconds, stopMs: ms(stopMs), copyMs: ms(copyMs), restartMs: ms(restartMs) },
       'published',
     );
-    await this.prune();
-    await this.flushS3(false);
     return version;
   }
 
@@ -832,47 +832,6 @@ class Lane {
         await objects.delete(bucket, o.key);
     }
   }
-}
-
-/** SHA-256 of every file under `dir`, by relative path (`skip`: top-level names to ignore). */
-export async function treeDigest(dir: string, skip: string[] = []): Promise<Map<string, string>> {
-  const files: string[] = [];
-  const walk = async (rel: string) => {
-    for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? join(rel, e.name) : e.name;
-      if (!rel && skip.includes(e.name)) continue;
-      if (e.isDirectory()) await walk(r);
-      else files.push(r);
-    }
-  };
-  await walk('');
-  const out = new Map<string, string>();
-  await mapLimit(files, 4, async (f) => {
-    const h = createHash('sha256');
-    await pipeline(createReadStream(join(dir, f), { highWaterMark: 1 << 20 }), h);
-    out.set(f, h.digest('hex'));
-  });
-  return out;
-}
-
-export function digestDiff(a: Map<string, string>, b: Map<string, string>): string | undefined {
-  for (const [f, h] of a) if (b.get(f) !== h) return b.has(f) ? `${f} differs` : `${f} missing`;
-  for (const f of b.keys()) if (!a.has(f)) return `${f} unexpected`;
-  return undefined;
-}
-
-/** Maps with at most `limit` promises in flight; results in input order. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 function sameVector(a: Float32Array, b: Float32Array): boolean {

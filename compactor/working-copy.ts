@@ -2,7 +2,7 @@ import { cp, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startChromaServer, type ChromaServer } from '../core/chroma/server.js';
 import type { ServerRegistry } from './server-registry.js';
-import { ChromaVectorStore, CHROMA_CHUNK } from '../core/chroma/store.js';
+import { ChromaVectorStore, CHROMA_CHUNK, HNSW_SYNC_THRESHOLD } from '../core/chroma/store.js';
 import type { Collection } from '../core/contracts/ids.js';
 import { TransientError } from '../core/errors.js';
 import type { Metadata, VectorRecord } from '../core/ports/vector-store.js';
@@ -34,6 +34,18 @@ export class WorkingCopy {
 
   async start(): Promise<void> {
     if (this.server) return;
+    const c = await this.open();
+    if (c.configuration.hnsw?.sync_threshold !== HNSW_SYNC_THRESHOLD) {
+      // A collection made elsewhere (older snapshot, original system): the new threshold applies from the next open,
+      // whose first read replays the log tail and persists it; do that now rather than during a publish.
+      await c.modify({ configuration: { hnsw: { sync_threshold: HNSW_SYNC_THRESHOLD } } });
+      await this.stop();
+      await this.open();
+      await this.count();
+    }
+  }
+
+  private async open() {
     this.server = this.registry
       ? await this.registry.start(this.dir)
       : await startChromaServer({ path: this.dir });
@@ -41,6 +53,7 @@ export class WorkingCopy {
     const c = await this.store.collection(this.collection);
     this.collectionId = c.id;
     this.tenantDb = { tenant: c.tenant, database: c.database };
+    return c;
   }
 
   /** SIGTERM and wait: Chroma flushes on a clean stop, so the directory is a complete portable snapshot. */

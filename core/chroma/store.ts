@@ -6,6 +6,13 @@ import type { Metadata, QueryHit, VectorRecord, VectorStore } from '../ports/vec
 export const CHROMA_CHUNK = 1000;
 
 /**
+ * Chroma persists its HNSW index only after this many new records (default 1,000) and replays the rest from its log,
+ * at ≈ 4 ms per vector, on every reopen (chroma-core/chroma#6975, #7463). The compactor reopens its working copy on
+ * every publish, so it persists after every merge of a receipt or more: a reopen then only loads the index.
+ */
+export const HNSW_SYNC_THRESHOLD = 32;
+
+/**
  * VectorStore over one Chroma server. Collections are created without an embedding function and with squared L2
  * distance (the original system's default), so its snapshots can be imported.
  */
@@ -24,7 +31,7 @@ export class ChromaVectorStore implements VectorStore {
       c = this.client.getOrCreateCollection({
         name,
         embeddingFunction: null,
-        configuration: { hnsw: { space: 'l2' } },
+        configuration: { hnsw: { space: 'l2', sync_threshold: HNSW_SYNC_THRESHOLD } },
         metadata: { description: `Collection: ${name}` },
       });
       c.catch(() => this.collections.delete(name));

@@ -18,8 +18,12 @@ import type { WordLabel } from '../core/receipt/labels.js';
 import { readLines, readWords } from '../core/receipt/ndjson-reader.js';
 import type { LineRow, WordRow } from '../core/contracts/ndjson-rows.js';
 import type { ReceiptItems } from '../core/receipt/embedding-inputs.js';
-import { Barrier, Semaphore } from './concurrency.js';
+import { batchedQueries } from './batched-queries.js';
+import { Semaphore } from './concurrency.js';
 import { runIdFor } from './run-id.js';
+
+/** Receipts read + validated at once (`jobConcurrency`) unless configured. */
+export const DEFAULT_JOB_CONCURRENCY = 16;
 
 /** One receipt to embed: an EmbeddingJob (cloud) or a local job. */
 export interface WorkItem {
@@ -51,12 +55,10 @@ export interface WorkerDeps {
   placeLookup?: PlaceLookup;
   reporter: Reporter;
   log: Logger;
-  /** Receipts reading/writing at once. Default 8. */
+  /** Receipts reading + validating at once. Default 16. */
   jobConcurrency?: number;
-  /**
-   * Receipts whose embedding inputs are sent together (the embedder packs them into full requests). Default 16.
-   */
-  waveSize?: number;
+  /** Receipts writing their deltas and CompactionRun at once. Default: `jobConcurrency`. */
+  writeConcurrency?: number;
   /** Read word labels from the ledger for label metadata. Default true. */
   readLabels?: boolean;
   /** Stop starting new items (already running ones finish). */
@@ -83,6 +85,8 @@ export interface BatchOutcome {
   merchantIndex?: { version: string; origin: string; openMs: number };
   /** Summed over items (items overlap, so these add up to more than durationMs): where the time goes. */
   phaseMs: Record<string, number>;
+  /** Per phase: [first start, last end] in ms since the batch started (when each phase ran, on the wall clock). */
+  phaseSpanMs: Record<string, [number, number]>;
 }
 
 /**
@@ -102,7 +106,8 @@ export async function processBatch(deps: WorkerDeps, items: WorkItem[]): Promise
       try {
         opened = await deps.linesIndex.open();
         openMs = performance.now() - s;
-        return opened ? opened.store : { unavailable: 'no lines snapshot yet' };
+        time('openIndex', openMs);
+        return opened ? batchedQueries(opened.store) : { unavailable: 'no lines snapshot yet' };
       } catch (err) {
         deps.log.warn({ err: errorMessage(err) }, 'lines snapshot unavailable');
         return { unavailable: `lines snapshot unavailable: ${errorMessage(err)}` };
@@ -112,22 +117,29 @@ export async function processBatch(deps: WorkerDeps, items: WorkItem[]): Promise
   const outcomes: JobOutcome[] = new Array<JobOutcome>(items.length);
   let vectors = 0;
   const phaseMs: Record<string, number> = {};
-  const time = (phase: string, ms: number) => (phaseMs[phase] = (phaseMs[phase] ?? 0) + ms);
-  const concurrency = Math.max(1, deps.jobConcurrency ?? 8);
-  const sems = { read: new Semaphore(concurrency), finish: new Semaphore(concurrency) };
-  const waveSize = Math.max(1, deps.waveSize ?? 16);
+  const spans: Record<string, [number, number]> = {};
+  const time = (phase: string, ms: number) => {
+    phaseMs[phase] = (phaseMs[phase] ?? 0) + ms;
+    const end = performance.now() - t0;
+    const span = (spans[phase] ??= [end - ms, end]);
+    span[0] = Math.min(span[0], end - ms);
+    span[1] = Math.max(span[1], end);
+  };
+  const concurrency = Math.max(1, deps.jobConcurrency ?? DEFAULT_JOB_CONCURRENCY);
+  const sems = {
+    read: new Semaphore(concurrency),
+    write: new Semaphore(Math.max(1, deps.writeConcurrency ?? concurrency)),
+  };
   // Open the snapshot while the first receipts are read (it takes a copy and a Chroma start).
   if (deps.linesIndex && items.length > 0) void index();
   try {
-    // Every item runs as a pipeline (read → wave barrier → embed → finish), bounded per stage, so later waves read
-    // while earlier ones embed and earlier ones finish.
-    const barriers = Array.from(
-      { length: Math.ceil(items.length / waveSize) },
-      (_, w) => new Barrier(Math.min(waveSize, items.length - w * waveSize)),
-    );
+    // Every item runs as its own pipeline: read (bounded) → embed → merchant → write (bounded) → report. A receipt
+    // hands its inputs to the embedder as soon as they are built; the embedder coalesces the inputs of every receipt
+    // waiting at that moment into shared requests (up to its concurrency in flight), so requests stay full while
+    // later receipts are still being read and earlier ones are already being written.
     await Promise.all(
       items.map(async (item, i) => {
-        const o = await processItem(deps, item, index, sems, barriers[Math.floor(i / waveSize)]!, time);
+        const o = await processItem(deps, item, index, sems, time);
         if (o.result) vectors += o.result.rows + o.result.words;
         outcomes[i] = o;
       }),
@@ -144,6 +156,9 @@ export async function processBatch(deps: WorkerDeps, items: WorkItem[]): Promise
     durationMs: Math.round(performance.now() - t0),
     vectors,
     phaseMs: Object.fromEntries(Object.entries(phaseMs).map(([k, v]) => [k, Math.round(v)])),
+    phaseSpanMs: Object.fromEntries(
+      Object.entries(spans).map(([k, [a, b]]) => [k, [Math.round(a), Math.round(b)] as [number, number]]),
+    ),
     ...(o ? { merchantIndex: { version: o.version, origin: o.origin, openMs: Math.round(openMs) } } : {}),
   };
 }
@@ -152,13 +167,11 @@ async function processItem(
   deps: WorkerDeps,
   item: WorkItem,
   index: () => Promise<VectorStore | { unavailable: string }>,
-  sems: { read: Semaphore; finish: Semaphore },
-  barrier: Barrier,
+  sems: { read: Semaphore; write: Semaphore },
   time: (phase: string, ms: number) => void,
 ): Promise<JobOutcome> {
   const log = deps.log.child({ ej: item.name });
   let result: JobResult;
-  let arrived = false;
   const phases: Phases = {
     time,
     read: (fn) =>
@@ -166,19 +179,12 @@ async function processItem(
         if (deps.signal?.aborted) throw new ShuttingDown();
         return fn();
       }),
-    finish: (fn) => sems.finish.run(fn),
-    ready: async () => {
-      arrived = true;
-      const t = performance.now();
-      await barrier.arrive();
-      time('waitWave', performance.now() - t);
-    },
+    write: (fn) => sems.write.run(fn),
   };
   try {
     result = await embedItem(deps, item, index, log, phases);
   } catch (err) {
     if (err instanceof ShuttingDown) {
-      if (!arrived) barrier.leave();
       return { name: item.name, status: 'skipped', reported: false, message: 'shutting down' };
     }
     const reason: FailureReason =
@@ -188,14 +194,14 @@ async function processItem(
           ? 'SourceMissing'
           : 'Transient';
     const message = errorMessage(err);
-    if (!arrived) barrier.leave();
     log.warn({ reason, err: message }, 'job failed');
     const reported = await report(log, () => deps.reporter.failed(item, { reason, message }));
     return { name: item.name, status: 'failed', reason, message, reported };
   }
-  if (!arrived) barrier.leave();
   log.info({ ...result }, 'job succeeded');
+  const tReport = performance.now();
   const reported = await report(log, () => deps.reporter.succeeded(item, result));
+  time('report', performance.now() - tReport);
   return { name: item.name, status: 'succeeded', result, reported };
 }
 
@@ -215,9 +221,7 @@ interface Phases {
   /** Adds milliseconds to a named phase total (BatchOutcome.phaseMs). */
   time(phase: string, ms: number): void;
   read<T>(fn: () => Promise<T>): Promise<T>;
-  finish<T>(fn: () => Promise<T>): Promise<T>;
-  /** Wait until every receipt of the wave is ready to embed (or has failed). */
-  ready(): Promise<void>;
+  write<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /** Extra CompactionRun attributes that let a rerun report the same result without redoing the work. */
@@ -302,8 +306,7 @@ async function embedItem(
   }
   const { lines, words, items } = prepared;
 
-  // Phase 2: every receipt of the wave embeds at once, so the embedder packs full requests.
-  await phases.ready();
+  // Phase 2: embed at once; the embedder packs these inputs with those of every other receipt waiting now.
   const tEmbed = performance.now();
   const [rowVectors, wordVectors] = await Promise.all([
     embedder.embed(items.lines.map((i) => i.input)),
@@ -311,31 +314,29 @@ async function embedItem(
   ]);
   const embedMs = performance.now() - tEmbed;
   phases.time('embed', embedMs);
-  return phases.finish(() =>
-    finishItem(
-      deps,
-      item,
-      {
-        runId,
-        ids,
-        collections,
-        embedder,
-        lines,
-        words,
-        items,
-        rowVectors,
-        wordVectors,
-        embedMs,
-        t0,
-        time: phases.time,
-      },
-      index,
-      log,
-    ),
+  return finishItem(
+    deps,
+    item,
+    {
+      runId,
+      ids,
+      collections,
+      embedder,
+      lines,
+      words,
+      items,
+      rowVectors,
+      wordVectors,
+      embedMs,
+      t0,
+      phases,
+    },
+    index,
+    log,
   );
 }
 
-/** Phase 3 (I/O bound again): merchant, deltas, CompactionRun. */
+/** Phase 3: merchant (queries batched across receipts), then deltas and CompactionRun (bounded, I/O). */
 async function finishItem(
   deps: WorkerDeps,
   item: WorkItem,
@@ -351,7 +352,7 @@ async function finishItem(
     wordVectors: Float32Array[];
     embedMs: number;
     t0: number;
-    time: Phases['time'];
+    phases: Phases;
   },
   index: () => Promise<VectorStore | { unavailable: string }>,
   log: Logger,
@@ -368,76 +369,84 @@ async function finishItem(
     wordVectors,
     embedMs,
     t0,
-    time,
+    phases,
   } = p;
+  const { time } = phases;
   const tMerchant = performance.now();
   const { spec } = item;
 
+  const idx = await index();
+  time('indexWait', performance.now() - tMerchant);
   const merchant: MerchantResult = await resolveMerchant({
     receipt: { ...ids, lines, words },
     items,
     rowVectors,
-    index: await index(),
+    index: idx,
     placeLookup: deps.placeLookup,
     log,
   });
   applyMerchant(items, merchant.name);
   time('merchant', performance.now() - tMerchant);
-  const tUpload = performance.now();
+  const tQueued = performance.now();
+  const { deltas, created } = await phases.write(async () => {
+    time('writeWait', performance.now() - tQueued);
+    const tUpload = performance.now();
 
-  const records: Record<Collection, VectorRecord[]> = {
-    lines: collections.has('lines') ? toRecords(items.lines, rowVectors) : [],
-    words: collections.has('words') ? toRecords(items.words, wordVectors) : [],
-  };
-  const deltas = {} as Record<Collection, { key: string; sha256: string; vectors: number }>;
-  await Promise.all(
-    COLLECTIONS.map(async (c) => {
-      const { bytes, sha256 } = encodeDelta(
-        { collection: c, runId, dimensions: embedder.dimensions, model: embedder.model },
-        records[c],
-      );
-      const key = deltaKey(c, runId);
-      await deps.store.put(deps.vectorsBucket, key, bytes, {
-        contentType: 'application/vnd.apache.arrow.file',
-        metadata: {
-          run_id: runId,
-          collection: c,
-          sha256,
-          vectors: String(records[c].length),
-          image_id: spec.imageId,
-          receipt_id: String(spec.receiptId),
-          job: item.name,
-        },
-      });
-      deltas[c] = { key, sha256, vectors: records[c].length };
-    }),
-  );
+    const records: Record<Collection, VectorRecord[]> = {
+      lines: collections.has('lines') ? toRecords(items.lines, rowVectors) : [],
+      words: collections.has('words') ? toRecords(items.words, wordVectors) : [],
+    };
+    const deltas = {} as Record<Collection, { key: string; sha256: string; vectors: number }>;
+    await Promise.all(
+      COLLECTIONS.map(async (c) => {
+        const { bytes, sha256 } = encodeDelta(
+          { collection: c, runId, dimensions: embedder.dimensions, model: embedder.model },
+          records[c],
+        );
+        const key = deltaKey(c, runId);
+        await deps.store.put(deps.vectorsBucket, key, bytes, {
+          contentType: 'application/vnd.apache.arrow.file',
+          metadata: {
+            run_id: runId,
+            collection: c,
+            sha256,
+            vectors: String(records[c].length),
+            image_id: spec.imageId,
+            receipt_id: String(spec.receiptId),
+            job: item.name,
+          },
+        });
+        deltas[c] = { key, sha256, vectors: records[c].length };
+      }),
+    );
 
-  const extras: RunExtras = {
-    ...(item.uid ? { job_uid: item.uid } : {}),
-    job_lines: lines.length,
-    job_rows: items.lines.length,
-    job_words: items.words.length,
-    ...(merchant.name ? { merchant_name: merchant.name } : {}),
-    merchant_reason: merchant.reason,
-    ...(merchant.tier ? { merchant_tier: merchant.tier } : {}),
-  };
-  const run = {
-    ...newCompactionRun({
-      runId,
-      ...ids,
-      jobName: item.name,
-      model: embedder.model,
-      dimensions: embedder.dimensions,
-      deltas,
-      now: deps.now?.(),
-    }),
-    ...extras,
-  };
-  time('upload', performance.now() - tUpload);
-  const tLedger = performance.now();
-  const created = await deps.ledger.putRunIfAbsent(run);
-  time('ledger', performance.now() - tLedger);
+    const extras: RunExtras = {
+      ...(item.uid ? { job_uid: item.uid } : {}),
+      job_lines: lines.length,
+      job_rows: items.lines.length,
+      job_words: items.words.length,
+      ...(merchant.name ? { merchant_name: merchant.name } : {}),
+      merchant_reason: merchant.reason,
+      ...(merchant.tier ? { merchant_tier: merchant.tier } : {}),
+    };
+    const run = {
+      ...newCompactionRun({
+        runId,
+        ...ids,
+        jobName: item.name,
+        model: embedder.model,
+        dimensions: embedder.dimensions,
+        deltas,
+        now: deps.now?.(),
+      }),
+      ...extras,
+    };
+    time('upload', performance.now() - tUpload);
+    const tLedger = performance.now();
+    const created = await deps.ledger.putRunIfAbsent(run);
+    time('ledger', performance.now() - tLedger);
+    return { deltas, created };
+  });
   if (!created) {
     // Another pod of the same attempt got there first; the row in the ledger is what the compactor will read.
     const other = await deps.ledger.getRun(spec.imageId, spec.receiptId, runId);

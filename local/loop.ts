@@ -71,6 +71,16 @@ export interface DispatchOptions {
   onSettled?: (job: LocalJob) => void;
   onLaunched?: (workerJob: string, names: string[]) => void;
   onFinished?: (res: LaunchResult) => void;
+  /**
+   * Jobs are still being created until this settles (the runner ingests while the first workers run): dispatch
+   * keeps looking for new jobs until then, and fails if it rejects.
+   */
+  feeding?: Promise<unknown>;
+}
+
+/** Receipts per worker of the first wave (slow start: the first deltas, and the first merge, come early). */
+export function firstWaveSize(batchSize: number): number {
+  return Math.max(1, Math.ceil(batchSize / 5));
 }
 
 /**
@@ -86,14 +96,19 @@ export async function dispatchAll(
 ): Promise<void> {
   const inflight = new Set<Promise<void>>();
   let launched = 0;
+  let feeding = o.feeding !== undefined;
+  const fed = o.feeding?.then(() => {
+    feeding = false;
+  });
+  fed?.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
   for (;;) {
     signal?.throwIfAborted();
     const pending = jobs.counts().Pending;
     while (inflight.size < o.concurrency) {
       const slots = o.concurrency - inflight.size;
-      let size = Math.max(1, Math.min(o.batchSize, Math.ceil(pending / slots)));
-      // Slow start: the first wave is small, so the first deltas (and the compactor's first merge) come early.
-      if (launched < o.concurrency) size = Math.min(size, Math.max(1, Math.ceil(o.batchSize / 5)));
+      // While jobs are still coming in, the pending count says nothing about the total: full batches.
+      let size = feeding ? o.batchSize : Math.max(1, Math.min(o.batchSize, Math.ceil(pending / slots)));
+      if (launched < o.concurrency) size = Math.min(size, firstWaveSize(o.batchSize));
       const workerJob = `ejw-${createHash('sha256').update(`${Date.now()}-${Math.random()}`).digest('hex').slice(0, 10)}`;
       const claimed = jobs.claim(workerJob, size);
       if (claimed.length === 0) break;
@@ -111,17 +126,25 @@ export async function dispatchAll(
         .finally(() => inflight.delete(p));
       inflight.add(p);
     }
+    if (feeding) {
+      // New jobs may appear at any moment: look again soon (a free slot takes them), or when a worker ends.
+      await Promise.race([fed, sleep(50), ...inflight]);
+      continue;
+    }
+    if (fed) await fed; // rethrows a failed feed
     if (inflight.size === 0) {
       // Nothing running: done unless a retry is waiting for its backoff.
       const waiting = jobs.list('Pending');
       if (waiting.length === 0) return;
       const next = Math.min(...waiting.map((j) => j.nextAttemptAt ?? 0));
-      await new Promise((r) => setTimeout(r, Math.max(10, next - Date.now())));
+      await sleep(Math.max(10, next - Date.now()));
       continue;
     }
     await Promise.race(inflight);
   }
 }
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Turns one finished worker process into job phases (the controller's status rules, local edition). */
 export function settleBatch(

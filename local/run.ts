@@ -10,11 +10,18 @@ import type { LocalJob } from '../core/local/job-table.js';
 import type { Logger } from '../core/log.js';
 import type { Embedder } from '../core/ports/embedder.js';
 import type { QueryHit } from '../core/ports/vector-store.js';
-import { generateReceipts } from '../core/sample/index.js';
+import { generateReceipts, type GeneratedReceipt } from '../core/sample/index.js';
 import { StreamProcessor } from '../stream/processor.js';
 import { ARTIFACTS_BUCKET, embedderFromEnv, lockHome, openLocal, type LocalPorts } from './home.js';
-import { readInputFolder, submitReceipts, type Rejected } from './input.js';
-import { dispatchAll, ingestAll, LocalJobStatusSink, recoverClaims } from './loop.js';
+import { readInputFolder, submitReceipts, type InputReceipt, type Rejected } from './input.js';
+import {
+  dispatchAll,
+  firstWaveSize,
+  ingestAll,
+  LocalJobStatusSink,
+  recoverClaims,
+  type IngestStats,
+} from './loop.js';
 import { overheadBreakdown, unionMs, type OverheadBreakdown } from './intervals.js';
 import { fastChildEntry } from './child-bundle.js';
 import { parseStats } from './log.js';
@@ -136,37 +143,43 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       ...childCommand(self, ['compactor', '--home', ports.paths.root]),
     });
 
-    // 2. Submit.
+    // 2. Submit and ingest (EMBED queue → jobs) the first wave's receipts; the rest follow while it runs.
     t = performance.now();
     let rejected: Rejected[] = [];
-    let sourceOf: (name: string) => string | undefined = () => undefined;
-    let submittedNames: string[];
+    const bySource = new Map<string, string>();
+    const sourceOf = (name: string) => bySource.get(name);
+    let receipts: (InputReceipt | GeneratedReceipt)[];
     if (o.input) {
       const folder = await readInputFolder(o.input);
       rejected = folder.rejected;
-      const sent = folder.receipts.length
-        ? await submitReceipts(ports.store, ports.queues.embed, ARTIFACTS_BUCKET, folder.receipts)
-        : [];
-      submittedNames = sent.map(embeddingJobName);
-      const bySource = new Map(folder.receipts.map((r, i) => [submittedNames[i]!, r.source]));
-      sourceOf = (name) => bySource.get(name);
+      receipts = folder.receipts;
     } else {
-      const sent = await submitReceipts(
-        ports.store,
-        ports.queues.embed,
-        ARTIFACTS_BUCKET,
-        generateReceipts(o.receipts, o.seed),
-      );
-      submittedNames = sent.map(embeddingJobName);
+      receipts = generateReceipts(o.receipts, o.seed);
     }
     for (const r of rejected) failures.push({ source: r.source, reason: 'BadInput', message: r.reason });
-    stages.submit = { wallMs: performance.now() - t };
-
-    // 3. Ingest: EMBED queue → jobs.
-    t = performance.now();
-    const ingest = await ingestAll(ports.queues.embed, ports.jobs, log);
-    stages.ingest = { wallMs: performance.now() - t };
-    log.info(ingest, 'ingest done');
+    const submittedNames: string[] = [];
+    const ingested: IngestStats = { received: 0, created: 0, duplicates: 0, deadLettered: 0 };
+    const submitAndIngest = async (chunk: (InputReceipt | GeneratedReceipt)[]) => {
+      if (chunk.length) {
+        const sent = await submitReceipts(ports.store, ports.queues.embed, ARTIFACTS_BUCKET, chunk);
+        sent.forEach((m, i) => {
+          const name = embeddingJobName(m);
+          submittedNames.push(name);
+          const r = chunk[i]!;
+          if ('source' in r) bySource.set(name, r.source);
+        });
+      }
+      const t1 = performance.now();
+      const got = await ingestAll(ports.queues.embed, ports.jobs, log);
+      for (const k of Object.keys(ingested) as (keyof IngestStats)[]) ingested[k] += got[k];
+      stages.ingest = { wallMs: (stages.ingest?.wallMs ?? 0) + performance.now() - t1 };
+    };
+    const firstWave = o.concurrency * firstWaveSize(o.batchSize);
+    await submitAndIngest(receipts.slice(0, firstWave));
+    const feeding = submitAndIngest(receipts.slice(firstWave)).then(() => {
+      stages.submit = { wallMs: performance.now() - t - (stages.ingest?.wallMs ?? 0) };
+      log.info(ingested, 'ingest done');
+    });
 
     // 4. The stream processor (in process) runs alongside the workers and the compactor.
     const tStream = performance.now();
@@ -183,8 +196,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     const workerStats: WorkerChildStats[] = [];
     let launched = 0;
     let workerFailures = 0;
-    const total = ports.jobs.list().length;
-    progress.start('workers', total);
+    progress.start('workers', ports.jobs.list().length + receipts.length - firstWave);
     await dispatchAll(
       ports.jobs,
       launcher,
@@ -209,6 +221,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
         onLaunched: () => {
           launched++;
         },
+        feeding,
         onFinished: (res) => {
           if (res.reason !== 'Completed') workerFailures++;
           const stats = parseStats<WorkerChildStats>(res.stdout);

@@ -5,9 +5,11 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { embeddingJobName } from '../../../core/contracts/embedding-job.js';
 import { LocalJobTable } from '../../../core/local/job-table.js';
-import type { LaunchResult } from '../../../core/local/launcher.js';
+import type { LaunchResult, ProcessLauncher } from '../../../core/local/launcher.js';
 import { SqliteQueue } from '../../../core/local/sqlite-queue.js';
 import {
+  dispatchAll,
+  firstWaveSize,
   ingestAll,
   LocalJobStatusSink,
   recoverClaims,
@@ -168,5 +170,57 @@ describe('local job table + settle rules (controller/README.md)', () => {
       compaction: { lines: 'Completed', words: 'Failed' },
       compactionError: 'sha mismatch',
     });
+  });
+});
+
+describe('local dispatch while jobs are still being ingested', () => {
+  /** Runs each "worker" in-process: every job of the batch reports success after a short while. */
+  const fakeLauncher = (batches: string[][]) =>
+    ({
+      launch: async (spec: { name: string; args: string[] }) => {
+        batches.push(spec.args);
+        await new Promise((r) => setTimeout(r, 20));
+        for (const name of spec.args)
+          jobs.report(name, {
+            workerJob: spec.name,
+            outcome: 'Succeeded',
+            reportedAt: new Date().toISOString(),
+          });
+        return result(spec.name, {});
+      },
+    }) as unknown as ProcessLauncher;
+  const feedOpts = (feeding: Promise<unknown>): DispatchOptions => ({
+    ...opts,
+    workerCommand: (_job, names) => ({ command: 'true', args: names }),
+    feeding,
+  });
+
+  it('starts the first (small) wave at once, takes jobs created later, and returns only after the feed ends', async () => {
+    for (let i = 1; i <= 4; i++) jobs.createFromMessage(msg(i));
+    let fedAt = 0;
+    const feeding = (async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      for (let i = 5; i <= 34; i++) jobs.createFromMessage(msg(i));
+      fedAt = Date.now();
+    })();
+    const batches: string[][] = [];
+    await dispatchAll(jobs, fakeLauncher(batches), feedOpts(feeding), log);
+    expect(fedAt).toBeGreaterThan(0);
+    expect(batches.slice(0, 2).map((b) => b.length)).toEqual([firstWaveSize(10), firstWaveSize(10)]);
+    expect(batches.flat().sort()).toEqual(
+      jobs
+        .list()
+        .map((j) => j.name)
+        .sort(),
+    );
+    expect(jobs.counts().Succeeded).toBe(34);
+  });
+
+  it('fails when the feed fails', async () => {
+    jobs.createFromMessage(msg(1));
+    const feeding = new Promise((_, reject) => setTimeout(() => reject(new Error('upload failed')), 50));
+    await expect(dispatchAll(jobs, fakeLauncher([]), feedOpts(feeding), log)).rejects.toThrow(
+      'upload failed',
+    );
   });
 });

@@ -5,11 +5,17 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { newCompactionRun } from '../core/contracts/compaction-run.js';
+import type { JobResult } from '../core/contracts/embedding-job.js';
+import { COLLECTIONS, deltaKey } from '../core/contracts/ids.js';
 import { OpenAIEmbedder } from '../core/embedding/openai-embedder.js';
 import { generateReceipt, generateReceipts, putReceipt } from '../core/sample/index.js';
 import type { TestEnv } from '../test/harness/env.js';
 import { startEnvironment } from '../test/harness/environment.js';
 import { awsFixtures, seedLinesSnapshot } from '../test/integration/worker/helpers.js';
+import { Semaphore } from '../worker/concurrency.js';
+import { DEFAULT_JOB_CONCURRENCY } from '../worker/process.js';
 
 /**
  * Worker benchmark: one batch of 50 synthetic receipts through the real `embedctl worker` process (jobs-file mode,
@@ -19,10 +25,18 @@ import { awsFixtures, seedLinesSnapshot } from '../test/integration/worker/helpe
  * Figures:
  * - worker.receipts_per_s, worker.vectors_per_s: over the batch (processBatch wall time, not process start-up).
  * - worker.embed_share: time with ≥ 1 embedding request in flight / batch time.
- * - worker.efficiency_ratio: ideal / whole batch time, where the ideal is measured in the same run: the same number
- *   of inputs sent straight to the endpoint (same proxy, 2048 inputs per request, same concurrency). 1.0 means the
- *   worker takes no longer than the embedding calls alone would.
- * - worker.embed_efficiency: that ideal / the worker's embedding busy time (how well its requests are packed).
+ * - Two baselines, measured in the same run right after the worker:
+ *   - embedding: the same number of inputs sent straight to the endpoint (same proxy, 2048 inputs per request, same
+ *     request concurrency) — what batching and concurrency allow for the embedding calls alone;
+ *   - I/O: the same S3 and DynamoDB requests the worker made for the batch, sent straight with the SDK with the
+ *     worker's concurrency and no compute: per receipt the run lookup, the labels query and both NDJSON GETs (bodies
+ *     drained), then PUTs of the batch's real delta bytes (fresh keys) and the conditional CompactionRun put, at most
+ *     `--job-concurrency` receipts reading and as many writing at once.
+ *   The ideal is max(embedding, I/O): a pipeline that overlapped both perfectly could not finish sooner.
+ * - worker.efficiency_ratio: ideal / whole batch time.
+ * - worker.embed_only_ratio: the embedding baseline alone / whole batch time (the ratio without the I/O baseline).
+ * - worker.embed_efficiency: the embedding baseline / the worker's embedding busy time (how well its requests are
+ *   packed).
  * - worker.latency_bound_ratio: ceil(ceil(inputs / 2048) / concurrency) × latency / batch time (pure latency bound,
  *   ignoring the endpoint's own compute and transfer).
  * - worker.rss_mb_batch50: the worker process's peak RSS (getrusage maxRSS; the Chroma child server not included).
@@ -68,6 +82,8 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
       const child = spawn(
         process.execPath,
         [
+          // Profiling, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+          ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
           '--import',
           'tsx',
           'worker/main.ts',
@@ -138,18 +154,27 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
     const tb = performance.now();
     await baseline.embed(baselineInputs);
     const baselineMs = performance.now() - tb;
+    // Baseline 2: the batch's S3 + DynamoDB requests alone, straight through the SDK, with the worker's concurrency.
+    const concurrency = Number(
+      /--job-concurrency[= ](\d+)/.exec(process.env.BENCH_WORKER_ARGS ?? '')?.[1] ?? DEFAULT_JOB_CONCURRENCY,
+    );
+    const results = lines.flatMap((l) => (l.result ? [l.result as unknown as JobResult] : []));
+    const ioBaselineMs = await ioBaseline(fx, jobs, results, concurrency);
+    const idealMs = Math.max(baselineMs, ioBaselineMs);
     const merchants = lines.filter((l) => (l.result as { merchant?: string } | undefined)?.merchant).length;
     const seconds = summary.durationMs / 1000;
     const inputs = summary.embedder.inputs;
-    const idealMs = Math.ceil(Math.ceil(inputs / MAX_INPUTS) / CONCURRENCY) * LATENCY_MS;
+    const latencyBoundMs = Math.ceil(Math.ceil(inputs / MAX_INPUTS) / CONCURRENCY) * LATENCY_MS;
     return {
       'worker.receipts_per_s': { value: round(RECEIPTS / seconds), unit: 'receipts/s' },
       'worker.vectors_per_s': { value: round(summary.vectors / seconds), unit: 'vectors/s' },
       'worker.embed_share': { value: round(summary.embedder.busyMs / summary.durationMs, 3), unit: 'ratio' },
-      'worker.efficiency_ratio': { value: round(baselineMs / summary.durationMs, 3), unit: 'ratio' },
+      'worker.efficiency_ratio': { value: round(idealMs / summary.durationMs, 3), unit: 'ratio' },
+      'worker.embed_only_ratio': { value: round(baselineMs / summary.durationMs, 3), unit: 'ratio' },
       'worker.embed_efficiency': { value: round(baselineMs / summary.embedder.busyMs, 3), unit: 'ratio' },
-      'worker.latency_bound_ratio': { value: round(idealMs / summary.durationMs, 3), unit: 'ratio' },
+      'worker.latency_bound_ratio': { value: round(latencyBoundMs / summary.durationMs, 3), unit: 'ratio' },
       'worker.embed_baseline_ms': { value: Math.round(baselineMs), unit: 'ms' },
+      'worker.io_baseline_ms': { value: Math.round(ioBaselineMs), unit: 'ms' },
       'worker.embedding_requests': { value: summary.embedder.requests, unit: 'requests' },
       'worker.batch_ms': { value: summary.durationMs, unit: 'ms' },
       'worker.merchants_resolved': { value: merchants, unit: 'receipts' },
@@ -159,6 +184,71 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
     await proxy.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+type Fixtures = Awaited<ReturnType<typeof awsFixtures>>;
+type Job = { name: string; spec: { imageId: string; receiptId: number; linesKey: string; wordsKey: string } };
+
+/**
+ * The I/O the worker did for the batch, without any compute: per receipt the same reads (run lookup by id, labels
+ * query, both NDJSON objects drained) and the same writes (both deltas with their real bytes, the conditional run
+ * put), each receipt in that order, with `concurrency` receipts reading and `concurrency` writing at once.
+ */
+async function ioBaseline(
+  fx: Fixtures,
+  jobs: Job[],
+  results: JobResult[],
+  concurrency: number,
+): Promise<number> {
+  // Untimed: the real delta bytes, so the PUTs carry what the worker uploaded.
+  const bodies = await Promise.all(
+    results.map(async (r) => {
+      if (!r.linesDeltaKey || !r.wordsDeltaKey) throw new Error(`result without delta keys: ${r.runId}`);
+      return {
+        lines: await fx.store.getBuffer(fx.vectors, r.linesDeltaKey),
+        words: await fx.store.getBuffer(fx.vectors, r.wordsDeltaKey),
+      };
+    }),
+  );
+  const read = new Semaphore(concurrency);
+  const write = new Semaphore(concurrency);
+  const drain = async (s: NodeJS.ReadableStream) => {
+    for await (const chunk of s) void chunk;
+  };
+  const t0 = performance.now();
+  await Promise.all(
+    jobs.map(async (job, i) => {
+      const { imageId, receiptId, linesKey, wordsKey } = job.spec;
+      const runId = randomUUID();
+      await read.run(() =>
+        Promise.all([
+          fx.ledger.getRun(imageId, receiptId, runId),
+          fx.ledger.query(`IMAGE#${imageId}`, `RECEIPT#${String(receiptId).padStart(5, '0')}#LINE#`),
+          fx.store.getStream(fx.artifacts, linesKey).then(drain),
+          fx.store.getStream(fx.artifacts, wordsKey).then(drain),
+        ]),
+      );
+      const body = bodies[i % bodies.length]!;
+      await write.run(async () => {
+        const deltas = Object.fromEntries(
+          await Promise.all(
+            COLLECTIONS.map(async (c) => {
+              const key = deltaKey(c, runId);
+              await fx.store.put(fx.vectors, key, body[c], {
+                contentType: 'application/vnd.apache.arrow.file',
+                metadata: { run_id: runId, collection: c, sha256: '0'.repeat(64), job: job.name },
+              });
+              return [c, { key, sha256: '0'.repeat(64), vectors: 1 }] as const;
+            }),
+          ),
+        ) as Parameters<typeof newCompactionRun>[0]['deltas'];
+        await fx.ledger.putRunIfAbsent(
+          newCompactionRun({ runId, imageId, receiptId, jobName: job.name, deltas }),
+        );
+      });
+    }),
+  );
+  return performance.now() - t0;
 }
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { appendFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ENV } from '../cdk8s/env.js';
@@ -17,7 +18,13 @@ import { createLogger, type Logger } from '../core/log.js';
 import { SnapshotLinesIndexSource } from '../core/merchant/lines-index.js';
 import type { Embedder } from '../core/ports/embedder.js';
 import { KubeStatusReporter, loadWorkItems } from './kube.js';
-import { processBatch, type FailureReason, type Reporter, type WorkItem } from './process.js';
+import {
+  DEFAULT_JOB_CONCURRENCY,
+  processBatch,
+  type FailureReason,
+  type Reporter,
+  type WorkItem,
+} from './process.js';
 
 /** Exit codes understood by the controller's podFailurePolicy (controller/README.md). */
 export const EXIT = { ok: 0, retry: 1, badInput: 2, sourceMissing: 3 } as const;
@@ -57,7 +64,7 @@ export function register(program: Command): void {
       'openai (OPENAI_API_KEY, OPENAI_BASE_URL) or local (deterministic lexical)',
       'openai',
     )
-    .option('--job-concurrency <n>', 'receipts processed at once', '8')
+    .option('--job-concurrency <n>', 'receipts read and written at once', String(DEFAULT_JOB_CONCURRENCY))
     .option('--embed-concurrency <n>', 'embedding requests in flight', '4')
     .option('--scratch <dir>', 'local scratch for the lines snapshot copy (default: a temp dir)')
     .option('--no-merchant', 'skip merchant resolution')
@@ -168,6 +175,8 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
     });
   }
   log.info({ items: items.map((i) => i.name), workerJob }, 'batch started');
+  const cpuBefore = cpuMs();
+  const eluBefore = performance.eventLoopUtilization();
   const outcome = await processBatch(
     {
       store,
@@ -192,14 +201,22 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
     vectors: outcome.vectors,
     durationMs: outcome.durationMs,
     maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    batchCpuMs: cpuMs() - cpuBefore,
+    eventLoopUtilization: Math.round(performance.eventLoopUtilization(eluBefore).utilization * 100) / 100,
     ...(embedder instanceof OpenAIEmbedder ? { embedder: embedder.stats } : {}),
     ...(outcome.merchantIndex ? { merchantIndex: outcome.merchantIndex } : {}),
     phaseMs: outcome.phaseMs,
+    phaseSpanMs: outcome.phaseSpanMs,
   };
   log.info(summary, 'batch finished');
   if (flags.reportFile) await appendFile(flags.reportFile, JSON.stringify({ summary }) + '\n');
   closeKube();
   return outcome.exitCode;
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return Math.round((u.user + u.system) / 1000);
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {

@@ -16,29 +16,3 @@ export class Semaphore {
     }
   }
 }
-
-/**
- * Releases everyone once each of `size` parties has arrived or left. The worker uses it so that all receipts of a
- * wave enqueue their embedding inputs together, and the embedder can pack them into few, full requests.
- */
-export class Barrier {
-  private count = 0;
-  private release!: () => void;
-  private readonly opened = new Promise<void>((r) => (this.release = r));
-  constructor(private readonly size: number) {
-    if (size <= 0) this.release();
-  }
-
-  arrive(): Promise<void> {
-    this.tick();
-    return this.opened;
-  }
-
-  leave(): void {
-    this.tick();
-  }
-
-  private tick(): void {
-    if (++this.count >= this.size) this.release();
-  }
-}

@@ -82,6 +82,7 @@ export class OpenAIEmbedder implements Embedder {
   private readonly sendDimensions: boolean;
   private queue: Pending[] = [];
   private inFlight = 0;
+  private inFlightInputs = 0;
   private scheduled = false;
   private busySince = 0;
 
@@ -149,12 +150,11 @@ export class OpenAIEmbedder implements Embedder {
 
   private pump(): void {
     while (this.inFlight < this.o.concurrency && this.queue.length > 0) {
-      // Spread the queue over the free slots (latency overlaps), but never below minInputsPerRequest per request.
-      const free = this.o.concurrency - this.inFlight;
-      const target = Math.min(
-        this.o.maxInputsPerRequest,
-        Math.max(this.o.minInputsPerRequest, Math.ceil(this.queue.length / free)),
-      );
+      // Each request takes an equal share of the outstanding work (queued + in flight) over all slots, never below
+      // minInputsPerRequest: with every slot free the queue is spread over them; when one slot frees while the others
+      // are busy it does not take the whole backlog into one long request (the rest goes to the slots that free next).
+      const share = Math.ceil((this.queue.length + this.inFlightInputs) / this.o.concurrency);
+      const target = Math.min(this.o.maxInputsPerRequest, Math.max(this.o.minInputsPerRequest, share));
       const batch: Pending[] = [];
       let tokens = 0;
       while (
@@ -168,8 +168,10 @@ export class OpenAIEmbedder implements Embedder {
       }
       if (this.inFlight === 0) this.busySince = performance.now();
       this.inFlight++;
+      this.inFlightInputs += batch.length;
       void this.send(batch).finally(() => {
         this.inFlight--;
+        this.inFlightInputs -= batch.length;
         if (this.inFlight === 0) this.stats.busyMs += performance.now() - this.busySince;
         this.pump();
       });

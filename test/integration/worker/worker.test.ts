@@ -12,6 +12,7 @@ import { SnapshotLinesIndexSource } from '../../../core/merchant/lines-index.js'
 import { buildReceiptItems } from '../../../core/receipt/embedding-inputs.js';
 import { DEFECTS, generateReceipt, MERCHANTS, putReceipt } from '../../../core/sample/index.js';
 import { uploadSnapshot } from '../../../core/snapshot/s3-snapshot.js';
+import { batchedQueries } from '../../../worker/batched-queries.js';
 import { processBatch, type WorkerDeps, type WorkItem } from '../../../worker/process.js';
 import { runIdFor } from '../../../worker/run-id.js';
 import '../../harness/env.js';
@@ -168,6 +169,27 @@ describe('worker: merchant resolution', () => {
     expect(words.every((w) => w.metadata.merchant_name === 'Home Depot')).toBe(true);
     const missWords = decodeDelta(await fx.store.getBuffer(fx.vectors, deltaKey('words', runId))).records;
     expect(missWords.every((w) => w.metadata.merchant_name === '')).toBe(true);
+  });
+
+  it('batched merchant queries return exactly what single queries return', async () => {
+    const idx = (await (await source(root)).open())!;
+    try {
+      const batched = batchedQueries(idx.store);
+      expect(batched).not.toBe(idx.store);
+      const vectors = Array.from({ length: 70 }, (_, i) =>
+        embedText(`${MERCHANTS[i % 5]!.name} ${i} MAIN ST`, DIMS),
+      );
+      const single = await Promise.all(vectors.map((v) => idx.store.query('lines', v, 20)));
+      // Issued together (more than one request's worth), as the receipts of one embedding response do.
+      const together = await Promise.all(vectors.map((v) => batched.query('lines', v, 20)));
+      // Hits at equal distance (the seeded snapshot holds identical rows) may come back in either order.
+      const norm = (hits: Awaited<ReturnType<typeof batched.query>>) =>
+        [...hits].sort((a, b) => a.distance - b.distance || a.id.localeCompare(b.id));
+      expect(together.map(norm)).toEqual(single.map(norm));
+      expect(single.every((hits) => hits.length === 20)).toBe(true);
+    } finally {
+      await idx.close();
+    }
   });
 
   it('restores from the S3 snapshot when the volume is empty, and says so when there is none', async () => {

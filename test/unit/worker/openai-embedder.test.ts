@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OpenAIEmbedder, splitText } from '../../../core/embedding/openai-embedder.js';
 import { embedText } from '../../../core/embedding/local-embedder.js';
@@ -31,6 +33,57 @@ describe('OpenAIEmbedder', () => {
     expect(Array.from(vb[7]!)).toEqual(Array.from(embedText('beta 7', 64)));
     expect(server.stats.requests).toBe(3);
     expect(e.stats.inputs).toBe(280);
+  });
+
+  it('a slot that frees while others are busy takes a share of the outstanding work, not the whole backlog', async () => {
+    // An endpoint that answers after 50 ms and records each request's size.
+    const sizes: number[] = [];
+    const slow = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as { input: string[] };
+        sizes.push(body.input.length);
+        const data = body.input.map((t, index) => ({
+          object: 'embedding',
+          index,
+          embedding: Buffer.from(embedText(t, 8).buffer).toString('base64'),
+        }));
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              object: 'list',
+              data,
+              model: 'm',
+              usage: { prompt_tokens: 0, total_tokens: 0 },
+            }),
+          );
+        }, 50);
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    try {
+      const e = new OpenAIEmbedder({
+        apiKey: 'k',
+        baseURL: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/v1`,
+        dimensions: 8,
+        concurrency: 2,
+        minInputsPerRequest: 1,
+      });
+      const first = e.embed(Array.from({ length: 40 }, (_, i) => `first ${i}`));
+      await new Promise((r) => setTimeout(r, 20)); // both slots busy with 20 each
+      const backlog = e.embed(Array.from({ length: 400 }, (_, i) => `later ${i}`));
+      const [va, vb] = await Promise.all([first, backlog]);
+      expect(va).toHaveLength(40);
+      expect(Array.from(vb[399]!)).toEqual(Array.from(embedText('later 399', 8)));
+      // The first slot to free takes (400 queued + 20 in flight) / 2 = 210, the next one the remaining 190, instead
+      // of one request of 400 while the other slot idles.
+      expect(sizes).toEqual([20, 20, 210, 190]);
+    } finally {
+      slow.closeAllConnections();
+      await new Promise((r) => slow.close(r));
+    }
   });
 
   it('waits out 429s (Retry-After) and succeeds', async () => {

@@ -5,7 +5,7 @@ import { addressSimilar, resolveMerchant } from '../../../core/merchant/resolver
 import type { QueryHit, VectorStore } from '../../../core/ports/vector-store.js';
 import { buildReceiptItems } from '../../../core/receipt/embedding-inputs.js';
 import { generateReceipt } from '../../../core/sample/index.js';
-import { Barrier, Semaphore } from '../../../worker/concurrency.js';
+import { Semaphore } from '../../../worker/concurrency.js';
 import { runIdFor } from '../../../worker/run-id.js';
 
 const r = generateReceipt(77, { merchant: 2, branch: 0 }); // Home Depot, San Diego, (619) 555-0111
@@ -108,7 +108,7 @@ describe('run ids and concurrency helpers', () => {
     expect(runIdFor({ name: 'ej-1', uid: 'u-2' }, 'ejw-abc')).not.toBe(a);
   });
 
-  it('Semaphore bounds concurrency; Barrier opens when all arrived or left', async () => {
+  it('Semaphore bounds concurrency', async () => {
     const sem = new Semaphore(2);
     let active = 0;
     let peak = 0;
@@ -122,14 +122,5 @@ describe('run ids and concurrency helpers', () => {
       ),
     );
     expect(peak).toBe(2);
-    const b = new Barrier(3);
-    let opened = false;
-    const p = b.arrive().then(() => (opened = true));
-    b.leave();
-    await new Promise((res) => setTimeout(res, 5));
-    expect(opened).toBe(false);
-    void b.arrive();
-    await p;
-    expect(opened).toBe(true);
   });
 });

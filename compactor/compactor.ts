@@ -1,4 +1,4 @@
-import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactionMessage } from '../core/contracts/compaction-message.js';
@@ -25,18 +25,17 @@ import {
   newVersionId,
   writeDurably,
   collectionDir,
+  copyVersion,
+  VERSION_INFO,
 } from '../core/snapshot/volume.js';
 import { readFile } from 'node:fs/promises';
 import { compactorMetrics as metrics } from '../stream/metrics.js';
 import { crashPoint } from './crash.js';
 import { desiredMetadata, loadReceiptFacts, sameMetadata, stored, type ReceiptFacts } from './enrich.js';
 import { ServerRegistry } from './server-registry.js';
-import { copyWhileRestarting, digestDiff, treeDigest } from './stage-copy.js';
+import { copyWhileRestarting } from './stage-copy.js';
 import { WorkingCopy } from './working-copy.js';
 import { mapLimit } from '../core/map-limit.js';
-
-/** Provenance file inside every published version directory. */
-export const VERSION_INFO = 'embedctl-version.json';
 
 export interface CompactorConfig {
   /** Most messages per batch and collection. */
@@ -703,14 +702,19 @@ class Lane {
     const staging = join(versionsDir(root, this.c), `.staging-${version}`);
     await mkdir(staging, { recursive: true });
     let restartMs = 0;
-    const files = await copyWhileRestarting(this.wc.dir, staging, async () => {
-      const tr = performance.now();
-      await this.wc.start();
-      await this.validateWorkingCopy(count, mergedIds);
-      restartMs = performance.now() - tr;
-    });
+    const files = await copyWhileRestarting(
+      this.wc.dir,
+      staging,
+      async () => {
+        const tr = performance.now();
+        await this.wc.start();
+        await this.validateWorkingCopy(count, mergedIds);
+        restartMs = performance.now() - tr;
+      },
+      [VERSION_INFO], // the working copy holds its base's provenance file; the new one is written below
+    );
     // Provenance next to Chroma's files (Chroma ignores it): who published what, from which base, with which token,
-    // and the SHA-256 of every file, so any later copy of the version can be checked against it.
+    // and the SHA-256 of every file, checked by every reader's copy (copyVersion).
     await writeDurably(
       join(staging, VERSION_INFO),
       JSON.stringify({
@@ -764,9 +768,7 @@ class Lane {
     const staging = join(versionsDir(root, this.c), `.staging-${version}`);
     await mkdir(versionsDir(root, this.c), { recursive: true });
     await rm(staging, { recursive: true, force: true });
-    const [a] = await Promise.all([treeDigest(source), cp(source, staging, { recursive: true })]);
-    const diff = digestDiff(a, await treeDigest(staging));
-    if (diff) throw new TransientError(`copy of restored ${this.c} differs: ${diff}`);
+    await copyVersion(source, staging);
     await rename(staging, versionDir(root, this.c, version));
     await fsyncDir(versionsDir(root, this.c));
   }

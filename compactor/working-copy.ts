@@ -1,10 +1,11 @@
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startChromaServer, type ChromaServer } from '../core/chroma/server.js';
 import type { ServerRegistry } from './server-registry.js';
 import { ChromaVectorStore, CHROMA_CHUNK, HNSW_SYNC_THRESHOLD } from '../core/chroma/store.js';
 import type { Collection } from '../core/contracts/ids.js';
 import { TransientError } from '../core/errors.js';
+import { copyVersion } from '../core/snapshot/volume.js';
 import type { Metadata, VectorRecord } from '../core/ports/vector-store.js';
 
 /**
@@ -27,7 +28,7 @@ export class WorkingCopy {
   async reset(source: string | undefined): Promise<void> {
     await this.stop();
     await rm(this.dir, { recursive: true, force: true });
-    if (source) await cp(source, this.dir, { recursive: true });
+    if (source) await copyVersion(source, this.dir);
     else await mkdir(this.dir, { recursive: true });
     await this.start();
   }

@@ -1,13 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Collection } from '../contracts/ids.js';
+import { TransientError } from '../errors.js';
+import { copyFilesHashing, digestDiff, listFiles } from './file-digests.js';
 
 /**
  * Snapshot layout on the shared volume (DESIGN §4.7):
  *   {root}/{collection}/versions/{version}/   immutable once published
  *   {root}/{collection}/CURRENT               names the live version, replaced atomically (write + fsync + rename)
  */
+/** Provenance file inside every published version: who published it, from which base, and every file's SHA-256. */
+export const VERSION_INFO = 'embedctl-version.json';
+
 export function collectionDir(root: string, collection: Collection): string {
   return join(root, collection);
 }
@@ -89,7 +94,7 @@ export async function installVersion(
   const staging = join(versionsDir(root, collection), `.staging-${version}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(versionsDir(root, collection), { recursive: true });
-  await cp(source, staging, { recursive: true });
+  await copyVersion(source, staging);
   await rename(staging, dest);
   await fsyncDir(versionsDir(root, collection));
   return dest;
@@ -108,8 +113,35 @@ export async function copyCurrentTo(
   if (!version) return undefined;
   const dir = join(scratch, `${collection}-${version}`);
   await rm(dir, { recursive: true, force: true });
-  await cp(versionDir(root, collection, version), dir, { recursive: true });
+  await copyVersion(versionDir(root, collection, version), dir);
   return { version, dir };
+}
+
+/**
+ * Copies a version directory, hashing every file on the way, and checks the copy against the SHA-256 digests its
+ * publisher recorded (versions without recorded digests are copied as they are). A mismatch means the version on the
+ * volume is not what was published: nothing may use the copy.
+ */
+export async function copyVersion(source: string, dest: string): Promise<void> {
+  const got = await copyFilesHashing(source, dest, await listFiles(source));
+  const recorded = await recordedDigests(source);
+  if (!recorded) return;
+  got.delete(VERSION_INFO);
+  const diff = digestDiff(recorded, got);
+  if (diff)
+    throw new TransientError(`version ${source} does not match its recorded digests: ${diff}`, { source });
+}
+
+async function recordedDigests(versionPath: string): Promise<Map<string, string> | undefined> {
+  try {
+    const info = JSON.parse(await readFile(join(versionPath, VERSION_INFO), 'utf8')) as {
+      files?: Record<string, string>;
+    };
+    return info.files ? new Map(Object.entries(info.files)) : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 /**

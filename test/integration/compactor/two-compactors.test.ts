@@ -7,7 +7,7 @@ import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { runCollection } from '../../../core/contracts/compaction-run.js';
 import { versionsDir } from '../../../core/snapshot/volume.js';
-import { VERSION_INFO } from '../../../compactor/compactor.js';
+import { VERSION_INFO } from '../../../core/snapshot/volume.js';
 import {
   childEnv,
   dumpLive,

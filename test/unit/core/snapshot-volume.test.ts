@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, readdirSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
   copyCurrentTo,
+  copyVersion,
+  VERSION_INFO,
   installVersion,
   listVersions,
   newVersionId,
@@ -44,6 +47,32 @@ describe('snapshot volume layout', () => {
     // No temp files or staging directories are left behind.
     expect(readdirSync(join(root, 'lines')).sort()).toEqual(['CURRENT', 'versions']);
     expect(readdirSync(join(root, 'lines', 'versions')).sort()).toEqual([v1, v2]);
+  });
+
+  it('a reader copy is checked against the digests recorded at publish: a changed byte is refused', async () => {
+    const src = chromaDir('published bytes');
+    const sha = (f: string) =>
+      createHash('sha256')
+        .update(readFileSync(join(src, f)))
+        .digest('hex');
+    const files = {
+      'chroma.sqlite3': sha('chroma.sqlite3'),
+      'seg/data_level0.bin': sha('seg/data_level0.bin'),
+    };
+    writeFileSync(join(src, VERSION_INFO), JSON.stringify({ version: 'v', files }));
+    const dest = mkdtempSync(join(tmpdir(), 'copy-'));
+    await copyVersion(src, join(dest, 'ok'));
+    expect(readFileSync(join(dest, 'ok', 'seg', 'data_level0.bin'), 'utf8')).toBe(
+      'published bytes'.repeat(3),
+    );
+
+    writeFileSync(join(src, 'seg', 'data_level0.bin'), 'Published bytes'.repeat(3)); // bit rot, torn write…
+    await expect(copyVersion(src, join(dest, 'bad'))).rejects.toThrow(
+      /does not match its recorded digests: seg\/data_level0\.bin differs/,
+    );
+    writeFileSync(join(src, 'seg', 'data_level0.bin'), 'published bytes'.repeat(3));
+    writeFileSync(join(src, 'seg', 'extra.bin'), 'not published');
+    await expect(copyVersion(src, join(dest, 'extra'))).rejects.toThrow(/seg\/extra\.bin unexpected/);
   });
 
   it('version ids sort by time', () => {

@@ -10,6 +10,7 @@ import { newCompactionRun } from '../core/contracts/compaction-run.js';
 import type { JobResult } from '../core/contracts/embedding-job.js';
 import { COLLECTIONS, deltaKey } from '../core/contracts/ids.js';
 import { OpenAIEmbedder } from '../core/embedding/openai-embedder.js';
+import { buildReceiptItems } from '../core/receipt/embedding-inputs.js';
 import { generateReceipt, generateReceipts, putReceipt } from '../core/sample/index.js';
 import type { TestEnv } from '../test/harness/env.js';
 import { startEnvironment } from '../test/harness/environment.js';
@@ -26,8 +27,8 @@ import { DEFAULT_JOB_CONCURRENCY } from '../worker/process.js';
  * - worker.receipts_per_s, worker.vectors_per_s: over the batch (processBatch wall time, not process start-up).
  * - worker.embed_share: time with ≥ 1 embedding request in flight / batch time.
  * - Two baselines, measured in the same run right after the worker:
- *   - embedding: the same number of inputs sent straight to the endpoint (same proxy, 2048 inputs per request, same
- *     request concurrency) — what batching and concurrency allow for the embedding calls alone;
+ *   - embedding: the batch's own input texts sent straight to the endpoint (same proxy, 2048 inputs per request,
+ *     same request concurrency) — what batching and concurrency allow for the embedding calls alone;
  *   - I/O: the same S3 and DynamoDB requests the worker made for the batch, sent straight with the SDK with the
  *     worker's concurrency and no compute: per receipt the run lookup, the labels query and both NDJSON GETs (bodies
  *     drained), then PUTs of the batch's real delta bytes (fresh keys) and the conditional CompactionRun put, at most
@@ -140,10 +141,17 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
     if (process.env.BENCH_VERBOSE) console.error(JSON.stringify(summary));
     // Baseline: the same number of inputs sent straight to the endpoint (through the same latency proxy) with the
     // best batching and the same concurrency — the ideal the worker's whole batch is compared with.
-    const baselineInputs = Array.from(
-      { length: summary.embedder.inputs },
-      (_, i) => `baseline input ${i} TOTAL 12.50`,
-    );
+    // The worker's own input texts (rebuilt from the generated receipts; labels and the merchant are not part of
+    // any input), so the endpoint does the same work per input as for the worker.
+    const baselineInputs = receipts.flatMap((r) => {
+      const built = buildReceiptItems({ ...r, labels: [] });
+      return [...built.lines.map((i) => i.input), ...built.words.map((i) => i.input)];
+    });
+    if (baselineInputs.length !== summary.embedder.inputs) {
+      throw new Error(
+        `baseline has ${baselineInputs.length} inputs, the worker embedded ${summary.embedder.inputs}`,
+      );
+    }
     const baseline = new OpenAIEmbedder({
       apiKey: env.embeddings.apiKey,
       baseURL: proxy.url,

@@ -148,7 +148,9 @@ export class Compactor {
     try {
       await this.servers.reap(); // servers orphaned by a killed predecessor must not share our directories
       await this.fence(undefined); // claim the volume for this token before anything else
-      for (const lane of Object.values(this.lanes)) await lane.init();
+      // Lanes share nothing but the lease: their working copies and Chroma servers come up side by side.
+      const inits = await Promise.allSettled(Object.values(this.lanes).map((l) => l.init()));
+      for (const r of inits) if (r.status === 'rejected') throw r.reason;
       this.ready = true;
       const results = await Promise.allSettled(
         Object.values(this.lanes).map((l) =>
@@ -560,6 +562,7 @@ class Lane {
       if (f) r.metadata = desiredMetadata(this.c, r.id, r.metadata, f);
     }
 
+    const enrichMs = performance.now() - t0;
     // 6. Apply: deletes (only of entities really gone from the ledger), merges, metadata recomputes.
     signal?.throwIfAborted();
     const pk = (imageId: string) => `IMAGE#${imageId}`;
@@ -624,6 +627,7 @@ class Lane {
     result.replaced = toReplace.length;
     result.updated = toUpdate.length;
 
+    const applyMs = performance.now() - t0;
     // 7. Verify every merged id is present before anything is published or marked.
     const present = await this.wc.getByIds(ids, false);
     if (present.size !== ids.length) {
@@ -672,11 +676,14 @@ class Lane {
       await this.prune();
       await this.flushS3(false);
     }
+    // Each *Ms: time since the batch began when that step ended (load, enrich, apply, verify = merge; then the rest).
     this.log.info(
       {
         ...result,
         ms: Math.round(performance.now() - t0),
         loadMs: Math.round(loadMs),
+        enrichMs: Math.round(enrichMs),
+        applyMs: Math.round(applyMs),
         mergeMs: Math.round(mergeMs),
       },
       'batch done',

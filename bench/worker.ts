@@ -32,7 +32,7 @@ import { DEFAULT_JOB_CONCURRENCY } from '../worker/process.js';
  *   - I/O: the same S3 and DynamoDB requests the worker made for the batch, sent straight with the SDK with the
  *     worker's concurrency and no compute: per receipt the run lookup, the labels query and both NDJSON GETs (bodies
  *     drained), then PUTs of the batch's real delta bytes (fresh keys) and the conditional CompactionRun put, at most
- *     `--job-concurrency` receipts reading and as many writing at once.
+ *     `--job-concurrency` receipts reading and `--write-concurrency` (default the same) writing at once.
  *   The ideal is max(embedding, I/O): a pipeline that overlapped both perfectly could not finish sooner.
  * - worker.efficiency_ratio: ideal / whole batch time.
  * - worker.embed_only_ratio: the embedding baseline alone / whole batch time (the ratio without the I/O baseline).
@@ -163,11 +163,11 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
     await baseline.embed(baselineInputs);
     const baselineMs = performance.now() - tb;
     // Baseline 2: the batch's S3 + DynamoDB requests alone, straight through the SDK, with the worker's concurrency.
-    const concurrency = Number(
-      /--job-concurrency[= ](\d+)/.exec(process.env.BENCH_WORKER_ARGS ?? '')?.[1] ?? DEFAULT_JOB_CONCURRENCY,
-    );
+    const args = process.env.BENCH_WORKER_ARGS ?? '';
+    const readConcurrency = Number(/--job-concurrency[= ](\d+)/.exec(args)?.[1] ?? DEFAULT_JOB_CONCURRENCY);
+    const writeConcurrency = Number(/--write-concurrency[= ](\d+)/.exec(args)?.[1] ?? readConcurrency);
     const results = lines.flatMap((l) => (l.result ? [l.result as unknown as JobResult] : []));
-    const ioBaselineMs = await ioBaseline(fx, jobs, results, concurrency);
+    const ioBaselineMs = await ioBaseline(fx, jobs, results, readConcurrency, writeConcurrency);
     const idealMs = Math.max(baselineMs, ioBaselineMs);
     const merchants = lines.filter((l) => (l.result as { merchant?: string } | undefined)?.merchant).length;
     const seconds = summary.durationMs / 1000;
@@ -200,13 +200,14 @@ type Job = { name: string; spec: { imageId: string; receiptId: number; linesKey:
 /**
  * The I/O the worker did for the batch, without any compute: per receipt the same reads (run lookup by id, labels
  * query, both NDJSON objects drained) and the same writes (both deltas with their real bytes, the conditional run
- * put), each receipt in that order, with `concurrency` receipts reading and `concurrency` writing at once.
+ * put), each receipt in that order, with as many receipts reading and writing at once as the worker allows.
  */
 async function ioBaseline(
   fx: Fixtures,
   jobs: Job[],
   results: JobResult[],
-  concurrency: number,
+  readConcurrency: number,
+  writeConcurrency: number,
 ): Promise<number> {
   // Untimed: the real delta bytes, so the PUTs carry what the worker uploaded.
   const bodies = await Promise.all(
@@ -218,8 +219,8 @@ async function ioBaseline(
       };
     }),
   );
-  const read = new Semaphore(concurrency);
-  const write = new Semaphore(concurrency);
+  const read = new Semaphore(readConcurrency);
+  const write = new Semaphore(writeConcurrency);
   const drain = async (s: NodeJS.ReadableStream) => {
     for await (const chunk of s) void chunk;
   };

@@ -37,6 +37,7 @@ interface Flags {
   reportFile?: string;
   embedder: string;
   jobConcurrency: string;
+  writeConcurrency?: string;
   embedConcurrency: string;
   scratch?: string;
   merchant: boolean;
@@ -65,6 +66,10 @@ export function register(program: Command): void {
       'openai',
     )
     .option('--job-concurrency <n>', 'receipts read and written at once', String(DEFAULT_JOB_CONCURRENCY))
+    .option(
+      '--write-concurrency <n>',
+      'receipts writing deltas + CompactionRun at once (default: --job-concurrency)',
+    )
     .option('--embed-concurrency <n>', 'embedding requests in flight', '4')
     .option('--scratch <dir>', 'local scratch for the lines snapshot copy (default: a temp dir)')
     .option('--no-merchant', 'skip merchant resolution')
@@ -78,7 +83,13 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
   const env = process.env;
   const jobConcurrency = Number(flags.jobConcurrency);
   const embedConcurrency = Number(flags.embedConcurrency);
-  if (!flags.jobs === !flags.jobsFile || !(jobConcurrency >= 1) || !(embedConcurrency >= 1)) {
+  const writeConcurrency = Number(flags.writeConcurrency ?? jobConcurrency);
+  if (
+    !flags.jobs === !flags.jobsFile ||
+    !(jobConcurrency >= 1) ||
+    !(embedConcurrency >= 1) ||
+    !(writeConcurrency >= 1)
+  ) {
     log.fatal('exactly one of --jobs or --jobs-file is required; concurrencies must be ≥ 1');
     return EXIT.badInput;
   }
@@ -188,6 +199,7 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
       reporter,
       log,
       jobConcurrency,
+      writeConcurrency,
       signal: stop.signal,
     },
     items,

@@ -23,7 +23,10 @@ export interface OpenAIEmbedderOptions {
   /** Send `dimensions` in requests (default: for text-embedding-3-* models and unknown models, not for ada-002). */
   sendDimensions?: boolean;
   maxInputsPerRequest?: number;
-  /** Queued inputs are spread over free request slots, but not into requests smaller than this. Default 256. */
+  /**
+   * Each request takes an equal share of the outstanding inputs (queued + in flight) over `concurrency` slots, but
+   * not fewer than this. Default 256.
+   */
   minInputsPerRequest?: number;
   maxTokensPerRequest?: number;
   maxInputTokens?: number;

@@ -12,7 +12,6 @@ import { lineVectorId, wordVectorId, type Collection } from '../core/contracts/i
 import type { VectorRecord } from '../core/ports/vector-store.js';
 import { DynamoStreamFeed, FileCheckpointStore } from '../core/aws/dynamo-stream-feed.js';
 import { switchCurrent, versionDir } from '../core/snapshot/volume.js';
-import type { Compactor } from '../compactor/compactor.js';
 import { WorkingCopy } from '../compactor/working-copy.js';
 import { StreamProcessor } from '../stream/processor.js';
 import type { TestEnv } from '../test/harness/env.js';
@@ -137,8 +136,18 @@ async function childPids(pid: number): Promise<number[]> {
   }
 }
 
-/** Wraps a lane's publish so the caller can read how long the last one took. */
-function timePublishes(lane: Compactor['lanes']['words']): { lastS: () => number } {
+/** An in-process compactor holding the lease, one lane open, its publishes timed (`timer.lastS()`: the last one). */
+async function openLane(w: World, c: Collection) {
+  const compactor = compactorFor(w, `bench-${c}`, {
+    dimensions: DIM,
+    batchSize: 1000,
+    batchWindowMs: 1000,
+    visibilitySeconds: 600,
+  });
+  await compactor.deps.lease.acquire();
+  await compactor.fence(undefined);
+  const lane = compactor.lanes[c];
+  await lane.init();
   let last = 0;
   const publish = lane.publish.bind(lane);
   lane.publish = async (ids: string[]) => {
@@ -147,7 +156,7 @@ function timePublishes(lane: Compactor['lanes']['words']): { lastS: () => number
     last = (performance.now() - t) / 1000;
     return v;
   };
-  return { lastS: () => last };
+  return { compactor, lane, timer: { lastS: () => last } };
 }
 
 /** Part 1, ROUNDS times interleaved (merge, then raw, per round) so host noise hits both; medians reported. */
@@ -171,17 +180,7 @@ async function mergeVsRawOnce(env: TestEnv): Promise<Figures> {
   const receipts = Array.from({ length: MERGE_RUNS }, (_, i) => receipt(1000 + i, LINES_PER_RUN, 1));
   for (const r of receipts) await writeRun(w, { ...r, words: r.words.slice(0, 1) }, { dim: DIM });
   await pumpStream(w);
-  const compactor = compactorFor(w, 'bench', {
-    dimensions: DIM,
-    batchSize: 1000,
-    batchWindowMs: 1000,
-    visibilitySeconds: 600,
-  });
-  await compactor.deps.lease.acquire();
-  await compactor.fence(undefined);
-  const lane = compactor.lanes.lines;
-  await lane.init();
-  const timer = timePublishes(lane);
+  const { compactor, lane, timer } = await openLane(w, 'lines');
   const msgs = await lane.receive(new AbortController().signal);
   if (msgs.length !== MERGE_RUNS) throw new Error(`expected ${MERGE_RUNS} messages, got ${msgs.length}`);
   const t0 = performance.now();
@@ -273,16 +272,7 @@ async function publishVsCopy(env: TestEnv): Promise<Figures> {
   try {
     await cp(base, versionDir(w.root, 'words', BASE_VERSION), { recursive: true });
     await switchCurrent(w.root, 'words', BASE_VERSION);
-    const compactor = compactorFor(w, 'bench-publish', {
-      dimensions: DIM,
-      batchSize: 1000,
-      batchWindowMs: 200,
-    });
-    await compactor.deps.lease.acquire();
-    await compactor.fence(undefined);
-    const lane = compactor.lanes.words;
-    await lane.init();
-    const timer = timePublishes(lane);
+    const { compactor, lane, timer } = await openLane(w, 'words');
     const rounds: { publishS: number; copyS: number }[] = [];
     for (let i = 0; i < PUBLISH_ROUNDS; i++) {
       await writeRun(w, receipt(20_000 + i, 40, 5), { dim: DIM });

@@ -41,6 +41,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Com
   };
   set('batchSize', num(env, 'COMPACTOR_BATCH_SIZE'));
   set('batchWindowMs', num(env, 'COMPACTOR_BATCH_WINDOW_MS'));
+  set('publishHoldMs', num(env, 'COMPACTOR_PUBLISH_HOLD_MS'));
   set('waitSeconds', num(env, 'COMPACTOR_WAIT_SECONDS'));
   set('visibilitySeconds', num(env, 'COMPACTOR_VISIBILITY_SECONDS'));
   set('maxReceives', num(env, 'COMPACTOR_MAX_RECEIVES'));

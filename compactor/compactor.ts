@@ -57,6 +57,12 @@ export interface CompactorConfig {
   s3Keep: number;
   /** Expected vector dimension; when unset, the collection's own (or the first delta's). */
   dimensions?: number;
+  /**
+   * After a batch is merged, keep merging the batches already waiting in the queue for up to this long before one
+   * publish covers them all (0 = publish after every batch). Fewer publishes under a backlog; a run waits at most this
+   * much longer for COMPLETED.
+   */
+  publishHoldMs: number;
   /** Stop (exit 0) when both queues were empty this long; unset = run until signalled. */
   exitWhenIdleMs?: number;
 }
@@ -64,6 +70,7 @@ export interface CompactorConfig {
 export const DEFAULT_CONFIG: CompactorConfig = {
   batchSize: 1000,
   batchWindowMs: 2000,
+  publishHoldMs: 0,
   waitSeconds: 20,
   visibilitySeconds: 900,
   maxReceives: 20,
@@ -92,6 +99,29 @@ interface ParsedMessage {
   raw: QueueMessage[];
   msg: CompactionMessage;
 }
+
+/** What one received batch merged into the working copy: to be published and committed (with others held). */
+interface MergedBatch {
+  result: BatchResult;
+  ids: string[];
+  good: { ref: RunRef; item: CompactionRunItem; records: VectorRecord[] }[];
+  bad: { ref: RunRef; error: string }[];
+  raw: QueueMessage[];
+  ms: { load: number; enrich: number; apply: number; merge: number };
+}
+
+/** The counts that add up over held batches. */
+const COUNTS = [
+  'messages',
+  'completed',
+  'failed',
+  'deadLettered',
+  'added',
+  'replaced',
+  'updated',
+  'unchanged',
+  'deleted',
+] as const;
 
 interface RunRef {
   imageId: string;
@@ -275,35 +305,59 @@ class Lane {
         await this.flushS3(false);
         continue;
       }
-      const heartbeat = this.keepInvisible(msgs);
-      try {
-        // Not aborted midway by a shutdown: a started batch finishes (or fails) as a whole.
-        await this.processBatch(msgs);
-      } catch (err) {
-        if (err instanceof LeaseLostError || this.deps.lease.lostSignal.aborted) {
-          this.log.error({ err: errorMessage(err) }, 'lease lost: stopping without writing');
-          throw err;
-        }
-        await this.failed(msgs, err);
-      } finally {
-        clearInterval(heartbeat);
-      }
+      await this.processHeld(msgs, signal);
       idleSince = Date.now();
     }
   }
 
+  /**
+   * Merges `msgs`, then (publishHoldMs) the batches already waiting, and publishes and commits them together. Not
+   * aborted midway by a shutdown: what was received finishes (or fails) as a whole; a shutdown only takes no more.
+   */
+  async processHeld(msgs: QueueMessage[], signal: AbortSignal): Promise<BatchResult | undefined> {
+    const held = [...msgs];
+    const heartbeats = [this.keepInvisible(msgs)];
+    try {
+      const parts = [await this.merge(msgs)];
+      const until = Date.now() + this.cfg.publishHoldMs;
+      while (Date.now() < until && !signal.aborted) {
+        const more = await this.receive(signal, { waitSeconds: 0, windowMs: 0 }).catch(() => []);
+        if (more.length === 0) break;
+        held.push(...more);
+        heartbeats.push(this.keepInvisible(more));
+        parts.push(await this.merge(more));
+      }
+      return await this.commit(parts);
+    } catch (err) {
+      if (err instanceof LeaseLostError || this.deps.lease.lostSignal.aborted) {
+        this.log.error({ err: errorMessage(err) }, 'lease lost: stopping without writing');
+        throw err;
+      }
+      await this.failed(held, err);
+      return undefined;
+    } finally {
+      for (const h of heartbeats) clearInterval(h);
+    }
+  }
+
   /** Receives up to batchSize messages: one long poll, then more for up to the batch window. */
-  async receive(signal: AbortSignal): Promise<QueueMessage[]> {
+  async receive(
+    signal: AbortSignal,
+    opts: { waitSeconds: number; windowMs: number } = {
+      waitSeconds: this.cfg.waitSeconds,
+      windowMs: this.cfg.batchWindowMs,
+    },
+  ): Promise<QueueMessage[]> {
     const q = this.deps.queues[this.c];
     const vis = this.cfg.visibilitySeconds;
     const out = await q.receive({
       maxMessages: 10,
-      waitSeconds: this.cfg.waitSeconds,
+      waitSeconds: opts.waitSeconds,
       visibilitySeconds: vis,
       signal,
     });
     if (out.length === 0) return out;
-    const windowEnd = Date.now() + this.cfg.batchWindowMs;
+    const windowEnd = Date.now() + opts.windowMs;
     while (out.length < this.cfg.batchSize && Date.now() < windowEnd && !signal.aborted) {
       let more: QueueMessage[];
       try {
@@ -368,7 +422,13 @@ class Lane {
     }
   }
 
+  /** One batch, merged, published and committed on its own. */
   async processBatch(msgs: QueueMessage[], signal?: AbortSignal): Promise<BatchResult> {
+    return this.commit([await this.merge(msgs, signal)]);
+  }
+
+  /** Steps 1–7: parse, plan, load, enrich, apply to the working copy, verify. Nothing is published or acknowledged. */
+  private async merge(msgs: QueueMessage[], signal?: AbortSignal): Promise<MergedBatch> {
     const t0 = performance.now();
     const { ledger, objects, bucket } = this.deps;
     const result: BatchResult = {
@@ -637,6 +697,33 @@ class Lane {
     const mergeMs = performance.now() - t0;
     metrics.mergeSeconds.observe({ collection: this.c }, mergeMs / 1000);
 
+    const r = Math.round;
+    return {
+      result,
+      ids,
+      good,
+      bad,
+      raw: [...byId.values()].flatMap((p) => p.raw),
+      ms: { load: r(loadMs), enrich: r(enrichMs), apply: r(applyMs), merge: r(mergeMs) },
+    };
+  }
+
+  /** Steps 8–10 for merged batches: one publish (if anything changed), runs decided, messages deleted. */
+  private async commit(parts: MergedBatch[]): Promise<BatchResult> {
+    const t0 = performance.now();
+    const { ledger } = this.deps;
+    const q = this.deps.queues[this.c];
+    const result = parts.reduce(
+      (sum, p) => {
+        for (const k of COUNTS) sum[k] += p.result[k];
+        return sum;
+      },
+      { ...parts[0]!.result, ...Object.fromEntries(COUNTS.map((k) => [k, 0])) } as BatchResult,
+    );
+    const ids = [...new Set(parts.flatMap((p) => p.ids))];
+    const good = parts.flatMap((p) => p.good);
+    const bad = parts.flatMap((p) => p.bad);
+
     // 8. Publish when something changed; otherwise the live version already holds every merged id.
     const changed = result.deleted + result.added + result.replaced + result.updated > 0;
     if (changed) result.published = await this.publish(ids);
@@ -667,7 +754,7 @@ class Lane {
 
     // 10. Only now are the messages done.
     await mapLimit(
-      [...byId.values()].flatMap((p) => p.raw),
+      parts.flatMap((p) => p.raw),
       8,
       (m) => q.delete(m.handle),
     );
@@ -676,15 +763,14 @@ class Lane {
       await this.prune();
       await this.flushS3(false);
     }
-    // Each *Ms: time since the batch began when that step ended (load, enrich, apply, verify = merge; then the rest).
+    // Merge timings per batch; each is the time since that batch began when the step ended (load, enrich, apply,
+    // verify = merge); commitMs: publish, marking, deleting.
     this.log.info(
       {
         ...result,
-        ms: Math.round(performance.now() - t0),
-        loadMs: Math.round(loadMs),
-        enrichMs: Math.round(enrichMs),
-        applyMs: Math.round(applyMs),
-        mergeMs: Math.round(mergeMs),
+        batches: parts.length,
+        ms: parts.map((p) => p.ms),
+        commitMs: Math.round(performance.now() - t0),
       },
       'batch done',
     );

@@ -57,6 +57,9 @@ export async function runCompactorChild(opts: {
       // window (2 s) made fewer publishes but left each lane idle for the whole window before every batch,
       // including the first and the last one (docs/local.md, Measured).
       batchWindowMs: 150,
+      // …and while runs keep arriving, a lane merges what is queued for up to 3 s before one publish covers it all:
+      // every publish stops the lane's Chroma server, and most of the lanes' idle time was publishing.
+      publishHoldMs: 3000,
       graceMs: 60_000,
       s3EveryPublishes: 1,
       ...(opts.once ? { exitWhenIdleMs: 1500 } : {}),

@@ -1,0 +1,54 @@
+// publishHoldMs: batches that are already queued when a batch has been merged are merged too, and one publish covers
+// them all; every run is COMPLETED and every message deleted only after that publish.
+import { describe, expect, inject, it } from 'vitest';
+import '../../harness/env.js';
+import { runCollection } from '../../../core/contracts/compaction-run.js';
+import { listVersions } from '../../../core/snapshot/volume.js';
+import {
+  compactorFor,
+  dumpLive,
+  expectedUnion,
+  makeReceipt,
+  makeWorld,
+  pumpStream,
+  queueDepth,
+  writeRun,
+} from './fixtures.js';
+
+const env = inject('testEnv');
+
+describe('compactor publish hold', () => {
+  it('merges the batches queued meanwhile and publishes them once', async () => {
+    const w = await makeWorld(env, 'hold');
+    const compactor = compactorFor(w, 'hold', { publishHoldMs: 30_000, batchWindowMs: 0 });
+    await compactor.deps.lease.acquire();
+    await compactor.fence(undefined);
+    const lane = compactor.lanes.lines;
+    await lane.init();
+    const signal = new AbortController().signal;
+    try {
+      const receipts = [makeReceipt(1), makeReceipt(2, { lines: 4 }), makeReceipt(3, { lines: 2 })];
+      const runs = [await writeRun(w, receipts[0]!)];
+      await pumpStream(w);
+      const first = await lane.receive(signal);
+      expect(first).toHaveLength(1);
+      // Two more runs arrive while the first batch is held.
+      for (const r of receipts.slice(1)) runs.push(await writeRun(w, r));
+      await pumpStream(w);
+
+      const result = await lane.processHeld(first, signal);
+      expect(result).toMatchObject({ messages: 3, completed: 3, failed: 0 });
+      expect(await listVersions(w.root, 'lines')).toHaveLength(1); // one publish for the three batches
+      const live = await dumpLive(w.root, 'lines', w.dir);
+      expect([...live.records.keys()].sort()).toEqual([...expectedUnion(receipts, 'lines').keys()].sort());
+      for (const run of runs) {
+        const item = (await w.ledger.getRun(run.image_id, run.receipt_id, run.run_id))!;
+        expect(runCollection(item, 'lines')).toMatchObject({ state: 'COMPLETED' });
+      }
+      expect(await queueDepth(w, w.urls.lines)).toBe(0);
+    } finally {
+      await lane.close();
+      await compactor.deps.lease.release();
+    }
+  });
+});

@@ -17,7 +17,8 @@ import { FileLeaseBackend } from '../core/lease/file-lease.js';
 import { isCompacted, type LocalJob } from '../core/local/job-table.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { Queue } from '../core/ports/queue.js';
-import { archiveKey, fileSha256, readPointer, restoreSnapshot } from '../core/snapshot/s3-snapshot.js';
+import { fileSha256 } from '../core/snapshot/file-digests.js';
+import { archiveKey, readPointer, restoreSnapshot } from '../core/snapshot/s3-snapshot.js';
 import {
   installVersion,
   listVersions,

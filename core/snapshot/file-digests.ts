@@ -30,11 +30,12 @@ export async function listFiles(dir: string, skip: string[] = []): Promise<strin
  */
 export async function copyFileHashing(from: string, to: string): Promise<string> {
   await mkdir(dirname(to), { recursive: true });
-  const [digest] = await Promise.all([sha256File(from), copyFile(from, to)]);
+  const [digest] = await Promise.all([fileSha256(from), copyFile(from, to)]);
   return digest;
 }
 
-export async function sha256File(path: string): Promise<string> {
+/** SHA-256 (hex) of a file, streamed. */
+export async function fileSha256(path: string): Promise<string> {
   const h = createHash('sha256');
   await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), h);
   return h.digest('hex');

@@ -3,11 +3,11 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createHash } from 'node:crypto';
 import { create as tarCreate, extract as tarExtract } from 'tar';
 import type { Collection } from '../contracts/ids.js';
 import { PipelineError } from '../errors.js';
 import type { ObjectStore } from '../ports/object-store.js';
+import { fileSha256 } from './file-digests.js';
 
 /**
  * S3 mirror of published versions (DESIGN §4.7), in the original system's layout so its snapshots can be imported:
@@ -88,10 +88,4 @@ export async function restoreSnapshot(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-}
-
-export async function fileSha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
-  return hash.digest('hex');
 }

@@ -5,18 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { randomUUID } from 'node:crypto';
-import { newCompactionRun } from '../core/contracts/compaction-run.js';
 import type { JobResult } from '../core/contracts/embedding-job.js';
-import { COLLECTIONS, deltaKey } from '../core/contracts/ids.js';
-import { OpenAIEmbedder } from '../core/embedding/openai-embedder.js';
 import { buildReceiptItems } from '../core/receipt/embedding-inputs.js';
 import { generateReceipt, generateReceipts, putReceipt } from '../core/sample/index.js';
 import type { TestEnv } from '../test/harness/env.js';
 import { startEnvironment } from '../test/harness/environment.js';
 import { awsFixtures, seedLinesSnapshot } from '../test/integration/worker/helpers.js';
-import { Semaphore } from '../worker/concurrency.js';
 import { DEFAULT_JOB_CONCURRENCY } from '../worker/process.js';
+import type { IdealPlan } from './worker-ideal.js';
 
 /**
  * Worker benchmark: one batch of 50 synthetic receipts through the real `embedctl worker` process (jobs-file mode,
@@ -26,14 +22,17 @@ import { DEFAULT_JOB_CONCURRENCY } from '../worker/process.js';
  * Figures:
  * - worker.receipts_per_s, worker.vectors_per_s: over the batch (processBatch wall time, not process start-up).
  * - worker.embed_share: time with ≥ 1 embedding request in flight / batch time.
- * - Two baselines, measured in the same run right after the worker:
+ * - The ideal, measured right after the worker by bench/worker-ideal.ts, a process of its own with the worker's
+ *   environment (where the worker sat): the batch's external work with no compute —
  *   - embedding: the batch's own input texts sent straight to the endpoint (same proxy, 2048 inputs per request,
  *     same request concurrency) — what batching and concurrency allow for the embedding calls alone;
  *   - I/O: the same S3 and DynamoDB requests the worker made for the batch, sent straight with the SDK with the
  *     worker's concurrency and no compute: per receipt the run lookup, the labels query and both NDJSON GETs (bodies
  *     drained), then PUTs of the batch's real delta bytes (fresh keys) and the conditional CompactionRun put, at most
- *     `--job-concurrency` receipts reading and `--write-concurrency` (default the same) writing at once.
- *   The ideal is max(embedding, I/O): a pipeline that overlapped both perfectly could not finish sooner.
+ *     `--job-concurrency` receipts reading and `--write-concurrency` (default the same) writing at once;
+ *   - both at once (worker.ideal_ms): what a pipeline that overlapped them perfectly would do. On a shared machine
+ *     the two slow each other down, so max() of the two measured apart (worker.separate_baselines_ratio) is
+ *     shorter than anything that must do both.
  * - worker.efficiency_ratio: ideal / whole batch time.
  * - worker.embed_only_ratio: the embedding baseline alone / whole batch time (the ratio without the I/O baseline).
  * - worker.embed_efficiency: the embedding baseline / the worker's embedding busy time (how well its requests are
@@ -41,6 +40,8 @@ import { DEFAULT_JOB_CONCURRENCY } from '../worker/process.js';
  * - worker.latency_bound_ratio: ceil(ceil(inputs / 2048) / concurrency) × latency / batch time (pure latency bound,
  *   ignoring the endpoint's own compute and transfer).
  * - worker.rss_mb_batch50: the worker process's peak RSS (getrusage maxRSS; the Chroma child server not included).
+ * - worker.batch_cpu_ms, worker.main_thread_busy_ms: the worker's CPU time during the batch (all threads) and its
+ *   event loop's busy time (utilisation × batch time).
  */
 export type Figures = Record<string, { value: number; unit: string }>;
 
@@ -79,48 +80,40 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
     }
     await writeFile(join(dir, 'jobs.json'), JSON.stringify(jobs));
     const reportFile = join(dir, 'reports.ndjson');
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [
-          // Profiling, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-          ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
-          '--import',
-          'tsx',
-          'worker/main.ts',
-          'worker',
-          '--jobs-file',
-          join(dir, 'jobs.json'),
-          '--report-file',
-          reportFile,
-          '--embed-concurrency',
-          String(CONCURRENCY),
-          ...(process.env.BENCH_WORKER_ARGS ? process.env.BENCH_WORKER_ARGS.split(' ') : []),
-        ],
-        {
-          cwd: ROOT,
-          stdio: ['ignore', 'ignore', 'inherit'],
-          env: {
-            PATH: process.env.PATH,
-            HOME: process.env.HOME,
-            TMPDIR: dir,
-            LOG_LEVEL: 'warn',
-            VECTORS_BUCKET: fx.vectors,
-            LEDGER_TABLE: fx.table,
-            AWS_REGION: env.aws.region,
-            AWS_ENDPOINT_URL: env.aws.endpoint,
-            AWS_ACCESS_KEY_ID: env.aws.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey,
-            OPENAI_API_KEY: env.embeddings.apiKey,
-            OPENAI_BASE_URL: proxy.url,
-            EMBEDDING_DIMENSIONS: String(DIMENSIONS),
-            CHROMA_ROOT: volume.root,
-          },
-        },
-      );
-      child.once('error', reject);
-      child.once('exit', (c) => resolve(c));
-    });
+    // The worker and the ideal run as processes of their own with the same environment.
+    const childEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      TMPDIR: dir,
+      LOG_LEVEL: 'warn',
+      VECTORS_BUCKET: fx.vectors,
+      LEDGER_TABLE: fx.table,
+      AWS_REGION: env.aws.region,
+      AWS_ENDPOINT_URL: env.aws.endpoint,
+      AWS_ACCESS_KEY_ID: env.aws.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey,
+      OPENAI_API_KEY: env.embeddings.apiKey,
+      OPENAI_BASE_URL: proxy.url,
+      EMBEDDING_DIMENSIONS: String(DIMENSIONS),
+      CHROMA_ROOT: volume.root,
+    };
+    const workerArgs = process.env.BENCH_WORKER_ARGS ? process.env.BENCH_WORKER_ARGS.split(' ') : [];
+    const { code } = await runChild(
+      [
+        // Profiling, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+        ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
+        'worker/main.ts',
+        'worker',
+        '--jobs-file',
+        join(dir, 'jobs.json'),
+        '--report-file',
+        reportFile,
+        '--embed-concurrency',
+        String(CONCURRENCY),
+        ...workerArgs,
+      ],
+      childEnv,
+    );
     const lines = (await readFile(reportFile, 'utf8'))
       .split('\n')
       .filter(Boolean)
@@ -132,6 +125,8 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
           vectors: number;
           durationMs: number;
           maxRssMb: number;
+          batchCpuMs: number;
+          eventLoopUtilization: number;
           embedder?: { requests: number; inputs: number; busyMs: number };
         }
       | undefined;
@@ -152,23 +147,33 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
         `baseline has ${baselineInputs.length} inputs, the worker embedded ${summary.embedder.inputs}`,
       );
     }
-    const baseline = new OpenAIEmbedder({
-      apiKey: env.embeddings.apiKey,
-      baseURL: proxy.url,
-      dimensions: DIMENSIONS,
-      concurrency: CONCURRENCY,
-      minInputsPerRequest: MAX_INPUTS,
-    });
-    const tb = performance.now();
-    await baseline.embed(baselineInputs);
-    const baselineMs = performance.now() - tb;
-    // Baseline 2: the batch's S3 + DynamoDB requests alone, straight through the SDK, with the worker's concurrency.
-    const args = process.env.BENCH_WORKER_ARGS ?? '';
+    const args = workerArgs.join(' ');
     const readConcurrency = Number(/--job-concurrency[= ](\d+)/.exec(args)?.[1] ?? DEFAULT_JOB_CONCURRENCY);
-    const writeConcurrency = Number(/--write-concurrency[= ](\d+)/.exec(args)?.[1] ?? readConcurrency);
-    const results = lines.flatMap((l) => (l.result ? [l.result as unknown as JobResult] : []));
-    const ioBaselineMs = await ioBaseline(fx, jobs, results, readConcurrency, writeConcurrency);
-    const idealMs = Math.max(baselineMs, ioBaselineMs);
+    const plan: IdealPlan = {
+      inputs: baselineInputs,
+      dimensions: DIMENSIONS,
+      maxInputsPerRequest: MAX_INPUTS,
+      embedConcurrency: CONCURRENCY,
+      readConcurrency,
+      writeConcurrency: Number(/--write-concurrency[= ](\d+)/.exec(args)?.[1] ?? readConcurrency),
+      artifactsBucket: fx.artifacts,
+      vectorsBucket: fx.vectors,
+      table: fx.table,
+      jobs,
+      results: lines.flatMap((l) => (l.result ? [l.result as unknown as JobResult] : [])),
+    };
+    await writeFile(join(dir, 'ideal.json'), JSON.stringify(plan));
+    const ideal = await runChild(['bench/worker-ideal.ts', join(dir, 'ideal.json')], childEnv);
+    if (ideal.code !== 0) throw new Error(`worker ideal run failed (exit ${ideal.code})`);
+    const {
+      embedMs: baselineMs,
+      ioMs: ioBaselineMs,
+      bothMs: idealMs,
+    } = JSON.parse(ideal.stdout) as {
+      embedMs: number;
+      ioMs: number;
+      bothMs: number;
+    };
     const merchants = lines.filter((l) => (l.result as { merchant?: string } | undefined)?.merchant).length;
     const seconds = summary.durationMs / 1000;
     const inputs = summary.embedder.inputs;
@@ -181,12 +186,22 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
       'worker.embed_only_ratio': { value: round(baselineMs / summary.durationMs, 3), unit: 'ratio' },
       'worker.embed_efficiency': { value: round(baselineMs / summary.embedder.busyMs, 3), unit: 'ratio' },
       'worker.latency_bound_ratio': { value: round(latencyBoundMs / summary.durationMs, 3), unit: 'ratio' },
+      'worker.separate_baselines_ratio': {
+        value: round(Math.max(baselineMs, ioBaselineMs) / summary.durationMs, 3),
+        unit: 'ratio',
+      },
       'worker.embed_baseline_ms': { value: Math.round(baselineMs), unit: 'ms' },
       'worker.io_baseline_ms': { value: Math.round(ioBaselineMs), unit: 'ms' },
+      'worker.ideal_ms': { value: Math.round(idealMs), unit: 'ms' },
       'worker.embedding_requests': { value: summary.embedder.requests, unit: 'requests' },
       'worker.batch_ms': { value: summary.durationMs, unit: 'ms' },
       'worker.merchants_resolved': { value: merchants, unit: 'receipts' },
       'worker.rss_mb_batch50': { value: summary.maxRssMb, unit: 'MB' },
+      'worker.batch_cpu_ms': { value: summary.batchCpuMs, unit: 'ms' },
+      'worker.main_thread_busy_ms': {
+        value: Math.round(summary.eventLoopUtilization * summary.durationMs),
+        unit: 'ms',
+      },
     };
   } finally {
     await proxy.close();
@@ -194,70 +209,19 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
   }
 }
 
-type Fixtures = Awaited<ReturnType<typeof awsFixtures>>;
-type Job = { name: string; spec: { imageId: string; receiptId: number; linesKey: string; wordsKey: string } };
-
-/**
- * The I/O the worker did for the batch, without any compute: per receipt the same reads (run lookup by id, labels
- * query, both NDJSON objects drained) and the same writes (both deltas with their real bytes, the conditional run
- * put), each receipt in that order, with as many receipts reading and writing at once as the worker allows.
- */
-async function ioBaseline(
-  fx: Fixtures,
-  jobs: Job[],
-  results: JobResult[],
-  readConcurrency: number,
-  writeConcurrency: number,
-): Promise<number> {
-  // Untimed: the real delta bytes, so the PUTs carry what the worker uploaded.
-  const bodies = await Promise.all(
-    results.map(async (r) => {
-      if (!r.linesDeltaKey || !r.wordsDeltaKey) throw new Error(`result without delta keys: ${r.runId}`);
-      return {
-        lines: await fx.store.getBuffer(fx.vectors, r.linesDeltaKey),
-        words: await fx.store.getBuffer(fx.vectors, r.wordsDeltaKey),
-      };
-    }),
-  );
-  const read = new Semaphore(readConcurrency);
-  const write = new Semaphore(writeConcurrency);
-  const drain = async (s: NodeJS.ReadableStream) => {
-    for await (const chunk of s) void chunk;
-  };
-  const t0 = performance.now();
-  await Promise.all(
-    jobs.map(async (job, i) => {
-      const { imageId, receiptId, linesKey, wordsKey } = job.spec;
-      const runId = randomUUID();
-      await read.run(() =>
-        Promise.all([
-          fx.ledger.getRun(imageId, receiptId, runId),
-          fx.ledger.query(`IMAGE#${imageId}`, `RECEIPT#${String(receiptId).padStart(5, '0')}#LINE#`),
-          fx.store.getStream(fx.artifacts, linesKey).then(drain),
-          fx.store.getStream(fx.artifacts, wordsKey).then(drain),
-        ]),
-      );
-      const body = bodies[i % bodies.length]!;
-      await write.run(async () => {
-        const deltas = Object.fromEntries(
-          await Promise.all(
-            COLLECTIONS.map(async (c) => {
-              const key = deltaKey(c, runId);
-              await fx.store.put(fx.vectors, key, body[c], {
-                contentType: 'application/vnd.apache.arrow.file',
-                metadata: { run_id: runId, collection: c, sha256: '0'.repeat(64), job: job.name },
-              });
-              return [c, { key, sha256: '0'.repeat(64), vectors: 1 }] as const;
-            }),
-          ),
-        ) as Parameters<typeof newCompactionRun>[0]['deltas'];
-        await fx.ledger.putRunIfAbsent(
-          newCompactionRun({ runId, imageId, receiptId, jobName: job.name, deltas }),
-        );
-      });
-    }),
-  );
-  return performance.now() - t0;
+/** Runs `node --import tsx ARGS` from the repository root; resolves with its exit code and stdout. */
+function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env,
+    });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout }));
+  });
 }
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;

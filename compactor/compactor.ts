@@ -639,13 +639,13 @@ class Lane {
     }
     // A delete followed (in stream order) by a run that re-adds the id: the run wins, as REMOVEs are applied first.
     if (toDelete.size) {
-      const existing = await this.wc.getByIds([...toDelete], false);
-      await this.wc.delete([...existing.keys()]);
+      const existing = await this.wc.presentIds([...toDelete]);
+      await this.wc.delete([...existing]);
       result.deleted = existing.size;
     }
 
     const ids = [...merged.keys()];
-    const existing = await this.wc.getByIds(ids, true);
+    const existing = await this.wc.getByIds(ids);
     const toAdd: VectorRecord[] = [];
     const toReplace: VectorRecord[] = [];
     const toUpdate: { id: string; metadata: VectorRecord['metadata'] }[] = [];
@@ -665,7 +665,7 @@ class Lane {
       const others = (await this.wc.receiptIds(t.imageId, t.receiptId)).filter((id) => !merged.has(id));
       return {
         f: facts.get(key)!,
-        current: others.length ? await this.wc.getByIds(others, true) : new Map(),
+        current: others.length ? await this.wc.getByIds(others) : new Map(),
       };
     });
     for (const { f, current } of stale) {
@@ -689,7 +689,7 @@ class Lane {
 
     const applyMs = performance.now() - t0;
     // 7. Verify every merged id is present before anything is published or marked.
-    const present = await this.wc.getByIds(ids, false);
+    const present = await this.wc.presentIds(ids);
     if (present.size !== ids.length) {
       const missing = ids.filter((id) => !present.has(id));
       throw new TransientError(`${missing.length} merged id(s) missing after the merge, e.g. ${missing[0]}`);
@@ -848,7 +848,7 @@ class Lane {
     const got = await this.wc.count();
     if (got !== count) throw new TransientError(`validation: count ${got} after restart, expected ${count}`);
     if (count > 0) await this.wc.probeQuery();
-    const present = await this.wc.getByIds(ids, false);
+    const present = await this.wc.presentIds(ids);
     if (present.size !== new Set(ids).size) {
       throw new TransientError(
         `validation: ${new Set(ids).size - present.size} merged id(s) missing after restart`,

@@ -7,7 +7,6 @@ import { SqliteLedger } from '../core/local/sqlite-ledger.js';
 import { SqliteQueue } from '../core/local/sqlite-queue.js';
 import { openDatabase, type Db } from '../core/local/sqlite.js';
 import { LocalEmbedder } from '../core/embedding/local-embedder.js';
-import { OpenAIEmbedder } from '../core/embedding/openai-embedder.js';
 import type { Embedder } from '../core/ports/embedder.js';
 
 /**
@@ -134,8 +133,10 @@ export function openLocal(
 }
 
 /** OpenAI (or any compatible server at OPENAI_BASE_URL) when OPENAI_API_KEY is set, else the local lexical embedder. */
-export function embedderFromEnv(env: NodeJS.ProcessEnv = process.env): Embedder {
+export async function embedderFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<Embedder> {
   if (env.OPENAI_API_KEY) {
+    // Loaded only when used: the OpenAI SDK is a fifth of a local worker process's start-up.
+    const { OpenAIEmbedder } = await import('../core/embedding/openai-embedder.js');
     return new OpenAIEmbedder({
       apiKey: env.OPENAI_API_KEY,
       ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}),

@@ -108,7 +108,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
   }
   const stages: Record<string, StageTime> = {};
   const failures: RunSummary['failures'] = [];
-  const embedder = embedderFromEnv();
+  const embedder = await embedderFromEnv();
   const progress = new Progress(o.progress);
   const abort = new AbortController();
   const onSignal = () => abort.abort(new Error('interrupted'));

@@ -229,7 +229,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
                 );
               vector = got.embeddings[0];
             } else {
-              [vector] = (await embedderFromEnv().embed([text])) as [Float32Array];
+              [vector] = (await (await embedderFromEnv()).embed([text])) as [Float32Array];
             }
             const hits = await store.query(collection, vector, n);
             const rows = hits.map((h) => ({

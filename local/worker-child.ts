@@ -66,7 +66,7 @@ export async function runWorkerChild(opts: {
         });
       },
     };
-    const embedder = new TimedEmbedder(embedderFromEnv());
+    const embedder = new TimedEmbedder(await embedderFromEnv());
     const outcome = await processBatch(
       {
         store: ports.store,

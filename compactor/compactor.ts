@@ -60,9 +60,9 @@ export interface CompactorConfig {
   /**
    * After a batch is merged, keep merging the batches already waiting in the queue for up to this long before one
    * publish covers them all (0 = publish after every batch). Fewer publishes under a backlog; a run waits at most this
-   * much longer for COMPLETED.
+   * much longer for COMPLETED. One value for both lanes, or one per collection (a missing collection: 0).
    */
-  publishHoldMs: number;
+  publishHoldMs: number | Partial<Record<Collection, number>>;
   /** Stop (exit 0) when both queues were empty this long; unset = run until signalled. */
   exitWhenIdleMs?: number;
 }
@@ -319,7 +319,8 @@ class Lane {
     const heartbeats = [this.keepInvisible(msgs)];
     try {
       const parts = [await this.merge(msgs)];
-      const until = Date.now() + this.cfg.publishHoldMs;
+      const hold = this.cfg.publishHoldMs;
+      const until = Date.now() + (typeof hold === 'number' ? hold : (hold[this.c] ?? 0));
       while (Date.now() < until && !signal.aborted) {
         const more = await this.receive(signal, { waitSeconds: 0, windowMs: 0 }).catch(() => []);
         if (more.length === 0) break;

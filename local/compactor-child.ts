@@ -57,9 +57,12 @@ export async function runCompactorChild(opts: {
       // window (2 s) made fewer publishes but left each lane idle for the whole window before every batch,
       // including the first and the last one (docs/local.md, Measured).
       batchWindowMs: 150,
-      // …and while runs keep arriving, a lane merges what is queued for up to 3 s before one publish covers it all:
-      // every publish stops the lane's Chroma server, and most of the lanes' idle time was publishing.
-      publishHoldMs: 3000,
+      // …and while runs keep arriving, a lane merges what is queued before one publish covers it all: every publish
+      // stops the lane's Chroma server. `lines` publishes within 3 s, since workers resolve merchants against it.
+      // Nothing reads `words` during a run, and it is three quarters of the vectors: with 3 s it published in the
+      // middle of its backlog, when the other lane had nothing left to merge and nothing counted as work for up to
+      // 1.6 s; with 15 s the overhead share was lower in three alternating pairs (0.14-0.17 vs 0.17-0.20).
+      publishHoldMs: { lines: 3000, words: 15_000 },
       graceMs: 60_000,
       s3EveryPublishes: 1,
       ...(opts.once ? { exitWhenIdleMs: 1500 } : {}),

@@ -51,4 +51,28 @@ describe('compactor publish hold', () => {
       await compactor.deps.lease.release();
     }
   });
+
+  it('holds per collection: a lane without a hold of its own publishes after every batch', async () => {
+    const w = await makeWorld(env, 'hold-per');
+    const compactor = compactorFor(w, 'hold-per', { publishHoldMs: { words: 30_000 }, batchWindowMs: 0 });
+    await compactor.deps.lease.acquire();
+    await compactor.fence(undefined);
+    const lane = compactor.lanes.lines;
+    await lane.init();
+    const signal = new AbortController().signal;
+    try {
+      await writeRun(w, makeReceipt(1));
+      await pumpStream(w);
+      const first = await lane.receive(signal);
+      for (const r of [makeReceipt(2), makeReceipt(3)]) await writeRun(w, r);
+      await pumpStream(w);
+
+      expect(await lane.processHeld(first, signal)).toMatchObject({ messages: 1, completed: 1 });
+      expect(await listVersions(w.root, 'lines')).toHaveLength(1);
+      expect(await queueDepth(w, w.urls.lines)).toBe(2); // not merged into the first publish
+    } finally {
+      await lane.close();
+      await compactor.deps.lease.release();
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { buildReceiptItems } from '../core/receipt/embedding-inputs.js';
 import { generateReceipt, generateReceipts, putReceipt } from '../core/sample/index.js';
 import type { TestEnv } from '../test/harness/env.js';
 import { startEnvironment } from '../test/harness/environment.js';
-import { awsFixtures, seedLinesSnapshot } from '../test/integration/worker/helpers.js';
+import { awsFixtures, seedLinesSnapshot, workerProcessEnv } from '../test/integration/worker/helpers.js';
 import { DEFAULT_JOB_CONCURRENCY } from '../worker/process.js';
 import type { IdealPlan } from './worker-ideal.js';
 
@@ -81,22 +81,12 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
     await writeFile(join(dir, 'jobs.json'), JSON.stringify(jobs));
     const reportFile = join(dir, 'reports.ndjson');
     // The worker and the ideal run as processes of their own with the same environment.
-    const childEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      TMPDIR: dir,
-      LOG_LEVEL: 'warn',
-      VECTORS_BUCKET: fx.vectors,
-      LEDGER_TABLE: fx.table,
-      AWS_REGION: env.aws.region,
-      AWS_ENDPOINT_URL: env.aws.endpoint,
-      AWS_ACCESS_KEY_ID: env.aws.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey,
-      OPENAI_API_KEY: env.embeddings.apiKey,
-      OPENAI_BASE_URL: proxy.url,
-      EMBEDDING_DIMENSIONS: String(DIMENSIONS),
-      CHROMA_ROOT: volume.root,
-    };
+    const childEnv = workerProcessEnv(env, fx, {
+      tmpDir: dir,
+      openaiBaseUrl: proxy.url,
+      dimensions: DIMENSIONS,
+      chromaRoot: volume.root,
+    });
     const workerArgs = process.env.BENCH_WORKER_ARGS ? process.env.BENCH_WORKER_ARGS.split(' ') : [];
     const { code } = await runChild(
       [

@@ -2,6 +2,7 @@
 // them all; every run is COMPLETED and every message deleted only after that publish.
 import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
+import type { Compactor, CompactorConfig } from '../../../compactor/compactor.js';
 import { runCollection } from '../../../core/contracts/compaction-run.js';
 import { listVersions } from '../../../core/snapshot/volume.js';
 import {
@@ -13,20 +14,34 @@ import {
   pumpStream,
   queueDepth,
   writeRun,
+  type World,
 } from './fixtures.js';
 
 const env = inject('testEnv');
 
+/** The lines lane of a compactor that holds the lease, on a fresh world; closed after `use`. */
+async function withLinesLane(
+  tag: string,
+  publishHoldMs: CompactorConfig['publishHoldMs'],
+  use: (w: World, lane: Compactor['lanes']['lines'], signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const w = await makeWorld(env, tag);
+  const compactor = compactorFor(w, tag, { publishHoldMs, batchWindowMs: 0 });
+  await compactor.deps.lease.acquire();
+  await compactor.fence(undefined);
+  const lane = compactor.lanes.lines;
+  await lane.init();
+  try {
+    await use(w, lane, new AbortController().signal);
+  } finally {
+    await lane.close();
+    await compactor.deps.lease.release();
+  }
+}
+
 describe('compactor publish hold', () => {
-  it('merges the batches queued meanwhile and publishes them once', async () => {
-    const w = await makeWorld(env, 'hold');
-    const compactor = compactorFor(w, 'hold', { publishHoldMs: 30_000, batchWindowMs: 0 });
-    await compactor.deps.lease.acquire();
-    await compactor.fence(undefined);
-    const lane = compactor.lanes.lines;
-    await lane.init();
-    const signal = new AbortController().signal;
-    try {
+  it('merges the batches queued meanwhile and publishes them once', () =>
+    withLinesLane('hold', 30_000, async (w, lane, signal) => {
       const receipts = [makeReceipt(1), makeReceipt(2, { lines: 4 }), makeReceipt(3, { lines: 2 })];
       const runs = [await writeRun(w, receipts[0]!)];
       await pumpStream(w);
@@ -46,21 +61,10 @@ describe('compactor publish hold', () => {
         expect(runCollection(item, 'lines')).toMatchObject({ state: 'COMPLETED' });
       }
       expect(await queueDepth(w, w.urls.lines)).toBe(0);
-    } finally {
-      await lane.close();
-      await compactor.deps.lease.release();
-    }
-  });
+    }));
 
-  it('holds per collection: a lane without a hold of its own publishes after every batch', async () => {
-    const w = await makeWorld(env, 'hold-per');
-    const compactor = compactorFor(w, 'hold-per', { publishHoldMs: { words: 30_000 }, batchWindowMs: 0 });
-    await compactor.deps.lease.acquire();
-    await compactor.fence(undefined);
-    const lane = compactor.lanes.lines;
-    await lane.init();
-    const signal = new AbortController().signal;
-    try {
+  it('holds per collection: a lane without a hold of its own publishes after every batch', () =>
+    withLinesLane('hold-per', { words: 30_000 }, async (w, lane, signal) => {
       await writeRun(w, makeReceipt(1));
       await pumpStream(w);
       const first = await lane.receive(signal);
@@ -70,9 +74,5 @@ describe('compactor publish hold', () => {
       expect(await lane.processHeld(first, signal)).toMatchObject({ messages: 1, completed: 1 });
       expect(await listVersions(w.root, 'lines')).toHaveLength(1);
       expect(await queueDepth(w, w.urls.lines)).toBe(2); // not merged into the first publish
-    } finally {
-      await lane.close();
-      await compactor.deps.lease.release();
-    }
-  });
+    }));
 });

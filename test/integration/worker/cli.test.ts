@@ -11,7 +11,7 @@ import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
 import { generateReceipt, putReceipt } from '../../../core/sample/index.js';
 import '../../harness/env.js';
 import { applyCrd, createNamespace, kubeFor } from '../controller/helpers.js';
-import { awsFixtures, DIMS } from './helpers.js';
+import { awsFixtures, DIMS, workerProcessEnv } from './helpers.js';
 
 const env = inject('testEnv');
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -23,20 +23,12 @@ beforeAll(async () => {
 
 function workerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    TMPDIR: tmpdir(),
-    LOG_LEVEL: 'warn',
-    VECTORS_BUCKET: fx.vectors,
-    LEDGER_TABLE: fx.table,
-    AWS_REGION: env.aws.region,
-    AWS_ENDPOINT_URL: env.aws.endpoint,
-    AWS_ACCESS_KEY_ID: env.aws.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey,
-    OPENAI_API_KEY: env.embeddings.apiKey,
-    OPENAI_BASE_URL: env.embeddings.baseUrl,
-    EMBEDDING_DIMENSIONS: String(DIMS),
-    CHROMA_ROOT: join(tmpdir(), 'no-volume-here'),
+    ...workerProcessEnv(env, fx, {
+      tmpDir: tmpdir(),
+      openaiBaseUrl: env.embeddings.baseUrl,
+      dimensions: DIMS,
+      chromaRoot: join(tmpdir(), 'no-volume-here'),
+    }),
     ...extra,
   };
 }

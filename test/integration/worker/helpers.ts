@@ -35,6 +35,30 @@ export async function awsFixtures(env: TestEnv, tag: string) {
   return { settings, store, ledger, artifacts, vectors, table };
 }
 
+/** Environment of an `embedctl worker` process against the test servers (tests, and the worker benchmark). */
+export function workerProcessEnv(
+  env: TestEnv,
+  fx: { vectors: string; table: string },
+  o: { tmpDir: string; openaiBaseUrl: string; dimensions: number; chromaRoot: string },
+): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TMPDIR: o.tmpDir,
+    LOG_LEVEL: 'warn',
+    VECTORS_BUCKET: fx.vectors,
+    LEDGER_TABLE: fx.table,
+    AWS_REGION: env.aws.region,
+    AWS_ENDPOINT_URL: env.aws.endpoint,
+    AWS_ACCESS_KEY_ID: env.aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey,
+    OPENAI_API_KEY: env.embeddings.apiKey,
+    OPENAI_BASE_URL: o.openaiBaseUrl,
+    EMBEDDING_DIMENSIONS: String(o.dimensions),
+    CHROMA_ROOT: o.chromaRoot,
+  };
+}
+
 export function workItem(
   msg: Awaited<ReturnType<typeof putReceipt>>,
   name?: string,

@@ -10,7 +10,12 @@ import { buildReceiptItems } from '../core/receipt/embedding-inputs.js';
 import { generateReceipt, generateReceipts, putReceipt } from '../core/sample/index.js';
 import type { TestEnv } from '../test/harness/env.js';
 import { startEnvironment } from '../test/harness/environment.js';
-import { awsFixtures, seedLinesSnapshot, workerProcessEnv } from '../test/integration/worker/helpers.js';
+import {
+  awsFixtures,
+  seedLinesSnapshot,
+  workerProcessEnv,
+  workItem,
+} from '../test/integration/worker/helpers.js';
 import { DEFAULT_JOB_CONCURRENCY } from '../worker/process.js';
 import type { IdealPlan } from './worker-ideal.js';
 
@@ -65,18 +70,7 @@ export async function benchWorker(env: TestEnv): Promise<Figures> {
     const receipts = generateReceipts(RECEIPTS, 424_242);
     const jobs = [];
     for (const [i, r] of receipts.entries()) {
-      const m = await putReceipt(fx.store, fx.artifacts, r);
-      jobs.push({
-        name: `ej-bench-${i}`,
-        attemptKey: 'ejw-bench',
-        spec: {
-          imageId: m.image_id,
-          receiptId: m.receipt_id,
-          artifactsBucket: m.artifacts_bucket,
-          linesKey: m.lines_key,
-          wordsKey: m.words_key,
-        },
-      });
+      jobs.push(workItem(await putReceipt(fx.store, fx.artifacts, r), `ej-bench-${i}`, 'ejw-bench'));
     }
     await writeFile(join(dir, 'jobs.json'), JSON.stringify(jobs));
     const reportFile = join(dir, 'reports.ndjson');

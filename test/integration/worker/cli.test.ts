@@ -11,7 +11,7 @@ import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
 import { generateReceipt, putReceipt } from '../../../core/sample/index.js';
 import '../../harness/env.js';
 import { applyCrd, createNamespace, kubeFor } from '../controller/helpers.js';
-import { awsFixtures, DIMS, workerProcessEnv } from './helpers.js';
+import { awsFixtures, DIMS, workerProcessEnv, workItem } from './helpers.js';
 
 const env = inject('testEnv');
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -103,18 +103,7 @@ describe('embedctl worker killed mid-batch and rerun', () => {
     const receipts = Array.from({ length: 8 }, (_, i) => generateReceipt(4200 + i, { items: 8 }));
     const jobs = [];
     for (const [i, r] of receipts.entries()) {
-      const m = await putReceipt(fx.store, fx.artifacts, r);
-      jobs.push({
-        name: `ej-kill-${i}`,
-        attemptKey: 'ejw-kill',
-        spec: {
-          imageId: m.image_id,
-          receiptId: m.receipt_id,
-          artifactsBucket: m.artifacts_bucket,
-          linesKey: m.lines_key,
-          wordsKey: m.words_key,
-        },
-      });
+      jobs.push(workItem(await putReceipt(fx.store, fx.artifacts, r), `ej-kill-${i}`, 'ejw-kill'));
     }
     const dir = await mkdtemp(join(tmpdir(), 'worker-kill-'));
     const jobsFile = join(dir, 'jobs.json');

@@ -63,16 +63,23 @@ export class Dispatcher {
         }
       }
       await new Promise<void>((resolve) => {
+        // The abort listener goes when the wait ends: left on the signal, one accumulated per pass for the
+        // controller's lifetime.
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
         const timer = setTimeout(() => {
           this.dirty = true;
-          resolve();
+          done();
         }, next);
         this.wake = () => {
           clearTimeout(timer);
           // Coalesce a burst of events into one pass.
-          setTimeout(resolve, 20);
+          setTimeout(done, 20);
         };
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        signal.addEventListener('abort', done, { once: true });
         if (this.dirty || signal.aborted) this.wake();
       });
       this.wake = undefined;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
 import type { Logger } from '../core/log.js';
@@ -224,9 +225,6 @@ async function watchWorkerConfig(
         'worker settings not loaded; no worker Jobs are created until they are',
       );
     }
-    await new Promise((r) => {
-      const t = setTimeout(r, 30_000);
-      signal.addEventListener('abort', () => (clearTimeout(t), r(undefined)), { once: true });
-    });
+    await sleep(30_000, undefined, { signal }).catch(() => undefined);
   }
 }

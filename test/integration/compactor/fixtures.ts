@@ -1,9 +1,4 @@
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,6 +22,7 @@ import { FencedLease } from '../../../core/lease/lease.js';
 import type { Metadata, VectorRecord } from '../../../core/ports/vector-store.js';
 import { readCurrent, versionDir } from '../../../core/snapshot/volume.js';
 import { Compactor, type CompactorConfig } from '../../../compactor/compactor.js';
+import { queueDepth as depthOf } from '../../harness/sqs-depth.js';
 import type { TestEnv } from '../../harness/env.js';
 import { DynamoStreamFeed, FileCheckpointStore } from '../../../core/aws/dynamo-stream-feed.js';
 import type { CompactionReport } from '../../../stream/change-detection.js';
@@ -313,21 +309,10 @@ export async function dumpDir(dir: string, c: Collection): Promise<Dump['records
   return records;
 }
 
-export async function queueDepth(w: World, url: string): Promise<number> {
-  const sqs = new SQSClient({
-    region: w.aws.region,
-    endpoint: w.aws.endpoint,
-    credentials: w.aws.credentials,
-  });
-  const res = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+export function queueDepth(w: World, url: string): Promise<number> {
+  return depthOf(
+    new SQSClient({ region: w.aws.region, endpoint: w.aws.endpoint, credentials: w.aws.credentials }),
+    url,
   );
 }
 

@@ -66,8 +66,8 @@ describe('crash recovery', () => {
 
     const second = startController({ kube, queue: q.queue, config });
     running.push(second);
-    // Both, not the depth alone: moto's message counts can read 0 for a moment while a receive is under way (a
-    // clean-clone CI run saw the depth at 0 before the second controller had received anything).
+    // Both, not the depth alone: a clean-clone CI run read the depth as 0 while the message was still there, at the
+    // moment its visibility timeout ended (test/harness/sqs-depth.ts), before the second controller had received it.
     const counted = async () =>
       /result="duplicate"} 1/.test(
         await second.app.registry.getSingleMetricAsString('embedctl_ingest_messages_total'),

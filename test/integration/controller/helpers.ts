@@ -1,13 +1,9 @@
 import { readFileSync } from 'node:fs';
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { pino } from 'pino';
+import { queueDepth as depthOf } from '../../harness/sqs-depth.js';
 import type { TestEnv } from '../../harness/env.js';
 import { SqsQueue } from '../../../core/aws/sqs-queue.js';
 import { ControllerConfig, WorkerSettings } from '../../../controller/config.js';
@@ -102,17 +98,8 @@ export async function createQueues(
   };
 }
 
-export async function queueDepth(env: TestEnv, url: string): Promise<number> {
-  const res = await sqsClient(env).send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
-  );
+export function queueDepth(env: TestEnv, url: string): Promise<number> {
+  return depthOf(sqsClient(env), url);
 }
 
 export async function drainDlq(env: TestEnv, url: string): Promise<{ body: string; reason: string }[]> {

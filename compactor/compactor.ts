@@ -25,7 +25,7 @@ import {
   newVersionId,
   writeDurably,
   collectionDir,
-  copyVersion,
+  installVersion,
   VERSION_INFO,
 } from '../core/snapshot/volume.js';
 import { readFile } from 'node:fs/promises';
@@ -265,7 +265,7 @@ class Lane {
       await rm(tmp, { recursive: true, force: true });
       const restored = await restoreSnapshot(objects, bucket, this.c, tmp);
       if (restored) {
-        await this.install(restored.version, tmp);
+        await installVersion(this.deps.root, this.c, restored.version, tmp);
         await this.owner.fence(this.c);
         await switchCurrent(root, this.c, restored.version);
         this.base = restored.version;
@@ -855,16 +855,6 @@ class Lane {
         `validation: ${new Set(ids).size - present.size} merged id(s) missing after restart`,
       );
     }
-  }
-
-  private async install(version: string, source: string): Promise<void> {
-    const { root } = this.deps;
-    const staging = join(versionsDir(root, this.c), `.staging-${version}`);
-    await mkdir(versionsDir(root, this.c), { recursive: true });
-    await rm(staging, { recursive: true, force: true });
-    await copyVersion(source, staging);
-    await rename(staging, versionDir(root, this.c, version));
-    await fsyncDir(versionsDir(root, this.c));
   }
 
   /** Old versions (and abandoned staging dirs) go only after the grace period; CURRENT and the newest K stay. */

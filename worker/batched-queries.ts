@@ -1,6 +1,6 @@
 import { ChromaVectorStore } from '../core/chroma/store.js';
 import type { Collection } from '../core/contracts/ids.js';
-import type { Metadata, QueryHit, VectorStore } from '../core/ports/vector-store.js';
+import type { QueryHit, VectorStore } from '../core/ports/vector-store.js';
 
 interface PendingQuery {
   embedding: Float32Array;
@@ -53,23 +53,12 @@ export function batchedQueries(
 
   const send = async (collection: Collection, nResults: number, batch: PendingQuery[]) => {
     try {
-      const c = await store.collection(collection);
-      const res = await c.query({
-        queryEmbeddings: batch.map((p) => Array.from(p.embedding)),
+      const hits = await store.queryMany(
+        collection,
+        batch.map((p) => p.embedding),
         nResults,
-        include: ['documents', 'metadatas', 'distances'] as never,
-      });
-      batch.forEach((p, k) => {
-        const ids = res.ids[k] ?? [];
-        p.resolve(
-          ids.map((id, i) => ({
-            id,
-            distance: res.distances?.[k]?.[i] ?? Number.NaN,
-            document: res.documents?.[k]?.[i] ?? null,
-            metadata: (res.metadatas?.[k]?.[i] ?? null) as Metadata | null,
-          })),
-        );
-      });
+      );
+      batch.forEach((p, k) => p.resolve(hits[k] ?? []));
     } catch (err) {
       for (const p of batch) p.reject(err);
     }

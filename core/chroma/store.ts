@@ -96,20 +96,31 @@ export class ChromaVectorStore implements VectorStore {
     nResults: number,
     where?: Record<string, unknown>,
   ): Promise<QueryHit[]> {
+    return (await this.queryMany(collection, [embedding], nResults, where))[0] ?? [];
+  }
+
+  /** One Chroma query with many query embeddings: the hits of each, in order (as `query` gives them one by one). */
+  async queryMany(
+    collection: Collection,
+    embeddings: Float32Array[],
+    nResults: number,
+    where?: Record<string, unknown>,
+  ): Promise<QueryHit[][]> {
     const c = await this.collection(collection);
     const res = await c.query({
-      queryEmbeddings: [Array.from(embedding)],
+      queryEmbeddings: embeddings.map((e) => Array.from(e)),
       nResults,
       where: where as never,
       include: ['documents', 'metadatas', 'distances'] as never,
     });
-    const ids = res.ids[0] ?? [];
-    return ids.map((id, i) => ({
-      id,
-      distance: res.distances?.[0]?.[i] ?? Number.NaN,
-      document: res.documents?.[0]?.[i] ?? null,
-      metadata: (res.metadatas?.[0]?.[i] ?? null) as Metadata | null,
-    }));
+    return embeddings.map((_, k) =>
+      (res.ids[k] ?? []).map((id, i) => ({
+        id,
+        distance: res.distances?.[k]?.[i] ?? Number.NaN,
+        document: res.documents?.[k]?.[i] ?? null,
+        metadata: (res.metadatas?.[k]?.[i] ?? null) as Metadata | null,
+      })),
+    );
   }
 
   async count(collection: Collection): Promise<number> {

@@ -188,6 +188,12 @@ export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
     out.push(secret(ENV.AWS_ACCESS_KEY_ID, cfg.aws.staticCredentialsSecret, ENV.AWS_ACCESS_KEY_ID));
     out.push(secret(ENV.AWS_SECRET_ACCESS_KEY, cfg.aws.staticCredentialsSecret, ENV.AWS_SECRET_ACCESS_KEY));
   }
+  if (cfg.kubernetesApi) {
+    out.push(
+      v(ENV.KUBERNETES_SERVICE_HOST, cfg.kubernetesApi.host),
+      v(ENV.KUBERNETES_SERVICE_PORT, String(cfg.kubernetesApi.port)),
+    );
+  }
   out.push(v(ENV.METRICS_PORT, String(cfg.metricsPort)), v(ENV.LOG_LEVEL, cfg.logLevel));
   const q = cfg.queues;
   if (program === 'controller') {

@@ -98,6 +98,11 @@ export const EnvironmentConfig = z.object({
     compactorRoleArn: arn.optional(),
   }),
   storage: Storage,
+  /**
+   * Where pods reach the apiserver, when the `kubernetes` Service is not routed (a node without kube-proxy: the
+   * `node` environment). Unset everywhere else: the kubelet's KUBERNETES_SERVICE_HOST/PORT apply.
+   */
+  kubernetesApi: z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).optional(),
   embedding: z.object({
     model: z.string().default('text-embedding-3-small'),
     dimensions: z.number().int().positive().default(1536),
@@ -158,6 +163,12 @@ const ACCOUNT = '123456789012';
 /** kind only: placeholder in-cluster Service of an AWS emulator (moto / ElasticMQ); see tools/kind/up.sh. */
 export const KIND_AWS_ENDPOINT = 'http://aws-emulator.aws-emulator.svc.cluster.local:5000';
 const kindSqs = (name: string): string => `${KIND_AWS_ENDPOINT}/000000000000/${name}`;
+/** node only: the address of the node's bridge, where the harness binds moto, the embedder and the apiserver. */
+export const NODE_BRIDGE_IP = '10.244.77.1';
+/** node only: where the harness serves the apiserver, moto (every AWS service) and the embeddings endpoint. */
+export const NODE_PORTS = { apiserver: 6443, aws: 5000, embeddings: 8000 } as const;
+const NODE_AWS_ENDPOINT = `http://${NODE_BRIDGE_IP}:${NODE_PORTS.aws}`;
+const nodeSqs = (name: string): string => `${NODE_AWS_ENDPOINT}/123456789012/${name}`;
 const sqs = (region: string, name: string): string =>
   `https://sqs.${region}.amazonaws.com/${ACCOUNT}/${name}`;
 
@@ -308,6 +319,50 @@ export const ENVIRONMENTS = {
       scratchSize: '2Gi',
     },
     network: { extraEgressPorts: [5000] },
+    monitoring: {},
+  },
+  /**
+   * The real node of the test environment and of `npm run cluster` (test/harness/node/): kubelet + containerd on
+   * this machine, no kube-proxy and no DNS, every outside server on the node's bridge address (a bridge the harness
+   * creates, so these fixed ports cannot clash with anything else on the machine).
+   */
+  node: {
+    name: 'node',
+    namespace: 'receipt-embeddings',
+    image: 'localhost/receipt-embeddings:dev',
+    imagePullPolicy: 'Never',
+    aws: {
+      region: 'us-east-1',
+      endpoint: NODE_AWS_ENDPOINT,
+      staticCredentialsSecret: 'aws-static',
+    },
+    queues: {
+      embed: nodeSqs('receipt-embed'),
+      embedDlq: nodeSqs('receipt-embed-dlq'),
+      lines: nodeSqs('receipt-lines'),
+      words: nodeSqs('receipt-words'),
+      compactionDlq: nodeSqs('receipt-compaction-dlq'),
+    },
+    buckets: { artifacts: 'receipt-artifacts', vectors: 'receipt-vectors' },
+    ledger: { table: 'receipts' },
+    iam: {},
+    storage: { mode: 'hostPath', path: '/var/local/receipt-embeddings/chroma', size: '5Gi' },
+    kubernetesApi: { host: NODE_BRIDGE_IP, port: NODE_PORTS.apiserver },
+    embedding: { baseUrl: `http://${NODE_BRIDGE_IP}:${NODE_PORTS.embeddings}/v1` },
+    controller: { replicas: 2, resources: smallResources, pdbMinAvailable: 1 },
+    compactor: {
+      resources: { ...smallResources, cpuLimit: '1', memoryLimit: '1536Mi', ephemeralStorage: '2Gi' },
+      scratchSize: '2Gi',
+      keda: { pollingInterval: 5, cooldownPeriod: 15 },
+    },
+    worker: {
+      resources: { ...smallResources, cpuLimit: '1', memoryLimit: '1Gi', ephemeralStorage: '2Gi' },
+      maxActivePods: 2,
+      batchSize: 20,
+      batchWindowSeconds: 2,
+      scratchSize: '2Gi',
+    },
+    network: { extraEgressPorts: [NODE_PORTS.aws, NODE_PORTS.embeddings] },
     monitoring: {},
   },
 } satisfies Record<string, EnvironmentInput>;

@@ -72,6 +72,12 @@ export const ENV = {
   /** Static AWS credentials: set only for emulators (kind), from the Secret named by the kind config. */
   AWS_ACCESS_KEY_ID: 'AWS_ACCESS_KEY_ID',
   AWS_SECRET_ACCESS_KEY: 'AWS_SECRET_ACCESS_KEY',
+  /**
+   * Where in-cluster clients reach the apiserver. The kubelet sets them from the `kubernetes` Service; the charts set
+   * them only on a node without kube-proxy (environment `node`), where that Service's ClusterIP is not routed.
+   */
+  KUBERNETES_SERVICE_HOST: 'KUBERNETES_SERVICE_HOST',
+  KUBERNETES_SERVICE_PORT: 'KUBERNETES_SERVICE_PORT',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -274,5 +280,18 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
     usedBy: ['controller', 'worker', 'compactor'],
     required: false,
     default: 'info',
+  },
+  {
+    name: ENV.KUBERNETES_SERVICE_HOST,
+    description:
+      'apiserver address for in-cluster clients (set by the kubelet; by the charts only on the node environment)',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: false,
+  },
+  {
+    name: ENV.KUBERNETES_SERVICE_PORT,
+    description: 'apiserver port for in-cluster clients (as KUBERNETES_SERVICE_HOST)',
+    usedBy: ['controller', 'worker', 'compactor'],
+    required: false,
   },
 ];

@@ -16,6 +16,8 @@ export interface ApiServer extends Component {
   port: number;
   /** Bearer token of user `admin` in group `system:masters`. */
   token: string;
+  /** Bearer token of `system:node:<nodeName>` (only with `nodeName`). */
+  nodeToken: string;
   /** PEM bundle from `<cert-dir>/apiserver.crt` (self-signed serving cert and its CA). */
   caPem: string;
   caFile: string;
@@ -27,6 +29,15 @@ export interface ApiServer extends Component {
 
 export interface ApiServerOptions {
   etcdUrl: string;
+  /** Address to bind and advertise. Default 127.0.0.1; a real node's pods need the node's bridge address. */
+  host?: string;
+  /**
+   * A real node joins: Node + RBAC authorization, NodeRestriction, a token for `system:node:<name>`, and the
+   * apiserver reaches the kubelet by its hostname (the node is named `localhost`, its kubelet listens on loopback).
+   */
+  nodeName?: string;
+  /** Default: a free port (from the context). */
+  port?: number;
   /** Admission plugins to disable (for example `ServiceAccount` when no controller-manager runs). */
   disableAdmissionPlugins?: string[];
   timeoutMs?: number;
@@ -42,8 +53,12 @@ export async function startApiServer(ctx: ComponentContext, opts: ApiServerOptio
   mkdirSync(certDir, { recursive: true });
 
   const token = randomBytes(24).toString('hex');
+  const nodeToken = randomBytes(24).toString('hex');
   const tokensFile = join(dir, 'tokens.csv');
-  writeFileSync(tokensFile, `${token},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
+  let tokens = `${token},admin,admin-uid,"system:masters"\n`;
+  if (opts.nodeName) tokens += `${nodeToken},system:node:${opts.nodeName},node-uid,"system:nodes"\n`;
+  writeFileSync(tokensFile, tokens, { mode: 0o600 });
+  const host = opts.host ?? '127.0.0.1';
 
   const { publicKey, privateKey } = await promisify(generateKeyPair)('rsa', {
     modulusLength: 2048,
@@ -55,17 +70,17 @@ export async function startApiServer(ctx: ComponentContext, opts: ApiServerOptio
   writeFileSync(saPublicKeyFile, publicKey);
   writeFileSync(saPrivateKeyFile, privateKey, { mode: 0o600 });
 
-  const port = await ctx.port();
-  const server = `https://127.0.0.1:${port}`;
+  const port = opts.port ?? (await ctx.port());
+  const server = `https://${host}:${port}`;
   const args = [
     `--etcd-servers=${opts.etcdUrl}`,
     `--cert-dir=${certDir}`,
     `--secure-port=${port}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${host}`,
+    `--advertise-address=${host}`,
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
     '--allow-privileged=true',
-    '--authorization-mode=RBAC',
+    `--authorization-mode=${opts.nodeName ? 'Node,RBAC' : 'RBAC'}`,
     `--token-auth-file=${tokensFile}`,
     `--service-account-issuer=${server}`,
     `--service-account-key-file=${saPublicKeyFile}`,
@@ -74,6 +89,9 @@ export async function startApiServer(ctx: ComponentContext, opts: ApiServerOptio
     '--endpoint-reconciler-type=none',
     '--profiling=false',
   ];
+  if (opts.nodeName) {
+    args.push('--enable-admission-plugins=NodeRestriction', '--kubelet-preferred-address-types=Hostname');
+  }
   if (opts.disableAdmissionPlugins?.length) {
     args.push(`--disable-admission-plugins=${opts.disableAdmissionPlugins.join(',')}`);
   }
@@ -100,6 +118,7 @@ export async function startApiServer(ctx: ComponentContext, opts: ApiServerOptio
     server,
     port,
     token,
+    nodeToken,
     caPem,
     caFile,
     saPrivateKeyFile,

@@ -10,9 +10,13 @@ export interface Embeddings extends Component {
 }
 
 /** The project's own OpenAI-compatible embeddings server (core/embedding/local-server.ts), in this process. */
-export async function startEmbeddings(opts: { port: number; dimensions: number }): Promise<Embeddings> {
+export async function startEmbeddings(opts: {
+  port: number;
+  dimensions: number;
+  host?: string;
+}): Promise<Embeddings> {
   const server = await startEmbeddingsServer({
-    host: '127.0.0.1',
+    host: opts.host ?? '127.0.0.1',
     port: opts.port,
     dimensions: opts.dimensions,
   });

@@ -108,9 +108,14 @@ export class ProcessRegistry {
   private readonly onExit = (): void => this.emergencyCleanup();
   private installed = false;
 
+  /**
+   * `handleSignals: false` leaves SIGINT/SIGTERM/SIGHUP to the caller (the real node tears down gracefully: its
+   * containers live in shims outside these process groups); children are still killed on process exit.
+   */
   constructor(
     readonly runDir: string,
     private readonly removeOnEmergency = true,
+    private readonly handleSignals = true,
   ) {
     this.pidfile = join(runDir, PIDFILE);
     mkdirSync(join(runDir, 'logs'), { recursive: true });
@@ -182,7 +187,9 @@ export class ProcessRegistry {
   private install(): void {
     if (this.installed) return;
     this.installed = true;
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, this.onSignal);
+    if (this.handleSignals) {
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, this.onSignal);
+    }
     process.once('exit', this.onExit);
   }
 

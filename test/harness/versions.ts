@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,4 +20,21 @@ export function defaultBinDir(root = cacheRoot()): string {
 /** The Python venv with `moto[server]`. */
 export function defaultMotoVenv(root = cacheRoot()): string {
   return join(root, `moto-${MOTO_VERSION}`);
+}
+
+export const KEDA_VERSION = '2.21.0';
+
+/** keda-operator (bin/) and KEDA's CRDs (crds/), as built by tools/testenv/build-keda.sh (keyed by Go's version too). */
+export function defaultKedaDir(root = cacheRoot()): string {
+  const goVersion = process.env.TESTENV_GO_VERSION ?? goVersionOfMachine();
+  return join(root, `keda-${KEDA_VERSION}-${goVersion}`);
+}
+
+function goVersionOfMachine(): string {
+  return execFileSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' }).trim();
+}
+
+/** The project image and the pause image as docker-archives (tools/image/build.sh with SAVE_DIR). */
+export function defaultImageDir(): string {
+  return process.env.IMAGE_WORK || join(homedir(), '.cache', 'receipt-embeddings-image');
 }

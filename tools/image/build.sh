@@ -5,6 +5,8 @@
 #   tools/image/build.sh            # build localhost/receipt-embeddings:dev and smoke-test it
 #   IMAGE=localhost/x:y tools/image/build.sh
 #   SAVE=/tmp/image.tar tools/image/build.sh   # also `podman save` a docker-archive (for `kind load image-archive`)
+#   SAVE_DIR=dir tools/image/build.sh          # the real node's images: dir/app.tar (this image) and dir/pause.tar
+#                                              # (the pod sandbox image), re-saved only when an image changed
 #
 # How it works (details: ../shared/reference/containers.md):
 # 1. A Debian bookworm rootfs from debootstrap (--variant=minbase) is imported as localhost/base:bookworm, once.
@@ -103,7 +105,9 @@ mounts=()
 ca="${BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 [ -s "$ca" ] && mounts+=(-v "$ca:/etc/ssl/build-ca.crt:ro")
 [ -d "$HOME/.npm/_cacache" ] && mounts+=(-v "$HOME/.npm/_cacache:/root/.npm/_cacache")
-podman build --pull=never --layers "${mounts[@]}" -t "$IMAGE" -f "$ctxdir/Dockerfile" "$ctxdir" >"$WORK/build.log" 2>&1 || {
+# --network=host: the build's RUN steps reach the registries through the host's network; podman's default would
+# create a CNI bridge (cni-podman0) on the host and leave it there.
+podman build --pull=never --network=host --layers "${mounts[@]}" -t "$IMAGE" -f "$ctxdir/Dockerfile" "$ctxdir" >"$WORK/build.log" 2>&1 || {
   tail -40 "$WORK/build.log"; exit 1; }
 b1=$(date +%s)
 size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
@@ -128,6 +132,22 @@ log "image runs as uid $user"
 if [ -n "${SAVE:-}" ]; then
   podman save -o "$SAVE" "$IMAGE"
   log "saved docker-archive $SAVE"
+fi
+
+# 5. the real node's images (test/harness/node): this image and a pause image for pod sandboxes, as docker-archives
+#    that keep their tags, for `ctr images import`.
+save_once() { # IMAGE TAR: saves only when the tar is missing or holds another image id
+  local id; id=$(podman image inspect "$1" --format '{{.Id}}')
+  if [ -f "$2" ] && [ "$(cat "$2.id" 2>/dev/null)" = "$id" ]; then return; fi
+  rm -f "$2" "$2.id"; podman save -o "$2" "$1"; echo "$id" > "$2.id"
+  log "saved $1 to $2"
+}
+if [ -n "${SAVE_DIR:-}" ]; then
+  mkdir -p "$SAVE_DIR" "$WORK/pause"
+  printf 'FROM localhost/base:bookworm\nCMD ["sleep", "infinity"]\n' > "$WORK/pause/Dockerfile"
+  podman build --pull=never --network=none -q -t localhost/pause:local "$WORK/pause" >/dev/null
+  save_once "$IMAGE" "$SAVE_DIR/app.tar"
+  save_once localhost/pause:local "$SAVE_DIR/pause.tar"
 fi
 podman image prune -f >/dev/null   # drop the dangling images of earlier builds (layer cache stays)
 log "done in $(( $(date +%s) - t0 )) s"

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` needs no servers; `integration` starts the real test environment once (globalSetup)
-// and shares its endpoints with every test file through `inject`.
+// Three projects: `unit` needs no servers; `integration` starts the real test environment once (globalSetup)
+// and shares its endpoints with every test file through `inject`; `e2e` does the same with a real node.
 export default defineConfig({
   test: {
     projects: [
@@ -20,6 +20,19 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 300_000,
           fileParallelism: false,
+        },
+      },
+      {
+        // The deployed system on a real node (kubelet, containerd, KEDA): test/harness/node. Run on its own
+        // (`npm test` runs it after the other two), never beside the integration servers.
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/harness/node/global-setup.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          sequence: { concurrent: false },
         },
       },
     ],

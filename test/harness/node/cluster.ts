@@ -16,6 +16,7 @@ import { ProcessRegistry, reapStaleRuns } from '../processes.js';
 import { defaultBinDir, defaultImageDir, defaultKedaDir, defaultMotoVenv } from '../versions.js';
 import { createAwsResources } from './aws-resources.js';
 import { createBridge } from './bridge.js';
+import { waitEstablished } from './crds.js';
 import { startContainerd } from './containerd.js';
 import { captureHostState, diffHostState, restoreHostState, sh, unmountUnder } from './host.js';
 import { startKeda } from './keda.js';
@@ -303,12 +304,7 @@ export function deployCharts(env: NodeClusterEnv, kubectl: (args: string[], inpu
     `--from-literal=${OPENAI_SECRET.key}=test`,
   ]);
   kubectl(['apply', '--server-side', '-f', file('crds')]);
-  kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/embeddingjobs.embedding.receipts.dev',
-  ]);
+  waitEstablished(kubectl, ['embeddingjobs.embedding.receipts.dev']);
   kubectl(['apply', '-f', env.chartsDir]);
   kubectl(['-n', ns, 'rollout', 'status', 'deploy/embedctl-controller', '--timeout=180s']);
 }

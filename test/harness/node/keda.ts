@@ -5,6 +5,7 @@ import type { ApiServer } from '../apiserver.js';
 import type { Component, ComponentContext } from '../component.js';
 import { httpGet } from '../http.js';
 import { waitUntilReady } from '../processes.js';
+import { waitEstablished } from './crds.js';
 import { sh } from './host.js';
 
 export const KEDA_NAMESPACE = 'keda';
@@ -73,13 +74,7 @@ export async function startKeda(
   opts: { api: ApiServer; kedaDir: string; kubectl: (args: string[]) => string; timeoutMs?: number },
 ): Promise<Component> {
   opts.kubectl(['apply', '--server-side', '-f', join(opts.kedaDir, 'crds')]);
-  opts.kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/scaledobjects.keda.sh',
-    'crd/triggerauthentications.keda.sh',
-  ]);
+  waitEstablished(opts.kubectl, ['scaledobjects.keda.sh', 'triggerauthentications.keda.sh']);
   opts.kubectl(['create', 'namespace', KEDA_NAMESPACE]);
   const certDir = join(ctx.runDir, 'keda', 'certs');
   writeCerts(certDir);

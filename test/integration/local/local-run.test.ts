@@ -15,15 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startChromaServer } from '../../../core/chroma/server.js';
-import { ChromaVectorStore } from '../../../core/chroma/store.js';
-import { COLLECTIONS, type Collection } from '../../../core/contracts/ids.js';
+import { COLLECTIONS } from '../../../core/contracts/ids.js';
 import { reapOrphans } from '../../../core/local/launcher.js';
 import { LocalJobTable } from '../../../core/local/job-table.js';
-import { buildReceiptItems } from '../../../core/receipt/embedding-inputs.js';
-import { generateReceipt, generateReceipts, type GeneratedReceipt } from '../../../core/sample/index.js';
-import { copyCurrentTo } from '../../../core/snapshot/volume.js';
+import { generateReceipt, generateReceipts } from '../../../core/sample/index.js';
 import type { RunSummary } from '../../../local/run.js';
+import { expectedIds, liveIds as liveIdsOf } from '../../support/snapshot.js';
+
+/** The live snapshot of a local home's volume. */
+const liveIds = (home: string) => liveIdsOf(join(home, 'volume'));
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const homes: string[] = [];
@@ -75,47 +75,6 @@ async function runJson(args: string[]): Promise<RunSummary> {
       `local run exited ${code}\nstdout: ${stdout.slice(-6000)}\nstderr: ${stderr.slice(-4000)}`,
     );
   return JSON.parse(stdout) as RunSummary;
-}
-
-/** Vector ids the receipts must produce, from the same input builder the worker uses. */
-function expectedIds(receipts: GeneratedReceipt[]): Record<Collection, Set<string>> {
-  const out = { lines: new Set<string>(), words: new Set<string>() };
-  for (const r of receipts) {
-    const items = buildReceiptItems({
-      imageId: r.imageId,
-      receiptId: r.receiptId,
-      lines: r.lines,
-      words: r.words,
-    });
-    items.lines.forEach((i) => out.lines.add(i.id));
-    items.words.forEach((i) => out.words.add(i.id));
-  }
-  return out;
-}
-
-/** Every id in the live version of each collection, read through a real Chroma server on a copy. */
-async function liveIds(
-  home: string,
-): Promise<Record<Collection, { version: string; ids: Set<string>; count: number }>> {
-  const scratch = mkdtempSync(join(tmpdir(), 'local-run-view-'));
-  const out = {} as Record<Collection, { version: string; ids: Set<string>; count: number }>;
-  try {
-    for (const c of COLLECTIONS) {
-      const copy = await copyCurrentTo(join(home, 'volume'), c, scratch);
-      if (!copy) throw new Error(`no CURRENT for ${c}`);
-      const server = await startChromaServer({ path: copy.dir });
-      try {
-        const store = new ChromaVectorStore(server.url);
-        const got = await store.get(c, { include: [] });
-        out[c] = { version: copy.version, ids: new Set(got.ids), count: await store.count(c) };
-      } finally {
-        await server.stop();
-      }
-    }
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-  return out;
 }
 
 describe('embedctl local run', () => {

@@ -1,0 +1,224 @@
+// The deployed system on a real node: the `node` charts applied with kubectl (test/harness/node), real pods from
+// the project's image, the real KEDA operator. Everything is observed from outside, as a user would: kubectl, HTTP
+// to pod IPs on the harness's bridge, and embedctl on the volume.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { generateReceipts } from '../../core/sample/index.js';
+import { expectedIds, liveIds } from '../support/snapshot.js';
+import {
+  announce,
+  compactorReplicas,
+  embeddingJobs,
+  kubectl,
+  kubectlJson,
+  nodeEnv,
+  waitFor,
+} from './support.js';
+
+const env = nodeEnv();
+const ns = env.namespace;
+const ROOT = join(import.meta.dirname, '..', '..');
+
+interface PodList {
+  items: {
+    metadata: { name: string };
+    spec: {
+      containers: { securityContext?: { readOnlyRootFilesystem?: boolean } }[];
+      volumes?: { name: string; persistentVolumeClaim?: { claimName: string; readOnly?: boolean } }[];
+    };
+    status: { podIP?: string; phase?: string };
+  }[];
+}
+
+function pods(selector: string): PodList['items'] {
+  return kubectlJson<PodList>(env, ['-n', ns, 'get', 'pods', '-l', selector]).items;
+}
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  return { status: res.status, body: await res.text() };
+}
+
+describe('the node environment deployed with kubectl', () => {
+  it('every Deployment is Available; pods pass Pod Security "restricted", run as 10001 on a read-only root; probes and /metrics answer', async () => {
+    const labels = kubectlJson<{ metadata: { labels: Record<string, string> } }>(env, ['get', 'ns', ns])
+      .metadata.labels;
+    expect(labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    kubectl(env, [
+      '-n',
+      ns,
+      'wait',
+      '--for=condition=Available',
+      '--timeout=120s',
+      'deploy/embedctl-controller',
+    ]);
+
+    const controllers = pods('app.kubernetes.io/component=controller');
+    expect(controllers).toHaveLength(2);
+    for (const p of controllers) {
+      expect(kubectl(env, ['-n', ns, 'exec', p.metadata.name, '--', 'id', '-u']).trim()).toBe('10001');
+      const write = (): string => kubectl(env, ['-n', ns, 'exec', p.metadata.name, '--', 'touch', '/app/x']);
+      expect(write).toThrow(/Read-only file system/);
+      expect((await get(`http://${p.status.podIP}:9090/healthz`)).status).toBe(200);
+      const metrics = await get(`http://${p.status.podIP}:9090/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(metrics.body).toMatch(/^# HELP /m);
+    }
+
+    // The namespace rejects what the charts never ask for.
+    expect(() =>
+      kubectl(env, [
+        '-n',
+        ns,
+        'run',
+        'root-shell',
+        '--image=localhost/receipt-embeddings:dev',
+        '--image-pull-policy=Never',
+        '--overrides={"spec":{"containers":[{"name":"root-shell","image":"localhost/receipt-embeddings:dev","securityContext":{"privileged":true}}]}}',
+      ]),
+    ).toThrow(/violates PodSecurity "restricted/);
+  });
+
+  it('RBAC: each ServiceAccount can do what its program needs and nothing else', () => {
+    // `resource#sub` asks about a subresource; `resource/name` about one object.
+    const can = (sa: string, verb: string, resource: string): boolean => {
+      const [res, sub] = resource.split('#') as [string, string | undefined];
+      const args = ['auth', 'can-i', verb, res, '-n', ns, `--as=system:serviceaccount:${ns}:${sa}`];
+      if (sub) args.push(`--subresource=${sub}`);
+      try {
+        return kubectl(env, args).trim() === 'yes';
+      } catch {
+        return false; // `no` exits 1
+      }
+    };
+    const matrix: [string, string, string, boolean][] = [
+      ['embedctl-controller', 'create', 'embeddingjobs.embedding.receipts.dev', true],
+      ['embedctl-controller', 'patch', 'embeddingjobs.embedding.receipts.dev#status', true],
+      ['embedctl-controller', 'create', 'jobs.batch', true],
+      ['embedctl-controller', 'list', 'pods', true],
+      ['embedctl-controller', 'update', 'leases.coordination.k8s.io/embedctl-controller', true],
+      ['embedctl-controller', 'update', 'leases.coordination.k8s.io/embedctl-compactor', false],
+      ['embedctl-controller', 'get', 'secrets', false],
+      ['embedctl-controller', 'create', 'pods', false],
+      ['embedctl-controller', 'update', 'configmaps/embedctl-worker', false],
+      ['embedctl-controller', 'update', 'configmaps/embedctl-stream-checkpoint', true],
+      ['embedctl-worker', 'get', 'embeddingjobs.embedding.receipts.dev', true],
+      ['embedctl-worker', 'patch', 'embeddingjobs.embedding.receipts.dev#status', true],
+      ['embedctl-worker', 'list', 'embeddingjobs.embedding.receipts.dev', false],
+      ['embedctl-worker', 'delete', 'embeddingjobs.embedding.receipts.dev', false],
+      ['embedctl-worker', 'create', 'jobs.batch', false],
+      ['embedctl-worker', 'get', 'secrets', false],
+      ['embedctl-compactor', 'update', 'leases.coordination.k8s.io/embedctl-compactor', true],
+      ['embedctl-compactor', 'update', 'leases.coordination.k8s.io/embedctl-controller', false],
+      ['embedctl-compactor', 'get', 'embeddingjobs.embedding.receipts.dev', false],
+      ['embedctl-compactor', 'list', 'pods', false],
+      ['embedctl-compactor', 'get', 'secrets', false],
+    ];
+    const got = matrix.map(([sa, verb, res]) => [sa, verb, res, can(sa, verb, res)]);
+    expect(got).toEqual(matrix);
+  });
+
+  it('pipeline: 100 EMBED messages → EmbeddingJobs → worker pods → deltas → stream → KEDA 0→1 → snapshots with exactly the expected ids → queues drain → KEDA 1→0', async () => {
+    expect(compactorReplicas(env).spec).toBe(0);
+    const receipts = generateReceipts(100, 11);
+    const t0 = Date.now();
+    await announce(env, receipts);
+
+    let scaledUpAfter: number | undefined;
+    // Finished worker Jobs are cleaned up, so their pods are recorded while they exist.
+    const workers = new Map<string, PodList['items'][number]>();
+    const jobs = await waitFor(
+      'all 100 EmbeddingJobs Succeeded and Compacted',
+      () => {
+        if (scaledUpAfter === undefined && compactorReplicas(env).spec === 1) scaledUpAfter = Date.now() - t0;
+        for (const w of pods('batch.kubernetes.io/job-name')) workers.set(w.metadata.name, w);
+        const ejs = embeddingJobs(env);
+        const done = ejs.filter(
+          (j) =>
+            j.status?.phase === 'Succeeded' &&
+            j.status.conditions?.some((c) => c.type === 'Compacted' && c.status === 'True'),
+        );
+        const failed = ejs.filter((j) => j.status?.phase === 'Failed');
+        if (failed.length) throw new Error(`failed: ${JSON.stringify(failed.map((j) => j.status))}`);
+        return ejs.length === 100 && done.length === 100 ? ejs : undefined;
+      },
+      480_000,
+      1_000,
+    );
+    expect(new Set(jobs.map((j) => `${j.spec.imageId}#${j.spec.receiptId}`)).size).toBe(100);
+    expect(scaledUpAfter, 'KEDA scaled the compactor to 1').toBeDefined();
+
+    // Worker pods ran from the worker template and mounted the shared volume read-only.
+    expect(workers.size).toBeGreaterThan(0);
+    for (const w of workers.values()) {
+      const chroma = w.spec.volumes?.find((v) => v.persistentVolumeClaim);
+      expect(chroma?.persistentVolumeClaim).toMatchObject({ claimName: 'embedctl-chroma', readOnly: true });
+      expect(w.spec.containers[0]?.securityContext?.readOnlyRootFilesystem).toBe(true);
+    }
+
+    // The live snapshot on the volume holds exactly the receipts' ids, each once.
+    const want = expectedIds(receipts);
+    const live = await liveIds(env.chromaHostPath);
+    for (const c of ['lines', 'words'] as const) {
+      expect(live[c].count).toBe(want[c].size);
+      expect(live[c].ids).toEqual(want[c]);
+    }
+    // … and embedctl, from outside the cluster, agrees: the volume, and its S3 mirror (uploaded just after the
+    // switch of CURRENT, so it may lag by a moment).
+    const verifyOnce = (): { collection: 'lines' | 'words'; count: number; ok: boolean }[] | undefined => {
+      const r = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'snapshot', 'verify', '--cloud', '--json'],
+        {
+          encoding: 'utf8',
+          timeout: 120_000,
+          env: {
+            ...process.env,
+            CHROMA_ROOT: env.chromaHostPath,
+            VECTORS_BUCKET: env.config.buckets.vectors,
+            AWS_ENDPOINT_URL: env.aws.endpoint,
+            AWS_REGION: env.aws.region,
+            AWS_ACCESS_KEY_ID: env.aws.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey,
+          },
+        },
+      );
+      if (r.status !== 0)
+        throw new Error(`verify exited ${r.status}: ${r.stdout.slice(-2000)} ${r.stderr.slice(-2000)}`);
+      return JSON.parse(r.stdout) as { collection: 'lines' | 'words'; count: number; ok: boolean }[];
+    };
+    const verify = await waitFor('embedctl snapshot verify --cloud to pass', verifyOnce, 90_000, 3_000);
+    for (const v of verify) expect(v).toMatchObject({ ok: true, count: want[v.collection].size });
+
+    // Queues drain and KEDA takes the compactor back to zero.
+    await waitFor(
+      'the compactor scaled back to 0',
+      () => (compactorReplicas(env).spec === 0 ? true : undefined),
+      180_000,
+    );
+    await waitFor(
+      'no compactor pod left',
+      () => (pods('app.kubernetes.io/component=compactor').length === 0 ? true : undefined),
+      120_000,
+    );
+    // Events tell the story: KEDA's scaling, the Job controller's pods, the controller's EmbeddingJob events.
+    const events = kubectlJson<{ items: { reason: string; involvedObject: { kind: string } }[] }>(env, [
+      '-n',
+      ns,
+      'get',
+      'events',
+    ]).items;
+    const kinds = new Set(events.map((e) => e.involvedObject.kind));
+    for (const k of ['EmbeddingJob', 'Job', 'Deployment']) expect(kinds, `events about ${k}`).toContain(k);
+    console.log(
+      JSON.stringify({
+        receipts: 100,
+        kedaScaleUpS: (scaledUpAfter ?? 0) / 1000,
+        wallS: (Date.now() - t0) / 1000,
+      }),
+    );
+  });
+});

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { generateReceipts } from '../../core/sample/index.js';
+import { generateReceipts, type GeneratedReceipt } from '../../core/sample/index.js';
 import { expectedIds, liveIds } from '../support/snapshot.js';
 import {
   announce,
@@ -21,6 +21,8 @@ import {
 const env = nodeEnv();
 const ns = env.namespace;
 const ROOT = join(import.meta.dirname, '..', '..');
+/** Every good receipt announced so far, in this file's order: the live snapshot must hold exactly their ids. */
+const announced: GeneratedReceipt[] = [];
 
 interface PodList {
   items: {
@@ -126,6 +128,7 @@ describe('the node environment deployed with kubectl', () => {
     const receipts = generateReceipts(100, 11);
     const t0 = Date.now();
     await announce(env, receipts);
+    announced.push(...receipts);
 
     let scaledUpAfter: number | undefined;
     // Finished worker Jobs are cleaned up, so their pods are recorded while they exist.
@@ -160,7 +163,7 @@ describe('the node environment deployed with kubectl', () => {
     }
 
     // The live snapshot on the volume holds exactly the receipts' ids, each once.
-    const want = expectedIds(receipts);
+    const want = expectedIds(announced);
     const live = await liveIds(env.chromaHostPath);
     for (const c of ['lines', 'words'] as const) {
       expect(live[c].count).toBe(want[c].size);

@@ -1,15 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { inject } from 'vitest';
 
 import { S3Store } from '../../core/aws/s3-store.js';
 import { SqsQueue } from '../../core/aws/sqs-queue.js';
 import type { AwsSettings } from '../../core/aws/config.js';
 import { putReceipt, type GeneratedReceipt } from '../../core/sample/index.js';
-import type { NodeClusterEnv } from '../harness/node/cluster.js';
+import { kubectlFor, type NodeClusterEnv } from '../harness/node/cluster.js';
 import '../harness/node/global-setup.js';
+import { waitFor as waitForValue } from '../support/wait.js';
+
+/** `waitFor` (test/support/wait.ts), polling once a second by default: each probe here runs kubectl. */
+export const waitFor = <T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  intervalMs = 1_000,
+): Promise<T> => waitForValue(what, probe, timeoutMs, intervalMs);
 
 export function nodeEnv(): NodeClusterEnv {
   return inject('nodeEnv');
@@ -23,39 +28,13 @@ export function awsOf(env: NodeClusterEnv): AwsSettings {
   };
 }
 
-/** kubectl 1.35.4 against the node, as admin unless `as` is given; throws with stderr on a non-zero exit. */
+/** kubectl 1.35.4 against the node, as admin; throws with stderr on a non-zero exit. */
 export function kubectl(env: NodeClusterEnv, args: string[], opts: { input?: string } = {}): string {
-  return execFileSync(join(env.binDir, 'kubectl'), [`--kubeconfig=${env.kubeconfigPath}`, ...args], {
-    encoding: 'utf8',
-    input: opts.input,
-    timeout: 60_000,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  return kubectlFor(env.binDir, env.kubeconfigPath, 60_000)(args, opts.input);
 }
 
 export function kubectlJson<T>(env: NodeClusterEnv, args: string[]): T {
   return JSON.parse(kubectl(env, [...args, '-o', 'json'])) as T;
-}
-
-/** Polls `probe` until it returns a value other than undefined; fails with `what` and the last value seen. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs: number,
-  intervalMs = 1_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : err;
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
 /** Uploads the receipts' NDJSON and sends one EMBED message each, as the original system's producer did. */

@@ -31,6 +31,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import '../harness/env.js';
+import { waitFor } from '../support/wait.js';
 
 const env = inject('testEnv');
 const aws = {
@@ -40,20 +41,8 @@ const aws = {
 };
 const suffix = Date.now().toString(36);
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+const eventually = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> =>
+  waitFor(what, fn, timeoutMs);
 
 describe('kube-apiserver and kube-controller-manager', () => {
   const kc = new KubeConfig();

@@ -7,9 +7,8 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
-import { startNodeCluster } from './cluster.js';
+import { kubectlFor, startNodeCluster } from './cluster.js';
 import type { NodeClusterEnv } from './cluster.js';
-import { sh } from './host.js';
 
 const STATE = '/run/receipt-embeddings-node.json';
 interface State {
@@ -96,10 +95,8 @@ function status(): void {
     process.exitCode = 3;
     return;
   }
-  const kubectl = `${state.env.binDir}/kubectl`;
-  process.stdout.write(
-    sh(kubectl, [`--kubeconfig=${state.env.kubeconfigPath}`, 'get', 'nodes,deploy,pods,scaledobjects', '-A']),
-  );
+  const kubectl = kubectlFor(state.env.binDir, state.env.kubeconfigPath);
+  process.stdout.write(kubectl(['get', 'nodes,deploy,pods,scaledobjects', '-A']));
   process.stdout.write(`\n${howTo(state.env)}\n`);
 }
 

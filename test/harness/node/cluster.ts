@@ -30,6 +30,14 @@ export const PAUSE_IMAGE = 'localhost/pause:local';
 const RUN_PREFIX = 'receipt-node-';
 export const AWS_TEST_KEYS = { accessKeyId: 'test', secretAccessKey: 'test' } as const;
 
+/** kubectl (the 1.35.4 build) with `args`, stdin `input`; returns stdout, throws with stderr. */
+export type Kubectl = (args: string[], input?: string) => string;
+
+export function kubectlFor(binDir: string, kubeconfigPath: string, timeoutMs = 120_000): Kubectl {
+  return (args, input) =>
+    sh(join(binDir, 'kubectl'), [`--kubeconfig=${kubeconfigPath}`, ...args], { input, timeoutMs });
+}
+
 /** Plain data for tests (vitest `provide`) and for `npm run cluster -- status`. */
 export interface NodeClusterEnv {
   kubeconfigPath: string;
@@ -130,7 +138,6 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
   const registry = new ProcessRegistry(runDir, false, false);
   const ports = new PortAllocator();
   const ctx: ComponentContext = { registry, runDir, binDir, port: () => ports.next() };
-  const kubectlBin = join(binDir, 'kubectl');
   const started: Component[] = [];
   const timings: Record<string, number> = {};
   const t0 = performance.now();
@@ -208,8 +215,7 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
         nodeName: NODE_NAME,
       }),
     );
-    const kubectl = (args: string[], input?: string): string =>
-      sh(kubectlBin, [`--kubeconfig=${api.kubeconfigPath}`, ...args], { input, timeoutMs: 120_000 });
+    const kubectl = kubectlFor(binDir, api.kubeconfigPath);
     await step('kube-controller-manager', () => startControllerManager(ctx, api));
     await step('kube-scheduler', () => startScheduler(ctx, api));
     const containerd = await containerdP;
@@ -277,32 +283,27 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
  * (static AWS keys where EKS uses IRSA; the embedder's API key), CRDs first, then everything, then waits for the
  * controller to roll out.
  */
-export function deployCharts(env: NodeClusterEnv, kubectl: (args: string[], input?: string) => string): void {
+export function deployCharts(env: NodeClusterEnv, kubectl: Kubectl): void {
   const files = synthToDir(env.config, env.chartsDir);
   const ns = env.namespace;
   const file = (prefix: string): string =>
     join(env.chartsDir, files.find((f) => f.includes(prefix)) ?? prefix);
   kubectl(['apply', '-f', file('namespace')]);
-  const secret = env.config.aws.staticCredentialsSecret ?? 'aws-static';
-  kubectl([
-    '-n',
-    ns,
-    'create',
-    'secret',
-    'generic',
-    secret,
-    `--from-literal=AWS_ACCESS_KEY_ID=${env.aws.accessKeyId}`,
-    `--from-literal=AWS_SECRET_ACCESS_KEY=${env.aws.secretAccessKey}`,
-  ]);
-  kubectl([
-    '-n',
-    ns,
-    'create',
-    'secret',
-    'generic',
-    OPENAI_SECRET.name,
-    `--from-literal=${OPENAI_SECRET.key}=test`,
-  ]);
+  const secret = (name: string, data: Record<string, string>): void =>
+    void kubectl([
+      '-n',
+      ns,
+      'create',
+      'secret',
+      'generic',
+      name,
+      ...Object.entries(data).map(([k, v]) => `--from-literal=${k}=${v}`),
+    ]);
+  secret(env.config.aws.staticCredentialsSecret ?? 'aws-static', {
+    AWS_ACCESS_KEY_ID: env.aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey,
+  });
+  secret(OPENAI_SECRET.name, { [OPENAI_SECRET.key]: 'test' });
   kubectl(['apply', '--server-side', '-f', file('crds')]);
   waitEstablished(kubectl, ['embeddingjobs.embedding.receipts.dev']);
   kubectl(['apply', '-f', env.chartsDir]);

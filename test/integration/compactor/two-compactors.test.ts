@@ -8,6 +8,7 @@ import '../../harness/env.js';
 import { runCollection } from '../../../core/contracts/compaction-run.js';
 import { versionsDir } from '../../../core/snapshot/volume.js';
 import { VERSION_INFO } from '../../../core/snapshot/volume.js';
+import { waitFor } from '../../support/wait.js';
 import {
   childEnv,
   dumpLive,
@@ -23,14 +24,8 @@ import {
 const env = inject('testEnv');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, fn: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = (what: string, fn: () => Promise<boolean>, ms = 60_000): Promise<true> =>
+  waitFor(what, async () => ((await fn()) ? true : undefined), ms, 200);
 
 async function publishers(w: World): Promise<{ version: string; holder: string; token: number }[]> {
   const out: { version: string; holder: string; token: number }[] = [];

@@ -13,6 +13,7 @@ import type { EmbeddingJob } from '../../../core/contracts/embedding-job.js';
 import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
 import type { Job, Pod } from '../../../core/kube/types.js';
 import { CRD_FILE } from '../../../crds/generate.js';
+import { waitFor as waitForValue } from '../../support/wait.js';
 
 export const quietLog = () => pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
@@ -166,23 +167,13 @@ export function startController(opts: Omit<BuildOptions, 'log'> & { log?: BuildO
   };
 }
 
-export async function waitFor<T>(
+/** `waitFor` (test/support/wait.ts) with any falsy value meaning "not yet". */
+export function waitFor<T>(
   fn: () => Promise<T | undefined | false> | T | undefined | false,
   timeoutMs = 30_000,
   what = 'condition',
 ): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return waitForValue(what, async () => (await fn()) || undefined, timeoutMs);
 }
 
 export const listEjs = (kube: KubeRest, ns: string) => new EmbeddingJobClient(kube).list(ns);

@@ -52,6 +52,15 @@ runtime = "runc"
 CONF
 export CONTAINERS_STORAGE_CONF="$WORK/storage.conf" CONTAINERS_CONF="$WORK/containers.conf"
 
+# A build killed half-way leaves buildah working containers in the store; they pin the dangling layers and make the
+# final prune fail ("image is in use by a container"). The store is this script's own, so all of them are ours.
+stale=$(podman ps -a --external --format '{{.ID}}')
+if [ -n "$stale" ]; then
+  log "removing $(echo "$stale" | wc -l) working container(s) left by an interrupted build"
+  # shellcheck disable=SC2086
+  podman rm -f $stale >/dev/null
+fi
+
 # 1. base image
 if ! podman image exists localhost/base:bookworm; then
   if [ ! -f "$WORK/base.tar" ]; then
@@ -149,5 +158,6 @@ if [ -n "${SAVE_DIR:-}" ]; then
   save_once "$IMAGE" "$SAVE_DIR/app.tar"
   save_once localhost/pause:local "$SAVE_DIR/pause.tar"
 fi
-podman image prune -f >/dev/null   # drop the dangling images of earlier builds (layer cache stays)
+# drop the dangling images of earlier builds (layer cache stays); only housekeeping, so a failure is reported, not fatal
+podman image prune -f >/dev/null || log "warning: podman image prune failed (the built images are fine)"
 log "done in $(( $(date +%s) - t0 )) s"

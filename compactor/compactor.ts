@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactionMessage } from '../core/contracts/compaction-message.js';
@@ -13,7 +13,8 @@ import type { Ledger } from '../core/ports/ledger.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { Queue, QueueMessage } from '../core/ports/queue.js';
 import type { VectorRecord } from '../core/ports/vector-store.js';
-import { archiveKey, pointerKey, restoreSnapshot, uploadSnapshot } from '../core/snapshot/s3-snapshot.js';
+import { ensureLiveIntact } from '../core/snapshot/repair.js';
+import { archiveKey, pointerKey, uploadSnapshot } from '../core/snapshot/s3-snapshot.js';
 import {
   fsyncDir,
   listVersions,
@@ -25,8 +26,9 @@ import {
   newVersionId,
   writeDurably,
   collectionDir,
-  installVersion,
+  removeLeftovers,
   VERSION_INFO,
+  VersionDamagedError,
 } from '../core/snapshot/volume.js';
 import { readFile } from 'node:fs/promises';
 import { compactorMetrics as metrics } from '../stream/metrics.js';
@@ -51,6 +53,11 @@ export interface CompactorConfig {
   /** Versions kept on the volume (besides CURRENT) and their minimum age before removal. */
   keepVersions: number;
   graceMs: number;
+  /**
+   * On a clean shutdown, prune once more with this grace period instead of `graceMs` (unset: no prune at shutdown).
+   * Local mode: the versions published in the run's last minute would otherwise stay until the next run.
+   */
+  shutdownGraceMs?: number;
   /** S3 snapshot after this many publishes or seconds (and on shutdown); newest K kept there. */
   s3EveryPublishes: number;
   s3EverySeconds: number;
@@ -193,8 +200,10 @@ export class Compactor {
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure) throw failure.reason;
       if (lease.lostSignal.aborted) throw lease.lostSignal.reason as Error;
-      // Clean shutdown: mirror what is unmirrored, then give the lease up.
+      // Clean shutdown: mirror what is unmirrored, prune (shutdownGraceMs), then give the lease up.
       for (const lane of Object.values(this.lanes)) await lane.flushS3(true);
+      const grace = this.config.shutdownGraceMs;
+      if (grace !== undefined) for (const lane of Object.values(this.lanes)) await lane.prune(grace);
     } finally {
       this.ready = false;
       for (const lane of Object.values(this.lanes)) await lane.close();
@@ -253,33 +262,60 @@ class Lane {
     return this.owner.config;
   }
 
-  /** Working copy = the live version; an empty volume is restored from S3 (and that version published). */
+  /**
+   * Working copy = the live version. What an interrupted predecessor left in `versions/` (staging directories) goes
+   * first: we hold the lease, so no other writer's staging can be there. A live version that is damaged or missing is
+   * repaired before anything merges on it (core/snapshot/repair.ts): the newest intact older version on the volume or
+   * archive in S3, so an empty volume is restored from S3 (and that version published); with neither, the
+   * collection starts empty.
+   */
   async init(): Promise<void> {
-    const { root, objects, bucket, workRoot } = this.deps;
-    const current = await readCurrent(root, this.c);
-    if (current) {
-      await this.wc.reset(versionDir(root, this.c, current));
-      this.base = current;
-    } else {
-      const tmp = join(workRoot, this.c, 'restore');
-      await rm(tmp, { recursive: true, force: true });
-      const restored = await restoreSnapshot(objects, bucket, this.c, tmp);
-      if (restored) {
-        await installVersion(this.deps.root, this.c, restored.version, tmp);
-        await this.owner.fence(this.c);
-        await switchCurrent(root, this.c, restored.version);
-        this.base = restored.version;
-        this.log.info({ version: restored.version }, 'volume bootstrapped from the S3 snapshot');
-        await this.wc.reset(tmp);
-        await rm(tmp, { recursive: true, force: true });
-      } else {
-        this.log.info('no live version and no S3 snapshot: starting an empty collection');
-        await this.wc.reset(undefined);
-        this.base = undefined;
-      }
-    }
+    const { root } = this.deps;
+    const removed = await removeLeftovers(root, this.c);
+    if (removed.length) this.log.warn({ removed }, 'removed directories left by an interrupted publish');
+    await this.openLive();
     metrics.versions.set({ collection: this.c }, (await listVersions(root, this.c)).length);
     this.log.info({ base: this.base, count: await this.wc.count() }, 'working copy open');
+  }
+
+  /** Resets the working copy to CURRENT, repairing CURRENT first when its copy shows it damaged (or it is missing). */
+  private async openLive(): Promise<void> {
+    const { root, objects, bucket, workRoot } = this.deps;
+    const current = await readCurrent(root, this.c);
+    let known: { version: string; problem: string } | undefined;
+    if (current) {
+      try {
+        await this.wc.reset(versionDir(root, this.c, current));
+        this.base = current;
+        return;
+      } catch (err) {
+        if (!(err instanceof VersionDamagedError)) throw err;
+        known = { version: current, problem: err.problem };
+        this.log.error(
+          { version: current, problem: err.problem },
+          'the live version is damaged; repairing it',
+        );
+      }
+    }
+    const state = await ensureLiveIntact({
+      root,
+      collection: this.c,
+      mirror: { store: objects, bucket },
+      workDir: join(workRoot, this.c),
+      beforeSwitch: () => this.owner.fence(this.c),
+      log: this.log,
+      ...(known ? { known } : {}),
+    });
+    if (state.kind === 'empty') {
+      this.log.info('no live version and no S3 snapshot: starting an empty collection');
+      await this.wc.reset(undefined);
+      this.base = undefined;
+      return;
+    }
+    if (state.kind === 'repaired' && state.from === 'mirror' && !known)
+      this.log.info({ version: state.version }, 'volume bootstrapped from the S3 snapshot');
+    await this.wc.reset(versionDir(root, this.c, state.version));
+    this.base = state.version;
   }
 
   async close(): Promise<void> {
@@ -414,9 +450,7 @@ class Lane {
       }
     }
     try {
-      const current = await readCurrent(this.deps.root, this.c);
-      await this.wc.reset(current ? versionDir(this.deps.root, this.c, current) : undefined);
-      this.base = current;
+      await this.openLive();
     } catch (e) {
       this.log.error({ err: errorMessage(e) }, 'could not reset the working copy');
       throw e;
@@ -857,20 +891,15 @@ class Lane {
     }
   }
 
-  /** Old versions (and abandoned staging dirs) go only after the grace period; CURRENT and the newest K stay. */
-  private async prune(): Promise<void> {
+  /**
+   * Old versions (and abandoned staging or damaged dirs) go only after the grace period (`graceMs`, unless given);
+   * CURRENT and the newest K stay.
+   */
+  async prune(graceMs = this.cfg.graceMs): Promise<void> {
     const { root } = this.deps;
     try {
-      const removed = await pruneVersions(root, this.c, {
-        keep: this.cfg.keepVersions,
-        graceMs: this.cfg.graceMs,
-      });
-      for (const name of await readdir(versionsDir(root, this.c))) {
-        if (!name.startsWith('.staging-')) continue;
-        const dir = join(versionsDir(root, this.c), name);
-        if (Date.now() - (await stat(dir)).mtimeMs > this.cfg.graceMs)
-          await rm(dir, { recursive: true, force: true });
-      }
+      const removed = await pruneVersions(root, this.c, { keep: this.cfg.keepVersions, graceMs });
+      removed.push(...(await removeLeftovers(root, this.c, { graceMs })));
       if (removed.length) this.log.info({ removed }, 'pruned old versions');
       metrics.versions.set({ collection: this.c }, (await listVersions(root, this.c)).length);
     } catch (err) {

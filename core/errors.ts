@@ -9,6 +9,7 @@ export type ErrorReason =
   | 'InvalidConfig'
   | 'DeltaCorrupt'
   | 'LeaseLost'
+  | 'SnapshotDamaged'
   | 'Transient';
 
 export class PipelineError extends Error {

@@ -6,7 +6,7 @@ import { compactorMetrics } from '../stream/metrics.js';
 import { Compactor } from '../compactor/compactor.js';
 import type { Interval } from './intervals.js';
 import { localLogger } from './log.js';
-import { openLocal, VECTORS_BUCKET } from './home.js';
+import { LOCAL_KEEP_VERSIONS, openLocal, VECTORS_BUCKET } from './home.js';
 
 /** What the compactor child prints as its last stdout line, for the runner's per-stage times. */
 export interface CompactorChildStats {
@@ -63,7 +63,12 @@ export async function runCompactorChild(opts: {
       // middle of its backlog, when the other lane had nothing left to merge and nothing counted as work for up to
       // 1.6 s; with 15 s the overhead share was lower in three alternating pairs (0.14-0.17 vs 0.17-0.20).
       publishHoldMs: { lines: 3000, words: 15_000 },
+      // Disk: a version is a full Chroma directory (60-70 MB for a few hundred receipts). Local mode keeps CURRENT and
+      // the one before it (the mirror keeps 4 archives besides), and prunes again at a clean shutdown with a short
+      // grace, so a run does not leave its last minute of publishes behind (docs/local.md, "Disk").
+      keepVersions: LOCAL_KEEP_VERSIONS,
       graceMs: 60_000,
+      shutdownGraceMs: 2000,
       s3EveryPublishes: 1,
       ...(opts.once ? { exitWhenIdleMs: 1500 } : {}),
     },

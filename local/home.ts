@@ -24,6 +24,8 @@ export const DEFAULT_HOME = '.local';
 export const ARTIFACTS_BUCKET = 'receipts';
 export const VECTORS_BUCKET = 'vectors';
 export const QUEUE_NAMES = { embed: 'EMBED', lines: 'LINES', words: 'WORDS' } as const;
+/** Snapshot versions kept on the volume per collection in local mode: CURRENT and the one before (`snapshot prune`). */
+export const LOCAL_KEEP_VERSIONS = 2;
 
 /**
  * One `local run` per home at a time: its pid in `state/runner.pid`. A file naming a dead process (a runner killed

@@ -89,3 +89,18 @@ export async function restoreSnapshot(
     await rm(work, { recursive: true, force: true });
   }
 }
+
+/** Versions with an archive in the mirror, oldest first (ids sort by time). */
+export async function listArchivedVersions(
+  store: ObjectStore,
+  bucket: string,
+  c: Collection,
+): Promise<string[]> {
+  const prefix = `${c}/snapshot/timestamped/`;
+  const versions = new Set<string>();
+  for (const o of await store.list(bucket, prefix)) {
+    const [version, name] = o.key.slice(prefix.length).split('/');
+    if (version && name === 'snapshot.tar.gz') versions.add(version);
+  }
+  return [...versions].sort();
+}

@@ -3,7 +3,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import type { Collection } from '../contracts/ids.js';
 import { TransientError } from '../errors.js';
-import { copyFilesHashing, digestDiff, listFiles } from './file-digests.js';
+import { copyFilesHashing, digestDiff, listFiles, sha256Files } from './file-digests.js';
 
 /**
  * Snapshot layout on the shared volume (DESIGN §4.7):
@@ -70,6 +70,20 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * A version on the volume is not what its publisher recorded: a file differs, is missing or was added, or the
+ * version directory itself is gone. Retryable for a reader (a repair may install an intact copy meanwhile); the
+ * compactor and `snapshot restore` repair it (core/snapshot/repair.ts).
+ */
+export class VersionDamagedError extends TransientError {
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(`version ${path} does not match its recorded digests: ${problem}`, { path, problem });
+  }
+}
+
 /** Published versions, oldest first (ids sort by time). Hidden staging directories are not versions. */
 export async function listVersions(root: string, collection: Collection): Promise<string[]> {
   try {
@@ -82,7 +96,9 @@ export async function listVersions(root: string, collection: Collection): Promis
 
 /**
  * Copies a finished Chroma directory into a new immutable version: first into a hidden staging directory, then one
- * rename, so a half-copied version is never visible under its final name.
+ * rename, so a half-copied version is never visible under its final name. The copy is checked against the digests
+ * the source records (VersionDamagedError). A directory already under that name (a damaged copy of the same version,
+ * being repaired from the mirror) is moved aside to a hidden `.damaged-…` name first and then removed.
  */
 export async function installVersion(
   root: string,
@@ -94,10 +110,68 @@ export async function installVersion(
   const staging = join(versionsDir(root, collection), `.staging-${version}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(versionsDir(root, collection), { recursive: true });
-  await copyVersion(source, staging);
+  try {
+    await copyVersion(source, staging);
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+  const aside = await moveAside(root, collection, version);
   await rename(staging, dest);
   await fsyncDir(versionsDir(root, collection));
+  if (aside) await rm(aside, { recursive: true, force: true });
   return dest;
+}
+
+/**
+ * Renames a version directory to a hidden `.damaged-<version>-<random>` (no longer a version: not listed, never
+ * copied) and returns the new path; undefined when there is no such version.
+ */
+export async function moveAside(
+  root: string,
+  collection: Collection,
+  version: string,
+): Promise<string | undefined> {
+  const dir = versionDir(root, collection, version);
+  const aside = join(versionsDir(root, collection), `.damaged-${version}-${randomBytes(3).toString('hex')}`);
+  try {
+    await rename(dir, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  await fsyncDir(versionsDir(root, collection));
+  return aside;
+}
+
+/**
+ * Removes what an interrupted publish, install or repair left in `versions/`: hidden `.staging-*` and `.damaged-*`
+ * directories older than `graceMs` (0: all; only a writer holding the compactor's lease may pass 0, since a live
+ * writer's staging directory would be pulled from under it). Returns the names removed.
+ */
+export async function removeLeftovers(
+  root: string,
+  collection: Collection,
+  opts: { graceMs: number; now?: number } = { graceMs: 0 },
+): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(versionsDir(root, collection));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const now = opts.now ?? Date.now();
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith('.staging-') && !name.startsWith('.damaged-')) continue;
+    const dir = join(versionsDir(root, collection), name);
+    const s = await stat(dir).catch(() => undefined);
+    if (!s || (opts.graceMs > 0 && now - s.mtimeMs < opts.graceMs)) continue;
+    await rm(dir, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 /**
@@ -120,16 +194,48 @@ export async function copyCurrentTo(
 /**
  * Copies a version directory, hashing every file on the way, and checks the copy against the SHA-256 digests its
  * publisher recorded (versions without recorded digests are copied as they are). A mismatch means the version on the
- * volume is not what was published: nothing may use the copy.
+ * volume is not what was published: nothing may use the copy (VersionDamagedError).
  */
 export async function copyVersion(source: string, dest: string): Promise<void> {
-  const got = await copyFilesHashing(source, dest, await listFiles(source));
-  const recorded = await recordedDigests(source);
+  let files: string[];
+  try {
+    files = await listFiles(source);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new VersionDamagedError(source, 'the version directory is missing');
+    throw err;
+  }
+  const got = await copyFilesHashing(source, dest, files);
+  const recorded = await recordedDigests(source).catch((err: unknown) => {
+    throw new VersionDamagedError(source, `its ${VERSION_INFO} is unreadable: ${(err as Error).message}`);
+  });
   if (!recorded) return;
   got.delete(VERSION_INFO);
   const diff = digestDiff(recorded, got);
-  if (diff)
-    throw new TransientError(`version ${source} does not match its recorded digests: ${diff}`, { source });
+  if (diff) throw new VersionDamagedError(source, diff);
+}
+
+/**
+ * Checks a version in place (every file hashed, nothing copied): undefined when it matches the digests its
+ * publisher recorded (or records none), else what is wrong.
+ */
+export async function checkVersion(path: string): Promise<string | undefined> {
+  let files: string[];
+  try {
+    files = (await listFiles(path)).filter((f) => f !== VERSION_INFO);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'the version directory is missing';
+    throw err;
+  }
+  let recorded: Map<string, string> | undefined;
+  try {
+    recorded = await recordedDigests(path);
+  } catch (err) {
+    return `its ${VERSION_INFO} is unreadable: ${(err as Error).message}`;
+  }
+  if (!recorded) return undefined;
+  const digests = await sha256Files(files.map((f) => join(path, f)));
+  return digestDiff(recorded, new Map(files.map((f, i) => [f, digests[i]!])));
 }
 
 async function recordedDigests(versionPath: string): Promise<Map<string, string> | undefined> {

@@ -37,6 +37,7 @@ import {
   testConfig,
   waitFor,
 } from '../test/integration/controller/helpers.js';
+import { percentile } from './stats.js';
 
 type Figures = Record<string, { value: number; unit: string }>;
 
@@ -354,9 +355,6 @@ function cpuDelta(before: Record<string, number>, after: Record<string, number>,
     .map((k) => `${k} ${(((after[k]! - (before[k] ?? 0)) / seconds) * 100).toFixed(0)}%`)
     .join(', ');
 }
-
-const percentile = (sorted: number[]) => (p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 /** Sends n messages at `rate`/s in batches of 10 (not waiting for earlier sends); when each was sent, by CR name. */
 async function sendPaced(

@@ -24,6 +24,8 @@ const BENCHES: Bench[] = [
   { name: 'worker', module: './worker.js', fn: 'benchWorker', needsEnv: true },
   { name: 'compactor', module: './compactor.js', fn: 'benchCompactor', needsEnv: true },
   { name: 'local', module: './local.js', fn: 'benchLocal', needsEnv: false },
+  // Brings up its own real node (root; test/harness/node) on the bridge address, beside the loopback servers.
+  { name: 'cluster', module: './cluster.js', fn: 'benchCluster', needsEnv: false },
 ];
 
 async function main(): Promise<void> {

@@ -87,7 +87,18 @@ export function register(program: Command): void {
           return;
         }
         process.stdout.write(f.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
-        process.exitCode = summary.complete ? EXIT.ok : EXIT.failed;
+        // A live snapshot that holds other counts than the job results is not a finished run (a version restored
+        // to an older one, a lost CURRENT, a failed compaction): say so and exit non-zero.
+        const disagree = Object.entries(summary.vectors).filter(([, v]) => v.snapshot !== v.expected);
+        if (disagree.length)
+          process.stderr.write(
+            `embedctl local run: the live snapshot disagrees with the job results (${disagree
+              .map(([c, v]) => `${c}: ${v.snapshot} vectors, job results say ${v.expected}`)
+              .join(
+                '; ',
+              )}). Check it with: embedctl snapshot verify --home ${f.home} (docs/local.md, "A damaged snapshot")\n`,
+          );
+        process.exitCode = summary.complete && disagree.length === 0 ? EXIT.ok : EXIT.failed;
       },
     );
 

@@ -331,6 +331,10 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     if (!abort.signal.aborted) abort.abort(new Error('stopping'));
     await stream?.catch(() => undefined);
     await launcher.stop(5000);
+    // Every child is gone: their snapshot copies and working copies (a full version each) are not kept.
+    await rm(ports.paths.scratch, { recursive: true, force: true }).catch((err: unknown) =>
+      log.warn({ err: errorMessage(err), scratch: ports.paths.scratch }, 'could not remove scratch'),
+    );
     progress.stop();
     unlock();
     ports.close();

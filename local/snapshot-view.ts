@@ -26,16 +26,20 @@ export class SnapshotOpenError extends PipelineError {
     cause: unknown,
   ) {
     const damaged = cause instanceof VersionDamagedError;
+    const detail = damaged
+      ? `damaged: ${cause.problem}; repair it with: embedctl snapshot restore ${collection}`
+      : errorMessage(cause);
     super(
       damaged ? 'SnapshotDamaged' : 'Transient',
-      `${collection} ${version ?? ''}`.trimEnd() +
-        (damaged
-          ? ` is damaged: ${cause.problem}. Repair it with: embedctl snapshot restore ${collection}`
-          : `: ${errorMessage(cause)}`),
+      `${`${collection} ${version ?? ''}`.trimEnd()} is ${damaged ? '' : 'unreadable: '}${detail}`,
       { collection, version },
       { cause },
     );
+    this.detail = detail;
   }
+
+  /** What is wrong, without the collection and version (which the message starts with). */
+  readonly detail: string;
 }
 
 /**

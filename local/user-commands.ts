@@ -1,5 +1,5 @@
 import type { Command, Option } from 'commander';
-import { copyFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ENV } from '../cdk8s/env.js';
@@ -9,7 +9,7 @@ import { SqsQueue } from '../core/aws/sqs-queue.js';
 import { similarity } from '../core/chroma/store.js';
 import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
 import { COLLECTIONS, parseVectorId, type Collection } from '../core/contracts/ids.js';
-import { ConfigError, errorMessage, SourceMissingError } from '../core/errors.js';
+import { ConfigError, errorMessage } from '../core/errors.js';
 import { makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { FencedLease } from '../core/lease/lease.js';
@@ -18,16 +18,27 @@ import { isCompacted, type LocalJob } from '../core/local/job-table.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { Queue } from '../core/ports/queue.js';
 import { fileSha256 } from '../core/snapshot/file-digests.js';
-import { archiveKey, readPointer, restoreSnapshot } from '../core/snapshot/s3-snapshot.js';
+import { describeLiveState, ensureLiveIntact, intactVersion } from '../core/snapshot/repair.js';
+import { archiveKey, readPointer } from '../core/snapshot/s3-snapshot.js';
 import {
-  installVersion,
   listVersions,
+  pruneVersions,
   readCurrent,
+  removeLeftovers,
   switchCurrent,
-  versionDir,
+  versionsDir,
 } from '../core/snapshot/volume.js';
+import { DEFAULT_CONFIG } from '../compactor/compactor.js';
 import { runCompactorChild } from './compactor-child.js';
-import { ARTIFACTS_BUCKET, embedderFromEnv, homePaths, lockHome, openLocal, VECTORS_BUCKET } from './home.js';
+import {
+  ARTIFACTS_BUCKET,
+  embedderFromEnv,
+  homePaths,
+  LOCAL_KEEP_VERSIONS,
+  lockHome,
+  openLocal,
+  VECTORS_BUCKET,
+} from './home.js';
 import { readInputFolder, submitReceipts } from './input.js';
 import { openSnapshotView } from './snapshot-view.js';
 
@@ -213,7 +224,8 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
           if (!COLLECTIONS.includes(collection))
             throw new ConfigError(`--collection must be lines or words, not ${collection}`);
           const n = Number(f.results);
-          const { view, cleanup } = await openView(f);
+          // Only the collection asked for: a damaged other collection does not stand in the way.
+          const { view, cleanup } = await openView(f, { collections: [collection] });
           try {
             const store = view.store(collection);
             if (!store)
@@ -302,10 +314,13 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
   snapshot
     .command('restore')
     .description(
-      'make a version live again: one on the volume, else the object-store archive is installed first',
+      'repair the live version (default) or make a named version live: an intact copy on the volume, else the object-store archive',
     )
     .argument('<collection>', 'lines or words')
-    .argument('[version]', 'version id (default: the object-store pointer, e.g. to rebuild an empty volume)')
+    .argument(
+      '[version]',
+      'version id (default: keep CURRENT when intact; when it is damaged or missing, install the newest intact copy)',
+    )
     .addOption(homeOption())
     .option('--cloud', `the volume at ${ENV.CHROMA_ROOT} and the S3 mirror in ${ENV.VECTORS_BUCKET}`)
     .option('--chroma-root <dir>', 'root of the snapshot volume (cloud; default $CHROMA_ROOT)')
@@ -316,59 +331,98 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
         f: { home: string; cloud?: boolean; chromaRoot?: string },
       ) => {
         await guarded(async () => {
-          if (!COLLECTIONS.includes(collection as Collection))
-            throw new ConfigError(`collection must be lines or words, not ${collection}`);
-          const c = collection as Collection;
+          const c = collectionArg(collection);
           const { root, mirror, lease, close } = snapshotTarget(f);
+          const work = await mkdtemp(join(tmpdir(), 'restore-'));
           try {
             if (!root) throw new ConfigError(`no volume: set ${ENV.CHROMA_ROOT} or --chroma-root`);
-            const v = version ?? (mirror ? await readPointer(mirror.store, mirror.bucket, c) : undefined);
-            if (!v) throw new ConfigError(`no version given and no object-store pointer for ${c}`);
-            // The compactor's lease: a restore never interleaves with a publish.
-            const fence = lease
-              ? new FencedLease(new FileLeaseBackend(lease), {
-                  identity: `restore-${process.pid}`,
-                  durationMs: 60_000,
-                })
-              : undefined;
-            if (fence && (await fence.tryAcquire()) === undefined) {
-              throw new ConfigError(
-                'the compactor holds the lease (a run is in progress): try again when it is idle',
-              );
-            }
-            try {
-              if (!(await exists(versionDir(root, c, v)))) {
-                if (!mirror)
-                  throw new ConfigError(
-                    `version ${v} is not on the volume and there is no object-store mirror`,
-                  );
-                const work = await mkdtemp(join(tmpdir(), 'restore-'));
-                try {
-                  const got = await restoreSnapshot(
-                    mirror.store,
-                    mirror.bucket,
-                    c,
-                    join(work, 'dir'),
-                    v,
-                  ).catch((err: unknown) => {
-                    if (err instanceof SourceMissingError) return undefined;
-                    throw err;
-                  });
-                  if (!got)
-                    throw new ConfigError(
-                      `version ${v} of ${c} is neither on the volume nor in the object store (see: embedctl snapshot list)`,
-                    );
-                  await installVersion(root, c, v, join(work, 'dir'));
-                } finally {
-                  await rm(work, { recursive: true, force: true });
-                }
+            return await withLease(lease, 'restore', async (assertHeld) => {
+              const opts = { root, collection: c, workDir: work, ...(mirror ? { mirror } : {}) };
+              if (!version) {
+                // Repair: the live version is checked file by file; a damaged or missing one is replaced by the
+                // newest intact copy (core/snapshot/repair.ts), or refused with the reason of every copy tried.
+                const state = await ensureLiveIntact({ ...opts, beforeSwitch: assertHeld });
+                process.stdout.write(`${describeLiveState(c, state)}\n`);
+                return state.kind === 'empty' ? 1 : 0;
               }
-              await fence?.assertHeld();
-              await switchCurrent(root, c, v);
-            } finally {
-              await fence?.release();
-            }
-            process.stdout.write(`${c}: CURRENT is now ${v}\n`);
+              const got = await intactVersion(opts, version);
+              await assertHeld();
+              await switchCurrent(root, c, version);
+              process.stdout.write(
+                `${c}: ${
+                  got.from === 'volume'
+                    ? `${version} on the volume is intact`
+                    : `installed ${version} from the object-store mirror${got.rejected.length ? ` (the volume's copy: ${got.rejected[0]!.problem})` : ''}`
+                } — CURRENT is now ${version}\n`,
+              );
+              return 0;
+            });
+          } finally {
+            await rm(work, { recursive: true, force: true });
+            close();
+          }
+        });
+      },
+    );
+
+  snapshot
+    .command('prune')
+    .description('remove old versions from the volume: keeps the newest --keep and CURRENT (never removed)')
+    .argument('[collection]', 'lines or words (default: both)')
+    .option(
+      '--keep <n>',
+      `versions to keep besides CURRENT, newest first (default: ${LOCAL_KEEP_VERSIONS} locally, ${DEFAULT_CONFIG.keepVersions} with --cloud, as the compactor keeps)`,
+    )
+    .addOption(homeOption())
+    .option(
+      '--cloud',
+      `the volume at ${ENV.CHROMA_ROOT} (not fenced: only versions older than ${DEFAULT_CONFIG.graceMs / 60_000} minutes go)`,
+    )
+    .option('--chroma-root <dir>', 'root of the snapshot volume (cloud; default $CHROMA_ROOT)')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (
+        collection: string | undefined,
+        f: { home: string; cloud?: boolean; chromaRoot?: string; keep?: string; json?: boolean },
+      ) => {
+        await guarded(async () => {
+          const keep =
+            f.keep === undefined
+              ? f.cloud
+                ? DEFAULT_CONFIG.keepVersions
+                : LOCAL_KEEP_VERSIONS
+              : nonNegativeInt('--keep', f.keep);
+          const collections = collection ? [collectionArg(collection)] : COLLECTIONS;
+          const { root, lease, close } = snapshotTarget(f);
+          try {
+            if (!root) throw new ConfigError(`no volume: set ${ENV.CHROMA_ROOT} or --chroma-root`);
+            // Locally the compactor's lease is held, so nothing publishes meanwhile and readers copy only CURRENT:
+            // no grace period. In the cloud, nothing younger than the compactor's grace period is touched.
+            const graceMs = lease ? 0 : DEFAULT_CONFIG.graceMs;
+            const out = await withLease(lease, 'prune', async () => {
+              const results = [];
+              for (const c of collections) {
+                const before = await dirBytes(versionsDir(root, c));
+                const removed = await pruneVersions(root, c, { keep, graceMs });
+                const leftovers = await removeLeftovers(root, c, { graceMs });
+                results.push({
+                  collection: c,
+                  current: await readCurrent(root, c),
+                  kept: await listVersions(root, c),
+                  removed,
+                  leftovers,
+                  freedBytes: before - (await dirBytes(versionsDir(root, c))),
+                });
+              }
+              return results;
+            });
+            if (f.json) print(out);
+            else
+              for (const r of out) {
+                process.stdout.write(
+                  `${r.collection}: removed ${r.removed.length} version(s)${r.leftovers.length ? ` and ${r.leftovers.length} leftover dir(s)` : ''}, freed ${(r.freedBytes / 1e6).toFixed(1)} MB; kept ${r.kept.length} (CURRENT ${r.current ?? '(none)'})\n`,
+                );
+              }
             return 0;
           } finally {
             close();
@@ -388,7 +442,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
     .option('--json', 'machine-readable output')
     .action(async (f: { home: string; cloud?: boolean; chromaRoot?: string; json?: boolean }) => {
       await guarded(async () => {
-        const { view, cleanup } = await openView(f);
+        const { view, cleanup } = await openView(f, { partial: true });
         const { mirror, close } = snapshotTarget(f);
         const results: {
           collection: Collection;
@@ -400,10 +454,12 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
         try {
           for (const c of COLLECTIONS) {
             const store = view.store(c);
-            const version = view.versions[c];
+            const failure = view.failures[c];
+            const version = view.versions[c] ?? failure?.version;
             const problems: string[] = [];
             let count: number | undefined;
-            if (!store) problems.push('no published version');
+            if (failure) problems.push(failure.detail);
+            else if (!store) problems.push('no published version');
             else {
               count = await store.count(c);
               const sample = await store.get(c, { limit: 1, include: ['embeddings'] });
@@ -436,7 +492,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
         else
           for (const r of results) {
             process.stdout.write(
-              `${r.ok ? 'ok  ' : 'FAIL'} ${r.collection} ${r.version ?? ''} ${r.count ?? ''} vectors${r.problems.length ? `: ${r.problems.join('; ')}` : ''}\n`,
+              `${r.ok ? 'ok  ' : 'FAIL'} ${r.collection} ${r.version ?? ''}${r.count === undefined ? '' : ` ${r.count} vectors`}${r.problems.length ? `: ${r.problems.join('; ')}` : ''}\n`,
             );
           }
         return results.every((r) => r.ok) ? 0 : 1;
@@ -452,11 +508,14 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
     .action(async (f: { home: string }) => {
       await guarded(async () => {
         // A running `local run` compacts already; and while this pass runs, no run may start on the home.
-        const unlock = lockHome(homePaths(f.home));
+        const paths = homePaths(f.home);
+        const unlock = lockHome(paths);
         let result: Awaited<ReturnType<typeof runCompactorChild>>;
         try {
           result = await runCompactorChild({ home: f.home, once: true });
         } finally {
+          // The pass's working copies (a full copy of each live version) are not kept once it is over.
+          await rm(paths.scratch, { recursive: true, force: true });
           unlock();
         }
         const { code, stats } = result;
@@ -492,8 +551,52 @@ function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-async function exists(path: string): Promise<boolean> {
-  return Boolean(await stat(path).catch(() => undefined));
+function collectionArg(value: string): Collection {
+  if (!COLLECTIONS.includes(value as Collection))
+    throw new ConfigError(`collection must be lines or words, not "${value}"`);
+  return value as Collection;
+}
+
+function nonNegativeInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
+    throw new ConfigError(`${flag} must be an integer ≥ 0, not "${value}"`);
+  return n;
+}
+
+/**
+ * Runs `fn` holding the compactor's lease (local mode), so a restore or prune never interleaves with a publish;
+ * refuses while a run holds it. Without a lease file (cloud) it is not fenced: stop the compactor first.
+ */
+async function withLease<T>(
+  lease: string | undefined,
+  what: string,
+  fn: (assertHeld: () => Promise<unknown>) => Promise<T>,
+): Promise<T> {
+  const fence = lease
+    ? new FencedLease(new FileLeaseBackend(lease), { identity: `${what}-${process.pid}`, durationMs: 60_000 })
+    : undefined;
+  if (fence && (await fence.tryAcquire()) === undefined)
+    throw new ConfigError('the compactor holds the lease (a run is in progress): try again when it is idle');
+  try {
+    return await fn(async () => fence?.assertHeld());
+  } finally {
+    await fence?.release();
+  }
+}
+
+/** Bytes of the files under `dir` (0 when it does not exist). */
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else total += (await stat(p).catch(() => undefined))?.size ?? 0;
+    }
+  };
+  await walk(dir);
+  return total;
 }
 
 /** `submit a.lines.ndjson a.words.ndjson` and `submit folder/` both become folders. */
@@ -541,11 +644,11 @@ function snapshotTarget(f: ViewFlags): {
   };
 }
 
-async function openView(f: ViewFlags) {
+async function openView(f: ViewFlags, opts: Parameters<typeof openSnapshotView>[3] = {}) {
   const target = snapshotTarget(f);
   const scratch = await mkdtemp(join(tmpdir(), 'embedctl-view-'));
   try {
-    const view = await openSnapshotView(target.root, scratch, target.mirror);
+    const view = await openSnapshotView(target.root, scratch, target.mirror, opts);
     return {
       view,
       cleanup: async () => {

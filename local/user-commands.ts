@@ -443,7 +443,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
     .action(async (f: { home: string; cloud?: boolean; chromaRoot?: string; json?: boolean }) => {
       await guarded(async () => {
         const { view, cleanup } = await openView(f, { partial: true });
-        const { mirror, close } = snapshotTarget(f);
+        const { root, mirror, close } = snapshotTarget(f);
         const results: {
           collection: Collection;
           version?: string;
@@ -460,7 +460,15 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
             let count: number | undefined;
             if (failure) problems.push(failure.detail);
             else if (!store) problems.push('no published version');
-            else {
+            if (root && !(await readCurrent(root, c))) {
+              // Opened from the mirror, or versions on the volume: the volume lost its CURRENT (or never got one).
+              const onVolume = await listVersions(root, c);
+              if (store || onVolume.length)
+                problems.push(
+                  `the volume has no CURRENT (${onVolume.length} version(s) on it); repair it with: embedctl snapshot restore ${c}`,
+                );
+            }
+            if (store && !failure) {
               count = await store.count(c);
               const sample = await store.get(c, { limit: 1, include: ['embeddings'] });
               if (count > 0 && !sample.embeddings?.[0])

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { configureUsage, exitCodeOf, exitQuietlyOnClosedPipe, writeError } from './usage.js';
 
 /**
  * `embedctl`: one binary, one image, every program of the pipeline. Each program folder registers its own
@@ -15,13 +16,23 @@ const modules: Record<string, () => Promise<{ register: Register }>> = {
   local: () => import('../local/command.js'),
 };
 
-const program = new Command('embedctl')
-  .description('Receipt OCR → embeddings → Chroma: controller, worker, compactor and a local runner')
-  .showHelpAfterError();
+exitQuietlyOnClosedPipe();
+// Bad usage (an unknown option or command, a value a parser refuses) exits 2 with one line, never a stack trace;
+// commander's error is printed by configureUsage's output, the exit code is set below.
+const program = configureUsage(
+  new Command('embedctl').description(
+    'Receipt OCR → embeddings → Chroma: controller, worker, compactor and a local runner',
+  ),
+);
 
 const first = process.argv[2];
 const owner =
   first && !first.startsWith('-') && first !== 'help' ? (modules[first] ?? modules.local!) : undefined;
 for (const load of owner ? [owner] : Object.values(modules)) (await load()).register(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) writeError(err);
+  process.exitCode = exitCodeOf(err);
+}

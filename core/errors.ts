@@ -10,6 +10,7 @@ export type ErrorReason =
   | 'DeltaCorrupt'
   | 'LeaseLost'
   | 'SnapshotDamaged'
+  | 'BadUsage'
   | 'Transient';
 
 export class PipelineError extends Error {
@@ -52,6 +53,33 @@ export class ConfigError extends PipelineError {
   constructor(message: string, context: Record<string, unknown> = {}) {
     super('InvalidConfig', message, context);
   }
+}
+
+/** A command line that cannot work as given (a bad flag value, a missing --home): exit code 2, no retry. */
+export class UsageError extends PipelineError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super('BadUsage', message, context);
+  }
+}
+
+/**
+ * An object key that would leave its bucket (`..` or `.` segments, a leading `/`, empty segments): the key came from
+ * the input (an EMBED message), so retrying cannot help. BadInput, in every object store.
+ */
+export class InvalidKeyError extends PipelineError {
+  constructor(bucket: string, key: string, field?: string) {
+    super(
+      'BadInput',
+      `${field ? `${field}: ` : ''}object key ${JSON.stringify(key)} escapes bucket ${bucket} (no "..", "." or empty segments, no leading "/")`,
+      { bucket, key, ...(field ? { field } : {}) },
+    );
+  }
+}
+
+/** Throws InvalidKeyError unless `key` stays inside its bucket on every object store (S3 and the directory store). */
+export function assertKeyInBucket(bucket: string, key: string, field?: string): void {
+  if (key === '' || key.startsWith('/') || key.split('/').some((s) => s === '..' || s === '.' || s === ''))
+    throw new InvalidKeyError(bucket, key, field);
 }
 
 export class TransientError extends PipelineError {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { exitWithParent } from './parent-pipe.js';
 
 /**
  * Entry point of the child processes `embedctl local run` starts: `worker` (one local "worker Job") and
@@ -7,6 +8,9 @@ import { parseArgs } from 'node:util';
  * (cli/main.ts loads the Kubernetes and AWS clients of every program). The pid file check of `reapOrphans` relies
  * on the name (--worker-job / "compactor") being on the command line.
  */
+// Dies with the runner: a SIGKILLed `local run` leaves no worker, compactor or Chroma server behind.
+exitWithParent();
+
 const [program, ...rest] = process.argv.slice(2);
 const { values } = parseArgs({
   args: rest,

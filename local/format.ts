@@ -2,6 +2,24 @@ import type { RunSummary } from './run.js';
 
 const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
 
+/**
+ * The stages as a user thinks of the pipeline, in its order; `--json` keeps the internal names (the keys). A stage
+ * not listed here is shown under its internal name, after these.
+ */
+export const STAGE_LABELS: Record<string, string> = {
+  childBuild: 'preparing the worker and compactor code',
+  submit: 'reading and uploading receipts',
+  ingest: 'turning queued receipts into jobs',
+  workers: 'embedding receipts (worker processes)',
+  embedding: '  of which waiting for embeddings',
+  stream: 'handing results to the compactor',
+  chromaWrites: 'writing vectors into the index',
+  publish: 'publishing snapshot versions',
+  compactor: 'compactor running',
+  compactWait: 'waiting for the index to catch up',
+  summary: 'counting and querying the result',
+};
+
 /** The human-readable summary of `embedctl local run`. */
 export function formatSummary(s: RunSummary): string {
   const out: string[] = [];
@@ -11,8 +29,10 @@ export function formatSummary(s: RunSummary): string {
     `Embedder: ${s.embedder.model} (${s.embedder.dimensions} dims, ${s.embedder.kind === 'openai' ? 'OpenAI-compatible API' : 'deterministic lexical, not semantic'})`,
   );
   out.push('');
+  const skipped = s.skipped ?? { done: 0, queued: 0 };
   out.push(
-    `Receipts: ${s.receipts.total} (${s.receipts.succeeded} embedded, ${s.receipts.failed} failed; ${s.submitted} submitted this run)`,
+    `Receipts: ${s.receipts.total} (${s.receipts.succeeded} embedded, ${s.receipts.failed} failed; ` +
+      `${s.submitted} new, ${skipped.done} already done${skipped.queued ? `, ${skipped.queued} already queued` : ''})`,
   );
   for (const c of ['lines', 'words'] as const) {
     const v = s.vectors[c];
@@ -48,10 +68,19 @@ export function formatSummary(s: RunSummary): string {
     out.push('  Run the same command again to resume; `embedctl status` shows every job.');
   }
   out.push('');
-  out.push('Time per stage (stages overlap: workers, stream and compactor run together):');
-  for (const [name, t] of Object.entries(s.stages)) {
+  if (s.compactor?.restarts)
     out.push(
-      `  ${name.padEnd(12)} ${secs(t.wallMs).padStart(9)}${t.busyMs !== undefined ? `   (busy ${secs(t.busyMs)})` : ''}`,
+      `Compactor: restarted ${s.compactor.restarts} time(s); last exit: ${s.compactor.lastExit ?? '?'}`,
+    );
+  out.push('Time per stage (stages overlap: workers, stream and compactor run together):');
+  const order = Object.keys(STAGE_LABELS);
+  const stages = Object.entries(s.stages).sort(
+    ([a], [b]) => (order.indexOf(a) + 1 || order.length + 1) - (order.indexOf(b) + 1 || order.length + 1),
+  );
+  const width = Math.max(12, ...stages.map(([name]) => (STAGE_LABELS[name] ?? name).length));
+  for (const [name, t] of stages) {
+    out.push(
+      `  ${(STAGE_LABELS[name] ?? name).padEnd(width)} ${secs(t.wallMs).padStart(9)}${t.busyMs !== undefined ? `   (busy ${secs(t.busyMs)})` : ''}`,
     );
   }
   out.push(`  worker processes: ${s.workers.launched} launched, ${s.workers.failed} did not exit cleanly`);

@@ -55,6 +55,25 @@ export function lockHome(paths: HomePaths): () => void {
   throw new ConfigError(`could not lock ${paths.root}`);
 }
 
+export interface RunnerState {
+  /** The pid in `state/runner.pid`, if a runner has the home (or had it and was killed). */
+  pid?: number;
+  alive: boolean;
+}
+
+/** Whether a `local run` is working on the home now: the pid of its lock file, and whether that process lives. */
+export function runnerState(paths: HomePaths): RunnerState {
+  let text: string;
+  try {
+    text = readFileSync(join(paths.root, 'state', 'runner.pid'), 'utf8');
+  } catch {
+    return { alive: false };
+  }
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return { alive: false };
+  return { pid, alive: alive(pid) };
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

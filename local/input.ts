@@ -1,10 +1,13 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import type { EmbedMessage } from '../core/contracts/embed-message.js';
 import { UUID_PATTERN } from '../core/contracts/validation.js';
+import { errorMessage, InputError } from '../core/errors.js';
+import { decodeNdjson, visible } from '../core/receipt/ndjson-reader.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { Queue } from '../core/ports/queue.js';
-import { putReceipt, type GeneratedReceipt } from '../core/sample/index.js';
+import { artifactKeys, type GeneratedReceipt } from '../core/sample/index.js';
 
 /**
  * Receipts from a folder of NDJSON pairs, and submission (NDJSON → object store → EMBED message) shared by
@@ -59,7 +62,19 @@ export async function readInputFolder(
       rejected.push({ source, reason: `${pair.lines ? 'words' : 'lines'}.ndjson is missing` });
       continue;
     }
-    const [lines, words] = await Promise.all([readFile(pair.lines, 'utf8'), readFile(pair.words, 'utf8')]);
+    // Bytes, decoded strictly: a file that is not UTF-8 is named with its row and field here, before any upload
+    // (reading it as 'utf8' would store U+FFFD in place of the bad bytes and the worker could not tell).
+    const [linesBytes, wordsBytes] = await Promise.all([readFile(pair.lines), readFile(pair.words)]);
+    let lines: string;
+    let words: string;
+    try {
+      lines = decodeNdjson(linesBytes, relative(folder, pair.lines));
+      words = decodeNdjson(wordsBytes, relative(folder, pair.words));
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      rejected.push({ source, reason: errorMessage(err) });
+      continue;
+    }
     const ids = idsOf(lines);
     if ('reason' in ids) {
       rejected.push({ source, reason: `${relative(folder, pair.lines)}: ${ids.reason}` });
@@ -86,7 +101,7 @@ function idsOf(lines: string): { imageId: string; receiptId: number } | { reason
   try {
     row = JSON.parse(rows[index]!);
   } catch (err) {
-    return { reason: `row ${index + 1}: malformed JSON (${(err as Error).message})` };
+    return { reason: `row ${index + 1}: malformed JSON (${visible((err as Error).message)})` };
   }
   const r = row as { image_id?: unknown; receipt_id?: unknown };
   if (typeof r.image_id !== 'string' || !new RegExp(UUID_PATTERN).test(r.image_id)) {
@@ -98,26 +113,81 @@ function idsOf(lines: string): { imageId: string; receiptId: number } | { reason
   return { imageId: r.image_id, receiptId: r.receipt_id };
 }
 
-/** Uploads both files of each receipt to `{bucket}/receipts/{image}/receipt-{n}/` and sends one EMBED message each. */
+/** Object metadata on both NDJSON files: the SHA-256 of the receipt's content (both files), to skip it next time. */
+export const CONTENT_HASH_METADATA = 'content-sha256';
+
+/** SHA-256 over both files of a receipt: the same content gives the same hash, any changed byte another. */
+export function contentHash(r: { linesNdjson: string; wordsNdjson: string }): string {
+  return createHash('sha256')
+    .update(`${Buffer.byteLength(r.linesNdjson)}\n`)
+    .update(r.linesNdjson)
+    .update(r.wordsNdjson)
+    .digest('hex');
+}
+
+export interface SubmitOutcome {
+  /** Uploaded and sent this time, in input order. */
+  sent: EmbedMessage[];
+  /** Already known (`known` says so) with the same content in the store: neither uploaded nor sent again. */
+  unchanged: EmbedMessage[];
+}
+
+/**
+ * Uploads both files of each receipt to `{bucket}/receipts/{image}/receipt-{n}/` with the content hash as metadata,
+ * and sends one EMBED message each. A receipt that `known` recognises (local mode: its job exists) and whose stored
+ * files carry the same content hash is skipped: a rerun re-uploads and re-queues nothing. Without `known` (cloud
+ * mode, where a message may still be on its way) every receipt is sent.
+ */
 export async function submitReceipts(
   store: ObjectStore,
   queue: Queue,
   bucket: string,
   receipts: (InputReceipt | GeneratedReceipt)[],
-): Promise<EmbedMessage[]> {
-  // A few uploads at once (each one fsyncs), messages in input order.
-  const messages = new Array<EmbedMessage>(receipts.length);
+  o: { known?: (message: EmbedMessage) => boolean } = {},
+): Promise<SubmitOutcome> {
+  const messages: EmbedMessage[] = receipts.map((r) => {
+    const { linesKey, wordsKey } = artifactKeys(r.imageId, r.receiptId);
+    return {
+      image_id: r.imageId,
+      receipt_id: r.receiptId,
+      artifacts_bucket: bucket,
+      lines_key: linesKey,
+      words_key: wordsKey,
+    };
+  });
+  const fresh = new Array<boolean>(receipts.length).fill(true);
+  // A few uploads (or checks) at once (each upload fsyncs), messages in input order.
   let next = 0;
-  const uploader = async () => {
+  const worker = async () => {
     for (let i = next++; i < receipts.length; i = next++) {
-      // putReceipt reads only the ids and the two NDJSON texts, which an input receipt has too.
-      messages[i] = await putReceipt(store, bucket, receipts[i] as GeneratedReceipt);
+      const r = receipts[i]!;
+      const m = messages[i]!;
+      const hash = contentHash(r);
+      if (o.known?.(m)) {
+        const [lines, words] = await Promise.all([
+          store.head(bucket, m.lines_key),
+          store.head(bucket, m.words_key),
+        ]);
+        if (
+          lines?.metadata?.[CONTENT_HASH_METADATA] === hash &&
+          words?.metadata?.[CONTENT_HASH_METADATA] === hash
+        ) {
+          fresh[i] = false;
+          continue;
+        }
+      }
+      const options = { contentType: 'application/x-ndjson', metadata: { [CONTENT_HASH_METADATA]: hash } };
+      await Promise.all([
+        store.put(bucket, m.lines_key, r.linesNdjson, options),
+        store.put(bucket, m.words_key, r.wordsNdjson, options),
+      ]);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(8, receipts.length) }, uploader));
+  await Promise.all(Array.from({ length: Math.min(8, receipts.length) }, worker));
+  const sent = messages.filter((_, i) => fresh[i]);
   // Sent after every upload: a message never points at an object that is not there yet.
-  await queue.send(messages.map((m) => ({ body: JSON.stringify(m) })));
-  return messages;
+  if (sent.length) await queue.send(sent.map((m) => ({ body: JSON.stringify(m) })));
+  return { sent, unchanged: messages.filter((_, i) => !fresh[i]) };
 }
 
 async function walk(dir: string): Promise<string[]> {

@@ -1,16 +1,18 @@
+import { statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { similarity } from '../core/chroma/store.js';
 import { embeddingJobName } from '../core/contracts/embedding-job.js';
 import { parseVectorId, type Collection } from '../core/contracts/ids.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, UsageError } from '../core/errors.js';
+import { ExponentialBackoff } from '../core/kube/work-queue.js';
 import { ProcessLauncher, reapOrphans, type LaunchResult } from '../core/local/launcher.js';
 import type { LocalJob } from '../core/local/job-table.js';
 import type { Logger } from '../core/log.js';
 import type { Embedder } from '../core/ports/embedder.js';
 import type { QueryHit } from '../core/ports/vector-store.js';
-import { generateReceipts, type GeneratedReceipt } from '../core/sample/index.js';
+import { artifactKeys, generateReceipts, type GeneratedReceipt } from '../core/sample/index.js';
 import { StreamProcessor } from '../stream/processor.js';
 import { ARTIFACTS_BUCKET, embedderFromEnv, lockHome, openLocal, type LocalPorts } from './home.js';
 import { readInputFolder, submitReceipts, type InputReceipt, type Rejected } from './input.js';
@@ -58,7 +60,11 @@ export interface StageTime {
 export interface RunSummary {
   home: string;
   embedder: { model: string; dimensions: number; kind: 'local-lexical' | 'openai' };
+  /** Receipts uploaded and queued by this run. */
   submitted: number;
+  /** Receipts of this run's input that were neither uploaded nor queued again: same content, job already there. */
+  skipped: { done: number; queued: number };
+  /** Every receipt of the home, plus those of this run's input rejected while the folder was read (as failed). */
   receipts: { total: number; succeeded: number; failed: number };
   vectors: Record<Collection, { snapshot: number; expected: number }>;
   merchants: { resolved: number; unresolved: number; byName: Record<string, number> };
@@ -67,6 +73,8 @@ export interface RunSummary {
   snapshot: Partial<Record<Collection, string>>;
   stages: Record<string, StageTime>;
   workers: { launched: number; failed: number };
+  /** The compactor child: restarted after an unexpected exit (with backoff, at most COMPACTOR_MAX_RESTARTS times). */
+  compactor: { restarts: number; lastExit?: string };
   queries: {
     title: string;
     collection: Collection;
@@ -98,6 +106,9 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const epoch0 = Date.now();
   const log = o.log;
+  // Before the home is opened: a bad --input creates nothing.
+  if (o.input !== undefined && !statSync(o.input, { throwIfNoEntry: false })?.isDirectory())
+    throw new UsageError(`--input ${o.input} is not a directory`, { input: o.input });
   const ports = openLocal(o.home);
   let unlock: () => void;
   try {
@@ -122,7 +133,10 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
       ? { onStderr: (_name: string, chunk: string) => process.stderr.write(chunk) }
       : {}),
   });
-  let compactor: Promise<LaunchResult> | undefined;
+  let compactor: Promise<LaunchResult | undefined> | undefined;
+  let stopping = false;
+  const compactorRuns: LaunchResult[] = [];
+  const compactorState: RunSummary['compactor'] = { restarts: 0 };
   let stream: Promise<void> | undefined;
   try {
     // 0. Recover from a previous run that died (SIGKILL, power loss): its children and claims.
@@ -138,13 +152,24 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     const self = await fastChildEntry(o.self, log);
     stages.childBuild = { wallMs: performance.now() - t };
     const tCompactor = performance.now();
-    compactor = launcher.launch({
-      name: 'compactor',
-      ...childCommand(self, ['compactor', '--home', ports.paths.root]),
+    // Supervised like a Deployment's pod: an unexpected exit (killed, crashed, lease lost) is restarted with backoff;
+    // the promise settles when the run stops it, or with the last exit once the restarts are used up.
+    compactor = superviseCompactor({
+      launch: () =>
+        launcher.launch({
+          name: 'compactor',
+          ...childCommand(self, ['compactor', '--home', ports.paths.root]),
+        }),
+      stopping: () => stopping,
+      runs: compactorRuns,
+      state: compactorState,
+      signal: abort.signal,
+      log,
     });
+    compactor.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
 
     // 2. Submit and ingest (EMBED queue → jobs) the first wave's receipts; the rest follow while it runs.
-    t = performance.now();
+    const tSubmit = performance.now();
     let rejected: Rejected[] = [];
     const bySource = new Map<string, string>();
     const sourceOf = (name: string) => bySource.get(name);
@@ -158,16 +183,35 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     }
     for (const r of rejected) failures.push({ source: r.source, reason: 'BadInput', message: r.reason });
     const submittedNames: string[] = [];
+    const skipped: RunSummary['skipped'] = { done: 0, queued: 0 };
     const ingested: IngestStats = { received: 0, created: 0, duplicates: 0, deadLettered: 0 };
     const submitAndIngest = async (chunk: (InputReceipt | GeneratedReceipt)[]) => {
       if (chunk.length) {
-        const sent = await submitReceipts(ports.store, ports.queues.embed, ARTIFACTS_BUCKET, chunk);
-        sent.forEach((m, i) => {
-          const name = embeddingJobName(m);
-          submittedNames.push(name);
-          const r = chunk[i]!;
-          if ('source' in r) bySource.set(name, r.source);
-        });
+        // A receipt whose job exists and whose stored content is the same is neither uploaded nor queued again.
+        const { sent, unchanged } = await submitReceipts(
+          ports.store,
+          ports.queues.embed,
+          ARTIFACTS_BUCKET,
+          chunk,
+          { known: (m) => ports.jobs.get(embeddingJobName(m)) !== undefined },
+        );
+        for (const m of sent) submittedNames.push(embeddingJobName(m));
+        for (const m of unchanged) {
+          const phase = ports.jobs.get(embeddingJobName(m))?.phase;
+          if (phase === 'Succeeded' || phase === 'Failed') skipped.done++;
+          else skipped.queued++;
+        }
+        for (const r of chunk)
+          if ('source' in r)
+            bySource.set(
+              embeddingJobName({
+                image_id: r.imageId,
+                receipt_id: r.receiptId,
+                artifacts_bucket: ARTIFACTS_BUCKET,
+                ...keysOf(r),
+              }),
+              r.source,
+            );
       }
       const t1 = performance.now();
       const got = await ingestAll(ports.queues.embed, ports.jobs, log);
@@ -177,7 +221,8 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     const firstWave = o.concurrency * firstWaveSize(o.batchSize);
     await submitAndIngest(receipts.slice(0, firstWave));
     const feeding = submitAndIngest(receipts.slice(firstWave)).then(() => {
-      stages.submit = { wallMs: performance.now() - t - (stages.ingest?.wallMs ?? 0) };
+      // Its own start time: `t` is the dispatch's by the time the feed ends.
+      stages.submit = { wallMs: Math.max(0, performance.now() - tSubmit - (stages.ingest?.wallMs ?? 0)) };
       log.info(ingested, 'ingest done');
     });
 
@@ -255,20 +300,24 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
         complete = true;
         break;
       }
-      const c = await Promise.race([compactor, sleep(200)]);
-      if (c)
-        throw new Error(
-          `compactor exited (${c.reason}, exit ${c.exitCode}): ${c.stderr.trim().split('\n').at(-1) ?? ''}`,
+      const c = await Promise.race([compactor, sleep(200).then(() => 'waiting' as const)]);
+      if (c !== 'waiting')
+        throw new ChildFailedError(
+          'compactor',
+          `the compactor child exited ${compactorState.restarts + 1} time(s) and was not restarted again; last: ${compactorState.lastExit ?? 'unknown'}`,
+          compactorState,
         );
       if (Date.now() > deadline) break;
     }
     progress.stop('compact');
     stages.compactWait = { wallMs: performance.now() - t };
+    stopping = true;
     abort.abort(new Error('done'));
     await stream;
     stages.stream = { wallMs: performance.now() - tStream };
     await launcher.stop(15_000);
-    const cres = await compactor;
+    await compactor;
+    const cres = compactorRuns.at(-1);
     let stalled: RunSummary['stalled'];
     if (!complete) {
       stalled = {
@@ -276,10 +325,13 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
         queues: Object.fromEntries(
           await Promise.all(Object.values(ports.queues).map(async (q) => [q.name, await q.depth()] as const)),
         ),
-        compactorLog: cres.stderr.trim().split('\n').slice(-10),
+        compactorLog: (cres?.stderr ?? '').trim().split('\n').slice(-10),
       };
     }
-    const cstats = parseStats<CompactorChildStats>(cres.stdout);
+    // Every instance of the compactor child that printed its figures (a killed one prints none).
+    const cstats = mergeCompactorStats(
+      compactorRuns.flatMap((r) => parseStats<CompactorChildStats>(r.stdout) ?? []),
+    );
     stages.compactor = {
       wallMs: performance.now() - tCompactor,
       ...(cstats ? { busyMs: cstats.mergeMs + cstats.publishMs } : {}),
@@ -301,6 +353,8 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     t = performance.now();
     const summary = await summarize(ports, embedder, {
       submitted: submittedNames.length,
+      skipped,
+      rejected: rejected.length,
       failures,
       stages,
       launched,
@@ -311,6 +365,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     });
     stages.summary = { wallMs: performance.now() - t };
     if (stalled) summary.stalled = stalled;
+    summary.compactor = compactorState;
     summary.totalMs = performance.now() - t0;
     const runMs = summary.totalMs - stages.summary.wallMs;
     summary.overhead = {
@@ -326,6 +381,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     await writeFile(join(ports.paths.root, 'last-run.json'), JSON.stringify(summary, null, 2));
     return summary;
   } finally {
+    stopping = true;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (!abort.signal.aborted) abort.abort(new Error('stopping'));
@@ -389,11 +445,125 @@ export function childCommand(
 
 const sleep = (ms: number) => new Promise<undefined>((r) => setTimeout(() => r(undefined), ms));
 
+/** Restarts of the compactor child within one run before the run gives up (a crash loop is not retried forever). */
+export const COMPACTOR_MAX_RESTARTS = 5;
+/** A compactor that ran this long before it exited was healthy: its next restart waits the base delay again. */
+const COMPACTOR_HEALTHY_MS = 60_000;
+
+/** The compactor child's last exit, said for a person: killed by a signal, an exit code, its last log line. */
+export function describeExit(r: LaunchResult): string {
+  const how = r.signal ? `killed by ${r.signal}` : `exit code ${r.exitCode}`;
+  const last = r.stderr.trim().split('\n').at(-1)?.slice(0, 300);
+  return last ? `${how}: ${last}` : how;
+}
+
+/** A child the run cannot do without (the compactor) failed for good. */
+export class ChildFailedError extends Error {
+  constructor(
+    readonly child: string,
+    message: string,
+    readonly context: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'ChildFailedError';
+  }
+}
+
+/**
+ * Runs the compactor child and restarts it, as a Deployment restarts its pod, when it exits while the run still
+ * needs it: after an exponential backoff (the project's ExponentialBackoff, 0.5 s doubling to 10 s; reset after a
+ * healthy minute), at most COMPACTOR_MAX_RESTARTS times. Settles when the run stops it (`stopping()`), or with the
+ * last exit once the restarts are used up, which the run then reports as its failure. Restarting is safe: the
+ * compactor survives SIGKILL at any point (the crash matrix), and the new child waits out the dead one's lease.
+ */
+async function superviseCompactor(o: {
+  launch: () => Promise<LaunchResult>;
+  stopping: () => boolean;
+  runs: LaunchResult[];
+  state: RunSummary['compactor'];
+  signal: AbortSignal;
+  log: Logger;
+}): Promise<LaunchResult | undefined> {
+  const backoff = new ExponentialBackoff(500, 10_000);
+  for (;;) {
+    const started = Date.now();
+    let res: LaunchResult;
+    try {
+      res = await o.launch();
+    } catch (err) {
+      if (o.stopping()) return undefined; // the launcher was stopped before the restart began
+      throw err;
+    }
+    o.runs.push(res);
+    if (o.stopping()) return res;
+    o.state.lastExit = describeExit(res);
+    if (o.state.restarts >= COMPACTOR_MAX_RESTARTS) {
+      o.log.error(
+        { exit: o.state.lastExit, restarts: o.state.restarts },
+        'compactor child keeps exiting; giving up',
+      );
+      return res;
+    }
+    if (Date.now() - started >= COMPACTOR_HEALTHY_MS) backoff.forget('compactor');
+    const delayMs = backoff.when('compactor');
+    o.state.restarts++;
+    o.log.warn(
+      { exit: o.state.lastExit, restart: o.state.restarts, delayMs },
+      'compactor child exited unexpectedly; restarting it',
+    );
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, delayMs);
+      function done() {
+        clearTimeout(timer);
+        o.signal.removeEventListener('abort', done);
+        resolve();
+      }
+      o.signal.addEventListener('abort', done, { once: true });
+    });
+    if (o.stopping() || o.signal.aborted) return res;
+  }
+}
+
+/** The figures of every compactor instance of the run, added up (one instance unless it was restarted). */
+function mergeCompactorStats(all: CompactorChildStats[]): CompactorChildStats | undefined {
+  if (all.length <= 1) return all[0];
+  const out: CompactorChildStats = {
+    mergeMs: 0,
+    mergeMsByCollection: {},
+    mergeIntervals: [],
+    laneIntervals: {},
+    publishMs: 0,
+    publishes: 0,
+  };
+  for (const s of all) {
+    out.mergeMs += s.mergeMs;
+    out.publishMs += s.publishMs;
+    out.publishes += s.publishes;
+    out.mergeIntervals.push(...s.mergeIntervals);
+    for (const [c, ms] of Object.entries(s.mergeMsByCollection))
+      out.mergeMsByCollection[c] = (out.mergeMsByCollection[c] ?? 0) + ms;
+    for (const [c, l] of Object.entries(s.laneIntervals)) {
+      const lane = (out.laneIntervals[c] ??= { merge: [], publish: [] });
+      lane.merge.push(...l.merge);
+      lane.publish.push(...l.publish);
+    }
+  }
+  return out;
+}
+
+function keysOf(r: { imageId: string; receiptId: number }): { lines_key: string; words_key: string } {
+  const { linesKey, wordsKey } = artifactKeys(r.imageId, r.receiptId);
+  return { lines_key: linesKey, words_key: wordsKey };
+}
+
 export async function summarize(
   ports: LocalPorts,
   embedder: Embedder,
   x: {
     submitted: number;
+    skipped?: RunSummary['skipped'];
+    /** Receipts of the input rejected while the folder was read (they are in `failures` already). */
+    rejected?: number;
     failures: RunSummary['failures'];
     stages: Record<string, StageTime>;
     launched: number;
@@ -455,7 +625,12 @@ export async function summarize(
       kind: process.env.OPENAI_API_KEY ? 'openai' : 'local-lexical',
     },
     submitted: x.submitted,
-    receipts: { total: jobs.length, succeeded: succeeded.length, failed: failed.length },
+    skipped: x.skipped ?? { done: 0, queued: 0 },
+    receipts: {
+      total: jobs.length + (x.rejected ?? 0),
+      succeeded: succeeded.length,
+      failed: failed.length + (x.rejected ?? 0),
+    },
     vectors,
     merchants: {
       resolved: succeeded.filter((j) => j.result?.merchant).length,
@@ -467,6 +642,7 @@ export async function summarize(
     snapshot: view.versions,
     stages: x.stages,
     workers: { launched: x.launched, failed: x.workerFailures },
+    compactor: { restarts: 0 },
     queries,
     overhead: { workMs: 0, share: 0 },
     totalMs: 0,

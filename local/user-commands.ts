@@ -1,4 +1,4 @@
-import type { Command, Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { copyFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -7,9 +7,11 @@ import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
 import { similarity } from '../core/chroma/store.js';
-import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
+import { embeddingJobName, type EmbeddingJob } from '../core/contracts/embedding-job.js';
+import type { EmbedMessage } from '../core/contracts/embed-message.js';
 import { COLLECTIONS, parseVectorId, type Collection } from '../core/contracts/ids.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
+import { ConfigError, UsageError } from '../core/errors.js';
+import { existingHome, exitCodeOf, intArg, nonEmptyArg, writeError } from '../cli/usage.js';
 import { makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { FencedLease } from '../core/lease/lease.js';
@@ -37,7 +39,9 @@ import {
   LOCAL_KEEP_VERSIONS,
   lockHome,
   openLocal,
+  runnerState,
   VECTORS_BUCKET,
+  type RunnerState,
 } from './home.js';
 import { readInputFolder, submitReceipts } from './input.js';
 import { openSnapshotView } from './snapshot-view.js';
@@ -74,7 +78,17 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
           } finally {
             await cleanup();
           }
-          let target: { store: ObjectStore; queue: Queue; bucket: string; close(): void };
+          if (receipts.length === 0 && rejected.length === 0)
+            throw new UsageError(
+              `no receipt in ${paths.join(' ')}: a receipt is a folder with lines.ndjson + words.ndjson, or a <name>.lines.ndjson + <name>.words.ndjson pair`,
+            );
+          let target: {
+            store: ObjectStore;
+            queue: Queue;
+            bucket: string;
+            known?: (m: EmbedMessage) => boolean;
+            close(): void;
+          };
           if (f.cloud) {
             const env = process.env;
             const url = need(env[ENV.EMBED_QUEUE_URL], ENV.EMBED_QUEUE_URL);
@@ -92,16 +106,22 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
               store: ports.store,
               queue: ports.queues.embed,
               bucket: f.bucket ?? ARTIFACTS_BUCKET,
+              // A receipt with a job and the same content is not uploaded or queued again.
+              known: (m) => ports.jobs.get(embeddingJobName(m)) !== undefined,
               close: ports.close,
             };
           }
           try {
-            const sent = receipts.length
-              ? await submitReceipts(target.store, target.queue, target.bucket, receipts)
-              : [];
-            if (f.json) print({ submitted: sent, rejected });
+            const { sent, unchanged } = receipts.length
+              ? await submitReceipts(target.store, target.queue, target.bucket, receipts, {
+                  ...(target.known ? { known: target.known } : {}),
+                })
+              : { sent: [], unchanged: [] };
+            if (f.json) print({ submitted: sent, unchanged, rejected });
             else {
-              process.stdout.write(`submitted ${sent.length} receipt(s) to ${target.queue.name}\n`);
+              process.stdout.write(
+                `submitted ${sent.length} receipt(s) to ${target.queue.name}${unchanged.length ? `; ${unchanged.length} unchanged, already submitted` : ''}\n`,
+              );
               for (const r of rejected) process.stdout.write(`  ✗ ${r.source}: ${r.reason}\n`);
               if (!f.cloud && sent.length)
                 process.stdout.write(`next: embedctl local run --home ${f.home} --receipts 0\n`);
@@ -145,10 +165,11 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
             else printTable(items.map(cloudRow));
             return items.some((j) => j.status?.phase === 'Failed') ? 1 : 0;
           }
-          const ports = openLocal(f.home);
+          const ports = openLocal(existingHome(f.home));
           try {
             const jobs = ports.jobs.list();
             const counts = ports.jobs.counts();
+            const runner = runnerState(ports.paths);
             const depth = Object.fromEntries(
               await Promise.all(
                 Object.values(ports.queues).map(async (q) => [q.name, await q.depth()] as const),
@@ -156,10 +177,10 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
             );
             const deadLetters = Object.values(ports.queues).flatMap((q) => q.deadLetters());
             if (f.json) {
-              print({ counts, queues: depth, jobs, deadLetters });
+              print({ counts, queues: depth, runner, jobs, deadLetters });
             } else {
               const shown = f.all ? jobs : jobs.filter((j) => j.phase !== 'Succeeded' || !isCompacted(j));
-              printTable(shown.map(localRow));
+              printTable(shown.map((j) => localRow(j, runner)));
               process.stdout.write(
                 `\n${jobs.length} job(s): ${Object.entries(counts)
                   .map(([k, v]) => `${v} ${k}`)
@@ -171,6 +192,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
                   .join(', ')}\n`,
               );
               for (const d of deadLetters) process.stdout.write(`dead letter on ${d.queue}: ${d.reason}\n`);
+              process.stdout.write(`${runnerText(runner, counts.Scheduled + counts.Running)}\n`);
             }
             return counts.Failed > 0 || deadLetters.length > 0 ? 1 : 0;
           } finally {
@@ -186,6 +208,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
     .argument(
       '<text-or-id>',
       'free text (embedded like the workers do), or a vector id IMAGE#…#RECEIPT#…#LINE#…',
+      nonEmptyArg,
     )
     .addOption(homeOption())
     .option(
@@ -193,11 +216,13 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
       `read the live version from ${ENV.CHROMA_ROOT} (or the S3 mirror in ${ENV.VECTORS_BUCKET})`,
     )
     .option('--chroma-root <dir>', 'root of the snapshot volume (cloud; default $CHROMA_ROOT)')
-    .option(
-      '-c, --collection <name>',
-      'lines or words (default: words for a word id or a one-word text, else lines)',
+    .addOption(
+      new Option(
+        '-c, --collection <name>',
+        'lines or words (default: words for a word id or a one-word text, else lines)',
+      ).choices(COLLECTIONS),
     )
-    .option('-n, --results <n>', 'how many neighbours', '5')
+    .option('-n, --results <n>', 'how many neighbours', intArg(1, 1000), 5)
     .option('--json', 'machine-readable output')
     .action(
       async (
@@ -207,7 +232,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
           cloud?: boolean;
           chromaRoot?: string;
           collection?: string;
-          results: string;
+          results: number;
           json?: boolean;
         },
       ) => {
@@ -223,7 +248,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
                 : 'words')) as Collection;
           if (!COLLECTIONS.includes(collection))
             throw new ConfigError(`--collection must be lines or words, not ${collection}`);
-          const n = Number(f.results);
+          const n = f.results;
           // Only the collection asked for: a damaged other collection does not stand in the way.
           const { view, cleanup } = await openView(f, { collections: [collection] });
           try {
@@ -516,7 +541,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
     .action(async (f: { home: string }) => {
       await guarded(async () => {
         // A running `local run` compacts already; and while this pass runs, no run may start on the home.
-        const paths = homePaths(f.home);
+        const paths = homePaths(existingHome(f.home));
         const unlock = lockHome(paths);
         let result: Awaited<ReturnType<typeof runCompactorChild>>;
         try {
@@ -537,13 +562,16 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
     });
 }
 
-/** Runs a command body; errors print one line that says what to do, with exit code 1 (2 for bad usage). */
+/**
+ * Runs a command body; errors print one line that says what to do (JSON with --json), with exit code 1 (2 for bad
+ * usage or configuration): cli/usage.ts.
+ */
 async function guarded(fn: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await fn();
   } catch (err) {
-    process.stderr.write(`error: ${errorMessage(err)}\n`);
-    process.exitCode = err instanceof ConfigError ? 2 : 1;
+    writeError(err);
+    process.exitCode = exitCodeOf(err);
   }
 }
 
@@ -613,7 +641,11 @@ async function asFolders(paths: string[]): Promise<{ folders: string[]; cleanup:
   const files: string[] = [];
   for (const p of paths) {
     const s = await stat(p).catch(() => undefined);
-    if (!s) throw new ConfigError(`${p} does not exist`);
+    if (!s) throw new UsageError(`${p} does not exist`);
+    if (!s.isDirectory() && !p.endsWith('.ndjson'))
+      throw new UsageError(
+        `${p} is not a receipt folder or an NDJSON file (lines.ndjson, words.ndjson or <name>.lines.ndjson, <name>.words.ndjson)`,
+      );
     (s.isDirectory() ? folders : files).push(p);
   }
   if (files.length === 0) return { folders, cleanup: async () => {} };
@@ -643,7 +675,7 @@ function snapshotTarget(f: ViewFlags): {
       close: () => {},
     };
   }
-  const ports = openLocal(f.home);
+  const ports = openLocal(existingHome(f.home));
   return {
     root: ports.paths.volume,
     mirror: { store: ports.store, bucket: VECTORS_BUCKET },
@@ -707,7 +739,18 @@ function compactedText(
   return 'Pending';
 }
 
-function localRow(j: LocalJob): Record<string, string> {
+/** The runner of the home, for `status`: whether the jobs shown Scheduled or Running are really being worked on. */
+function runnerText(r: RunnerState, claimed: number): string {
+  if (r.alive) return `runner: pid ${r.pid} is running`;
+  const jobs = claimed
+    ? `; its ${claimed} Scheduled/Running job(s) are not being worked on and resume on the next embedctl local run`
+    : '';
+  return r.pid === undefined
+    ? `runner: none is running${jobs}`
+    : `runner (pid ${r.pid}) is not alive: it was stopped or killed${jobs}`;
+}
+
+function localRow(j: LocalJob, runner: RunnerState): Record<string, string> {
   return {
     NAME: j.name,
     PHASE: j.phase,
@@ -719,7 +762,9 @@ function localRow(j: LocalJob): Record<string, string> {
     MESSAGE:
       j.phase === 'Failed' || j.phase === 'Pending'
         ? `${j.reason ?? ''}${j.message ? `: ${j.message}` : ''}`.slice(0, 160)
-        : '',
+        : (j.phase === 'Scheduled' || j.phase === 'Running') && !runner.alive
+          ? 'runner not alive: resumes on the next local run'
+          : '',
   };
 }
 

@@ -4,7 +4,7 @@ import { CompactionRunItem, newCompactionRun } from '../core/contracts/compactio
 import type { EmbeddingJobSpec, JobResult } from '../core/contracts/embedding-job.js';
 import { COLLECTIONS, deltaKey, type Collection } from '../core/contracts/ids.js';
 import { encodeDelta } from '../core/delta/arrow-delta.js';
-import { errorMessage, InputError, PipelineError } from '../core/errors.js';
+import { assertKeyInBucket, errorMessage, InputError, PipelineError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { LinesIndex, LinesIndexSource } from '../core/merchant/lines-index.js';
 import type { PlaceLookup } from '../core/merchant/place-lookup.js';
@@ -145,6 +145,9 @@ export async function processBatch(deps: WorkerDeps, items: WorkItem[]): Promise
       }),
     );
   } finally {
+    // A snapshot still opening (every item failed before it was needed) is closed too, once it is open: its Chroma
+    // server would otherwise keep the worker process alive.
+    await indexPromise?.catch(() => undefined);
     await opened
       ?.close()
       .catch((err: unknown) => deps.log.warn({ err: errorMessage(err) }, 'closing lines snapshot'));
@@ -478,6 +481,9 @@ function pickEmbedder(deps: WorkerDeps, model: string | undefined): Embedder {
 
 /** Opens both objects at once (a missing one is SourceMissing); never leaks the other stream. */
 async function openBoth(store: ObjectStore, spec: WorkItem['spec']): Promise<[Readable, Readable]> {
+  // A key that leaves its bucket is the input's fault in every store (S3 and the local directory): BadInput, once.
+  assertKeyInBucket(spec.artifactsBucket, spec.linesKey, 'lines_key');
+  assertKeyInBucket(spec.artifactsBucket, spec.wordsKey, 'words_key');
   const results = await Promise.allSettled([
     store.getStream(spec.artifactsBucket, spec.linesKey),
     store.getStream(spec.artifactsBucket, spec.wordsKey),

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import { SourceMissingError } from '../errors.js';
+import { assertKeyInBucket, SourceMissingError } from '../errors.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
 import { clientConfig, type AwsSettings } from './config.js';
 
@@ -30,6 +30,8 @@ export class S3Store implements ObjectStore {
   }
 
   async getStream(bucket: string, key: string): Promise<Readable> {
+    // S3 itself would take `../x` as a literal key; the directory store cannot. One rule for both: BadInput.
+    assertKeyInBucket(bucket, key);
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return res.Body as Readable;
@@ -47,6 +49,7 @@ export class S3Store implements ObjectStore {
   }
 
   async head(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    assertKeyInBucket(bucket, key);
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       return { key, size: res.ContentLength ?? 0, metadata: res.Metadata ?? {} };
@@ -62,6 +65,7 @@ export class S3Store implements ObjectStore {
     body: Buffer | string | Readable,
     options: PutOptions = {},
   ): Promise<void> {
+    assertKeyInBucket(bucket, key);
     const params = { Bucket: bucket, Key: key, ContentType: options.contentType, Metadata: options.metadata };
     if (typeof body === 'string' || (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_LIMIT)) {
       await this.client.send(new PutObjectCommand({ ...params, Body: body }));

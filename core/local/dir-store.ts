@@ -4,7 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ConfigError, SourceMissingError } from '../errors.js';
+import { assertKeyInBucket, ConfigError, SourceMissingError } from '../errors.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
 
 const META_DIR = '.meta';
@@ -32,7 +32,7 @@ export class DirectoryObjectStore implements ObjectStore {
 
   objectPath(bucket: string, key: string): string {
     checkBucket(bucket);
-    checkKey(key);
+    assertKeyInBucket(bucket, key);
     return join(this.root, bucket, ...key.split('/'));
   }
 
@@ -185,12 +185,6 @@ function checkBucket(bucket: string): void {
     throw new ConfigError(`invalid bucket name "${bucket}": lowercase letters, digits, dots and hyphens`, {
       bucket,
     });
-  }
-}
-
-function checkKey(key: string): void {
-  if (key === '' || key.startsWith('/') || key.split('/').some((s) => s === '..' || s === '.' || s === '')) {
-    throw new ConfigError(`invalid object key "${key}" for the directory store`, { key });
   }
 }
 

@@ -16,6 +16,13 @@ export interface LaunchSpec {
 
 export type LaunchReason = 'Completed' | 'Failed' | 'DeadlineExceeded' | 'Signaled';
 
+/**
+ * Set in every child's environment: its stdin is a pipe from the launcher that is never written to and closes only
+ * when the launcher's process ends, however it ends (SIGKILL included). A child that sees it end has lost its parent
+ * and should stop at once (local/parent-pipe.ts), as a pod's containers stop with the pod.
+ */
+export const PARENT_PIPE_ENV = 'EMBEDCTL_PARENT_PIPE';
+
 export interface LaunchResult {
   name: string;
   pid: number;
@@ -103,8 +110,8 @@ export class ProcessLauncher {
     return new Promise<LaunchResult>((resolve) => {
       const child = spawn(spec.command, spec.args, {
         cwd: spec.cwd,
-        env: { ...process.env, ...spec.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...spec.env, [PARENT_PIPE_ENV]: 'stdin' },
+        stdio: ['pipe', 'pipe', 'pipe'],
         // Its own process group, so the child and whatever it starts (a Chroma server) are stopped together.
         detached: true,
       });
@@ -112,6 +119,8 @@ export class ProcessLauncher {
       let stderr = '';
       let deadlineHit = false;
       let spawnError: Error | undefined;
+      // Never written and never closed by us: the kernel closes it when this process ends (PARENT_PIPE_ENV).
+      child.stdin?.on('error', () => undefined);
       child.stdout?.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-tail)));
       child.stderr?.on('data', (d: Buffer) => {
         const s = d.toString();

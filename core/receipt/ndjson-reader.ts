@@ -1,40 +1,164 @@
-import { createInterface } from 'node:readline';
+import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { LineRow, WordRow } from '../contracts/ndjson-rows.js';
 import { parseOrThrow } from '../contracts/validation.js';
 import { InputError } from '../errors.js';
 
-/** Longest accepted NDJSON line (a row is < 2 KB; anything this big is not a receipt row). */
-export const MAX_ROW_CHARS = 1_000_000;
+/** Longest accepted NDJSON row, in bytes (a receipt row is < 2 KB; anything this big is not a receipt row). */
+export const MAX_ROW_BYTES = 1_000_000;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
- * Streams an NDJSON body row by row (1-based row numbers; blank lines are skipped), without holding the file in
- * memory. Malformed JSON throws an InputError naming the file and row.
+ * Streams an NDJSON body row by row (1-based row numbers; blank lines are skipped; CRLF is accepted), without holding
+ * the file in memory. Rows are split on bytes and decoded strictly: bytes that are not UTF-8 are rejected with the
+ * file, row and field (never replaced by U+FFFD), a row longer than MAX_ROW_BYTES is rejected as soon as it passes
+ * the limit, and malformed JSON names its file and row, with invisible characters such as a BOM spelled `U+FEFF`.
  */
 export async function* readNdjson(
   stream: Readable,
   file: string,
 ): AsyncGenerator<{ row: number; value: unknown }> {
-  const rl = createInterface({ input: stream, crlfDelay: Infinity });
   let row = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const parse = (bytes: Buffer) => parseRow(bytes, file, row);
   try {
-    for await (const text of rl) {
-      row++;
-      if (text.trim() === '') continue;
-      if (text.length > MAX_ROW_CHARS)
-        throw new InputError(`row is ${text.length} characters long`, { file, row });
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (err) {
-        throw new InputError(`malformed JSON (${(err as Error).message})`, { file, row });
+    for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      let start = 0;
+      for (let nl = buf.indexOf(LF, start); nl >= 0; nl = buf.indexOf(LF, start)) {
+        const piece = buf.subarray(start, nl);
+        start = nl + 1;
+        row++;
+        if (pendingBytes + piece.length > MAX_ROW_BYTES) throw tooLong(file, row);
+        const bytes = pending.length ? Buffer.concat([...pending, piece]) : piece;
+        pending = [];
+        pendingBytes = 0;
+        const value = parse(bytes);
+        if (value !== SKIP) yield { row, value };
       }
-      yield { row, value };
+      if (start < buf.length) {
+        pendingBytes += buf.length - start;
+        if (pendingBytes > MAX_ROW_BYTES) throw tooLong(file, row + 1);
+        pending.push(buf.subarray(start));
+      }
+    }
+    if (pendingBytes > 0) {
+      row++;
+      const value = parse(Buffer.concat(pending));
+      if (value !== SKIP) yield { row, value };
     }
   } finally {
-    rl.close();
     stream.destroy();
   }
+}
+
+const SKIP = Symbol('blank row');
+
+function parseRow(raw: Buffer, file: string, row: number): unknown {
+  const bytes = raw.length > 0 && raw[raw.length - 1] === CR ? raw.subarray(0, raw.length - 1) : raw;
+  const text = decodeRow(bytes, file, row);
+  if (text.trim() === '') return SKIP;
+  if (row === 1 && text.startsWith('\ufeff'))
+    throw new InputError('the file starts with a byte order mark (U+FEFF): save it as UTF-8 without a BOM', {
+      file,
+      row,
+    });
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`malformed JSON (${visible((err as Error).message)})`, { file, row });
+  }
+}
+
+function tooLong(file: string, row: number): InputError {
+  return new InputError(
+    `row is longer than the limit of ${MAX_ROW_BYTES.toLocaleString('en-US')} bytes (1 MB); a receipt row is a few hundred bytes`,
+    { file, row },
+  );
+}
+
+/** One row's bytes as text, or an InputError naming the row, the field and the first byte that is not UTF-8. */
+function decodeRow(bytes: Buffer, file: string, row: number): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const at = firstInvalidByte(bytes);
+  const before = bytes.subarray(0, at).toString('utf8');
+  const field = openStringField(before);
+  const hex = bytes
+    .subarray(at, Math.min(bytes.length, at + 4))
+    .toString('hex')
+    .toUpperCase()
+    .replace(/(..)/g, '0x$1 ')
+    .trim();
+  throw new InputError(
+    `not valid UTF-8 (bytes ${hex} at byte ${at + 1} of the row): save the file as UTF-8`,
+    field === undefined ? { file, row } : { file, row, field },
+  );
+}
+
+/**
+ * Offset of the first byte that makes `bytes` invalid UTF-8: the shortest prefix a strict streaming decoder rejects
+ * (a prefix that merely ends inside a character is not an error for it), found by bisection; the error path only.
+ */
+function firstInvalidByte(bytes: Buffer): number {
+  const rejects = (n: number) => {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, n), { stream: n < bytes.length });
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  let lo = 0;
+  let hi = bytes.length; // rejects(hi) is true
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (rejects(mid)) hi = mid;
+    else lo = mid;
+  }
+  // The decoder notices at byte `hi - 1`; the character that is wrong starts at the last offset before it where the
+  // bytes so far are complete UTF-8 (a truncated sequence is noticed only at the byte after it).
+  for (let p = hi - 1; p > Math.max(0, hi - 5); p--) if (isUtf8(bytes.subarray(0, p))) return p;
+  return Math.max(0, hi - 1);
+}
+
+/** The key whose string value is open at the end of `json` (a row cut at a bad byte), if any. */
+function openStringField(json: string): string | undefined {
+  const m = /"((?:[^"\\]|\\.)*)"\s*:\s*"(?:[^"\\]|\\.)*$/.exec(json);
+  return m?.[1];
+}
+
+/** Invisible characters (a BOM, zero-width spaces, controls) spelled `U+FEFF`, so a message shows what is there. */
+export function visible(text: string): string {
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ufffd]/g,
+    (c) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`,
+  );
+}
+
+/**
+ * A whole NDJSON file's bytes as text, checked as `readNdjson` checks a stream: UTF-8 (file, row and field of the
+ * first bad byte), no BOM. For the folders of `local run --input` and `submit`, read before anything is uploaded.
+ */
+export function decodeNdjson(bytes: Buffer, file: string): string {
+  if (bytes.subarray(0, 3).equals(BOM))
+    throw new InputError('the file starts with a byte order mark (U+FEFF): save it as UTF-8 without a BOM', {
+      file,
+      row: 1,
+    });
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  let start = 0;
+  for (let row = 1; ; row++) {
+    const nl = bytes.indexOf(LF, start);
+    const end = nl < 0 ? bytes.length : nl;
+    decodeRow(bytes.subarray(start, end), file, row);
+    if (nl < 0) break;
+    start = nl + 1;
+  }
+  return bytes.toString('utf8'); // not reached: some row is not UTF-8
 }
 
 export interface ExpectedIds {

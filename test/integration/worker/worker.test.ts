@@ -269,6 +269,48 @@ describe('worker: bad inputs', () => {
   });
 });
 
+describe('worker: a key that escapes its bucket (S3)', () => {
+  it('fails once as BadInput naming the key, and reads and writes nothing for it', async () => {
+    const r = generateReceipt(7200);
+    const msg = await putReceipt(fx.store, fx.artifacts, r);
+    const escaping = workItem({ ...msg, lines_key: '../../etc/passwd' }, 'ej-escape-lines');
+    const escapingWords = workItem({ ...msg, words_key: `${msg.words_key}/../../../x` }, 'ej-escape-words');
+    // A lines snapshot that is still opening when both items have failed: it is closed all the same (before, its
+    // Chroma server kept the worker alive until its deadline).
+    let closed = 0;
+    const slowIndex = {
+      open: async () => {
+        await new Promise((r) => setTimeout(r, 500));
+        return {
+          version: 'v-slow',
+          origin: 'volume' as const,
+          store: {} as never,
+          close: async () => {
+            closed++;
+          },
+        };
+      },
+    };
+    const d = deps({ linesIndex: slowIndex });
+    const out = await processBatch(d, [escaping, escapingWords]);
+    expect(out.exitCode).toBe(0);
+    expect(closed).toBe(1);
+    const byName = new Map(d.reporter.reports.map((x) => [x.name, x]));
+    expect(byName.get('ej-escape-lines')).toMatchObject({
+      outcome: 'Failed',
+      reason: 'BadInput',
+      message: expect.stringMatching(/^lines_key: object key "\.\.\/\.\.\/etc\/passwd" escapes bucket/),
+    });
+    expect(byName.get('ej-escape-words')).toMatchObject({
+      outcome: 'Failed',
+      reason: 'BadInput',
+      message: expect.stringContaining('words_key: object key'),
+    });
+    for (const it of [escaping, escapingWords])
+      expect(await fx.ledger.getRun(it.spec.imageId, it.spec.receiptId, runIdFor(it, 1))).toBeUndefined();
+  });
+});
+
 describe('worker: the embeddings endpoint misbehaves', () => {
   it('429 then success; 500 forever fails the item retryably; a too-long input is split', async () => {
     const server = await startEmbeddingsServer({

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DirectoryObjectStore } from '../../../core/local/dir-store.js';
-import { ConfigError, SourceMissingError } from '../../../core/errors.js';
+import { ConfigError, InvalidKeyError, SourceMissingError } from '../../../core/errors.js';
 
 let root: string;
 let store: DirectoryObjectStore;
@@ -83,8 +83,10 @@ describe('DirectoryObjectStore', () => {
   });
 
   it('rejects keys that escape the bucket and invalid bucket names', async () => {
-    await expect(store.put('d', '../x', 'x')).rejects.toBeInstanceOf(ConfigError);
-    await expect(store.put('d', '/abs', 'x')).rejects.toBeInstanceOf(ConfigError);
+    // A key that escapes its bucket is bad input (never retried), not a configuration problem.
+    await expect(store.put('d', '../x', 'x')).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(store.put('d', '/abs', 'x')).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(store.getStream('d', 'a/../../etc/passwd')).rejects.toMatchObject({ reason: 'BadInput' });
     await expect(store.put('../d', 'x', 'x')).rejects.toBeInstanceOf(ConfigError);
   });
 });

@@ -397,6 +397,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
     .option(
       '--keep <n>',
       `versions to keep besides CURRENT, newest first (default: ${LOCAL_KEEP_VERSIONS} locally, ${DEFAULT_CONFIG.keepVersions} with --cloud, as the compactor keeps)`,
+      intArg(0),
     )
     .addOption(homeOption())
     .option(
@@ -408,15 +409,10 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
     .action(
       async (
         collection: string | undefined,
-        f: { home: string; cloud?: boolean; chromaRoot?: string; keep?: string; json?: boolean },
+        f: { home: string; cloud?: boolean; chromaRoot?: string; keep?: number; json?: boolean },
       ) => {
         await guarded(async () => {
-          const keep =
-            f.keep === undefined
-              ? f.cloud
-                ? DEFAULT_CONFIG.keepVersions
-                : LOCAL_KEEP_VERSIONS
-              : nonNegativeInt('--keep', f.keep);
+          const keep = f.keep ?? (f.cloud ? DEFAULT_CONFIG.keepVersions : LOCAL_KEEP_VERSIONS);
           const collections = collection ? [collectionArg(collection)] : COLLECTIONS;
           const { root, lease, close } = snapshotTarget(f);
           try {
@@ -591,13 +587,6 @@ function collectionArg(value: string): Collection {
   if (!COLLECTIONS.includes(value as Collection))
     throw new ConfigError(`collection must be lines or words, not "${value}"`);
   return value as Collection;
-}
-
-function nonNegativeInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
-    throw new ConfigError(`${flag} must be an integer ≥ 0, not "${value}"`);
-  return n;
 }
 
 /**

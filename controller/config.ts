@@ -71,6 +71,8 @@ export const StatusSettings = z.object({
   finishedTtlSeconds: int(0).default(86_400),
   /** A worker Job without pods for this long is checked for FailedCreate (admission) events. */
   podRejectedGraceSeconds: z.coerce.number().min(0).default(10),
+  /** A worker pod that cannot get its image for this long: its Job is deleted and the item retried. */
+  imagePullGraceSeconds: z.coerce.number().min(0).default(60),
   concurrency: int(1).default(8),
   /** Every EmbeddingJob is reconciled at least this often (safety net against missed events). */
   resyncSeconds: z.coerce.number().min(1).default(600),

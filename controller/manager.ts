@@ -30,7 +30,7 @@ export interface BuildOptions {
   queue: Queue;
   config: ControllerConfig;
   log: Logger;
-  /** Fixed worker settings; when absent they are read from the WORKER_CONFIGMAP ConfigMap (and re-read every 30 s). */
+  /** Fixed worker settings; when absent they are read from the WORKER_CONFIGMAP ConfigMap (and re-read every 5 s). */
   worker?: WorkerSettings;
   /** Serve /metrics etc. Default true (on `config.metricsPort`). */
   http?: boolean;
@@ -191,7 +191,12 @@ export function buildController(o: BuildOptions): ControllerApp {
   };
 }
 
-/** Reads the worker ConfigMap now and every 30 s; a bad ConfigMap keeps the last good settings and logs why. */
+const WORKER_CONFIG_POLL_MS = 5_000;
+
+/**
+ * Reads the worker ConfigMap now and every 5 s (one small GET, so a user's edit applies within seconds); a bad
+ * ConfigMap keeps the last good settings and logs why.
+ */
 async function watchWorkerConfig(
   kube: Kube,
   ns: string,
@@ -225,6 +230,6 @@ async function watchWorkerConfig(
         'worker settings not loaded; no worker Jobs are created until they are',
       );
     }
-    await sleep(30_000, undefined, { signal }).catch(() => undefined);
+    await sleep(WORKER_CONFIG_POLL_MS, undefined, { signal }).catch(() => undefined);
   }
 }

@@ -95,6 +95,7 @@ export class StatusReconciler {
         retryMaxMs: s.retryMaxSeconds * 1000,
         finishedTtlMs: s.finishedTtlSeconds * 1000,
         podRejectedGraceMs: s.podRejectedGraceSeconds * 1000,
+        imagePullGraceMs: s.imagePullGraceSeconds * 1000,
       },
     };
     let d = decide(input);

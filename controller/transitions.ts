@@ -26,7 +26,8 @@ export type FailureReason =
   | 'WorkerError'
   | 'NoReport'
   | 'Transient'
-  | 'WorkerJobVanished';
+  | 'WorkerJobVanished'
+  | 'ImagePull';
 
 const TERMINAL_NOW: ReadonlySet<FailureReason> = new Set(['BadInput', 'SourceMissing', 'PodRejected']);
 
@@ -53,6 +54,8 @@ export interface DecideInput {
     retryMaxMs: number;
     finishedTtlMs: number;
     podRejectedGraceMs: number;
+    /** A pod that cannot get its image for this long is given up: its Job deleted, the item retried. */
+    imagePullGraceMs: number;
   };
 }
 
@@ -276,6 +279,25 @@ export function decide(input: DecideInput): Decision {
             message: pod.status.conditions.find((c) => c.type === 'PodScheduled')?.message ?? '',
           }
         : undefined;
+  if (stuck?.reason === 'ImagePull') {
+    // Never a pod retrying a pull for the Job's whole deadline: after the grace, delete the Job and retry (the
+    // image may be fixed in the worker ConfigMap meanwhile); attempts run out as for any other failure.
+    const age = now.getTime() - (Date.parse(pod.metadata.creationTimestamp ?? '') || now.getTime());
+    if (age >= settings.imagePullGraceMs)
+      return {
+        ...retryOrFail('ImagePull', `pod ${pod.metadata.name}: ${stuck.message ?? ''}`),
+        deleteJob: jobName,
+      };
+    const existing = st.conditions?.find((c) => c.type === stuck.type);
+    const wake = settings.imagePullGraceMs - age;
+    if (existing?.reason === stuck.reason && existing.status === stuck.status)
+      return { events: [], requeueAfterMs: wake };
+    return {
+      patch: { conditions: cond(st.conditions, stuck), observedGeneration: gen },
+      events: [{ type: 'Warning', reason: stuck.reason, message: stuck.message ?? '' }],
+      requeueAfterMs: wake,
+    };
+  }
   if (stuck) {
     const existing = st.conditions?.find((c) => c.type === stuck.type);
     if (existing?.reason === stuck.reason && existing.status === stuck.status) return { events: [] };

@@ -11,6 +11,7 @@ const settings = {
   retryMaxMs: 300_000,
   finishedTtlMs: 3_600_000,
   podRejectedGraceMs: 10_000,
+  imagePullGraceMs: 60_000,
 };
 
 const ej = (status?: EmbeddingJobStatus): EmbeddingJob => ({
@@ -243,6 +244,32 @@ describe('decide', () => {
       input({ ej: ej({ ...scheduled, conditions: d.patch!.conditions! }), job: job('ejw-1'), pods: [p] }),
     );
     expect(again.patch).toBeUndefined();
+    expect(again.requeueAfterMs).toBeGreaterThan(0);
+  });
+
+  it('gives up a pod that cannot get its image after the grace: deletes the Job and retries, then fails', () => {
+    const stuck = (created: string) => ({
+      metadata: { name: 'p', creationTimestamp: created },
+      status: {
+        phase: 'Pending',
+        containerStatuses: [
+          { name: 'worker', state: { waiting: { reason: 'ErrImageNeverPull', message: 'not present' } } },
+        ],
+      },
+    });
+    const young = decide(
+      input({ ej: ej(scheduled), job: job('ejw-1'), pods: [stuck('2026-01-01T00:09:30Z')] }),
+    );
+    expect(young.deleteJob).toBeUndefined();
+    expect(young.requeueAfterMs).toBe(30_000);
+    const old = stuck('2026-01-01T00:08:59Z');
+    const d = decide(input({ ej: ej(scheduled), job: job('ejw-1'), pods: [old] }));
+    expect(d.deleteJob).toBe('ejw-1');
+    expect(d.patch?.phase).toBe('Pending');
+    expect(d.patch?.conditions?.find((c) => c.type === 'Retrying')?.reason).toBe('ImagePull');
+    const last = decide(input({ ej: ej({ ...scheduled, attempts: 3 }), job: job('ejw-1'), pods: [old] }));
+    expect(last.patch?.phase).toBe('Failed');
+    expect(last.patch?.message).toContain('ErrImageNeverPull');
   });
 
   it('deletes finished EmbeddingJobs after the TTL', () => {

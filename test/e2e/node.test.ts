@@ -2,11 +2,12 @@
 // the project's image, the real KEDA operator. Everything is observed from outside, as a user would: kubectl, HTTP
 // to pod IPs on the harness's bridge, and embedctl on the volume.
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { generateReceipts, type GeneratedReceipt } from '../../core/sample/index.js';
+import { generateReceipt, generateReceipts, type GeneratedReceipt } from '../../core/sample/index.js';
 import { expectedIds, liveIds } from '../support/snapshot.js';
 import {
   announce,
@@ -16,6 +17,7 @@ import {
   kubectlJson,
   nodeEnv,
   waitFor,
+  type EmbeddingJobItem,
 } from './support.js';
 
 const env = nodeEnv();
@@ -23,6 +25,75 @@ const ns = env.namespace;
 const ROOT = join(import.meta.dirname, '..', '..');
 /** Every good receipt announced so far, in this file's order: the live snapshot must hold exactly their ids. */
 const announced: GeneratedReceipt[] = [];
+
+const key = (r: { imageId: string; receiptId: number }): string => `${r.imageId}#${r.receiptId}`;
+const compacted = (j: EmbeddingJobItem): boolean =>
+  j.status?.phase === 'Succeeded' &&
+  !!j.status.conditions?.some((c) => c.type === 'Compacted' && c.status === 'True');
+
+/** Waits until every receipt's EmbeddingJob is Succeeded + Compacted (or, for `bad`, Failed); returns them. */
+async function settle(
+  what: string,
+  receipts: GeneratedReceipt[],
+  bad: GeneratedReceipt[] = [],
+  timeoutMs = 300_000,
+): Promise<EmbeddingJobItem[]> {
+  const names = new Set([...receipts, ...bad].map(key));
+  const badNames = new Set(bad.map(key));
+  return waitFor(
+    what,
+    () => {
+      const mine = embeddingJobs(env).filter((j) => names.has(key(j.spec)));
+      const wrong = mine.filter((j) => j.status?.phase === 'Failed' && !badNames.has(key(j.spec)));
+      if (wrong.length)
+        throw new Error(`good receipts failed: ${JSON.stringify(wrong.map((j) => j.status))}`);
+      const done = mine.filter((j) =>
+        badNames.has(key(j.spec)) ? j.status?.phase === 'Failed' : compacted(j),
+      );
+      return mine.length === names.size && done.length === names.size ? mine : undefined;
+    },
+    timeoutMs,
+    2_000,
+  );
+}
+
+async function expectExactLive(): Promise<void> {
+  const want = expectedIds(announced);
+  const live = await liveIds(env.chromaHostPath);
+  for (const c of ['lines', 'words'] as const) {
+    expect(live[c].count).toBe(want[c].size);
+    expect(live[c].ids).toEqual(want[c]);
+  }
+}
+
+/** Sets worker ConfigMap keys (the controller re-reads it every 5 s); returns a function that puts them back. */
+function patchWorkerConfig(data: Record<string, string>): () => void {
+  const before = kubectlJson<{ data: Record<string, string> }>(env, [
+    '-n',
+    ns,
+    'get',
+    'cm/embedctl-worker',
+  ]).data;
+  const merge = (d: Record<string, string>) =>
+    kubectl(env, [
+      '-n',
+      ns,
+      'patch',
+      'cm/embedctl-worker',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ data: d }),
+    ]);
+  merge(data);
+  return () => merge(Object.fromEntries(Object.keys(data).map((k) => [k, before[k]!])));
+}
+
+function leaseHolder(): string {
+  return (
+    kubectlJson<{ spec: { holderIdentity?: string } }>(env, ['-n', ns, 'get', 'lease', 'embedctl-controller'])
+      .spec.holderIdentity ?? ''
+  );
+}
 
 interface PodList {
   items: {
@@ -222,6 +293,146 @@ describe('the node environment deployed with kubectl', () => {
         kedaScaleUpS: (scaledUpAfter ?? 0) / 1000,
         wallS: (Date.now() - t0) / 1000,
       }),
+    );
+  });
+
+  it('faults mid-run — a worker pod deleted, the leader controller pod deleted, the kubelet SIGKILLed — and a bad receipt: every good receipt exactly once, the bad one Failed with file/row/field', async () => {
+    const receipts = generateReceipts(40, 23);
+    const bad = generateReceipt(23_999, { defect: 'bad-value' });
+    const leader = leaseHolder();
+    expect(leader).toMatch(/^embedctl-controller-/);
+    await announce(env, [...receipts, bad]);
+    announced.push(...receipts);
+
+    const worker = await waitFor(
+      'a running worker pod',
+      () => pods('batch.kubernetes.io/job-name').find((p) => p.status.phase === 'Running')?.metadata.name,
+      120_000,
+      250,
+    );
+    kubectl(env, ['-n', ns, 'delete', 'pod', worker, '--grace-period=1', '--wait=false']);
+    kubectl(env, ['-n', ns, 'delete', 'pod', leader, '--wait=false']);
+    process.kill(Number(readFileSync(env.kubeletPidFile, 'utf8')), 'SIGKILL');
+
+    const mine = await settle('40 good receipts Compacted and the bad one Failed', receipts, [bad]);
+    const failed = mine.filter((j) => j.status?.phase === 'Failed');
+    expect(failed.map((j) => j.spec.receiptId)).toEqual([bad.receiptId]);
+    const def = bad.defect!;
+    expect(JSON.stringify(failed[0]?.status)).toContain(`${def.file}, row ${def.row}, field ${def.field}`);
+    await waitFor(
+      'another controller leads',
+      () => (leaseHolder() && leaseHolder() !== leader ? true : undefined),
+      120_000,
+    );
+    kubectl(env, [
+      '-n',
+      ns,
+      'wait',
+      '--for=condition=Available',
+      '--timeout=180s',
+      'deploy/embedctl-controller',
+    ]);
+    await expectExactLive();
+  });
+
+  it('a worker OOMKilled by its memory limit: its jobs say OOMKilled and are retried to success', async () => {
+    const restore = patchWorkerConfig({
+      resources: JSON.stringify({
+        requests: { cpu: '100m', memory: '32Mi' },
+        limits: { cpu: '1', memory: '32Mi' },
+      }),
+    });
+    await new Promise((r) => setTimeout(r, 7_000)); // the controller re-reads the ConfigMap every 5 s
+    const receipts = generateReceipts(3, 31);
+    const names = new Set(receipts.map(key));
+    try {
+      await announce(env, receipts);
+      announced.push(...receipts);
+      await waitFor(
+        'an EmbeddingJob retrying after OOMKilled',
+        () =>
+          embeddingJobs(env).some(
+            (j) => names.has(key(j.spec)) && j.status?.conditions?.some((c) => c.reason === 'OOMKilled'),
+          ) || undefined,
+        120_000,
+      );
+    } finally {
+      restore();
+    }
+    await settle('the OOMKilled receipts retried to Compacted', receipts);
+    await expectExactLive();
+  });
+
+  it('an image that does not exist: the job says ErrImageNeverPull, does not spin, and is retried once the image is fixed', async () => {
+    const restore = patchWorkerConfig({ image: 'localhost/receipt-embeddings:does-not-exist' });
+    await new Promise((r) => setTimeout(r, 7_000));
+    const receipts = generateReceipts(2, 37);
+    const names = new Set(receipts.map(key));
+    try {
+      await announce(env, receipts);
+      announced.push(...receipts);
+      const stuck = await waitFor(
+        'an EmbeddingJob with the image pull condition',
+        () =>
+          embeddingJobs(env).find(
+            (j) =>
+              names.has(key(j.spec)) &&
+              j.status?.conditions?.some(
+                (c) => c.reason === 'ImagePull' && /ErrImageNeverPull/.test(c.message ?? ''),
+              ),
+          ),
+        120_000,
+      );
+      // It does not spin: one worker Job for it while it waits, not a new one per reconcile.
+      const jobsOf = () =>
+        kubectlJson<{ items: { metadata: { annotations?: Record<string, string> } }[] }>(env, [
+          '-n',
+          ns,
+          'get',
+          'jobs',
+        ]).items.filter((j) =>
+          Object.values(j.metadata.annotations ?? {}).some((v) => v.includes(stuck.metadata.name)),
+        );
+      expect(jobsOf()).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 10_000));
+      expect(jobsOf()).toHaveLength(1);
+    } finally {
+      restore();
+    }
+    // After the grace (60 s) the Job is given up and the retry runs with the fixed image.
+    const done = await settle('the receipts Compacted after the image was fixed', receipts);
+    expect(done.some((j) => j.status?.conditions?.some((c) => c.reason === 'ImagePull'))).toBe(true);
+    await expectExactLive();
+  });
+
+  it('the compactor pod deleted mid-publish: the next one takes the lease and the snapshot ends exact', async () => {
+    const receipts = generateReceipts(30, 41);
+    await announce(env, receipts);
+    announced.push(...receipts);
+    const staging = (): boolean =>
+      ['lines', 'words'].some((c) => {
+        try {
+          return readdirSync(join(env.chromaHostPath, c, 'versions')).some((d) => d.startsWith('.staging-'));
+        } catch {
+          return false;
+        }
+      });
+    const victim = await waitFor(
+      'the compactor staging a version',
+      () => {
+        const p = pods('app.kubernetes.io/component=compactor').find((x) => x.status.phase === 'Running');
+        return p && staging() ? p.metadata.name : undefined;
+      },
+      180_000,
+      100,
+    );
+    kubectl(env, ['-n', ns, 'delete', 'pod', victim, '--grace-period=0', '--force', '--wait=false']);
+    await settle('30 receipts Compacted after the compactor was killed', receipts);
+    await expectExactLive();
+    await waitFor(
+      'the compactor scaled back to 0',
+      () => (compactorReplicas(env).spec === 0 ? true : undefined),
+      180_000,
     );
   });
 });

@@ -248,7 +248,7 @@ describe('decide', () => {
   });
 
   it('gives up a pod that cannot get its image after the grace: deletes the Job and retries, then fails', () => {
-    const stuck = (created: string) => ({
+    const stuck = (created: string): Pod => ({
       metadata: { name: 'p', creationTimestamp: created },
       status: {
         phase: 'Pending',

@@ -2,7 +2,7 @@
 // the project's image, the real KEDA operator. Everything is observed from outside, as a user would: kubectl, HTTP
 // to pod IPs on the harness's bridge, and embedctl on the volume.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
@@ -402,5 +402,36 @@ describe('the node environment deployed with kubectl', () => {
     // After the grace (60 s) the Job is given up and the retry runs with the fixed image.
     await settle('the receipts Compacted after the image was fixed', receipts);
     await expectExactLive();
+  });
+
+  it('the compactor pod deleted mid-publish: the next one takes the lease and the snapshot ends exact', async () => {
+    const receipts = generateReceipts(30, 41);
+    await announce(env, receipts);
+    announced.push(...receipts);
+    const staging = (): boolean =>
+      ['lines', 'words'].some((c) => {
+        try {
+          return readdirSync(join(env.chromaHostPath, c, 'versions')).some((d) => d.startsWith('.staging-'));
+        } catch {
+          return false;
+        }
+      });
+    const victim = await waitFor(
+      'the compactor staging a version',
+      () => {
+        const p = pods('app.kubernetes.io/component=compactor').find((x) => x.status.phase === 'Running');
+        return p && staging() ? p.metadata.name : undefined;
+      },
+      180_000,
+      100,
+    );
+    kubectl(env, ['-n', ns, 'delete', 'pod', victim, '--grace-period=0', '--force', '--wait=false']);
+    await settle('30 receipts Compacted after the compactor was killed', receipts);
+    await expectExactLive();
+    await waitFor(
+      'the compactor scaled back to 0',
+      () => (compactorReplicas(env).spec === 0 ? true : undefined),
+      180_000,
+    );
   });
 });

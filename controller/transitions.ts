@@ -240,7 +240,7 @@ export function decide(input: DecideInput): Decision {
       const d = retryOrFail('PodRejected', input.podRejected);
       return { ...d, deleteJob: jobName };
     }
-    const age = now.getTime() - (Date.parse(job.metadata.creationTimestamp ?? '') || now.getTime());
+    const age = ageMs(job, now);
     if (age >= settings.podRejectedGraceMs)
       return { events: [], lookupEvents: jobName, requeueAfterMs: settings.podRejectedGraceMs };
     return { events: [], requeueAfterMs: settings.podRejectedGraceMs - age };
@@ -279,31 +279,26 @@ export function decide(input: DecideInput): Decision {
             message: pod.status.conditions.find((c) => c.type === 'PodScheduled')?.message ?? '',
           }
         : undefined;
-  if (stuck?.reason === 'ImagePull') {
-    // Never a pod retrying a pull for the Job's whole deadline: after the grace, delete the Job and retry (the
-    // image may be fixed in the worker ConfigMap meanwhile); attempts run out as for any other failure.
-    const age = now.getTime() - (Date.parse(pod.metadata.creationTimestamp ?? '') || now.getTime());
-    if (age >= settings.imagePullGraceMs)
-      return {
-        ...retryOrFail('ImagePull', `pod ${pod.metadata.name}: ${stuck.message ?? ''}`),
-        deleteJob: jobName,
-      };
-    const existing = st.conditions?.find((c) => c.type === stuck.type);
-    const wake = settings.imagePullGraceMs - age;
-    if (existing?.reason === stuck.reason && existing.status === stuck.status)
-      return { events: [], requeueAfterMs: wake };
-    return {
-      patch: { conditions: cond(st.conditions, stuck), observedGeneration: gen },
-      events: [{ type: 'Warning', reason: stuck.reason, message: stuck.message ?? '' }],
-      requeueAfterMs: wake,
-    };
-  }
   if (stuck) {
+    let requeue: { requeueAfterMs?: number } = {};
+    if (stuck.reason === 'ImagePull') {
+      // Never a pod retrying a pull for the Job's whole deadline: after the grace, delete the Job and retry (the
+      // image may be fixed in the worker ConfigMap meanwhile); attempts run out as for any other failure.
+      const age = ageMs(pod, now);
+      if (age >= settings.imagePullGraceMs)
+        return {
+          ...retryOrFail('ImagePull', `pod ${pod.metadata.name}: ${stuck.message ?? ''}`),
+          deleteJob: jobName,
+        };
+      requeue = { requeueAfterMs: settings.imagePullGraceMs - age };
+    }
     const existing = st.conditions?.find((c) => c.type === stuck.type);
-    if (existing?.reason === stuck.reason && existing.status === stuck.status) return { events: [] };
+    if (existing?.reason === stuck.reason && existing.status === stuck.status)
+      return { events: [], ...requeue };
     return {
       patch: { conditions: cond(st.conditions, stuck), observedGeneration: gen },
       events: [{ type: 'Warning', reason: stuck.reason, message: stuck.message ?? '' }],
+      ...requeue,
     };
   }
   return { events: [] };
@@ -314,6 +309,11 @@ function summary(st: EmbeddingJobStatus): string {
   return r
     ? `${r.rows} rows (${r.lines} lines), ${r.words} words, run ${r.runId}`
     : 'worker reported success';
+}
+
+/** How long ago the object was created (0 when the timestamp is missing). */
+function ageMs(obj: { metadata: { creationTimestamp?: string } }, now: Date): number {
+  return now.getTime() - (Date.parse(obj.metadata.creationTimestamp ?? '') || now.getTime());
 }
 
 function newest(pods: readonly Pod[]): Pod | undefined {

@@ -7,7 +7,7 @@ import { errorMessage, InputError } from '../core/errors.js';
 import { decodeNdjson, visible } from '../core/receipt/ndjson-reader.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { Queue } from '../core/ports/queue.js';
-import { artifactKeys, type GeneratedReceipt } from '../core/sample/index.js';
+import { embedMessageFor, type GeneratedReceipt } from '../core/sample/index.js';
 
 /**
  * Receipts from a folder of NDJSON pairs, and submission (NDJSON → object store → EMBED message) shared by
@@ -145,16 +145,7 @@ export async function submitReceipts(
   receipts: (InputReceipt | GeneratedReceipt)[],
   o: { known?: (message: EmbedMessage) => boolean } = {},
 ): Promise<SubmitOutcome> {
-  const messages: EmbedMessage[] = receipts.map((r) => {
-    const { linesKey, wordsKey } = artifactKeys(r.imageId, r.receiptId);
-    return {
-      image_id: r.imageId,
-      receipt_id: r.receiptId,
-      artifacts_bucket: bucket,
-      lines_key: linesKey,
-      words_key: wordsKey,
-    };
-  });
+  const messages: EmbedMessage[] = receipts.map((r) => embedMessageFor(r, bucket));
   const fresh = new Array<boolean>(receipts.length).fill(true);
   // A few uploads (or checks) at once (each upload fsyncs), messages in input order.
   let next = 0;

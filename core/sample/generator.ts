@@ -377,3 +377,18 @@ export function artifactKeys(imageId: string, receiptId: number): { linesKey: st
   const base = `receipts/${imageId}/receipt-${String(receiptId).padStart(5, '0')}`;
   return { linesKey: `${base}/lines.ndjson`, wordsKey: `${base}/words.ndjson` };
 }
+
+/** The EMBED message that points at a receipt's artifacts in `bucket`, keys in the original layout. */
+export function embedMessageFor(
+  r: { imageId: string; receiptId: number },
+  bucket: string,
+): { image_id: string; receipt_id: number; artifacts_bucket: string; lines_key: string; words_key: string } {
+  const { linesKey, wordsKey } = artifactKeys(r.imageId, r.receiptId);
+  return {
+    image_id: r.imageId,
+    receipt_id: r.receiptId,
+    artifacts_bucket: bucket,
+    lines_key: linesKey,
+    words_key: wordsKey,
+  };
+}

@@ -18,23 +18,22 @@
  * `npx tsx bench/cluster.ts [receipts]`.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { parseMembers } from '../controller/worker-job.js';
 import { generateReceipts } from '../core/sample/index.js';
-import { localLogger } from '../local/log.js';
-import { childEntry, localRun } from '../local/run.js';
 import { announce } from '../test/harness/node/announce.js';
-import { kubectlFor, startNodeCluster, type Kubectl } from '../test/harness/node/cluster.js';
+import {
+  kubectlFor,
+  startNodeCluster,
+  type Kubectl,
+  type NodeClusterEnv,
+} from '../test/harness/node/cluster.js';
 import { waitFor } from '../test/support/wait.js';
+import { BENCH_SEED, benchLocalRun } from './local.js';
 import { percentile } from './stats.js';
 
 export type Figures = Record<string, { value: number; unit: string }>;
-
-const SEED = 42;
 
 interface Pod {
   metadata: {
@@ -67,17 +66,14 @@ export async function benchCluster(receipts = 200): Promise<Figures> {
   } finally {
     await cluster.stop();
   }
-  const localWallS = await localWall(receipts);
+  // Local mode on the same receipts with the node's worker settings (2 at a time, 20 per batch).
+  const localWallS = (await benchLocalRun(receipts, 20)).wallMs / 1000;
   figures['cluster.local_wall_s'] = { value: localWallS, unit: 's' };
   figures['cluster.vs_local_ratio'] = { value: figures['cluster.wall_s']!.value / localWallS, unit: 'ratio' };
   return figures;
 }
 
-async function burst(
-  env: Awaited<ReturnType<typeof startNodeCluster>>['env'],
-  kubectl: Kubectl,
-  n: number,
-): Promise<Figures> {
+async function burst(env: NodeClusterEnv, kubectl: Kubectl, n: number): Promise<Figures> {
   const ns = env.namespace;
   const json = <T>(args: string[]): T => JSON.parse(kubectl([...args, '-o', 'json'])) as T;
   kubectl(['-n', ns, 'wait', '--for=condition=Available', '--timeout=180s', 'deploy/embedctl-controller']);
@@ -96,7 +92,7 @@ async function burst(
     }
   };
 
-  const sentAt = await announce(env, generateReceipts(n, SEED));
+  const sentAt = await announce(env, generateReceipts(n, BENCH_SEED));
   let scaleUpMs: number | undefined;
   let ingestMs: number | undefined;
   const jobs = await waitFor(
@@ -145,32 +141,6 @@ async function burst(
   ] as const)
     figures[`cluster.peak_rss_mb_${key}`] = { value: (rss.get(component) ?? NaN) / 2 ** 20, unit: 'MB' };
   return figures;
-}
-
-/** Local mode on the same receipts with the node's worker settings (2 at a time, 20 per batch). */
-async function localWall(n: number): Promise<number> {
-  const home = await mkdtemp(join(tmpdir(), 'bench-cluster-local-'));
-  try {
-    const s = await localRun({
-      home,
-      receipts: n,
-      seed: SEED,
-      concurrency: 2,
-      batchSize: 20,
-      maxAttempts: 3,
-      places: true,
-      timeoutMs: 30 * 60_000,
-      queries: false,
-      self: childEntry(),
-      log: localLogger('bench'),
-      progress: false,
-    });
-    if (!s.complete || s.receipts.failed > 0)
-      throw new Error(`local run incomplete: ${JSON.stringify(s.failures)}`);
-    return (s.totalMs - (s.stages.summary?.wallMs ?? 0)) / 1000;
-  } finally {
-    await rm(home, { recursive: true, force: true });
-  }
 }
 
 function compactedAt(j: EmbeddingJob): number | undefined {

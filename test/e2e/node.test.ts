@@ -66,8 +66,11 @@ async function expectExactLive(): Promise<void> {
   }
 }
 
-/** Sets worker ConfigMap keys (the controller re-reads it every 5 s); returns a function that puts them back. */
-function patchWorkerConfig(data: Record<string, string>): () => void {
+/**
+ * Sets worker ConfigMap keys and waits out the controller's re-read (every 5 s); resolves with a function that puts
+ * them back.
+ */
+async function patchWorkerConfig(data: Record<string, string>): Promise<() => void> {
   const before = kubectlJson<{ data: Record<string, string> }>(env, [
     '-n',
     ns,
@@ -85,6 +88,7 @@ function patchWorkerConfig(data: Record<string, string>): () => void {
       JSON.stringify({ data: d }),
     ]);
   merge(data);
+  await new Promise((r) => setTimeout(r, 7_000));
   return () => merge(Object.fromEntries(Object.keys(data).map((k) => [k, before[k]!])));
 }
 
@@ -210,11 +214,7 @@ describe('the node environment deployed with kubectl', () => {
         if (scaledUpAfter === undefined && compactorReplicas(env).spec === 1) scaledUpAfter = Date.now() - t0;
         for (const w of pods('batch.kubernetes.io/job-name')) workers.set(w.metadata.name, w);
         const ejs = embeddingJobs(env);
-        const done = ejs.filter(
-          (j) =>
-            j.status?.phase === 'Succeeded' &&
-            j.status.conditions?.some((c) => c.type === 'Compacted' && c.status === 'True'),
-        );
+        const done = ejs.filter(compacted);
         const failed = ejs.filter((j) => j.status?.phase === 'Failed');
         if (failed.length) throw new Error(`failed: ${JSON.stringify(failed.map((j) => j.status))}`);
         return ejs.length === 100 && done.length === 100 ? ejs : undefined;
@@ -234,12 +234,7 @@ describe('the node environment deployed with kubectl', () => {
     }
 
     // The live snapshot on the volume holds exactly the receipts' ids, each once.
-    const want = expectedIds(announced);
-    const live = await liveIds(env.chromaHostPath);
-    for (const c of ['lines', 'words'] as const) {
-      expect(live[c].count).toBe(want[c].size);
-      expect(live[c].ids).toEqual(want[c]);
-    }
+    await expectExactLive();
     // … and embedctl, from outside the cluster, agrees: the volume, and its S3 mirror (uploaded just after the
     // switch of CURRENT, so it may lag by a moment).
     const verifyOnce = (): { collection: 'lines' | 'words'; count: number; ok: boolean }[] | undefined => {
@@ -265,6 +260,7 @@ describe('the node environment deployed with kubectl', () => {
       return JSON.parse(r.stdout) as { collection: 'lines' | 'words'; count: number; ok: boolean }[];
     };
     const verify = await waitFor('embedctl snapshot verify --cloud to pass', verifyOnce, 90_000, 3_000);
+    const want = expectedIds(announced);
     for (const v of verify) expect(v).toMatchObject({ ok: true, count: want[v.collection].size });
 
     // Queues drain and KEDA takes the compactor back to zero.
@@ -336,13 +332,12 @@ describe('the node environment deployed with kubectl', () => {
   });
 
   it('a worker OOMKilled by its memory limit: its jobs say OOMKilled and are retried to success', async () => {
-    const restore = patchWorkerConfig({
+    const restore = await patchWorkerConfig({
       resources: JSON.stringify({
         requests: { cpu: '100m', memory: '32Mi' },
         limits: { cpu: '1', memory: '32Mi' },
       }),
     });
-    await new Promise((r) => setTimeout(r, 7_000)); // the controller re-reads the ConfigMap every 5 s
     const receipts = generateReceipts(3, 31);
     const names = new Set(receipts.map(key));
     try {
@@ -364,8 +359,7 @@ describe('the node environment deployed with kubectl', () => {
   });
 
   it('an image that does not exist: the job says ErrImageNeverPull, does not spin, and is retried once the image is fixed', async () => {
-    const restore = patchWorkerConfig({ image: 'localhost/receipt-embeddings:does-not-exist' });
-    await new Promise((r) => setTimeout(r, 7_000));
+    const restore = await patchWorkerConfig({ image: 'localhost/receipt-embeddings:does-not-exist' });
     const receipts = generateReceipts(2, 37);
     const names = new Set(receipts.map(key));
     try {

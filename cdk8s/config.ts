@@ -351,7 +351,8 @@ export const ENVIRONMENTS = {
     embedding: { baseUrl: `http://${NODE_BRIDGE_IP}:${NODE_PORTS.embeddings}/v1` },
     controller: { replicas: 2, resources: smallResources, pdbMinAvailable: 1 },
     compactor: {
-      resources: { ...smallResources, cpuLimit: '1', memoryLimit: '1536Mi', ephemeralStorage: '2Gi' },
+      // The whole node: the compactor bounds the burst's wall time, and workers leave CPU idle between waves.
+      resources: { ...smallResources, cpuLimit: '2', memoryLimit: '1536Mi', ephemeralStorage: '2Gi' },
       scratchSize: '2Gi',
       keda: { pollingInterval: 5, cooldownPeriod: 15 },
     },

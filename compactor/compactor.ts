@@ -650,9 +650,15 @@ class Lane {
     // (a run's own vectors are enriched below before they are written).
     const recompute = new Set(touched.keys());
     for (const g of good) touch(g.ref.imageId, g.ref.receiptId);
-    const facts = new Map<string, ReceiptFacts>();
-    for (const [key, t] of touched)
-      facts.set(key, await loadReceiptFacts(ledger, t.imageId, t.receiptId, t.placeRemoved));
+    // Concurrent like the run loads: one receipt's facts are three ledger reads, and a batch touches dozens.
+    const facts = new Map<string, ReceiptFacts>(
+      await mapLimit(
+        [...touched],
+        8,
+        async ([key, t]) =>
+          [key, await loadReceiptFacts(ledger, t.imageId, t.receiptId, t.placeRemoved)] as const,
+      ),
+    );
     for (const r of merged.values()) {
       const p = /^IMAGE#([^#]+)#RECEIPT#(\d{5})/.exec(r.id)!;
       const f = facts.get(`${p[1]}#${Number(p[2])}`);

@@ -111,7 +111,10 @@ export class Dispatcher {
         isolate: dispatch.isolateRetries && attempts > 0,
       });
     }
-    const active = this.d.index.activeJobs(now);
+    const active = this.d.index.activeJobs(
+      now,
+      (ej, job) => this.d.ejs.get(ej)?.status?.report?.workerJob === job,
+    );
     const plan = planDispatch({
       candidates,
       activeJobs: active,

@@ -34,7 +34,7 @@ import {
   type NodeClusterEnv,
 } from '../test/harness/node/cluster.js';
 import { waitFor } from '../test/support/wait.js';
-import { cpuSnapshot, cpuSpent, type Classify } from './cpu.js';
+import { cpuSnapshot, cpuSpent, ownCpuS, type Classify } from './cpu.js';
 import { BENCH_SEED, benchLocalRun } from './local.js';
 import { percentile } from './stats.js';
 
@@ -75,8 +75,10 @@ export async function benchCluster(receipts = 200): Promise<Figures> {
     await cluster.stop();
   }
   // Local mode on the same receipts with the node's worker settings (2 at a time, 20 per batch).
+  const cpu0 = ownCpuS();
   const localWallS = (await benchLocalRun(receipts, 20)).wallMs / 1000;
   figures['cluster.local_wall_s'] = { value: localWallS, unit: 's' };
+  figures['cluster.local_cpu_s'] = { value: ownCpuS() - cpu0, unit: 's' };
   figures['cluster.vs_local_ratio'] = { value: figures['cluster.wall_s']!.value / localWallS, unit: 'ratio' };
   return figures;
 }

@@ -116,7 +116,12 @@ ca="${BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 [ -d "$HOME/.npm/_cacache" ] && mounts+=(-v "$HOME/.npm/_cacache:/root/.npm/_cacache")
 # --network=host: the build's RUN steps reach the registries through the host's network; podman's default would
 # create a CNI bridge (cni-podman0) on the host and leave it there.
-podman build --pull=never --network=host --layers "${mounts[@]}" -t "$IMAGE" -f "$ctxdir/Dockerfile" "$ctxdir" >"$WORK/build.log" 2>&1 || {
+# The build stage is tagged too: untagged, its layers (apt toolchain, npm ci) are dangling once the final image is
+# made, the prune at the end removes them, and every build ran apt and npm ci again (≈ 2 min of a 2.5-min build).
+build_tag="localhost/receipt-embeddings-build:cache"
+podman build --pull=never --network=host --layers "${mounts[@]}" --target build -t "$build_tag" \
+  -f "$ctxdir/Dockerfile" "$ctxdir" >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log"; exit 1; }
+podman build --pull=never --network=host --layers "${mounts[@]}" -t "$IMAGE" -f "$ctxdir/Dockerfile" "$ctxdir" >>"$WORK/build.log" 2>&1 || {
   tail -40 "$WORK/build.log"; exit 1; }
 b1=$(date +%s)
 size=$(podman image inspect "$IMAGE" --format '{{.Size}}')

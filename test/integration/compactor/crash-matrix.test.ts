@@ -1,6 +1,7 @@
 // Crash matrix: real child processes (`embedctl compactor`, the standalone stream processor) SIGKILL themselves at
 // each step via EMBEDCTL_CRASH_AT; after a restart the live version holds exactly the union of the deltas, every run
-// is COMPLETED with its count, no message is left, nothing lost or doubled.
+// is COMPLETED with its count, no message is left, nothing lost or doubled. Every case has a world of its own
+// (table, bucket, queues, volume, lease file), so the cases run concurrently.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -63,7 +64,7 @@ async function recover(w: World): Promise<void> {
   }
 }
 
-describe('crash matrix: compactor', () => {
+describe.concurrent('crash matrix: compactor', () => {
   it.each(['after-download', 'mid-upsert', 'after-copy', 'before-switch', 'after-switch', 'after-mark'])(
     'SIGKILL at %s, restart: exact final state',
     async (step) => {
@@ -97,7 +98,7 @@ describe('crash matrix: compactor', () => {
   );
 });
 
-describe('crash matrix: stream processor', () => {
+describe.concurrent('crash matrix: stream processor', () => {
   it.each(['stream-after-read', 'stream-after-send-lines', 'stream-after-send-words'])(
     'SIGKILL at %s, restart: every run reaches both queues and merges exactly once',
     async (step) => {

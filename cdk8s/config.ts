@@ -115,6 +115,8 @@ export const EnvironmentConfig = z.object({
     resources: Resources,
     /** PodDisruptionBudget minAvailable (at most replicas - 1 so that drains can proceed). */
     pdbMinAvailable: z.number().int().min(0).default(1),
+    /** `--image-pull-grace`: how long a worker pod may wait for its image before its items are retried. */
+    imagePullGraceSeconds: z.number().int().min(0).optional(),
   }),
   compactor: z.object({
     resources: Resources,
@@ -349,7 +351,8 @@ export const ENVIRONMENTS = {
     storage: { mode: 'hostPath', path: '/var/local/receipt-embeddings/chroma', size: '5Gi' },
     kubernetesApi: { host: NODE_BRIDGE_IP, port: NODE_PORTS.apiserver },
     embedding: { baseUrl: `http://${NODE_BRIDGE_IP}:${NODE_PORTS.embeddings}/v1` },
-    controller: { replicas: 2, resources: smallResources, pdbMinAvailable: 1 },
+    // Images are imported, never pulled: a missing one will not appear by waiting, so give up on it sooner.
+    controller: { replicas: 2, resources: smallResources, pdbMinAvailable: 1, imagePullGraceSeconds: 20 },
     compactor: {
       // The whole node: the compactor bounds the burst's wall time, and workers leave CPU idle between waves.
       resources: { ...smallResources, cpuLimit: '2', memoryLimit: '1536Mi', ephemeralStorage: '2Gi' },

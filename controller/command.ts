@@ -24,6 +24,10 @@ export function register(program: Command): void {
     )
     .option('--max-attempts <n>', 'attempts per EmbeddingJob before Failed (default 3)')
     .option('--finished-ttl <seconds>', 'delete finished EmbeddingJobs after this long (default 86400)')
+    .option(
+      '--image-pull-grace <seconds>',
+      'retry the items of a worker pod that cannot get its image after this long (default 60)',
+    )
     .action(async (flags: ControllerFlags) => {
       const log = createLogger('controller');
       let config;

@@ -121,6 +121,7 @@ export interface ControllerFlags {
   maxOutstanding?: string;
   maxAttempts?: string;
   finishedTtl?: string;
+  imagePullGrace?: string;
 }
 
 /** Env names of every field, for error messages. */
@@ -137,6 +138,7 @@ const SOURCES: Record<string, string> = {
   'ingest.maxOutstanding': '--max-outstanding',
   'status.maxAttempts': '--max-attempts',
   'status.finishedTtlSeconds': '--finished-ttl',
+  'status.imagePullGraceSeconds': '--image-pull-grace',
 };
 
 export function parseControllerConfig(env: NodeJS.ProcessEnv, flags: ControllerFlags = {}): ControllerConfig {
@@ -153,7 +155,11 @@ export function parseControllerConfig(env: NodeJS.ProcessEnv, flags: ControllerF
     workerConfigMap: env[ENV.WORKER_CONFIGMAP],
     kubeconfig: flags.kubeconfig,
     ingest: { pollers: flags.pollers, maxOutstanding: flags.maxOutstanding },
-    status: { maxAttempts: flags.maxAttempts, finishedTtlSeconds: flags.finishedTtl },
+    status: {
+      maxAttempts: flags.maxAttempts,
+      finishedTtlSeconds: flags.finishedTtl,
+      imagePullGraceSeconds: flags.imagePullGrace,
+    },
     leader: { enabled: flags.leaderElect ?? true },
   };
   return parseWithNames(

@@ -119,7 +119,12 @@ export class ControllerChart extends NamespacedChart {
           name: 'controller',
           image: cfg.image,
           imagePullPolicy: cfg.imagePullPolicy as kplus.ImagePullPolicy,
-          args: ['controller'],
+          args: [
+            'controller',
+            ...(cfg.controller.imagePullGraceSeconds === undefined
+              ? []
+              : ['--image-pull-grace', String(cfg.controller.imagePullGraceSeconds)]),
+          ],
           ports: [{ name: 'metrics', number: cfg.metricsPort, protocol: kplus.Protocol.TCP }],
           envVariables: plusEnv(this, cfg, 'controller'),
           resources: plusResources(cfg.controller.resources),

@@ -393,7 +393,7 @@ describe('the node environment deployed with kubectl', () => {
     } finally {
       restore();
     }
-    // After the grace (60 s) the Job is given up and the retry runs with the fixed image.
+    // After the grace (20 s in the node environment) the Job is given up and the retry runs with the fixed image.
     await settle('the receipts Compacted after the image was fixed', receipts);
     await expectExactLive();
   });

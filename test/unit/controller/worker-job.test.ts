@@ -104,6 +104,12 @@ describe('configuration', () => {
     expect(() => parseControllerConfig({ ...env, NAMESPACE: undefined })).toThrow(/NAMESPACE: .*\(not set\)/);
   });
 
+  it('takes the image-pull grace from its flag, and names the flag when it is bad', () => {
+    expect(parseControllerConfig(env).status.imagePullGraceSeconds).toBe(60);
+    expect(parseControllerConfig(env, { imagePullGrace: '20' }).status.imagePullGraceSeconds).toBe(20);
+    expect(() => parseControllerConfig(env, { imagePullGrace: 'soon' })).toThrow(/--image-pull-grace/);
+  });
+
   it('reads worker settings and dispatch overrides from ConfigMap strings', () => {
     const { worker, dispatch } = parseWorkerConfigMap(
       {

@@ -100,8 +100,13 @@ export function decide(input: DecideInput): Decision {
     return left <= 0 ? { events: [], deleteEmbeddingJob: true } : { events: [], requeueAfterMs: left };
   }
 
+  // A report counts only when it names a worker Job that claims this EmbeddingJob: any worker token may patch any
+  // EmbeddingJob's status (its Role cannot name objects that do not exist yet), so the report alone proves nothing.
+  const reportedBy = st.report?.workerJob;
+  const fromClaimant = !!reportedBy && input.claims.some((c) => c.job.metadata.name === reportedBy);
+
   // A success report ends it, whichever attempt produced it (re-running is harmless; the result is real).
-  if (st.report?.outcome === 'Succeeded') {
+  if (st.report?.outcome === 'Succeeded' && fromClaimant) {
     let conditions = cond(st.conditions, {
       type: CONDITION.Succeeded,
       status: 'True',
@@ -190,7 +195,7 @@ export function decide(input: DecideInput): Decision {
   };
 
   const report = st.report;
-  if (report?.outcome === 'Failed' && report.workerJob === jobName) {
+  if (report?.outcome === 'Failed' && report.workerJob === jobName && fromClaimant) {
     const reason: FailureReason =
       report.reason === 'BadInput' || report.reason === 'SourceMissing' ? report.reason : 'Transient';
     return retryOrFail(reason, report.message ?? 'worker reported a failure');

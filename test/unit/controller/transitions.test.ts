@@ -106,11 +106,43 @@ describe('decide', () => {
           report: { workerJob: 'old', outcome: 'Succeeded' },
           result: { runId: 'r', lines: 3, rows: 2, words: 9 },
         }),
+        claims: [{ job: job('old'), attempt: 1 }],
         job: job('ejw-1'),
       }),
     );
     expect(d.patch).toMatchObject({ phase: 'Succeeded', completionTime: now.toISOString() });
     expect(d.patch?.conditions?.find((c) => c.type === 'Succeeded')?.message).toContain('9 words');
+  });
+
+  describe('a report counts only from a worker Job that claims the EmbeddingJob (any worker token may patch it)', () => {
+    const forged = (outcome: 'Succeeded' | 'Failed', workerJob: string) =>
+      ej({
+        ...scheduled,
+        report: { workerJob, outcome, reason: 'BadInput', message: 'forged' },
+        result: { runId: 'r', lines: 1, rows: 1, words: 1 },
+      });
+
+    it.each(['Succeeded', 'Failed'] as const)(
+      'a %s report naming a Job that claims another EmbeddingJob is ignored',
+      (outcome) => {
+        // ejw-1 claims ej-a (the claims list); the report names ejw-other, which does not.
+        const d = decide(
+          input({
+            ej: forged(outcome, 'ejw-other'),
+            claims: [{ job: job('ejw-1'), attempt: 1 }],
+            job: job('ejw-1'),
+          }),
+        );
+        expect(d.patch?.phase).toBeUndefined();
+        expect(d.events).toEqual([]);
+      },
+    );
+
+    it('a Failed report naming the status workerJob is ignored when no Job with that name claims it', () => {
+      // The forger also patched status.workerJob; no cached Job claims ej-a.
+      const d = decide(input({ ej: forged('Failed', 'ejw-1'), claims: [], job: job('ejw-1') }));
+      expect(d.patch?.phase).toBeUndefined();
+    });
   });
 
   it.each([
@@ -129,6 +161,7 @@ describe('decide', () => {
           ...scheduled,
           report: { workerJob: 'ejw-1', outcome: 'Failed', reason: report, message: 'row 7' },
         }),
+        claims: [{ job: job('ejw-1'), attempt: 1 }],
         job: job('ejw-1'),
       }),
     );

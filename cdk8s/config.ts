@@ -127,8 +127,11 @@ export const EnvironmentConfig = z.object({
       cooldownPeriod: z.number().int().positive().default(300),
       /** Messages per replica (KEDA target); with max 1 replica any non-empty queue scales to 1. */
       queueLength: z.number().int().positive().default(1),
-      /** Who assumes the AWS role for GetQueueAttributes: the KEDA operator or the compactor's service account. */
-      identityOwner: z.enum(['keda', 'workload']).default('workload'),
+      /**
+       * Who assumes the AWS role for GetQueueAttributes. `keda` (default): the KEDA operator's own role, which needs
+       * only sqs:GetQueueAttributes. `workload` lets the cluster-wide operator assume the compactor's whole role.
+       */
+      identityOwner: z.enum(['keda', 'workload']).default('keda'),
       /** Alternative to identityOwner: an explicit role KEDA assumes (mutually exclusive with identityOwner). */
       roleArn: arn.optional(),
     }),

@@ -19,10 +19,10 @@ const res = (apiGroup: string, resourceType: string, resourceName?: string): kpl
 /**
  * Service accounts (IRSA annotations; with EKS Pod Identity the annotation is left out and an association is made
  * on the AWS side) and least-privilege namespaced Roles:
- * - controller: its EmbeddingJobs (+status, finalizers), batch Jobs, pods read-only, events, its Lease, and the
- *   worker-settings ConfigMap by name. No secrets, no cluster-wide rights.
+ * - controller: its EmbeddingJobs (+status), batch Jobs, pods read-only, core/v1 Events (create, and list for the
+ *   FailedCreate check), its Lease, and the worker-settings ConfigMap by name. No secrets, no cluster-wide rights.
  * - compactor: get/update of its own Lease only.
- * - worker: no Role at all and no service-account token in the pod.
+ * - worker: get EmbeddingJobs and patch their status (it reports each item there), with its token mounted.
  * The Leases themselves are created (empty) here, so no Role needs `create` on leases.
  */
 export class RbacChart extends NamespacedChart {
@@ -70,22 +70,23 @@ export class RbacChart extends NamespacedChart {
     const controller = new kplus.Role(this, 'controller-role', {
       metadata: { name: NAMES.controller, labels: labels(cfg, 'controller') },
     });
-    controller.allow(['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'], res(GROUP, PLURAL));
+    // Only the verbs the controller's requests use (docs/deploy.md, "RBAC"): no update/patch of the main resource,
+    // no finalizers (none are used; Jobs' ownerReferences have blockOwnerDeletion false).
+    controller.allow(['get', 'list', 'watch', 'create', 'delete'], res(GROUP, PLURAL));
     controller.allow(['get', 'update', 'patch'], res(GROUP, `${PLURAL}/status`));
-    controller.allow(['update'], res(GROUP, `${PLURAL}/finalizers`));
     controller.allow(['get', 'list', 'watch', 'create', 'delete'], res('batch', 'jobs'));
-    controller.allow(['get', 'list', 'watch'], res('', 'pods'));
-    controller.allow(['create', 'patch'], res('', 'events'));
-    controller.allow(['create', 'patch'], res('events.k8s.io', 'events'));
-    controller.allow(['get', 'update', 'patch'], res('coordination.k8s.io', 'leases', NAMES.leases.controller));
-    controller.allow(['get', 'list', 'watch'], res('', 'configmaps', NAMES.workerConfigMap));
+    controller.allow(['list', 'watch'], res('', 'pods'));
+    // `list`: a worker Job without pods is checked for FailedCreate Events (its pod rejected by admission).
+    controller.allow(['create', 'list'], res('', 'events'));
+    controller.allow(['get', 'update'], res('coordination.k8s.io', 'leases', NAMES.leases.controller));
+    controller.allow(['get'], res('', 'configmaps', NAMES.workerConfigMap));
     controller.allow(['get', 'update'], res('', 'configmaps', NAMES.streamCheckpoint));
     this.bind(cfg, 'controller', controller, this.controllerSa);
 
     const compactor = new kplus.Role(this, 'compactor-role', {
       metadata: { name: NAMES.compactor, labels: labels(cfg, 'compactor') },
     });
-    compactor.allow(['get', 'update', 'patch'], res('coordination.k8s.io', 'leases', NAMES.leases.compactor));
+    compactor.allow(['get', 'update'], res('coordination.k8s.io', 'leases', NAMES.leases.compactor));
     this.bind(cfg, 'compactor', compactor, this.compactorSa);
 
     // The worker reports each item on its EmbeddingJob's status subresource (controller/README.md).

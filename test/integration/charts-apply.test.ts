@@ -439,13 +439,13 @@ describe('charts/ on the real apiserver', () => {
       ['embedctl-controller', 'watch', 'embeddingjobs.embedding.receipts.dev'],
       ['embedctl-controller', 'delete', 'embeddingjobs.embedding.receipts.dev'],
       ['embedctl-controller', 'patch', 'embeddingjobs.embedding.receipts.dev/status'],
-      ['embedctl-controller', 'update', 'embeddingjobs.embedding.receipts.dev/finalizers'],
       ['embedctl-controller', 'create', 'jobs.batch'],
       ['embedctl-controller', 'delete', 'jobs.batch'],
       ['embedctl-controller', 'watch', 'jobs.batch'],
       ['embedctl-controller', 'list', 'pods'],
       ['embedctl-controller', 'create', 'events'],
-      ['embedctl-controller', 'create', 'events.events.k8s.io'],
+      // The "pod rejected by admission" path lists FailedCreate Events (a 403 there retried forever).
+      ['embedctl-controller', 'list', 'events'],
       ['embedctl-controller', 'update', 'leases.coordination.k8s.io/embedctl-controller'],
       ['embedctl-controller', 'get', 'configmaps/embedctl-worker'],
       ['embedctl-compactor', 'get', 'leases.coordination.k8s.io/embedctl-compactor'],
@@ -480,6 +480,17 @@ describe('charts/ on the real apiserver', () => {
       ['embedctl-worker', 'delete', 'embeddingjobs.embedding.receipts.dev'],
       ['embedctl-worker', 'create', 'jobs.batch'],
       ['embedctl-controller', 'delete', 'configmaps/embedctl-stream-checkpoint'],
+      // Verbs no request of the programs uses (security audit §1.1, §1.2).
+      ['embedctl-controller', 'update', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-controller', 'patch', 'embeddingjobs.embedding.receipts.dev'],
+      ['embedctl-controller', 'update', 'embeddingjobs.embedding.receipts.dev/finalizers'],
+      ['embedctl-controller', 'get', 'pods'],
+      ['embedctl-controller', 'patch', 'events'],
+      ['embedctl-controller', 'create', 'events.events.k8s.io'],
+      ['embedctl-controller', 'patch', 'leases.coordination.k8s.io/embedctl-controller'],
+      ['embedctl-controller', 'list', 'configmaps/embedctl-worker'],
+      ['embedctl-controller', 'watch', 'configmaps/embedctl-worker'],
+      ['embedctl-compactor', 'patch', 'leases.coordination.k8s.io/embedctl-compactor'],
     ];
 
     it.each(must)('%s can %s %s', async (sa, verb, resource) => {

@@ -248,6 +248,22 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     else expect(ta.spec.podIdentity).toMatchObject({ provider: 'aws' });
   });
 
+  it("let KEDA read queue depth with its own identity, never the compactor's role", () => {
+    const ta = find(all, 'TriggerAuthentication', 'embedctl-compactor-aws') as unknown as {
+      spec: { podIdentity?: Record<string, unknown>; secretTargetRef?: { name: string; key: string }[] };
+    };
+    if (cfg.aws.staticCredentialsSecret) {
+      // Emulators (kind, node): static keys from the Secret, no pod identity at all.
+      expect(ta.spec.podIdentity).toBeUndefined();
+      expect(ta.spec.secretTargetRef?.map((r) => [r.name, r.key])).toEqual([
+        [cfg.aws.staticCredentialsSecret, 'AWS_ACCESS_KEY_ID'],
+        [cfg.aws.staticCredentialsSecret, 'AWS_SECRET_ACCESS_KEY'],
+      ]);
+    } else {
+      expect(ta.spec.podIdentity).toEqual({ provider: 'aws', identityOwner: 'keda' });
+    }
+  });
+
   it('mount the shared volume read-only in workers, through a ReadWriteMany PVC', () => {
     const pvc = find(all, 'PersistentVolumeClaim', 'embedctl-chroma') as unknown as {
       spec: { accessModes: string[] };
@@ -297,7 +313,7 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
         apiGroups: ['coordination.k8s.io'],
         resources: ['leases'],
         resourceNames: ['embedctl-compactor'],
-        verbs: ['get', 'update', 'patch'],
+        verbs: ['get', 'update'],
       },
     ]);
     const worker = roles.find((r) => r.metadata.name === 'embedctl-worker')!;
@@ -308,6 +324,23 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     const controller = roles.find((r) => r.metadata.name === 'embedctl-controller')!;
     const leaseRule = controller.rules.find((x) => x.resources.includes('leases'))!;
     expect(leaseRule.resourceNames).toEqual(['embedctl-controller']);
+    // Exactly the verbs its requests use (security audit §1.1), with `list events` for the FailedCreate check.
+    const verbs = Object.fromEntries(
+      controller.rules.map((x) => [
+        `${x.apiGroups[0] || 'core'}/${x.resources[0]}${x.resourceNames ? `/${x.resourceNames[0]}` : ''}`,
+        x.verbs,
+      ]),
+    );
+    expect(verbs).toEqual({
+      'embedding.receipts.dev/embeddingjobs': ['get', 'list', 'watch', 'create', 'delete'],
+      'embedding.receipts.dev/embeddingjobs/status': ['get', 'update', 'patch'],
+      'batch/jobs': ['get', 'list', 'watch', 'create', 'delete'],
+      'core/pods': ['list', 'watch'],
+      'core/events': ['create', 'list'],
+      'coordination.k8s.io/leases/embedctl-controller': ['get', 'update'],
+      'core/configmaps/embedctl-worker': ['get'],
+      'core/configmaps/embedctl-stream-checkpoint': ['get', 'update'],
+    });
     const bindings = all.filter((o) => o.kind === 'RoleBinding') as unknown as {
       subjects: { name: string }[];
     }[];

@@ -1,5 +1,16 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import { DirectoryObjectStore } from '../core/local/dir-store.js';
 import { LocalJobTable } from '../core/local/job-table.js';
@@ -8,6 +19,7 @@ import { SqliteQueue } from '../core/local/sqlite-queue.js';
 import { openDatabase, type Db } from '../core/local/sqlite.js';
 import { LocalEmbedder } from '../core/embedding/local-embedder.js';
 import type { Embedder } from '../core/ports/embedder.js';
+import { ensureHome } from './home-guard.js';
 
 /**
  * Local mode's state directory (`.local/` by default, `--home` to change) and the embedded adapters on it:
@@ -28,31 +40,58 @@ export const QUEUE_NAMES = { embed: 'EMBED', lines: 'LINES', words: 'WORDS' } as
 export const LOCAL_KEEP_VERSIONS = 2;
 
 /**
- * One `local run` per home at a time: its pid in `state/runner.pid`. A file naming a dead process (a runner killed
- * with SIGKILL) is taken over. Returns the release function; throws when a live runner holds the home.
+ * One `local run` per home at a time. The lock is SQLite's exclusive lock on `state/runner.lock` (a POSIX record
+ * lock the kernel drops when the holder's process ends, SIGKILL included), so a dead runner's lock is free at once
+ * and there is no stale lock to break: breaking one by reading a pid and deleting a file let two runners in.
+ * `state/runner.pid` only says which process holds it (for `status`). Returns the release function; throws
+ * ConfigError (exit 2) when a live runner holds the home.
  */
 export function lockHome(paths: HomePaths): () => void {
-  const file = join(paths.root, 'state', 'runner.pid');
-  mkdirSync(dirname(file), { recursive: true });
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
-      return () => {
-        if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new ConfigError(
-          `another local run (pid ${pid}) is using ${paths.root}; wait for it or stop it first`,
-          { pid },
-        );
-      }
-      rmSync(file, { force: true });
-    }
+  ensureHome(paths.root);
+  const state = join(paths.root, 'state');
+  mkdirSync(state, { recursive: true, mode: 0o700 });
+  const db = new Database(join(state, 'runner.lock'), { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    // The first write takes the exclusive lock; in EXCLUSIVE locking mode it is held until the connection closes.
+    db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER); DELETE FROM holder;');
+    db.prepare('INSERT INTO holder VALUES (?)').run(process.pid);
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    const { pid } = runnerState(paths);
+    throw new ConfigError(
+      `another local run${pid ? ` (pid ${pid})` : ''} is using ${paths.root}; wait for it or stop it first`,
+      { home: paths.root, ...(pid ? { pid } : {}) },
+    );
   }
-  throw new ConfigError(`could not lock ${paths.root}`);
+  heldLocks.add(db);
+  const file = join(state, 'runner.pid');
+  writeFileAtomic(file, `${process.pid}\n`);
+  return () => {
+    if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+    heldLocks.delete(db);
+    db.close();
+  };
+}
+
+/** Open lock connections: referenced here so that a caller dropping the release function cannot unlock by GC. */
+const heldLocks = new Set<Database.Database>();
+
+/** Written beside and renamed over `file`: a planted symlink at `file` is replaced, never followed. */
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
 }
 
 export interface RunnerState {
@@ -125,6 +164,7 @@ export function openLocal(
   options: { visibilitySeconds?: number; maxReceiveCount?: number } = {},
 ): LocalPorts {
   const paths = homePaths(home);
+  ensureHome(paths.root);
   const queueDb: Db = openDatabase(paths.queues);
   // The compactor dead-letters a message after its own `maxReceives` (20) with the failure's reason; the queue's
   // redrive policy sits above it, as a backstop only, like the SQS redrive policy in the charts.

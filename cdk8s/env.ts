@@ -37,6 +37,8 @@ export const ENV = {
   COMPACTION_DLQ_URL: 'COMPACTION_DLQ_URL',
   /** S3 bucket of receipt artifacts (lines.ndjson / words.ndjson). Messages also name their bucket. */
   ARTIFACTS_BUCKET: 'ARTIFACTS_BUCKET',
+  /** Optional comma-separated buckets a message may name besides ARTIFACTS_BUCKET (every other one is refused). */
+  ARTIFACTS_BUCKETS_ALLOWED: 'ARTIFACTS_BUCKETS_ALLOWED',
   /** S3 bucket for deltas and snapshots (`{collection}/delta/...`, `{collection}/snapshot/...`). */
   VECTORS_BUCKET: 'VECTORS_BUCKET',
   /** DynamoDB single table (CompactionRun rows, labels, places, sections). */
@@ -166,6 +168,12 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
     description: 'S3 bucket of NDJSON artifacts',
     usedBy: ['controller', 'worker'],
     required: true,
+  },
+  {
+    name: ENV.ARTIFACTS_BUCKETS_ALLOWED,
+    description: 'comma-separated further buckets EMBED messages may name (default: only ARTIFACTS_BUCKET)',
+    usedBy: ['controller', 'worker'],
+    required: false,
   },
   {
     name: ENV.VECTORS_BUCKET,

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CHROMA_MOUNT_PATH, DEFAULT_METRICS_PORT, ENV, WORKER_CONFIG_KEYS } from '../cdk8s/env.js';
+import { allowedBuckets, BucketName } from '../core/contracts/artifact-location.js';
 import { ConfigError } from '../core/errors.js';
 
 /**
@@ -105,6 +106,8 @@ export const ControllerConfig = z.object({
   aws: z.object({ region: z.string().min(1), endpoint: z.string().url().optional() }),
   metricsPort: int(0).max(65535).default(DEFAULT_METRICS_PORT),
   workerConfigMap: z.string().min(1).default('embedctl-worker'),
+  /** Buckets an EMBED message may name (ARTIFACTS_BUCKET plus ARTIFACTS_BUCKETS_ALLOWED); others are dead-lettered. */
+  artifactBuckets: z.array(BucketName).min(1),
   kubeconfig: z.string().optional(),
   ingest: IngestSettings.default(IngestSettings.parse({})),
   dispatch: DispatchSettings.default(DispatchSettings.parse({})),
@@ -134,6 +137,7 @@ const SOURCES: Record<string, string> = {
   'aws.endpoint': ENV.AWS_ENDPOINT_URL,
   metricsPort: ENV.METRICS_PORT,
   workerConfigMap: ENV.WORKER_CONFIGMAP,
+  artifactBuckets: `${ENV.ARTIFACTS_BUCKET} / ${ENV.ARTIFACTS_BUCKETS_ALLOWED}`,
   'ingest.pollers': '--pollers',
   'ingest.maxOutstanding': '--max-outstanding',
   'status.maxAttempts': '--max-attempts',
@@ -153,6 +157,7 @@ export function parseControllerConfig(env: NodeJS.ProcessEnv, flags: ControllerF
     },
     metricsPort: env[ENV.METRICS_PORT],
     workerConfigMap: env[ENV.WORKER_CONFIGMAP],
+    artifactBuckets: allowedBuckets(env[ENV.ARTIFACTS_BUCKET], env[ENV.ARTIFACTS_BUCKETS_ALLOWED]),
     kubeconfig: flags.kubeconfig,
     ingest: { pollers: flags.pollers, maxOutstanding: flags.maxOutstanding },
     status: {
@@ -165,7 +170,7 @@ export function parseControllerConfig(env: NodeJS.ProcessEnv, flags: ControllerF
   return parseWithNames(
     ControllerConfig,
     stripUndefined(raw),
-    (path) => SOURCES[path] ?? path,
+    (path) => SOURCES[path] ?? SOURCES[path.split('.')[0]!] ?? path,
     'controller configuration',
   );
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { assertArtifactLocation } from '../core/contracts/artifact-location.js';
 import { EmbedMessage } from '../core/contracts/embed-message.js';
 import { newEmbeddingJob, type EmbeddingJob } from '../core/contracts/embedding-job.js';
 import { parseOrThrow } from '../core/contracts/validation.js';
@@ -17,6 +18,8 @@ export interface IngestDeps {
   ejs: Informer<EmbeddingJob>;
   namespace: string;
   settings: IngestSettings;
+  /** Buckets a message may name (the configured artifacts bucket and the operator's allowlist). */
+  artifactBuckets: readonly string[];
   metrics: ControllerMetrics;
   log: Logger;
   /** Test seam: runs after the CR is stored, before the message is deleted (e.g. to simulate a crash there). */
@@ -177,7 +180,13 @@ export class Ingest {
     m.inc({ result: 'received' });
     let ej: EmbeddingJob;
     try {
-      ej = newEmbeddingJob(parseOrThrow(EmbedMessage, parseJson(message.body)), this.d.namespace, 'sqs');
+      const body = parseOrThrow(EmbedMessage, parseJson(message.body));
+      assertArtifactLocation(
+        { bucket: body.artifacts_bucket, linesKey: body.lines_key, wordsKey: body.words_key },
+        this.d.artifactBuckets,
+        { bucket: 'artifacts_bucket', linesKey: 'lines_key', wordsKey: 'words_key' },
+      );
+      ej = newEmbeddingJob(body, this.d.namespace, 'sqs');
     } catch (err) {
       await this.deadLetter(message, `InvalidMessage: ${errorMessage(err)}`, log);
       return;

@@ -104,6 +104,7 @@ export function buildController(o: BuildOptions): ControllerApp {
     ejs,
     namespace: ns,
     settings: config.ingest,
+    artifactBuckets: config.artifactBuckets,
     metrics,
     log: log.child({ runnable: 'ingest' }),
     ...(o.hooks?.afterCreate ? { afterCreate: o.hooks.afterCreate } : {}),

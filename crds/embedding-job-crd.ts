@@ -74,7 +74,17 @@ export function embeddingJobCrd(): JsonSchema {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
-                spec: toOpenApi(EmbeddingJobSpec, 'input'),
+                spec: {
+                  ...toOpenApi(EmbeddingJobSpec, 'input'),
+                  // Nothing updates a spec after creation (status goes through the subresource); an edited spec
+                  // would change what an already-dispatched worker reads. Re-embedding means a new EmbeddingJob.
+                  'x-kubernetes-validations': [
+                    {
+                      rule: 'self == oldSelf',
+                      message: 'spec is immutable: create a new EmbeddingJob to embed another receipt',
+                    },
+                  ],
+                },
                 status: toOpenApi(EmbeddingJobStatus, 'output'),
               },
             },

@@ -8,6 +8,7 @@ import { ENV } from '../cdk8s/env.js';
 import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { DynamoLedger } from '../core/aws/dynamo-ledger.js';
 import { S3Store } from '../core/aws/s3-store.js';
+import { allowedBuckets } from '../core/contracts/artifact-location.js';
 import { EmbeddingJobSpec, type JobResult } from '../core/contracts/embedding-job.js';
 import { LocalEmbedder } from '../core/embedding/local-embedder.js';
 import { DEFAULT_DIMENSIONS, DEFAULT_MODEL, OpenAIEmbedder } from '../core/embedding/openai-embedder.js';
@@ -100,9 +101,11 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
   let embedder: Embedder;
   let embedderFor: ((model: string) => Embedder) | undefined;
   let vectorsBucket: string;
+  let artifactBuckets: string[];
   let table: string;
   try {
     vectorsBucket = required(env, ENV.VECTORS_BUCKET);
+    artifactBuckets = allowedBuckets(required(env, ENV.ARTIFACTS_BUCKET), env[ENV.ARTIFACTS_BUCKETS_ALLOWED]);
     table = required(env, ENV.LEDGER_TABLE);
     const dimensions = Number(env[ENV.EMBEDDING_DIMENSIONS] ?? DEFAULT_DIMENSIONS);
     if (!Number.isInteger(dimensions) || dimensions < 1) {
@@ -195,6 +198,7 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
       embedder,
       ...(embedderFor ? { embedderFor } : {}),
       vectorsBucket,
+      artifactBuckets,
       linesIndex,
       reporter,
       log,

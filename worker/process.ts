@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
+import { assertArtifactLocation } from '../core/contracts/artifact-location.js';
 import { CompactionRunItem, newCompactionRun } from '../core/contracts/compaction-run.js';
 import type { EmbeddingJobSpec, JobResult } from '../core/contracts/embedding-job.js';
 import { COLLECTIONS, deltaKey, type Collection } from '../core/contracts/ids.js';
@@ -50,6 +51,11 @@ export interface WorkerDeps {
   /** Embedder for a job whose spec names another model; without it such a job fails as BadInput. */
   embedderFor?: (model: string) => Embedder;
   vectorsBucket: string;
+  /**
+   * Buckets an item may read (ARTIFACTS_BUCKET + ARTIFACTS_BUCKETS_ALLOWED); ingest checks this too, the worker again
+   * because an EmbeddingJob can be created by hand. Unset (local mode): only the bucket's and keys' shape is checked.
+   */
+  artifactBuckets?: readonly string[];
   /** The live `lines` snapshot for merchant resolution; undefined disables resolution. */
   linesIndex?: LinesIndexSource;
   placeLookup?: PlaceLookup;
@@ -265,7 +271,7 @@ async function embedItem(
     // A run already written for this attempt (pod killed after the ledger write): report it, write nothing.
     const [existingR, streamsR, labelsR] = await Promise.allSettled([
       findExistingRun(deps.ledger, item, runId),
-      openBoth(deps.store, spec),
+      openBoth(deps.store, spec, deps.artifactBuckets),
       deps.readLabels === false ? Promise.resolve([]) : loadLabels(deps.ledger, spec.imageId, spec.receiptId),
     ]);
     if (streamsR.status === 'fulfilled' && (existingR.status !== 'fulfilled' || existingR.value)) {
@@ -480,10 +486,20 @@ function pickEmbedder(deps: WorkerDeps, model: string | undefined): Embedder {
 }
 
 /** Opens both objects at once (a missing one is SourceMissing); never leaks the other stream. */
-async function openBoth(store: ObjectStore, spec: WorkItem['spec']): Promise<[Readable, Readable]> {
+async function openBoth(
+  store: ObjectStore,
+  spec: WorkItem['spec'],
+  allowed: readonly string[] | undefined,
+): Promise<[Readable, Readable]> {
   // A key that leaves its bucket is the input's fault in every store (S3 and the local directory): BadInput, once.
   assertKeyInBucket(spec.artifactsBucket, spec.linesKey, 'lines_key');
   assertKeyInBucket(spec.artifactsBucket, spec.wordsKey, 'words_key');
+  // Then the bucket (a plain name on the allowlist, never an ARN) and the key length.
+  assertArtifactLocation(
+    { bucket: spec.artifactsBucket, linesKey: spec.linesKey, wordsKey: spec.wordsKey },
+    allowed,
+    { bucket: 'spec.artifactsBucket', linesKey: 'spec.linesKey', wordsKey: 'spec.wordsKey' },
+  );
   const results = await Promise.allSettled([
     store.getStream(spec.artifactsBucket, spec.linesKey),
     store.getStream(spec.artifactsBucket, spec.wordsKey),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BucketName, ObjectKey } from './artifact-location.js';
 import { UUID_PATTERN } from './validation.js';
 
 /** EMBED queue body (DESIGN §4.1). Unknown fields are kept but ignored. */
@@ -6,9 +7,9 @@ export const EmbedMessage = z
   .object({
     image_id: z.string().regex(new RegExp(UUID_PATTERN), 'must be a UUID'),
     receipt_id: z.number().int().min(1),
-    artifacts_bucket: z.string().min(1),
-    lines_key: z.string().min(1),
-    words_key: z.string().min(1),
+    artifacts_bucket: BucketName,
+    lines_key: ObjectKey,
+    words_key: ObjectKey,
   })
   .loose();
 export type EmbedMessage = z.infer<typeof EmbedMessage>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { COLLECTIONS } from './ids.js';
+import { BucketName, ObjectKey } from './artifact-location.js';
 import type { EmbedMessage } from './embed-message.js';
 import { UUID_PATTERN } from './validation.js';
 
@@ -23,9 +24,9 @@ export type CompactionState = z.infer<typeof CompactionState>;
 export const EmbeddingJobSpec = z.object({
   imageId: z.string().regex(new RegExp(UUID_PATTERN)).describe('Image UUID of the receipt.'),
   receiptId: z.number().int().min(1).describe('Receipt number within the image (>= 1).'),
-  artifactsBucket: z.string().min(1).describe('Bucket holding the NDJSON files.'),
-  linesKey: z.string().min(1).describe('Key of lines.ndjson.'),
-  wordsKey: z.string().min(1).describe('Key of words.ndjson.'),
+  artifactsBucket: BucketName.describe('Bucket holding the NDJSON files (a plain bucket name, no ARN).'),
+  linesKey: ObjectKey.describe('Key of lines.ndjson (relative, no "." or ".." segments).'),
+  wordsKey: ObjectKey.describe('Key of words.ndjson (relative, no "." or ".." segments).'),
   priority: z.number().int().min(0).max(1000).default(0).describe('Higher runs first.'),
   collections: z
     .array(z.enum(COLLECTIONS))

@@ -144,6 +144,7 @@ export function testConfig(
     embedDlqUrl: q.dlqUrl,
     aws: { region: env.aws.region, endpoint: env.aws.endpoint },
     metricsPort: 0,
+    artifactBuckets: ['artifacts'],
     ...over,
     ingest: { pollers: 2, waitSeconds: 1, visibilitySeconds: 5, ...o.ingest },
     dispatch: { batchSize: 5, batchWindowSeconds: 0.2, maxActivePods: 20, ...o.dispatch },

@@ -114,9 +114,17 @@ describe('EmbeddingJob CRD on the real apiserver', () => {
     ['receiptId', { receiptId: 0 }],
     ['linesKey', { linesKey: '' }],
     ['collections', { collections: ['pixels'] }],
-  ])('the apiserver rejects an invalid %s', async (field, override) => {
+    ['artifactsBucket', { artifactsBucket: 'arn:aws:s3:us-east-1:999999999999:accesspoint/attacker' }],
+    ['artifactsBucket', { artifactsBucket: 'arn:aws:s3-object-lambda:us-east-1:999999999999:accesspoint/x' }],
+    ['artifactsBucket', { artifactsBucket: 'Upper.Case' }],
+    ['artifactsBucket', { artifactsBucket: 'b'.repeat(64) }],
+    ['linesKey', { linesKey: 'r/../../other-bucket/secret' }],
+    ['linesKey', { linesKey: '/etc/passwd' }],
+    ['wordsKey', { wordsKey: 'r//words.ndjson' }],
+    ['wordsKey', { wordsKey: 'k'.repeat(1025) }],
+  ])('the apiserver rejects an invalid %s (%j)', async (field, override) => {
     const ej = newEmbeddingJob(message, namespace, 'manual');
-    ej.metadata.name = `bad-${field.toLowerCase()}`;
+    ej.metadata.name = `bad-${field.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}`;
     Object.assign(ej.spec, override);
     await expect(
       api.createNamespacedCustomObject({
@@ -127,6 +135,60 @@ describe('EmbeddingJob CRD on the real apiserver', () => {
         body: ej,
       }),
     ).rejects.toThrow(new RegExp(`spec\\.${field}`));
+  });
+});
+
+describe('EmbeddingJob spec is immutable (CEL self == oldSelf)', () => {
+  const kc = new KubeConfig();
+  let api: CustomObjectsApi;
+  const namespace = `crd-imm-${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    kc.loadFromFile(env.kubeconfigPath);
+    api = kc.makeApiClient(CustomObjectsApi);
+    kubectl('apply', '-f', CRD_FILE);
+    kubectl('wait', '--for=condition=Established', '--timeout=30s', `crd/${PLURAL}.${GROUP}`);
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+  });
+
+  it('refuses a spec change, still takes metadata and status changes', async () => {
+    const ej = newEmbeddingJob(
+      {
+        image_id: randomUUID(),
+        receipt_id: 3,
+        artifacts_bucket: 'artifacts',
+        lines_key: 'receipts/y/lines.ndjson',
+        words_key: 'receipts/y/words.ndjson',
+      },
+      namespace,
+    );
+    const ref = { group: GROUP, version: VERSION, namespace, plural: PLURAL, name: ej.metadata.name };
+    await api.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      body: ej,
+    });
+    const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    for (const spec of [
+      { artifactsBucket: 'other-bucket' },
+      { linesKey: 'receipts/z/lines.ndjson' },
+      { priority: 5 },
+    ]) {
+      await expect(api.patchNamespacedCustomObject({ ...ref, body: { spec } }, merge)).rejects.toThrow(
+        /spec is immutable/,
+      );
+    }
+    await api.patchNamespacedCustomObject(
+      { ...ref, body: { metadata: { labels: { touched: 'yes' } } } },
+      merge,
+    );
+    await api.patchNamespacedCustomObjectStatus({ ...ref, body: { status: { phase: 'Running' } } }, merge);
+    const got = (await api.getNamespacedCustomObject(ref)) as EmbeddingJob;
+    expect(got.spec).toEqual(ej.spec);
+    expect(got.metadata.labels?.touched).toBe('yes');
+    expect(got.status?.phase).toBe('Running');
   });
 });
 

@@ -77,7 +77,7 @@ describe('KubeJobStatusSink', () => {
         apiVersion: `${GROUP}/${VERSION}`,
         kind: 'EmbeddingJob',
         metadata: { name },
-        spec: { imageId: IMG, receiptId: 1, artifactsBucket: 'b', linesKey: 'l', wordsKey: 'w' },
+        spec: { imageId: IMG, receiptId: 1, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
       },
     });
     const sink = new KubeJobStatusSink(kc, namespace);
@@ -116,7 +116,7 @@ describe('KubeJobStatusSink', () => {
         apiVersion: `${GROUP}/${VERSION}`,
         kind: 'EmbeddingJob',
         metadata: { name },
-        spec: { imageId: IMG, receiptId: 2, artifactsBucket: 'b', linesKey: 'l', wordsKey: 'w' },
+        spec: { imageId: IMG, receiptId: 2, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
       },
     });
     const sink = new KubeJobStatusSink(kc, namespace);

@@ -38,7 +38,7 @@ export async function awsFixtures(env: TestEnv, tag: string) {
 /** Environment of an `embedctl worker` process against the test servers (tests, and the worker benchmark). */
 export function workerProcessEnv(
   env: TestEnv,
-  fx: { vectors: string; table: string },
+  fx: { artifacts: string; vectors: string; table: string },
   o: { tmpDir: string; openaiBaseUrl: string; dimensions: number; chromaRoot: string },
 ): NodeJS.ProcessEnv {
   return {
@@ -46,6 +46,7 @@ export function workerProcessEnv(
     HOME: process.env.HOME,
     TMPDIR: o.tmpDir,
     LOG_LEVEL: 'warn',
+    ARTIFACTS_BUCKET: fx.artifacts,
     VECTORS_BUCKET: fx.vectors,
     LEDGER_TABLE: fx.table,
     AWS_REGION: env.aws.region,

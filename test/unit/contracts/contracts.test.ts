@@ -11,7 +11,7 @@ import { InputError } from '../../../core/errors.js';
 import { CRD_FILE, renderCrd } from '../../../crds/generate.js';
 
 const IMAGE = '3f2a9c1e-8b7d-4e6f-9a0b-1c2d3e4f5a6b';
-const message = { image_id: IMAGE, receipt_id: 1, artifacts_bucket: 'b', lines_key: 'l', words_key: 'w' };
+const message = { image_id: IMAGE, receipt_id: 1, artifacts_bucket: 'bkt', lines_key: 'l', words_key: 'w' };
 const geometry = {
   text: 'TOTAL',
   bounding_box: { x: 0.1, y: 0.2, width: 0.3, height: 0.02 },
@@ -44,7 +44,7 @@ describe('EMBED message', () => {
     [{ ...message, receipt_id: 0 }, 'receipt_id'],
     [{ ...message, receipt_id: 1.5 }, 'receipt_id'],
     [{ ...message, lines_key: '' }, 'lines_key'],
-    [{ image_id: IMAGE, receipt_id: 1, artifacts_bucket: 'b', lines_key: 'l' }, 'words_key'],
+    [{ image_id: IMAGE, receipt_id: 1, artifacts_bucket: 'bkt', lines_key: 'l' }, 'words_key'],
   ])('names the bad field %#', (body, field) => {
     const err = inputError(() => parseOrThrow(EmbedMessage, body));
     expect(err.where.field).toBe(field);
@@ -112,7 +112,7 @@ describe('EmbeddingJob', () => {
     const spec = EmbeddingJobSpec.parse({
       imageId: IMAGE,
       receiptId: 1,
-      artifactsBucket: 'b',
+      artifactsBucket: 'bkt',
       linesKey: 'l',
       wordsKey: 'w',
     });

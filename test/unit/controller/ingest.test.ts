@@ -9,7 +9,7 @@ import { IngestSettings } from '../../../controller/config.js';
 import { Ingest } from '../../../controller/ingest.js';
 import { ControllerMetrics } from '../../../controller/metrics.js';
 
-const body = (i: number) => {
+const body = (i: number, over: Record<string, unknown> = {}) => {
   const hex = i.toString(16).padStart(12, '0');
   return JSON.stringify({
     image_id: `0000${hex.slice(0, 4)}-0000-4000-8000-${hex}`,
@@ -17,12 +17,14 @@ const body = (i: number) => {
     artifacts_bucket: 'artifacts',
     lines_key: `r/${i}/lines.ndjson`,
     words_key: `r/${i}/words.ndjson`,
+    ...over,
   });
 };
 
 /** A queue that hands out `batches` (one per receive), then long-polls empty; records deletes. */
 function fakeQueue(batches: QueueMessage[][]) {
   const deleted: string[][] = [];
+  const deadLettered: { id: string; reason: string }[] = [];
   let receives = 0;
   const queue = {
     name: 'q',
@@ -37,14 +39,15 @@ function fakeQueue(batches: QueueMessage[][]) {
       return [];
     },
     deleteBatch: async (handles: string[]) => void deleted.push(handles),
+    deadLetter: async (m: QueueMessage, reason: string) => void deadLettered.push({ id: m.id, reason }),
   } as unknown as Queue;
-  return { queue, deleted, receives: () => receives };
+  return { queue, deleted, deadLettered, receives: () => receives };
 }
 
-const msg = (i: number): QueueMessage => ({
+const msg = (i: number, over: Record<string, unknown> = {}): QueueMessage => ({
   id: `m${i}`,
   handle: `h${i}`,
-  body: body(i),
+  body: body(i, over),
   attributes: {},
   receiveCount: 1,
 });
@@ -63,6 +66,7 @@ function ingestWith(queue: Queue, create: (ej: EmbeddingJob) => Promise<{ create
     ejs,
     namespace: 'ns',
     settings: IngestSettings.parse({ pollers: 1, waitSeconds: 0, maxOutstanding: 1000 }),
+    artifactBuckets: ['artifacts', 'artifacts-eu'],
     metrics: new ControllerMetrics(new Registry()),
     log: pino({ level: 'silent' }),
   });
@@ -137,5 +141,47 @@ describe('Ingest', () => {
     stop.abort();
     for (const r of release) r();
     await running;
+  });
+
+  it('dead-letters a message naming another bucket, an ARN or an escaping key, with the field in the reason', async () => {
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [
+        { artifacts_bucket: 'other-bucket' },
+        /field artifacts_bucket: bucket "other-bucket" is not an allowed/,
+      ],
+      [
+        { artifacts_bucket: 'arn:aws:s3:us-east-1:999999999999:accesspoint/attacker' },
+        /field artifacts_bucket: .*plain DNS-style bucket name/,
+      ],
+      [
+        { artifacts_bucket: 'arn:aws:s3-object-lambda:us-east-1:999999999999:accesspoint/x' },
+        /field artifacts_bucket/,
+      ],
+      [{ artifacts_bucket: 'Artifacts' }, /field artifacts_bucket/],
+      [{ lines_key: 'r/../../other-bucket/secret' }, /field lines_key: .*"\.\." segments/],
+      [{ words_key: '/etc/passwd' }, /field words_key/],
+      [{ words_key: '' }, /field words_key/],
+      [{ lines_key: 'k'.repeat(1025) }, /field lines_key: object key is longer than 1024 bytes/],
+      [{ lines_key: 'é'.repeat(600) }, /field lines_key: object key is longer than 1024 bytes/], // 1200 bytes
+    ];
+    const q = fakeQueue([
+      [...bad.map(([over], i) => msg(100 + i, over)), msg(200, { artifacts_bucket: 'artifacts-eu' })],
+    ]);
+    const created: string[] = [];
+    const ingest = ingestWith(q.queue, async (ej) => {
+      created.push(ej.spec.artifactsBucket);
+      return { created: true };
+    });
+    const stop = new AbortController();
+    const running = ingest.start(stop.signal);
+    await until(() => q.deadLettered.length === bad.length && q.deleted.flat().length === 1);
+    stop.abort();
+    await running;
+    expect(created).toEqual(['artifacts-eu']); // the allowlisted second bucket passes
+    bad.forEach(([, reason], i) => {
+      const got = q.deadLettered.find((d) => d.id === `m${100 + i}`);
+      expect(got?.reason, JSON.stringify(bad[i]![0]).slice(0, 80)).toMatch(/^InvalidMessage: /);
+      expect(got?.reason).toMatch(reason);
+    });
   });
 });

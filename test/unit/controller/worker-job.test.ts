@@ -87,6 +87,7 @@ describe('configuration', () => {
     EMBED_QUEUE_URL: 'http://127.0.0.1:5000/123/embed',
     EMBED_DLQ_URL: 'http://127.0.0.1:5000/123/embed-dlq',
     AWS_REGION: 'us-east-1',
+    ARTIFACTS_BUCKET: 'artifacts',
   };
 
   it('applies documented defaults', () => {

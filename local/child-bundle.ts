@@ -12,7 +12,8 @@ export interface ChildCommand {
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CACHE = join(ROOT, 'node_modules', '.cache', 'embedctl-local');
+/** Where the bundles live (local/child-argv.ts recognises a child started from one). */
+export const CACHE = join(ROOT, 'node_modules', '.cache', 'embedctl-local');
 
 /**
  * How children start when `local run` itself runs from source (tsx): tsx's loader transpiles every module a child

@@ -5,8 +5,8 @@ import { exitWithParent } from './parent-pipe.js';
 /**
  * Entry point of the child processes `embedctl local run` starts: `worker` (one local "worker Job") and
  * `compactor` (the local singleton). Not the CLI: loading only what a child needs saves seconds per worker process
- * (cli/main.ts loads the Kubernetes and AWS clients of every program). The pid file check of `reapOrphans` relies
- * on the name (--worker-job / "compactor") being on the command line.
+ * (cli/main.ts loads the Kubernetes and AWS clients of every program). Orphan reaping kills a process only when its
+ * command line is exactly one of these (local/child-argv.ts isLocalChild): keep the two in step.
  */
 // Dies with the runner: a SIGKILLed `local run` leaves no worker, compactor or Chroma server behind.
 exitWithParent();

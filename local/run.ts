@@ -7,7 +7,7 @@ import { embeddingJobName } from '../core/contracts/embedding-job.js';
 import { parseVectorId, type Collection } from '../core/contracts/ids.js';
 import { errorMessage, UsageError } from '../core/errors.js';
 import { ExponentialBackoff } from '../core/kube/work-queue.js';
-import { ProcessLauncher, reapOrphans, type LaunchResult } from '../core/local/launcher.js';
+import { ProcessLauncher, type LaunchResult } from '../core/local/launcher.js';
 import type { LocalJob } from '../core/local/job-table.js';
 import type { Logger } from '../core/log.js';
 import type { Embedder } from '../core/ports/embedder.js';
@@ -26,6 +26,7 @@ import {
 } from './loop.js';
 import { overheadBreakdown, unionMs, type OverheadBreakdown } from './intervals.js';
 import { fastChildEntry } from './child-bundle.js';
+import { reapLocalChildren } from './child-argv.js';
 import { parseStats } from './log.js';
 import { Progress } from './progress.js';
 import { openSnapshotView } from './snapshot-view.js';
@@ -140,7 +141,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
   let stream: Promise<void> | undefined;
   try {
     // 0. Recover from a previous run that died (SIGKILL, power loss): its children and claims.
-    const reaped = reapOrphans(ports.paths.pids);
+    const reaped = reapLocalChildren(ports.paths);
     if (reaped.length) log.warn({ reaped }, 'killed children left by a previous run');
     await rm(ports.paths.scratch, { recursive: true, force: true });
     recoverClaims(ports.jobs, log);

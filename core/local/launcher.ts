@@ -1,5 +1,16 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 /** What to run: the local stand-in for a worker Job's pod template. */
@@ -66,7 +77,7 @@ export class ProcessLauncher {
 
   constructor(private readonly options: ProcessLauncherOptions = {}) {
     this.concurrency = Math.max(1, options.concurrency ?? 2);
-    if (options.pidDir) mkdirSync(options.pidDir, { recursive: true });
+    if (options.pidDir) mkdirSync(options.pidDir, { recursive: true, mode: 0o700 });
     process.on('exit', this.onExit);
   }
 
@@ -130,7 +141,7 @@ export class ProcessLauncher {
       this.children.set(spec.name, child);
       const pidFile =
         this.options.pidDir && child.pid ? join(this.options.pidDir, `${spec.name}.pid`) : undefined;
-      if (pidFile) writeFileSync(pidFile, `${child.pid}\n${spec.name}\n`);
+      if (pidFile) writePidFile(pidFile, `${child.pid}\n${spec.name}\n`);
       const timer =
         spec.deadlineMs === undefined
           ? undefined
@@ -217,11 +228,62 @@ function signalGroupOrPid(pid: number, signal: NodeJS.Signals): boolean {
   return false;
 }
 
+/** Flags of every pid-file open: a symlink planted at the name fails the open (ELOOP) instead of being followed. */
+const NOFOLLOW = constants.O_NOFOLLOW;
+
+/**
+ * Creates a pid file exclusively, never through a symlink. A leftover entry at the name (a stale file, or a link
+ * someone planted) is unlinked, which removes the entry itself and never what a link points to, and the exclusive
+ * create is tried once more.
+ */
+export function writePidFile(path: string, text: string): void {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW;
+  let fd: number;
+  try {
+    fd = openSync(path, flags, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    unlinkSync(path);
+    fd = openSync(path, flags, 0o600);
+  }
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A pid file's text, read without following a symlink and at most 4 KiB of it; undefined when it cannot be. */
+function readPidFile(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = Buffer.alloc(4096);
+    return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Whether a live process is the child a pid file names: `argv` is its real command line (/proc/<pid>/cmdline),
+ * `name` the name in the file. The file is not trusted (anyone who could write the directory could have planted it),
+ * so the decision is the caller's, from the command line it starts that child with.
+ */
+export type OrphanMatcher = (argv: string[], name: string) => boolean;
+
 /**
  * Kills children left behind by a launcher whose process died without cleaning up (SIGKILL), using its pid files.
- * A pid is killed only while its command line still names the launch (pids are reused). Returns the names reaped.
+ * A pid is killed only while its command line is exactly what `isOurs` expects for the name (pids are reused, and a
+ * planted file may name any process). Returns the names reaped.
  */
-export function reapOrphans(pidDir: string): string[] {
+export function reapOrphans(pidDir: string, isOurs: OrphanMatcher): string[] {
   let files: string[];
   try {
     files = readdirSync(pidDir).filter((f) => f.endsWith('.pid'));
@@ -231,9 +293,10 @@ export function reapOrphans(pidDir: string): string[] {
   const reaped: string[] = [];
   for (const f of files) {
     const path = join(pidDir, f);
-    const [pidText, name] = readFileSync(path, 'utf8').split('\n');
+    const [pidText, name] = (readPidFile(path) ?? '').split('\n');
     const pid = Number(pidText);
-    if (Number.isInteger(pid) && pid > 0 && name && commandLine(pid)?.includes(name)) {
+    const argv = Number.isInteger(pid) && pid > 0 && name ? commandLine(pid) : undefined;
+    if (argv && name && isOurs(argv, name)) {
       // The launcher made it a process-group leader: its own children (a Chroma server) go with it.
       if (signalGroupOrPid(pid, 'SIGKILL')) reaped.push(name);
     }
@@ -242,9 +305,11 @@ export function reapOrphans(pidDir: string): string[] {
   return reaped;
 }
 
-function commandLine(pid: number): string | undefined {
+/** A process's argv, from /proc (NUL-separated); undefined when it is gone. */
+function commandLine(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    const text = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return text.endsWith('\0') ? text.slice(0, -1).split('\0') : text.split('\0');
   } catch {
     return undefined;
   }

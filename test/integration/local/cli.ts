@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reapOrphans } from '../../../core/local/launcher.js';
+import { reapLocalChildren } from '../../../local/child-argv.js';
+import { homePaths } from '../../../local/home.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -67,7 +68,7 @@ export function homeFactory(prefix: string): { tempHome(): string; removeHomes()
     },
     removeHomes() {
       for (const h of homes) {
-        reapOrphans(join(h, 'pids'));
+        reapLocalChildren(homePaths(h));
         rmSync(h, { recursive: true, force: true });
       }
     },

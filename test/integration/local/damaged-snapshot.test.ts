@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COLLECTIONS, type Collection } from '../../../core/contracts/ids.js';
-import { reapOrphans } from '../../../core/local/launcher.js';
+import { reapLocalChildren } from '../../../local/child-argv.js';
+import { homePaths } from '../../../local/home.js';
 import { generateReceipts } from '../../../core/sample/index.js';
 import { archiveKey } from '../../../core/snapshot/s3-snapshot.js';
 import type { RunSummary } from '../../../local/run.js';
@@ -33,7 +34,7 @@ const other = (c: Collection): Collection => (c === 'words' ? 'lines' : 'words')
 afterAll(() => {
   for (const d of dirs) {
     // Only when a test failed midway: children of a run (pid files) and anything still using the directory.
-    reapOrphans(join(d, 'pids'));
+    reapLocalChildren(homePaths(d));
     for (const pid of processesUsing(d)) process.kill(pid, 'SIGKILL');
     rmSync(d, { recursive: true, force: true });
   }

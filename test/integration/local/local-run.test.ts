@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COLLECTIONS } from '../../../core/contracts/ids.js';
-import { reapOrphans } from '../../../core/local/launcher.js';
+import { reapLocalChildren } from '../../../local/child-argv.js';
+import { homePaths } from '../../../local/home.js';
 import { LocalJobTable } from '../../../core/local/job-table.js';
 import { generateReceipt, generateReceipts } from '../../../core/sample/index.js';
 import type { RunSummary } from '../../../local/run.js';
@@ -32,7 +33,7 @@ const TIMEOUT = 600_000;
 
 afterAll(() => {
   for (const h of homes) {
-    reapOrphans(join(h, 'pids')); // only if a test failed midway
+    reapLocalChildren(homePaths(h)); // only if a test failed midway
     rmSync(h, { recursive: true, force: true });
   }
 });

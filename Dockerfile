@@ -22,8 +22,11 @@ ENV npm_config_nodedir=/usr/local \
 COPY package.json package-lock.json ./
 # Build hosts behind a TLS-intercepting proxy can bind-mount their CA bundle at /etc/ssl/build-ca.crt for this
 # step only (tools/image/build.sh does, with `podman build -v`); it is never part of an image layer.
+# No install script runs but better-sqlite3's, compiled here from the source the lockfile's hash covers (its
+# prebuild-install would fetch a binary no hash covers); Node 20's npm 10 ignores package.json "allowScripts".
 RUN if [ -s /etc/ssl/build-ca.crt ]; then export NODE_EXTRA_CA_CERTS=/etc/ssl/build-ca.crt; fi \
- && npm ci
+ && npm ci --ignore-scripts \
+ && npm_config_build_from_source=true npm rebuild better-sqlite3
 # Sources (the context is filtered by .dockerignore).
 COPY . .
 # Programs import cdk8s/env.js (the env var names shared with the charts); the rest of the cdk8s app is not needed.

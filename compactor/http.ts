@@ -1,11 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import { register } from 'prom-client';
+import { metricsHost } from '../core/listen-host.js';
 
-/** /metrics (prom-client default registry), /healthz (alive) and /readyz (ready) on one port; 0 = any free port. */
+/**
+ * /metrics (prom-client default registry), /healthz (alive) and /readyz (ready) on one port; 0 = any free port. On
+ * loopback unless in a pod (core/listen-host.ts).
+ */
 export async function startHealthServer(
   port: number,
   probes: { healthy: () => boolean; ready: () => boolean },
-  host = '0.0.0.0',
+  host = metricsHost(),
 ): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

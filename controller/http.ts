@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { metricsHost } from '../core/listen-host.js';
 import type { Logger } from '../core/log.js';
 
 export interface Probes {
@@ -19,6 +20,11 @@ export class HttpServer {
 
   get port(): number | undefined {
     return (this.server?.address() as AddressInfo | null)?.port;
+  }
+
+  /** The address it listens on (loopback outside a cluster: core/listen-host.ts). */
+  get address(): string | undefined {
+    return (this.server?.address() as AddressInfo | null)?.address;
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -40,9 +46,9 @@ export class HttpServer {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.opts.port, this.opts.host ?? '0.0.0.0', () => resolve());
+      server.listen(this.opts.port, this.opts.host ?? metricsHost(), () => resolve());
     });
-    this.opts.log.info({ port: this.port }, 'serving /metrics, /healthz, /readyz');
+    this.opts.log.info({ address: this.address, port: this.port }, 'serving /metrics, /healthz, /readyz');
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });

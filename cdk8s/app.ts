@@ -9,6 +9,7 @@ import type { Chart } from 'cdk8s';
 import { App, YamlOutputType } from 'cdk8s';
 
 import type { EnvironmentConfig } from './config.js';
+import { AdmissionChart } from './charts/admission.js';
 import { ConfigChart } from './charts/config.js';
 import { CrdsChart } from './charts/crds.js';
 import { MonitoringChart } from './charts/monitoring.js';
@@ -45,6 +46,7 @@ export function buildApp(cfg: EnvironmentConfig, outdir = 'charts'): App {
   add(new ControllerChart(app, 'controller', { ...props, serviceAccount: rbac.controllerSa }));
   add(new CompactorChart(app, 'compactor', { ...props, serviceAccount: rbac.compactorSa }));
   add(new NetworkChart(app, 'network', props));
+  add(new AdmissionChart(app, 'admission', props));
   if (cfg.monitoring.serviceMonitor) add(new MonitoringChart(app, 'monitoring', props));
   return app;
 }

@@ -145,6 +145,11 @@ export const EnvironmentConfig = z.object({
     batchWindowSeconds: z.number().int().min(0).default(10),
     maxActivePods: z.number().int().positive().default(4),
     scratchSize: memQuantity.default('10Gi'),
+    /**
+     * Images worker Jobs may use (controller --allowed-images and the admission policy): repositories (any tag or
+     * digest), prefixes ending in `/`, `:` or `@`, or exact references. Default: the repository of `image`.
+     */
+    allowedImages: z.array(z.string().min(1)).min(1).optional(),
   }),
   network: z.object({
     /** Labels of the namespace Prometheus scrapes from (ingress to the metrics port is allowed from there only). */

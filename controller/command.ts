@@ -28,6 +28,14 @@ export function register(program: Command): void {
       '--image-pull-grace <seconds>',
       'retry the items of a worker pod that cannot get its image after this long (default 60)',
     )
+    .option(
+      '--allowed-images <list>',
+      'comma-separated images worker Jobs may use: repositories (any tag/digest), prefixes ending in / : @, or exact references (default: none)',
+    )
+    .option(
+      '--worker-secrets <list>',
+      'comma-separated Secrets the worker env may reference (default: openai)',
+    )
     .action(async (flags: ControllerFlags) => {
       const log = createLogger('controller');
       let config;

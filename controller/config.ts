@@ -3,6 +3,12 @@ import { z } from 'zod';
 import { CHROMA_MOUNT_PATH, DEFAULT_METRICS_PORT, ENV, WORKER_CONFIG_KEYS } from '../cdk8s/env.js';
 import { allowedBuckets, BucketName } from '../core/contracts/artifact-location.js';
 import { ConfigError } from '../core/errors.js';
+import {
+  assertWorkerPolicy,
+  DEFAULT_WORKER_SECRETS,
+  WORKER_SERVICE_ACCOUNT,
+  type WorkerPolicy,
+} from './worker-policy.js';
 
 /**
  * Controller configuration, parsed once at the edge (env + flags + the worker ConfigMap) into typed objects with
@@ -31,7 +37,8 @@ export const WorkerSettings = z.object({
   /** @default - required: the embedctl image */
   image: z.string().min(1),
   imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
-  serviceAccountName: z.string().min(1).default('embedctl-worker'),
+  /** Must equal WORKER_SERVICE_ACCOUNT when read from the ConfigMap (controller/worker-policy.ts). */
+  serviceAccountName: z.string().min(1).default(WORKER_SERVICE_ACCOUNT),
   /** core/v1 ResourceRequirements */
   resources: jsonObject.default({
     requests: { cpu: '500m', memory: '1Gi' },
@@ -109,6 +116,13 @@ export const ControllerConfig = z.object({
   /** Buckets an EMBED message may name (ARTIFACTS_BUCKET plus ARTIFACTS_BUCKETS_ALLOWED); others are dead-lettered. */
   artifactBuckets: z.array(BucketName).min(1),
   kubeconfig: z.string().optional(),
+  /** What worker Jobs may be whatever the worker ConfigMap says (--allowed-images, --worker-secrets). */
+  workerPolicy: z
+    .object({
+      allowedImages: z.array(z.string().min(1)).default([]),
+      allowedSecrets: z.array(z.string().min(1)).default([...DEFAULT_WORKER_SECRETS]),
+    })
+    .default({ allowedImages: [], allowedSecrets: [...DEFAULT_WORKER_SECRETS] }),
   ingest: IngestSettings.default(IngestSettings.parse({})),
   dispatch: DispatchSettings.default(DispatchSettings.parse({})),
   status: StatusSettings.default(StatusSettings.parse({})),
@@ -125,6 +139,10 @@ export interface ControllerFlags {
   maxAttempts?: string;
   finishedTtl?: string;
   imagePullGrace?: string;
+  /** Comma-separated image prefixes worker Jobs may use (controller/worker-policy.ts). */
+  allowedImages?: string;
+  /** Comma-separated Secrets the worker's env may reference (default: the OpenAI key's). */
+  workerSecrets?: string;
 }
 
 /** Env names of every field, for error messages. */
@@ -143,6 +161,8 @@ const SOURCES: Record<string, string> = {
   'status.maxAttempts': '--max-attempts',
   'status.finishedTtlSeconds': '--finished-ttl',
   'status.imagePullGraceSeconds': '--image-pull-grace',
+  'workerPolicy.allowedImages': '--allowed-images',
+  'workerPolicy.allowedSecrets': '--worker-secrets',
 };
 
 export function parseControllerConfig(env: NodeJS.ProcessEnv, flags: ControllerFlags = {}): ControllerConfig {
@@ -159,6 +179,7 @@ export function parseControllerConfig(env: NodeJS.ProcessEnv, flags: ControllerF
     workerConfigMap: env[ENV.WORKER_CONFIGMAP],
     artifactBuckets: allowedBuckets(env[ENV.ARTIFACTS_BUCKET], env[ENV.ARTIFACTS_BUCKETS_ALLOWED]),
     kubeconfig: flags.kubeconfig,
+    workerPolicy: { allowedImages: list(flags.allowedImages), allowedSecrets: list(flags.workerSecrets) },
     ingest: { pollers: flags.pollers, maxOutstanding: flags.maxOutstanding },
     status: {
       maxAttempts: flags.maxAttempts,
@@ -175,10 +196,27 @@ export function parseControllerConfig(env: NodeJS.ProcessEnv, flags: ControllerF
   );
 }
 
-/** Worker settings and dispatch overrides from the ConfigMap's string data. */
+const list = (v: string | undefined): string[] | undefined =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+
+/** The policy worker Jobs are held to: the fixed ServiceAccount and the operator's allowlists. */
+export function workerPolicyOf(config: ControllerConfig): WorkerPolicy {
+  return { serviceAccountName: WORKER_SERVICE_ACCOUNT, ...config.workerPolicy };
+}
+
+/**
+ * Worker settings and dispatch overrides from the ConfigMap's string data. With a policy, settings it refuses throw
+ * WorkerConfigRefused (each problem names the key).
+ */
 export function parseWorkerConfigMap(
   data: Record<string, string>,
   dispatchDefaults: DispatchSettings,
+  policy?: WorkerPolicy & { configMap: string },
 ): { worker: WorkerSettings; dispatch: DispatchSettings } {
   const K = WORKER_CONFIG_KEYS;
   const worker = parseWithNames(
@@ -187,6 +225,7 @@ export function parseWorkerConfigMap(
     (path) => `ConfigMap key ${path.split('.')[0]}`,
     'worker ConfigMap',
   );
+  if (policy) assertWorkerPolicy(policy.configMap, worker, policy);
   const dispatch = parseWithNames(
     DispatchSettings,
     stripUndefined({

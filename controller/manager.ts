@@ -12,6 +12,7 @@ import type { Job, Pod } from '../core/kube/types.js';
 import type { Queue, QueueMessage } from '../core/ports/queue.js';
 import {
   parseWorkerConfigMap,
+  workerPolicyOf,
   type ControllerConfig,
   type DispatchSettings,
   type WorkerSettings,
@@ -24,6 +25,7 @@ import { JobIndex } from './job-index.js';
 import { ControllerMetrics } from './metrics.js';
 import { StatusReconciler } from './status.js';
 import { WORKER_LABELS, WORKER_SELECTOR } from './worker-job.js';
+import { WorkerConfigRefused, type WorkerPolicy } from './worker-policy.js';
 
 export interface BuildOptions {
   kube: Kube;
@@ -97,6 +99,8 @@ export function buildController(o: BuildOptions): ControllerApp {
   let settings: { dispatch: DispatchSettings; worker: WorkerSettings } | undefined = o.worker
     ? { dispatch: config.dispatch, worker: o.worker }
     : undefined;
+  /** Why the current worker ConfigMap is refused (shown on waiting EmbeddingJobs); undefined when accepted. */
+  let workerConfigRefused: string | undefined;
 
   const ingest = new Ingest({
     queue: o.queue,
@@ -132,6 +136,7 @@ export function buildController(o: BuildOptions): ControllerApp {
     kubeMetrics,
     settings: config.status,
     namespace: ns,
+    workerConfigRefused: () => workerConfigRefused,
     log,
   });
 
@@ -170,10 +175,25 @@ export function buildController(o: BuildOptions): ControllerApp {
     manager.add({
       name: 'worker-config',
       start: (signal) =>
-        watchWorkerConfig(kube, ns, config.workerConfigMap, config.dispatch, log, signal, (s) => {
-          settings = s;
-          dispatcher.trigger();
-        }),
+        watchWorkerConfig(
+          kube,
+          ns,
+          config.workerConfigMap,
+          config.dispatch,
+          workerPolicyOf(config),
+          log,
+          signal,
+          (s) => {
+            settings = s;
+            dispatcher.trigger();
+          },
+          (why) => {
+            if (why === workerConfigRefused) return;
+            workerConfigRefused = why;
+            if (why) settings = undefined; // never keep building Jobs beside a refused edit
+            status.requeueAll();
+          },
+        ),
     });
   }
 
@@ -196,16 +216,20 @@ const WORKER_CONFIG_POLL_MS = 5_000;
 
 /**
  * Reads the worker ConfigMap now and every 5 s (one small GET, so a user's edit applies within seconds); a bad
- * ConfigMap keeps the last good settings and logs why.
+ * ConfigMap keeps the last good settings and logs why. One the worker policy refuses (another ServiceAccount, an
+ * image not allowed, a Secret reference) stops dispatch until it is fixed, and `refused` carries the reason to the
+ * EmbeddingJobs that wait.
  */
 async function watchWorkerConfig(
   kube: Kube,
   ns: string,
   name: string,
   dispatchDefaults: DispatchSettings,
+  policy: WorkerPolicy,
   log: Logger,
   signal: AbortSignal,
   apply: (s: { dispatch: DispatchSettings; worker: WorkerSettings }) => void,
+  refused: (why: string | undefined) => void,
 ): Promise<void> {
   let last = '';
   while (!signal.aborted) {
@@ -216,11 +240,22 @@ async function watchWorkerConfig(
       );
       const text = JSON.stringify(cm.data ?? {});
       if (text !== last) {
-        apply(parseWorkerConfigMap(cm.data ?? {}, dispatchDefaults));
         last = text;
+        apply(parseWorkerConfigMap(cm.data ?? {}, dispatchDefaults, { ...policy, configMap: name }));
+        refused(undefined);
         log.info({ configMap: name }, 'worker settings loaded');
       }
     } catch (err) {
+      if (err instanceof WorkerConfigRefused) {
+        refused(err.message);
+        log.error(
+          { configMap: name, problems: err.problems },
+          'worker ConfigMap refused by the worker policy; no worker Jobs are created until it is fixed',
+        );
+        await sleep(WORKER_CONFIG_POLL_MS, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      last = ''; // re-read and report again next time
       const why = isNotFound(err)
         ? `ConfigMap ${ns}/${name} not found`
         : err instanceof Error

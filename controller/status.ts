@@ -25,6 +25,8 @@ export interface StatusDeps {
   kubeMetrics?: KubeMetrics;
   settings: StatusSettings;
   namespace: string;
+  /** Why the worker ConfigMap is refused, if it is (shown on waiting EmbeddingJobs). */
+  workerConfigRefused?: () => string | undefined;
   log: Logger;
 }
 
@@ -60,9 +62,7 @@ export class StatusReconciler {
       this.d.jobs.waitForSync(signal),
       this.d.pods.waitForSync(signal),
     ]);
-    const resync = () => {
-      for (const ej of this.d.ejs.list()) this.controller.enqueue(ej.metadata.name);
-    };
+    const resync = () => this.requeueAll();
     resync();
     const timer = setInterval(resync, this.d.settings.resyncSeconds * 1000);
     timer.unref();
@@ -71,6 +71,11 @@ export class StatusReconciler {
     } finally {
       clearInterval(timer);
     }
+  }
+
+  /** Reconcile every EmbeddingJob (a periodic safety net; and when the worker ConfigMap is refused or fixed). */
+  requeueAll(): void {
+    for (const ej of this.d.ejs.list()) this.controller.enqueue(ej.metadata.name);
   }
 
   private podsOf(jobName: string | undefined): Pod[] {
@@ -89,6 +94,7 @@ export class StatusReconciler {
       job: workerJob ? (this.d.jobs.get(workerJob) ?? 'unknown') : undefined,
       pods: this.podsOf(workerJob),
       now: new Date(),
+      ...(this.d.workerConfigRefused?.() ? { workerConfigRefused: this.d.workerConfigRefused()! } : {}),
       settings: {
         maxAttempts: s.maxAttempts,
         retryBaseMs: s.retryBaseSeconds * 1000,

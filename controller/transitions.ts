@@ -47,6 +47,8 @@ export interface DecideInput {
   pods: readonly Pod[];
   /** Message of a FailedCreate event on the Job (admission / Pod Security rejected its pod). */
   podRejected?: string;
+  /** Why the worker ConfigMap is refused (controller/worker-policy.ts): nothing is dispatched until it is fixed. */
+  workerConfigRefused?: string;
   now: Date;
   settings: {
     maxAttempts: number;
@@ -158,6 +160,23 @@ export function decide(input: DecideInput): Decision {
       events: [
         { type: 'Normal', reason: 'Scheduled', message: `attempt ${next.attempt} in worker Job ${jobName}` },
       ],
+    };
+  }
+
+  // Nothing is dispatched while the worker ConfigMap is refused: say why on every item that waits (once per reason).
+  if (phase === 'Pending' && input.workerConfigRefused) {
+    const message = input.workerConfigRefused;
+    const existing = st.conditions?.find((c) => c.type === CONDITION.Scheduled);
+    if (existing?.reason === 'WorkerConfigRefused' && existing.message === message) return { events: [] };
+    const conditions = cond(st.conditions, {
+      type: CONDITION.Scheduled,
+      status: 'False',
+      reason: 'WorkerConfigRefused',
+      message,
+    });
+    return {
+      patch: { conditions, observedGeneration: gen, message },
+      events: [{ type: 'Warning', reason: 'WorkerConfigRefused', message }],
     };
   }
 

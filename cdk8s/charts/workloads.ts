@@ -19,6 +19,7 @@ import type { Resources } from '../config.js';
 import { ScaledObject, TriggerAuthentication } from '../crd-types.js';
 import type { AwsSqsQueueTriggerMetadata, TriggerAuthenticationSpec } from '../crd-types.js';
 import { CHROMA_MOUNT_PATH } from '../env.js';
+import { workerImageAllowlist, workerSecretAllowlist } from './admission.js';
 import type { ChartProps } from './base.js';
 import { NamespacedChart } from './base.js';
 
@@ -121,6 +122,11 @@ export class ControllerChart extends NamespacedChart {
           imagePullPolicy: cfg.imagePullPolicy as kplus.ImagePullPolicy,
           args: [
             'controller',
+            // The worker policy (controller/worker-policy.ts); the admission chart enforces the same lists.
+            '--allowed-images',
+            workerImageAllowlist(cfg).join(','),
+            '--worker-secrets',
+            workerSecretAllowlist(cfg).join(','),
             ...(cfg.controller.imagePullGraceSeconds === undefined
               ? []
               : ['--image-pull-grace', String(cfg.controller.imagePullGraceSeconds)]),

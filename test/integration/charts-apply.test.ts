@@ -188,7 +188,7 @@ describe('charts/ on the real apiserver', () => {
     await kubectl(['delete', 'namespace', NS, '--wait=false', '--ignore-not-found']);
     await kubectl([
       'delete',
-      'storageclass,persistentvolume',
+      'storageclass,persistentvolume,validatingadmissionpolicy,validatingadmissionpolicybinding',
       '-l',
       'app.kubernetes.io/part-of=receipt-embeddings',
     ]);
@@ -416,6 +416,73 @@ describe('charts/ on the real apiserver', () => {
       expect(pod.spec.containers[0]!.volumeMounts).toContainEqual(
         expect.objectContaining({ mountPath: '/mnt/chroma', readOnly: true }),
       );
+    });
+  });
+
+  describe('ValidatingAdmissionPolicy on the Jobs the controller creates (security issue 18 item 1)', () => {
+    const asController = ['--as', `system:serviceaccount:${NS}:embedctl-controller`];
+    let n = 0;
+    /** The Job the controller builds from the charts' ConfigMap, changed by `mutate`, created as the controller. */
+    const createAsController = async (
+      mutate: (spec: { serviceAccountName?: string; containers: Record<string, unknown>[] }) => void,
+    ): Promise<Result> => {
+      const cm = JSON.parse(await ok(['-n', NS, 'get', 'configmap', 'embedctl-worker', '-o', 'json'])) as {
+        data: Record<string, string>;
+      };
+      const { worker } = parseWorkerConfigMap(cm.data, DispatchSettings.parse({}));
+      const job = buildWorkerJob(
+        [{ name: `ej-vap-${n++}`, uid: '00000000-0000-4000-8000-000000000002', attempt: 1 }],
+        NS,
+        worker,
+      );
+      delete (job.metadata as { ownerReferences?: unknown }).ownerReferences;
+      mutate((job.spec as { template: { spec: never } }).template.spec);
+      return kubectl(['create', '--dry-run=server', ...asController, '-f', '-'], JSON.stringify(job));
+    };
+
+    it.each([
+      {
+        what: 'another ServiceAccount',
+        mutate: (s: { serviceAccountName?: string }) => void (s.serviceAccountName = 'embedctl-compactor'),
+        message: /ServiceAccount embedctl-worker only/,
+      },
+      {
+        what: 'another image',
+        mutate: (s: { containers: Record<string, unknown>[] }) =>
+          void (s.containers[0]!.image = 'evil.example/x:1'),
+        message: /worker images must be one of/,
+      },
+      {
+        what: 'a reference to another Secret',
+        mutate: (s: { containers: Record<string, unknown>[] }) =>
+          void (s.containers[0]!.env = [
+            { name: 'K', valueFrom: { secretKeyRef: { name: 'aws-keys', key: 'k' } } },
+          ]),
+        message: /may reference only the Secrets/,
+      },
+      {
+        what: 'envFrom a Secret',
+        mutate: (s: { containers: Record<string, unknown>[] }) =>
+          void (s.containers[0]!.envFrom = [{ secretRef: { name: 'aws-keys' } }]),
+        message: /no envFrom/,
+      },
+    ])('denies a Job created as the controller with $what', async ({ mutate, message }) => {
+      // The policy takes effect once the apiserver has compiled it (a second or two after the apply).
+      let r: Result | undefined;
+      for (let i = 0; i < 30; i++) {
+        r = await createAsController(mutate as never);
+        if (r.code !== 0) break;
+        await sleep(1000);
+      }
+      expect(r!.code).not.toBe(0);
+      expect(r!.stderr).toMatch(/ValidatingAdmissionPolicy .*receipt-embeddings-worker-jobs/);
+      expect(r!.stderr).toMatch(message);
+    });
+
+    it('admits (once it is in force, above) the worker Job exactly as the controller builds it', async () => {
+      const r = await createAsController(() => undefined);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
     });
   });
 

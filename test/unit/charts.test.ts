@@ -10,6 +10,8 @@ import { DEFAULT_ENV, OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
 import { ENVIRONMENT_NAMES, loadEnvironment } from '../../cdk8s/config.js';
 import { ENV, ENV_VARS, WORKER_CONFIG_KEYS } from '../../cdk8s/env.js';
 import { embeddingJobCrd } from '../../crds/embedding-job-crd.js';
+import { workerImageAllowlist, workerSecretAllowlist } from '../../cdk8s/charts/admission.js';
+import { imageAllowed } from '../../controller/worker-policy.js';
 
 type Obj = {
   apiVersion: string;
@@ -31,6 +33,7 @@ type PodSpec = {
 type Container = {
   name: string;
   image: string;
+  args?: string[];
   securityContext?: Record<string, unknown>;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   env?: { name: string }[];
@@ -114,6 +117,8 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
       'CustomResourceDefinition',
       'StorageClass',
       'PersistentVolume',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
     ]);
     for (const o of all) {
       if (clusterScoped.has(o.kind))
@@ -246,6 +251,39 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     };
     if (cfg.aws.staticCredentialsSecret) expect(ta.spec.secretTargetRef).toHaveLength(2);
     else expect(ta.spec.podIdentity).toMatchObject({ provider: 'aws' });
+  });
+
+  it('hold the Jobs the controller creates to the worker policy (ValidatingAdmissionPolicy + the controller flags)', () => {
+    const vap = find(all, 'ValidatingAdmissionPolicy', `${cfg.namespace}-worker-jobs`) as unknown as {
+      spec: {
+        failurePolicy: string;
+        matchConditions: { expression: string }[];
+        validations: { expression: string }[];
+      };
+    };
+    expect(vap.spec.failurePolicy).toBe('Fail');
+    expect(vap.spec.matchConditions.map((c) => c.expression)).toEqual([
+      `request.userInfo.username == "system:serviceaccount:${cfg.namespace}:embedctl-controller"`,
+    ]);
+    const text = vap.spec.validations.map((v) => v.expression).join('\n');
+    expect(text).toContain('serviceAccountName == "embedctl-worker"');
+    const allowed = workerImageAllowlist(cfg);
+    expect(text).toContain(JSON.stringify(allowed));
+    expect(text).toContain(
+      `in [${workerSecretAllowlist(cfg)
+        .map((x) => JSON.stringify(x))
+        .join(', ')}]`,
+    );
+    expect(find(all, 'ValidatingAdmissionPolicyBinding', `${cfg.namespace}-worker-jobs`)).toMatchObject({
+      spec: { policyName: `${cfg.namespace}-worker-jobs`, validationActions: ['Deny'] },
+    });
+    const args = podSpecs(all).find((p) => p.where === 'Deployment/embedctl-controller')!.spec.containers[0]!
+      .args as string[];
+    expect(args.slice(args.indexOf('--allowed-images'), args.indexOf('--allowed-images') + 2)).toEqual([
+      '--allowed-images',
+      allowed.join(','),
+    ]);
+    expect(imageAllowed(cfg.image, allowed)).toBe(true);
   });
 
   it("let KEDA read queue depth with its own identity, never the compactor's role", () => {

@@ -63,4 +63,57 @@ describe('admission', () => {
     expect(failed?.message).toMatch(/PodSecurity|forbidden/i);
     await waitFor(async () => (await listJobs(kube, ns)).length === 0, 30_000, 'the Job to be deleted');
   });
+
+  // The worker ConfigMap is the escalation path of security issue 18 item 1: whoever edits it must not get worker
+  // pods that run as another ServiceAccount or another image. The controller refuses it and says so on the item.
+  it.each([
+    { key: 'serviceAccountName', data: { serviceAccountName: 'embedctl-compactor' } },
+    { key: 'image', data: { image: 'evil.example/miner:latest' } },
+  ])(
+    'refuses a worker ConfigMap naming another $key, with the reason on the EmbeddingJob',
+    async ({ key, data }) => {
+      const ns = await createNamespace(kube, 'ctl-wcm');
+      const q = await createQueues(env, `wcm-${key.slice(0, 5).toLowerCase()}`);
+      await kube.request('POST', `/api/v1/namespaces/${ns}/configmaps`, {
+        body: {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'embedctl-worker' },
+          data: { image: 'embedctl:test', serviceAccountName: 'embedctl-worker', ...data },
+        },
+      });
+      const run = startController({
+        kube,
+        queue: q.queue,
+        worker: undefined, // read the ConfigMap, as in a cluster
+        config: testConfig(ns, q, env, { workerPolicy: { allowedImages: ['embedctl'] } }),
+      });
+      try {
+        const body = message(600);
+        await sqsClient(env).send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: body }));
+        const name = embeddingJobName(JSON.parse(body) as Parameters<typeof embeddingJobName>[0]);
+        const ej = await waitFor(
+          async () => {
+            const o = await getEj(kube, ns, name);
+            return o?.status?.conditions?.some((c) => c.reason === 'WorkerConfigRefused') ? o : undefined;
+          },
+          60_000,
+          'the WorkerConfigRefused condition',
+        );
+        const c = ej.status?.conditions?.find((x) => x.type === 'Scheduled');
+        expect(c).toMatchObject({ status: 'False', reason: 'WorkerConfigRefused' });
+        expect(c?.message).toContain(`${key}:`);
+        expect(ej.status?.phase ?? 'Pending').toBe('Pending');
+        expect(await listJobs(kube, ns)).toEqual([]);
+        const events = await kube.request<{ items: { reason?: string; message?: string }[] }>(
+          'GET',
+          `/api/v1/namespaces/${ns}/events`,
+          { query: { fieldSelector: `involvedObject.name=${name},reason=WorkerConfigRefused` } },
+        );
+        expect(events.items[0]?.message).toContain(`${key}:`);
+      } finally {
+        await run.stop();
+      }
+    },
+  );
 });

@@ -93,6 +93,29 @@ describe('decide', () => {
     ).toBeUndefined();
   });
 
+  describe('a refused worker ConfigMap', () => {
+    const why = 'worker ConfigMap embedctl-worker refused: serviceAccountName: must be "embedctl-worker"';
+
+    it('says why on a waiting EmbeddingJob (Scheduled=False, WorkerConfigRefused, a Warning)', () => {
+      const d = decide(input({ workerConfigRefused: why }));
+      expect(d.patch?.conditions?.find((c) => c.type === 'Scheduled')).toMatchObject({
+        status: 'False',
+        reason: 'WorkerConfigRefused',
+        message: why,
+      });
+      expect(d.patch?.message).toBe(why);
+      expect(d.events).toEqual([{ type: 'Warning', reason: 'WorkerConfigRefused', message: why }]);
+    });
+
+    it('says it once: nothing to write when the condition already says so', () => {
+      const first = decide(input({ workerConfigRefused: why }));
+      const again = decide(
+        input({ ej: ej({ conditions: first.patch!.conditions! }), workerConfigRefused: why }),
+      );
+      expect(again).toEqual({ events: [] });
+    });
+  });
+
   it('Running when the pod runs', () => {
     const d = decide(input({ ej: ej(scheduled), job: job('ejw-1'), pods: [pod({ phase: 'Running' })] }));
     expect(d.patch?.phase).toBe('Running');

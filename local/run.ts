@@ -27,6 +27,7 @@ import {
 import { overheadBreakdown, unionMs, type OverheadBreakdown } from './intervals.js';
 import { fastChildEntry } from './child-bundle.js';
 import { reapLocalChildren } from './child-argv.js';
+import { localChildEnv } from './child-env.js';
 import { parseStats } from './log.js';
 import { Progress } from './progress.js';
 import { openSnapshotView } from './snapshot-view.js';
@@ -160,6 +161,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
         launcher.launch({
           name: 'compactor',
           ...childCommand(self, ['compactor', '--home', ports.paths.root]),
+          env: localChildEnv('compactor'),
         }),
       stopping: () => stopping,
       runs: compactorRuns,
@@ -240,6 +242,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     // 5. Dispatch: jobs → worker processes.
     t = performance.now();
     const workerStats: WorkerChildStats[] = [];
+    const workerEnv = localChildEnv('worker');
     let launched = 0;
     let workerFailures = 0;
     progress.start('workers', ports.jobs.list().length + receipts.length - firstWave);
@@ -252,8 +255,8 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
         maxAttempts: o.maxAttempts,
         retryBaseMs: 500,
         deadlineMs: 10 * 60_000,
-        workerCommand: (workerJob, names) =>
-          childCommand(self, [
+        workerCommand: (workerJob, names) => ({
+          ...childCommand(self, [
             'worker',
             '--home',
             ports.paths.root,
@@ -263,6 +266,8 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
             names.join(','),
             ...(o.places ? [] : ['--no-places']),
           ]),
+          env: workerEnv,
+        }),
         onSettled: () => progress.update('workers', settledCount(ports)),
         onLaunched: () => {
           launched++;

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { childEnv } from '../child-env.js';
 import { TransientError } from '../errors.js';
 
 /**
@@ -54,9 +55,8 @@ export async function startChromaServer(opts: {
     const child = spawn(
       process.execPath,
       [chromaCliPath(), 'run', '--path', opts.path, '--host', host, '--port', String(port)],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
+      // A minimal environment: the server needs no API key or cloud credentials of its parent.
+      { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv(process.env, { prefixes: ['CHROMA_', 'RUST_'] }) },
     );
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stderr = '';

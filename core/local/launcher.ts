@@ -12,6 +12,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { childEnv } from '../child-env.js';
 
 /** What to run: the local stand-in for a worker Job's pod template. */
 export interface LaunchSpec {
@@ -19,6 +20,7 @@ export interface LaunchSpec {
   name: string;
   command: string;
   args: string[];
+  /** Added to the minimal environment every child gets (core/child-env.ts); the launcher's own is not inherited. */
   env?: Record<string, string | undefined>;
   cwd?: string;
   /** Like activeDeadlineSeconds: SIGKILL after this long. */
@@ -121,7 +123,7 @@ export class ProcessLauncher {
     return new Promise<LaunchResult>((resolve) => {
       const child = spawn(spec.command, spec.args, {
         cwd: spec.cwd,
-        env: { ...process.env, ...spec.env, [PARENT_PIPE_ENV]: 'stdin' },
+        env: { ...childEnv(), ...spec.env, [PARENT_PIPE_ENV]: 'stdin' },
         stdio: ['pipe', 'pipe', 'pipe'],
         // Its own process group, so the child and whatever it starts (a Chroma server) are stopped together.
         detached: true,

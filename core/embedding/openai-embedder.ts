@@ -279,9 +279,17 @@ function toPipelineError(err: unknown, kind: Kind, retries: number): PipelineErr
   if (kind === 'transient' || kind === 'rate-limit') {
     return new TransientError(`embeddings API failed after ${retries} retries: ${msg}`, {}, { cause: err });
   }
-  if (kind === 'auth') return new ConfigError(`embeddings API refused the credentials: ${msg}`);
+  // A fixed text, never the API's: OpenAI's 401 message quotes a masked form of the key, and this message reaches the
+  // EmbeddingJob's status, its Events and the local summary.
+  if (kind === 'auth')
+    return new ConfigError(authMessage((err as APIError).status), { status: (err as APIError).status });
   if (err instanceof PipelineError) return err;
   return new PipelineError('BadInput', `embeddings API rejected the request: ${msg}`, {}, { cause: err });
+}
+
+/** What a refused key says, wherever it is shown. */
+export function authMessage(status: number | undefined): string {
+  return `embeddings API refused the credentials (HTTP ${status ?? '?'}): check OPENAI_API_KEY (the openai Secret's api-key); the API's own message is not shown, as it can quote part of the key`;
 }
 
 function isTooLong(err: APIError): boolean {

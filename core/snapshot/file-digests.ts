@@ -1,12 +1,23 @@
 import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { PipelineError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
 
 /** SHA-256 of every file, by path relative to its directory ('/'-separated). */
 export type Digests = Map<string, string>;
 
-/** Relative paths of the files under `dir` (`skip`: top-level names to leave out). */
+/** An entry of a snapshot directory that is neither a regular file nor a directory (a symlink, a device...). */
+export class NotAFileError extends PipelineError {
+  constructor(readonly path: string) {
+    super('SnapshotDamaged', `${path} is not a regular file or directory`, { path });
+  }
+}
+
+/**
+ * Relative paths of the files under `dir` (`skip`: top-level names to leave out). A symlink or other special entry
+ * is refused (NotAFileError): copies follow symlinks, so one would pull a file from outside into the copy.
+ */
 export async function listFiles(dir: string, skip: string[] = []): Promise<string[]> {
   const out: string[] = [];
   const walk = async (rel: string) => {
@@ -14,7 +25,8 @@ export async function listFiles(dir: string, skip: string[] = []): Promise<strin
       if (!rel && skip.includes(e.name)) continue;
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) await walk(r);
-      else out.push(r);
+      else if (e.isFile()) out.push(r);
+      else throw new NotAFileError(join(dir, r));
     }
   };
   await walk('');

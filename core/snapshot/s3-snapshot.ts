@@ -1,13 +1,16 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { create as tarCreate, extract as tarExtract } from 'tar';
+import { Transform } from 'node:stream';
+import { create as tarCreate } from 'tar';
 import type { Collection } from '../contracts/ids.js';
-import { PipelineError } from '../errors.js';
+import { PipelineError, SourceMissingError } from '../errors.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { fileSha256 } from './file-digests.js';
+import { DEFAULT_EXTRACT_LIMITS, extractArchive, type ExtractLimits } from './safe-extract.js';
+import { checkVersionId, isVersionId } from './version-id.js';
 
 /**
  * S3 mirror of published versions (DESIGN §4.7), in the original system's layout so its snapshots can be imported:
@@ -18,14 +21,24 @@ export const pointerKey = (c: Collection) => `${c}/snapshot/latest-pointer.txt`;
 export const snapshotPrefix = (c: Collection, version: string) => `${c}/snapshot/timestamped/${version}/`;
 export const archiveKey = (c: Collection, version: string) => `${snapshotPrefix(c, version)}snapshot.tar.gz`;
 
+/** A pointer holds one version id (≤ 128 bytes); anything much larger is not read. */
+const POINTER_MAX_BYTES = 1024;
+
+/** The pointed-to version, undefined without a pointer; InvalidVersionIdError when it names no plain id. */
 export async function readPointer(
   store: ObjectStore,
   bucket: string,
   c: Collection,
 ): Promise<string | undefined> {
-  if (!(await store.head(bucket, pointerKey(c)))) return undefined;
+  const source = `s3://${bucket}/${pointerKey(c)}`;
+  const head = await store.head(bucket, pointerKey(c));
+  if (!head) return undefined;
+  if (head.size > POINTER_MAX_BYTES)
+    throw new PipelineError('SnapshotDamaged', `${source} is ${head.size} bytes, not a version id`, {
+      source,
+    });
   const v = (await store.getBuffer(bucket, pointerKey(c))).toString('utf8').trim();
-  return v || undefined;
+  return v ? checkVersionId(v, source) : undefined;
 }
 
 /** Tars a stopped Chroma directory, uploads archive + hash, then moves the pointer. */
@@ -36,6 +49,7 @@ export async function uploadSnapshot(
   version: string,
   dir: string,
 ): Promise<{ sha256: string; bytes: number }> {
+  checkVersionId(version, `version to upload to s3://${bucket}/${c}`);
   const work = await mkdtemp(join(tmpdir(), 'snapshot-up-'));
   try {
     const archive = join(work, 'snapshot.tar.gz');
@@ -54,9 +68,20 @@ export async function uploadSnapshot(
   }
 }
 
+export interface RestoreLimits extends ExtractLimits {
+  /** Compressed archive size, checked before downloading (and while downloading). */
+  maxArchiveBytes: number;
+}
+
+export const DEFAULT_RESTORE_LIMITS: RestoreLimits = {
+  ...DEFAULT_EXTRACT_LIMITS,
+  maxArchiveBytes: 16 * 1024 ** 3,
+};
+
 /**
  * Downloads and extracts the pointed-to version into `dest`. Returns undefined when there is no pointer (an empty
- * collection: only the compactor may publish one). Verifies the SHA-256 when recorded; refuses paths escaping dest.
+ * collection: only the compactor may publish one). The `.sha256` beside the archive is required and checked before
+ * anything is extracted; extraction accepts only files and directories within limits (safe-extract.ts).
  */
 export async function restoreSnapshot(
   store: ObjectStore,
@@ -64,30 +89,62 @@ export async function restoreSnapshot(
   c: Collection,
   dest: string,
   version?: string,
+  limits: RestoreLimits = DEFAULT_RESTORE_LIMITS,
 ): Promise<{ version: string } | undefined> {
-  const v = version ?? (await readPointer(store, bucket, c));
+  const v =
+    version === undefined
+      ? await readPointer(store, bucket, c)
+      : checkVersionId(version, `requested version of ${c}`);
   if (!v) return undefined;
+  const key = archiveKey(c, v);
+  const name = `s3://${bucket}/${key}`;
+  const head = await store.head(bucket, key);
+  if (!head) throw new SourceMissingError(bucket, key);
+  if (head.size > limits.maxArchiveBytes)
+    throw damaged(name, `is ${head.size} bytes, over the ${limits.maxArchiveBytes}-byte limit`);
+  const hashKey = `${snapshotPrefix(c, v)}snapshot.tar.gz.sha256`;
+  const hashHead = await store.head(bucket, hashKey);
+  // The digest is what makes an archive acceptable: without it, nothing is extracted.
+  if (!hashHead) throw damaged(name, `has no ${hashKey.split('/').pop()} beside it`);
+  if (hashHead.size > 256) throw damaged(name, `its .sha256 is ${hashHead.size} bytes, not a digest`);
+  const expected = (await store.getBuffer(bucket, hashKey)).toString('utf8').trim().split(/\s+/)[0] ?? '';
+  if (!/^[0-9a-f]{64}$/.test(expected)) throw damaged(name, 'its .sha256 holds no SHA-256 digest');
   const work = await mkdtemp(join(tmpdir(), 'snapshot-down-'));
   try {
     const archive = join(work, 'snapshot.tar.gz');
-    await pipeline(await store.getStream(bucket, archiveKey(c, v)), createWriteStream(archive));
-    const hashKey = `${snapshotPrefix(c, v)}snapshot.tar.gz.sha256`;
-    if (await store.head(bucket, hashKey)) {
-      const expected = (await store.getBuffer(bucket, hashKey)).toString('utf8').trim();
-      const actual = await fileSha256(archive);
-      if (expected !== actual) {
-        throw new PipelineError(
-          'DeltaCorrupt',
-          `snapshot ${c}/${v} sha256 mismatch: expected ${expected}, got ${actual}`,
-        );
-      }
+    await pipeline(
+      await store.getStream(bucket, key),
+      byteLimit(limits.maxArchiveBytes, () => damaged(name, `exceeds ${limits.maxArchiveBytes} bytes`)),
+      createWriteStream(archive),
+    );
+    const actual = await fileSha256(archive);
+    if (expected !== actual) {
+      throw new PipelineError(
+        'DeltaCorrupt',
+        `snapshot ${c}/${v} sha256 mismatch: expected ${expected}, got ${actual}`,
+      );
     }
-    await mkdir(dest, { recursive: true });
-    await tarExtract({ file: archive, cwd: dest, strict: true, preservePaths: false });
+    await extractArchive(archive, dest, name, limits);
     return { version: v };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+function damaged(name: string, problem: string): PipelineError {
+  return new PipelineError('SnapshotDamaged', `snapshot archive ${name} ${problem}`, { archive: name });
+}
+
+/** Passes bytes through until more than `max` have passed, then fails the pipeline. */
+function byteLimit(max: number, error: () => Error): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > max) cb(error());
+      else cb(null, chunk);
+    },
+  });
 }
 
 /** Versions with an archive in the mirror, oldest first (ids sort by time). */
@@ -100,7 +157,8 @@ export async function listArchivedVersions(
   const versions = new Set<string>();
   for (const o of await store.list(bucket, prefix)) {
     const [version, name] = o.key.slice(prefix.length).split('/');
-    if (version && name === 'snapshot.tar.gz') versions.add(version);
+    // A key whose version segment is no version id is not a version we would ever restore.
+    if (version && name === 'snapshot.tar.gz' && isVersionId(version)) versions.add(version);
   }
   return [...versions].sort();
 }

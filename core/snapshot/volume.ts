@@ -3,7 +3,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import type { Collection } from '../contracts/ids.js';
 import { TransientError } from '../errors.js';
-import { copyFilesHashing, digestDiff, listFiles, sha256Files } from './file-digests.js';
+import { copyFilesHashing, digestDiff, listFiles, NotAFileError, sha256Files } from './file-digests.js';
+import { checkVersionId, isVersionId } from './version-id.js';
 
 /**
  * Snapshot layout on the shared volume (DESIGN §4.7):
@@ -21,8 +22,9 @@ export function versionsDir(root: string, collection: Collection): string {
   return join(root, collection, 'versions');
 }
 
+/** Throws InvalidVersionIdError for an id that is not a plain name (it would leave `versions/`). */
 export function versionDir(root: string, collection: Collection, version: string): string {
-  return join(versionsDir(root, collection), version);
+  return join(versionsDir(root, collection), checkVersionId(version, `version of ${collection}`));
 }
 
 /** Sortable, unique version ids: UTC time to the millisecond plus a random suffix. */
@@ -31,18 +33,32 @@ export function newVersionId(now = new Date()): string {
   return `${t}-${randomBytes(3).toString('hex')}`;
 }
 
+/** The live version id, undefined when there is none; InvalidVersionIdError when CURRENT names no plain id. */
 export async function readCurrent(root: string, collection: Collection): Promise<string | undefined> {
+  const path = join(collectionDir(root, collection), 'CURRENT');
+  let v: string;
   try {
-    const v = (await readFile(join(collectionDir(root, collection), 'CURRENT'), 'utf8')).trim();
-    return v || undefined;
+    const fh = await open(path, 'r');
+    try {
+      // A valid id is ≤ 128 bytes; never read an arbitrarily large file planted as CURRENT.
+      const buf = Buffer.alloc(CURRENT_MAX_BYTES + 1);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      v = buf.subarray(0, bytesRead).toString('utf8').trim();
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+  return v ? checkVersionId(v, path) : undefined;
 }
+
+const CURRENT_MAX_BYTES = 256;
 
 /** Atomically points CURRENT at `version` (which must already be complete on the volume). */
 export async function switchCurrent(root: string, collection: Collection, version: string): Promise<void> {
+  checkVersionId(version, `new CURRENT of ${collection}`);
   const dir = collectionDir(root, collection);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.CURRENT.${process.pid}.${randomBytes(4).toString('hex')}`);
@@ -87,7 +103,8 @@ export class VersionDamagedError extends TransientError {
 /** Published versions, oldest first (ids sort by time). Hidden staging directories are not versions. */
 export async function listVersions(root: string, collection: Collection): Promise<string[]> {
   try {
-    return (await readdir(versionsDir(root, collection))).filter((v) => !v.startsWith('.')).sort();
+    // A directory whose name is no version id is not a version (and is never turned into a path).
+    return (await readdir(versionsDir(root, collection))).filter(isVersionId).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -106,7 +123,7 @@ export async function installVersion(
   version: string,
   source: string,
 ): Promise<string> {
-  const dest = versionDir(root, collection, version);
+  const dest = versionDir(root, collection, version); // checks the id before anything is removed
   const staging = join(versionsDir(root, collection), `.staging-${version}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(versionsDir(root, collection), { recursive: true });
@@ -133,7 +150,7 @@ export async function moveAside(
   version: string,
 ): Promise<string | undefined> {
   const dir = versionDir(root, collection, version);
-  const aside = join(versionsDir(root, collection), `.damaged-${version}-${randomBytes(3).toString('hex')}`);
+  const aside = join(versionsDir(root, collection), `.damaged-${version}-${randomBytes(3).toString('hex')}`); // id checked by versionDir
   try {
     await rename(dir, aside);
   } catch (err) {
@@ -203,6 +220,7 @@ export async function copyVersion(source: string, dest: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT')
       throw new VersionDamagedError(source, 'the version directory is missing');
+    if (err instanceof NotAFileError) throw new VersionDamagedError(source, err.message);
     throw err;
   }
   const got = await copyFilesHashing(source, dest, files);
@@ -225,6 +243,7 @@ export async function checkVersion(path: string): Promise<string | undefined> {
     files = (await listFiles(path)).filter((f) => f !== VERSION_INFO);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'the version directory is missing';
+    if (err instanceof NotAFileError) return err.message;
     throw err;
   }
   let recorded: Map<string, string> | undefined;

@@ -65,6 +65,14 @@ export const Storage = z.discriminatedUnion('mode', [
 ]);
 export type Storage = z.infer<typeof Storage>;
 
+const port = z.number().int().min(1).max(65535);
+/** Where a component may connect: IPv4/IPv6 CIDRs and TCP ports (NetworkPolicy ipBlocks cannot name hosts). */
+export const EgressTarget = z.object({
+  cidrs: z.array(z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/, 'a CIDR like 10.0.0.0/16')).min(1),
+  ports: z.array(port).min(1),
+});
+export type EgressTarget = z.infer<typeof EgressTarget>;
+
 export const EnvironmentConfig = z.object({
   /** Environment name; also the `app.kubernetes.io/instance` label. */
   name: z.string().regex(/^[a-z0-9-]+$/),
@@ -156,8 +164,25 @@ export const EnvironmentConfig = z.object({
     metricsNamespaceSelector: z
       .record(z.string(), z.string())
       .default({ 'kubernetes.io/metadata.name': 'monitoring' }),
-    /** Extra TCP egress ports beyond DNS (53) and HTTPS (443) and the API server (443/6443). */
-    extraEgressPorts: z.array(z.number().int().min(1).max(65535)).default([]),
+    /** Where DNS is answered: the only DNS egress allowed (UDP/TCP 53). Pods of a node without DNS use none. */
+    dns: z
+      .object({
+        namespaceSelector: z.record(z.string(), z.string()),
+        podSelector: z.record(z.string(), z.string()),
+      })
+      .default({
+        namespaceSelector: { 'kubernetes.io/metadata.name': 'kube-system' },
+        podSelector: { 'k8s-app': 'kube-dns' },
+      }),
+    /** The apiserver's endpoint addresses (on EKS the control-plane ENIs in the VPC) and port: every component. */
+    apiServer: EgressTarget,
+    /** AWS endpoints: VPC interface endpoint subnets and the S3/DynamoDB gateway prefix lists' CIDRs. Every component. */
+    aws: EgressTarget,
+    /**
+     * The embeddings API (OpenAI), workers only. api.openai.com has no fixed addresses: point this at an egress proxy
+     * (docs/deploy.md) or keep 0.0.0.0/0 and narrow it with an FQDN-aware CNI policy.
+     */
+    embeddingApi: EgressTarget.default({ cidrs: ['0.0.0.0/0'], ports: [443] }),
   }),
   monitoring: z.object({
     /** Emit a Prometheus Operator ServiceMonitor (needs its CRD in the cluster). */
@@ -231,7 +256,11 @@ export const ENVIRONMENTS = {
       },
       maxActivePods: 2,
     },
-    network: {},
+    // Placeholders (a VPC of 10.0.0.0/16 with the control plane and interface endpoints in it): set your own.
+    network: {
+      apiServer: { cidrs: ['10.0.0.0/16'], ports: [443] },
+      aws: { cidrs: ['10.0.0.0/16'], ports: [443] },
+    },
     monitoring: {},
   },
   prod: {
@@ -290,7 +319,10 @@ export const ENVIRONMENTS = {
       batchSize: 50,
       scratchSize: '20Gi',
     },
-    network: {},
+    network: {
+      apiServer: { cidrs: ['10.0.0.0/16'], ports: [443] },
+      aws: { cidrs: ['10.0.0.0/16'], ports: [443] },
+    },
     monitoring: { serviceMonitor: true, serviceMonitorLabels: { release: 'kube-prometheus-stack' } },
   },
   kind: {
@@ -328,7 +360,11 @@ export const ENVIRONMENTS = {
       maxActivePods: 2,
       scratchSize: '2Gi',
     },
-    network: { extraEgressPorts: [5000] },
+    // kind: the apiserver on the node containers' docker network; the emulator is a pod (pod CIDR) on 5000.
+    network: {
+      apiServer: { cidrs: ['172.18.0.0/16'], ports: [6443] },
+      aws: { cidrs: ['10.244.0.0/16'], ports: [5000] },
+    },
     monitoring: {},
   },
   /**
@@ -374,7 +410,12 @@ export const ENVIRONMENTS = {
       batchWindowSeconds: 2,
       scratchSize: '2Gi',
     },
-    network: { extraEgressPorts: [NODE_PORTS.aws, NODE_PORTS.embeddings] },
+    // Every outside server listens on the bridge address, each on its own port.
+    network: {
+      apiServer: { cidrs: [`${NODE_BRIDGE_IP}/32`], ports: [NODE_PORTS.apiserver] },
+      aws: { cidrs: [`${NODE_BRIDGE_IP}/32`], ports: [NODE_PORTS.aws] },
+      embeddingApi: { cidrs: [`${NODE_BRIDGE_IP}/32`], ports: [NODE_PORTS.embeddings] },
+    },
     monitoring: {},
   },
 } satisfies Record<string, EnvironmentInput>;

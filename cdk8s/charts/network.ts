@@ -1,28 +1,76 @@
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 
+import { WORKER_LABELS } from '../../controller/worker-job.js';
 import { APP_NAME, labels } from '../common.js';
+import type { EgressTarget, EnvironmentConfig } from '../config.js';
 import type { ChartProps } from './base.js';
 import { NamespacedChart } from './base.js';
 
 const { IntOrString } = kplus.k8s;
+type EgressRule = kplus.k8s.NetworkPolicyEgressRule;
+type Component = 'controller' | 'compactor' | 'worker';
+
+const tcp = (port: number) => ({ protocol: 'TCP', port: IntOrString.fromNumber(port) });
+const toTarget = (t: EgressTarget): EgressRule => ({
+  to: t.cidrs.map((cidr) => ({ ipBlock: { cidr } })),
+  ports: t.ports.map(tcp),
+});
+
+/** Pods of each component: the Deployments' labels, and the labels the controller puts on worker pods. */
+const SELECTORS: Record<Component, Record<string, string>> = {
+  controller: { 'app.kubernetes.io/name': APP_NAME, 'app.kubernetes.io/component': 'controller' },
+  compactor: { 'app.kubernetes.io/name': APP_NAME, 'app.kubernetes.io/component': 'compactor' },
+  worker: { ...WORKER_LABELS },
+};
+
+/**
+ * Egress of one component, pure: DNS to kube-dns only, the apiserver, the AWS endpoints, the EKS Pod Identity agent
+ * when that identity mode is used, and the embeddings API for workers only (controller and compactor never call it).
+ */
+export function egressRules(cfg: EnvironmentConfig, component: Component): EgressRule[] {
+  const n = cfg.network;
+  const rules: EgressRule[] = [
+    {
+      to: [
+        {
+          namespaceSelector: { matchLabels: n.dns.namespaceSelector },
+          podSelector: { matchLabels: n.dns.podSelector },
+        },
+      ],
+      ports: [
+        { protocol: 'UDP', port: IntOrString.fromNumber(53) },
+        { protocol: 'TCP', port: IntOrString.fromNumber(53) },
+      ],
+    },
+    toTarget(n.apiServer),
+    toTarget(n.aws),
+  ];
+  if (cfg.identity === 'pod-identity')
+    rules.push({ to: [{ ipBlock: { cidr: '169.254.170.23/32' } }], ports: [tcp(80)] });
+  if (component === 'worker') rules.push(toTarget(n.embeddingApi));
+  return rules;
+}
 
 /**
  * NetworkPolicies (enforced only when the CNI implements them, e.g. the VPC CNI with network policy enabled):
- * - default deny of all ingress to the namespace;
+ * - default deny of all ingress and all egress in the namespace;
  * - ingress to the metrics port of controller and compactor from the monitoring namespace only;
- * - egress: DNS, HTTPS anywhere (AWS endpoints and the embedding API have no fixed addresses), the API server
- *   (443/6443), the EKS Pod Identity agent when that identity mode is used, and any extra configured ports.
+ * - one egress policy per component (`egressRules`).
  */
 export class NetworkChart extends NamespacedChart {
   constructor(scope: Construct, id: string, props: ChartProps) {
     super(scope, id, props);
     const { cfg } = props;
-    const tcp = (port: number) => ({ protocol: 'TCP', port: IntOrString.fromNumber(port) });
 
     new kplus.k8s.KubeNetworkPolicy(this, 'default-deny-ingress', {
       metadata: { name: 'default-deny-ingress', labels: labels(cfg) },
       spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    });
+    // Any pod no component policy selects (a debugging pod, a stray Job) gets no egress at all.
+    new kplus.k8s.KubeNetworkPolicy(this, 'default-deny-egress', {
+      metadata: { name: 'default-deny-egress', labels: labels(cfg) },
+      spec: { podSelector: {}, policyTypes: ['Egress'] },
     });
 
     new kplus.k8s.KubeNetworkPolicy(this, 'allow-metrics', {
@@ -44,25 +92,15 @@ export class NetworkChart extends NamespacedChart {
       },
     });
 
-    const egressPorts = [443, 6443, ...cfg.network.extraEgressPorts].map(tcp);
-    new kplus.k8s.KubeNetworkPolicy(this, 'egress', {
-      metadata: { name: 'allow-egress', labels: labels(cfg) },
-      spec: {
-        podSelector: {},
-        policyTypes: ['Egress'],
-        egress: [
-          {
-            ports: [
-              { protocol: 'UDP', port: IntOrString.fromNumber(53) },
-              { protocol: 'TCP', port: IntOrString.fromNumber(53) },
-            ],
-          },
-          { ports: egressPorts },
-          ...(cfg.identity === 'pod-identity'
-            ? [{ to: [{ ipBlock: { cidr: '169.254.170.23/32' } }], ports: [tcp(80)] }]
-            : []),
-        ],
-      },
-    });
+    for (const component of ['controller', 'compactor', 'worker'] as const) {
+      new kplus.k8s.KubeNetworkPolicy(this, `egress-${component}`, {
+        metadata: { name: `egress-${component}`, labels: labels(cfg, component) },
+        spec: {
+          podSelector: { matchLabels: SELECTORS[component] },
+          policyTypes: ['Egress'],
+          egress: egressRules(cfg, component),
+        },
+      });
+    }
   }
 }

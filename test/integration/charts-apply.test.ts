@@ -229,7 +229,7 @@ describe('charts/ on the real apiserver', () => {
     expect(diff.code).toBe(0);
   });
 
-  it('also accepts the prod and kind environments (server-side dry run)', async () => {
+  it('also accepts the prod, kind and node environments (server-side dry run)', async () => {
     const smCrd = minimalServiceMonitorCrd(workDir);
     await ok(['apply', '-f', smCrd]);
     await ok([
@@ -240,7 +240,7 @@ describe('charts/ on the real apiserver', () => {
     ]);
     // Each in its own namespace: switching an install from one environment to another in place is not an upgrade
     // (the `app.kubernetes.io/instance` selector label and the PVC are immutable; docs/deploy.md says so).
-    for (const name of ['prod', 'kind']) {
+    for (const name of ['prod', 'kind', 'node']) {
       const dir = join(workDir, name);
       const namespace = `charts-it-${name}`;
       synthToDir(loadEnvironment(name, { namespace }), dir);
@@ -249,6 +249,25 @@ describe('charts/ on the real apiserver', () => {
       expect(dry.stderr, `${name}: ${dry.stderr}`).not.toMatch(/error/i);
       expect(dry.code, name).toBe(0);
       await ok(['delete', 'namespace', namespace, '--wait=false']);
+    }
+  });
+
+  it('stores one egress NetworkPolicy per component, deny-all for the rest, as synthesized', async () => {
+    const live = JSON.parse(await ok(['-n', NS, 'get', 'networkpolicies', '-o', 'json'])) as {
+      items: { metadata: { name: string }; spec: { podSelector: unknown; egress?: unknown[] } }[];
+    };
+    expect(live.items.map((p) => p.metadata.name).sort()).toEqual([
+      'allow-metrics-scrape',
+      'default-deny-egress',
+      'default-deny-ingress',
+      'egress-compactor',
+      'egress-controller',
+      'egress-worker',
+    ]);
+    const synthesized = readDocs(join(CHARTS, `0007-network${OUTPUT_EXTENSION}`));
+    for (const want of synthesized) {
+      const got = live.items.find((p) => p.metadata.name === want.metadata.name)!;
+      expect(got.spec, want.metadata.name).toMatchObject(want.spec as object);
     }
   });
 

@@ -7,10 +7,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 import { DEFAULT_ENV, OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
-import { ENVIRONMENT_NAMES, loadEnvironment } from '../../cdk8s/config.js';
+import { ENVIRONMENT_NAMES, NODE_BRIDGE_IP, NODE_PORTS, loadEnvironment } from '../../cdk8s/config.js';
 import { ENV, ENV_VARS, WORKER_CONFIG_KEYS } from '../../cdk8s/env.js';
 import { embeddingJobCrd } from '../../crds/embedding-job-crd.js';
 import { workerImageAllowlist, workerSecretAllowlist } from '../../cdk8s/charts/admission.js';
+import { WORKER_LABELS } from '../../controller/worker-job.js';
 import { imageAllowed } from '../../controller/worker-policy.js';
 
 type Obj = {
@@ -415,6 +416,92 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
       spec: { ingress: [{ ports: [{ port: 9090, protocol: 'TCP' }] }] },
     });
   });
+});
+
+describe.each(ENVIRONMENT_NAMES)('egress of %s (one NetworkPolicy per component)', (envName) => {
+  const { all } = synthesized[envName]!;
+  const cfg = loadEnvironment(envName);
+  type Peer = {
+    ipBlock?: { cidr: string };
+    namespaceSelector?: { matchLabels: Record<string, string> };
+    podSelector?: { matchLabels: Record<string, string> };
+  };
+  type Rule = { to?: Peer[]; ports: { port: number; protocol: string }[] };
+  const policy = (name: string) =>
+    find(all, 'NetworkPolicy', `egress-${name}`) as unknown as {
+      spec: { podSelector: { matchLabels: Record<string, string> }; egress: Rule[] };
+    };
+  /** Every (destination, port) a component may reach, as strings. */
+  const reach = (name: string): Set<string> =>
+    new Set(
+      policy(name).spec.egress.flatMap((r) =>
+        (r.to ?? [{ ipBlock: { cidr: 'ANYWHERE' } }]).flatMap((p) =>
+          r.ports.map(
+            (pt) =>
+              `${p.ipBlock?.cidr ?? JSON.stringify(p.podSelector?.matchLabels)}:${pt.protocol}/${pt.port}`,
+          ),
+        ),
+      ),
+    );
+  const targets = (t: { cidrs: string[]; ports: number[] }) =>
+    t.cidrs.flatMap((c) => t.ports.map((p) => `${c}:TCP/${p}`));
+  const n = cfg.network;
+
+  it('denies all egress by default; every rule names its destination', () => {
+    expect(find(all, 'NetworkPolicy', 'default-deny-egress')).toMatchObject({
+      spec: { podSelector: {}, policyTypes: ['Egress'] },
+    });
+    for (const c of ['controller', 'compactor', 'worker']) {
+      for (const r of policy(c).spec.egress) expect(r.to?.length, c).toBeGreaterThan(0);
+      expect(reach(c).has('ANYWHERE:TCP/443')).toBe(false);
+    }
+  });
+
+  it('sends DNS only to kube-dns in kube-system', () => {
+    for (const c of ['controller', 'compactor', 'worker']) {
+      const dns = policy(c).spec.egress.filter((r) => r.ports.some((p) => p.port === 53));
+      expect(dns).toHaveLength(1);
+      expect(dns[0]!.to).toEqual([
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+          podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+        },
+      ]);
+    }
+  });
+
+  it('lets every component reach the apiserver and the AWS endpoints, and only workers the embeddings API', () => {
+    const base = [...targets(n.apiServer), ...targets(n.aws)];
+    const agent = cfg.identity === 'pod-identity' ? ['169.254.170.23/32:TCP/80'] : [];
+    const dns = `${JSON.stringify(n.dns.podSelector)}`;
+    const expected = (extra: string[]) =>
+      new Set([`${dns}:UDP/53`, `${dns}:TCP/53`, ...base, ...agent, ...extra]);
+    expect(reach('controller')).toEqual(expected([]));
+    expect(reach('compactor')).toEqual(expected([]));
+    expect(reach('worker')).toEqual(expected(targets(n.embeddingApi)));
+  });
+
+  it('selects the pods the controller creates for workers, and the Deployments pods', () => {
+    expect(policy('worker').spec.podSelector.matchLabels).toEqual(WORKER_LABELS);
+    for (const c of ['controller', 'compactor']) {
+      const dep = find(all, 'Deployment', `embedctl-${c}`) as unknown as {
+        spec: { template: { metadata: { labels: Record<string, string> } } };
+      };
+      expect(dep.spec.template.metadata.labels).toMatchObject(policy(c).spec.podSelector.matchLabels);
+    }
+  });
+
+  if (envName === 'node')
+    it('node: the outside servers on the bridge stay reachable, each by the components that use it', () => {
+      const bridge = `${NODE_BRIDGE_IP}/32`;
+      for (const c of ['controller', 'compactor', 'worker']) {
+        expect(reach(c)).toContain(`${bridge}:TCP/${NODE_PORTS.apiserver}`);
+        expect(reach(c)).toContain(`${bridge}:TCP/${NODE_PORTS.aws}`);
+      }
+      expect(reach('worker')).toContain(`${bridge}:TCP/${NODE_PORTS.embeddings}`);
+      expect(reach('controller')).not.toContain(`${bridge}:TCP/${NODE_PORTS.embeddings}`);
+      expect(reach('compactor')).not.toContain(`${bridge}:TCP/${NODE_PORTS.embeddings}`);
+    });
 });
 
 describe('charts/ on disk', () => {

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CommanderError, InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, errorMessage, PipelineError, UsageError } from '../core/errors.js';
+import { safeField } from './safe-text.js';
 
 /**
  * How `embedctl` fails, in one place: option values are parsed by validating parsers (commander's argParser with
@@ -52,7 +53,9 @@ export function exitCodeOf(err: unknown): number {
 export function writeError(err: unknown, json = jsonRequested()): void {
   const message = oneLine(errorMessage(err).replace(/^error: /, ''));
   process.stderr.write(
-    json ? `${JSON.stringify({ error: { reason: reasonOf(err), message } })}\n` : `error: ${message}\n`,
+    json
+      ? `${JSON.stringify({ error: { reason: reasonOf(err), message } })}\n`
+      : `error: ${safeField(message)}\n`,
   );
 }
 

@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { localLogger } from './log.js';
 import { errorMessage, UsageError } from '../core/errors.js';
 import { EXIT, exitCodeOf, intArg, writeError } from '../cli/usage.js';
+import { safeField } from '../cli/safe-text.js';
 import { childEntry, localRun, type RunSummary } from './run.js';
 import { registerUserCommands } from './user-commands.js';
 import { DEFAULT_HOME } from './home.js';
@@ -84,7 +85,7 @@ export function register(program: Command): void {
           if (exitCodeOf(err) === EXIT.usage || f.json) writeError(err, f.json);
           else
             process.stderr.write(
-              `embedctl local run failed: ${errorMessage(err)}\n` +
+              `embedctl local run failed: ${safeField(errorMessage(err))}\n` +
                 `State is kept in ${f.home}; run the same command again to resume, or remove the directory to start over.\n`,
             );
           process.exitCode = exitCodeOf(err);

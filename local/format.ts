@@ -1,3 +1,4 @@
+import { safeField } from '../cli/safe-text.js';
 import type { RunSummary } from './run.js';
 
 const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
@@ -20,7 +21,7 @@ export const STAGE_LABELS: Record<string, string> = {
   summary: 'counting and querying the result',
 };
 
-/** The human-readable summary of `embedctl local run`. */
+/** The human-readable summary of `embedctl local run`, control characters escaped (cli/safe-text.ts). */
 export function formatSummary(s: RunSummary): string {
   const out: string[] = [];
   const ok = s.complete ? 'complete' : 'INCOMPLETE (timed out waiting for compaction)';
@@ -105,5 +106,6 @@ export function formatSummary(s: RunSummary): string {
     }
   }
   out.push('');
-  return out.join('\n');
+  // Names, messages and log lines come from the input and the children: shown, never obeyed by the terminal.
+  return out.map(safeField).join('\n');
 }

@@ -11,6 +11,7 @@ import { embeddingJobName, type EmbeddingJob } from '../core/contracts/embedding
 import type { EmbedMessage } from '../core/contracts/embed-message.js';
 import { COLLECTIONS, parseVectorId, type Collection } from '../core/contracts/ids.js';
 import { ConfigError, UsageError } from '../core/errors.js';
+import { safeField, safeText } from '../cli/safe-text.js';
 import { existingHome, exitCodeOf, intArg, nonEmptyArg, writeError } from '../cli/usage.js';
 import { makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
@@ -119,12 +120,11 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
               : { sent: [], unchanged: [] };
             if (f.json) print({ submitted: sent, unchanged, rejected });
             else {
-              process.stdout.write(
+              say(
                 `submitted ${sent.length} receipt(s) to ${target.queue.name}${unchanged.length ? `; ${unchanged.length} unchanged, already submitted` : ''}\n`,
               );
-              for (const r of rejected) process.stdout.write(`  ✗ ${r.source}: ${r.reason}\n`);
-              if (!f.cloud && sent.length)
-                process.stdout.write(`next: embedctl local run --home ${f.home} --receipts 0\n`);
+              for (const r of rejected) say(`  ✗ ${r.source}: ${r.reason}\n`);
+              if (!f.cloud && sent.length) say(`next: embedctl local run --home ${f.home} --receipts 0\n`);
             }
             return rejected.length && !sent.length ? 1 : 0;
           } finally {
@@ -181,18 +181,18 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
             } else {
               const shown = f.all ? jobs : jobs.filter((j) => j.phase !== 'Succeeded' || !isCompacted(j));
               printTable(shown.map((j) => localRow(j, runner)));
-              process.stdout.write(
+              say(
                 `\n${jobs.length} job(s): ${Object.entries(counts)
                   .map(([k, v]) => `${v} ${k}`)
                   .join(', ')}${f.all ? '' : ' (finished and compacted ones hidden; --all shows them)'}\n`,
               );
-              process.stdout.write(
+              say(
                 `queues: ${Object.entries(depth)
                   .map(([k, v]) => `${k} ${v.visible} visible/${v.inFlight} in flight`)
                   .join(', ')}\n`,
               );
-              for (const d of deadLetters) process.stdout.write(`dead letter on ${d.queue}: ${d.reason}\n`);
-              process.stdout.write(`${runnerText(runner, counts.Scheduled + counts.Running)}\n`);
+              for (const d of deadLetters) say(`dead letter on ${d.queue}: ${d.reason}\n`);
+              say(`${runnerText(runner, counts.Scheduled + counts.Running)}\n`);
             }
             return counts.Failed > 0 || deadLetters.length > 0 ? 1 : 0;
           } finally {
@@ -275,15 +275,13 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
             }));
             if (f.json) print({ collection, version: view.versions[collection], hits: rows });
             else {
-              process.stdout.write(
-                `${collection} ${view.versions[collection]} (${view.origins[collection]}):\n`,
-              );
+              say(`${collection} ${view.versions[collection]} (${view.origins[collection]}):\n`);
               for (const h of rows) {
                 const merchant =
                   typeof h.metadata?.merchant_name === 'string' && h.metadata.merchant_name
                     ? `  [${h.metadata.merchant_name}]`
                     : '';
-                process.stdout.write(
+                say(
                   `  ${h.similarity.toFixed(3)}  ${JSON.stringify(h.document ?? '')}${merchant}  ${h.id}\n`,
                 );
               }
@@ -324,10 +322,10 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
           if (f.json) print(out);
           else
             for (const c of out) {
-              process.stdout.write(
+              say(
                 `${c.collection}: CURRENT ${c.current ?? '(none)'}, object-store pointer ${c.pointer ?? '(none)'}\n`,
               );
-              for (const v of c.versions) process.stdout.write(`  ${v === c.current ? '*' : ' '} ${v}\n`);
+              for (const v of c.versions) say(`  ${v === c.current ? '*' : ' '} ${v}\n`);
             }
           return 0;
         } finally {
@@ -367,13 +365,13 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
                 // Repair: the live version is checked file by file; a damaged or missing one is replaced by the
                 // newest intact copy (core/snapshot/repair.ts), or refused with the reason of every copy tried.
                 const state = await ensureLiveIntact({ ...opts, beforeSwitch: assertHeld });
-                process.stdout.write(`${describeLiveState(c, state)}\n`);
+                say(`${describeLiveState(c, state)}\n`);
                 return state.kind === 'empty' ? 1 : 0;
               }
               const got = await intactVersion(opts, version);
               await assertHeld();
               await switchCurrent(root, c, version);
-              process.stdout.write(
+              say(
                 `${c}: ${
                   got.from === 'volume'
                     ? `${version} on the volume is intact`
@@ -440,7 +438,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
             if (f.json) print(out);
             else
               for (const r of out) {
-                process.stdout.write(
+                say(
                   `${r.collection}: removed ${r.removed.length} version(s)${r.leftovers.length ? ` and ${r.leftovers.length} leftover dir(s)` : ''}, freed ${(r.freedBytes / 1e6).toFixed(1)} MB; kept ${r.kept.length} (CURRENT ${r.current ?? '(none)'})\n`,
                 );
               }
@@ -520,7 +518,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
         if (f.json) print(results);
         else
           for (const r of results) {
-            process.stdout.write(
+            say(
               `${r.ok ? 'ok  ' : 'FAIL'} ${r.collection} ${r.version ?? ''}${r.count === undefined ? '' : ` ${r.count} vectors`}${r.problems.length ? `: ${r.problems.join('; ')}` : ''}\n`,
             );
           }
@@ -548,7 +546,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
           unlock();
         }
         const { code, stats } = result;
-        process.stdout.write(
+        say(
           stats.publishes > 0
             ? `published ${stats.publishes} version(s); merging took ${(stats.mergeMs / 1000).toFixed(1)} s\n`
             : 'nothing to compact: the LINES and WORDS queues are empty\n',
@@ -577,6 +575,11 @@ function need(value: string | undefined, name: string): string {
       `${name} is not set (cloud mode reads the same environment as the deployed programs)`,
     );
   return value;
+}
+
+/** Text for a person on stdout, control characters escaped (cli/safe-text.ts). */
+function say(text: string): void {
+  process.stdout.write(safeText(text));
 }
 
 function print(value: unknown): void {
@@ -773,9 +776,10 @@ function cloudRow(j: EmbeddingJob): Record<string, string> {
 
 function printTable(rows: Record<string, string>[]): void {
   if (rows.length === 0) {
-    process.stdout.write('No jobs to show.\n');
+    say('No jobs to show.\n');
     return;
   }
+  rows = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, safeField(v)])));
   const cols = Object.keys(rows[0]!);
   const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
   const line = (r: Record<string, string>) =>
@@ -783,6 +787,6 @@ function printTable(rows: Record<string, string>[]): void {
       .map((c, i) => (r[c] ?? '').padEnd(width[i]!))
       .join('   ')
       .trimEnd();
-  process.stdout.write(`${line(Object.fromEntries(cols.map((c) => [c, c])))}\n`);
-  for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  say(`${line(Object.fromEntries(cols.map((c) => [c, c])))}\n`);
+  for (const r of rows) say(`${line(r)}\n`);
 }

@@ -73,3 +73,28 @@ describe('local run summary', () => {
     expect(text).toContain('Compactor: restarted 1 time(s); last exit: killed by SIGKILL');
   });
 });
+
+// Audit 5.8 / issue 18 item 12: names and messages come from the input; the terminal must not obey them.
+describe('formatSummary escapes control characters', () => {
+  it('in merchant names, failures, dead letters, compactor exits and query hits', () => {
+    const evil = '\u001b[2J\u001b]0;owned\u0007\u001b[31mRED\u202e';
+    const text = formatSummary(
+      summary({
+        merchants: { resolved: 1, unresolved: 0, byName: { [evil]: 1 } },
+        failures: [{ source: `dir${evil}`, reason: 'BadInput', message: `Unexpected token '${evil}'` }],
+        deadLetters: [{ queue: 'EMBED', reason: evil, body: '{}' }],
+        compactor: { restarts: 1, lastExit: `exit code 1: ${evil}` },
+        queries: [
+          {
+            title: evil,
+            collection: 'lines',
+            hits: [{ id: evil, similarity: 1, text: 'x', merchant: evil }],
+          },
+        ],
+      }),
+    );
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(text).toContain('\\u001b[31mRED\\u202e ×1');
+    expect(text).toContain('✗ dir\\u001b[2J');
+  });
+});

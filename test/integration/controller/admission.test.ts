@@ -4,7 +4,14 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { embeddingJobName } from '../../../core/contracts/embedding-job.js';
-import type { KubeRest } from '../../../core/kube/rest.js';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { synthToDir } from '../../../cdk8s/app.js';
+import { loadEnvironment } from '../../../cdk8s/config.js';
+import { fromKubeconfig } from '../../../core/kube/credentials.js';
+import { isAlreadyExists, KubeRest } from '../../../core/kube/rest.js';
 import { WorkerSettings } from '../../../controller/config.js';
 import {
   applyCrd,
@@ -62,6 +69,75 @@ describe('admission', () => {
     expect(failed).toMatchObject({ status: 'True', reason: 'PodRejected' });
     expect(failed?.message).toMatch(/PodSecurity|forbidden/i);
     await waitFor(async () => (await listJobs(kube, ns)).length === 0, 30_000, 'the Job to be deleted');
+  });
+
+  // The audit found the chart's controller Role without `list events`: the FailedCreate lookup got a 403 and the
+  // reconcile retried forever. Here the controller runs with that Role's token, not the admin kubeconfig.
+  it('with the charts controller Role (its own token), a rejected pod still ends PodRejected', async () => {
+    const ns = await createNamespace(kube, 'ctl-rbac', {
+      'pod-security.kubernetes.io/enforce': 'restricted',
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'rbac-chart-'));
+    synthToDir(loadEnvironment('dev', { namespace: ns, iam: {} }), dir);
+    const paths: Record<string, string> = {
+      ServiceAccount: `/api/v1/namespaces/${ns}/serviceaccounts`,
+      Role: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
+      RoleBinding: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+    };
+    for (const d of parseAllDocuments(readFileSync(join(dir, '0003-rbac.k8s.yaml'), 'utf8'))) {
+      const o = d.toJSON() as { kind: string };
+      if (!paths[o.kind]) continue;
+      await kube.request('POST', paths[o.kind]!, { body: o }).catch((err: unknown) => {
+        if (!isAlreadyExists(err)) throw err;
+      });
+    }
+    const { status } = await kube.request<{ status: { token: string } }>(
+      'POST',
+      `/api/v1/namespaces/${ns}/serviceaccounts/embedctl-controller/token`,
+      {
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: { expirationSeconds: 3600 },
+        },
+      },
+    );
+    const admin = fromKubeconfig(env.kubeconfigPath)!;
+    const asController = KubeRest.fromCredentials({
+      server: admin.server,
+      ...(admin.ca ? { ca: admin.ca } : {}),
+      ...(admin.skipTLSVerify ? { skipTLSVerify: true } : {}),
+      token: status.token,
+    });
+    const q = await createQueues(env, 'rbac');
+    const run = startController({
+      kube: asController,
+      queue: q.queue,
+      worker: WorkerSettings.parse({
+        image: 'embedctl:test',
+        containerSecurityContext: { allowPrivilegeEscalation: true },
+      }),
+      config: testConfig(ns, q, env, { status: { podRejectedGraceSeconds: 1 } }),
+    });
+    try {
+      const body = message(700);
+      await sqsClient(env).send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: body }));
+      const name = embeddingJobName(JSON.parse(body) as Parameters<typeof embeddingJobName>[0]);
+      const ej = await waitFor(
+        async () => {
+          const o = await getEj(kube, ns, name);
+          return o?.status?.phase === 'Failed' ? o : undefined;
+        },
+        60_000,
+        'Failed (PodRejected) under the charts controller Role',
+      );
+      expect(ej.status?.conditions?.find((c) => c.type === 'Failed')).toMatchObject({
+        reason: 'PodRejected',
+      });
+    } finally {
+      await run.stop();
+      asController.close();
+    }
   });
 
   // The worker ConfigMap is the escalation path of security issue 18 item 1: whoever edits it must not get worker

@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactionMessage } from '../core/contracts/compaction-message.js';
 import { runCollection, type CompactionRunItem } from '../core/contracts/compaction-run.js';
 import { receiptPrefix, type Collection } from '../core/contracts/ids.js';
-import { decodeDelta } from '../core/delta/arrow-delta.js';
-import { errorMessage, PipelineError, TransientError } from '../core/errors.js';
+import { decodeDelta, MAX_DELTA_BYTES } from '../core/delta/arrow-delta.js';
+import { errorMessage, ObjectTooLargeError, PipelineError, TransientError } from '../core/errors.js';
 import type { FencedLease } from '../core/lease/lease.js';
 import { LeaseLostError } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
@@ -594,7 +594,14 @@ class Lane {
       const rc = runCollection(item, this.c);
       if (rc.state === 'COMPLETED' || rc.state === 'FAILED') return { ref, skip: true }; // already decided: no-op
       try {
-        const bytes = await objects.getBuffer(bucket, rc.deltaKey);
+        // Size-checked before download: a delta larger than any receipt's is refused, never buffered.
+        const bytes = await objects
+          .getBuffer(bucket, rc.deltaKey, { maxBytes: MAX_DELTA_BYTES })
+          .catch((err: unknown) => {
+            if (err instanceof ObjectTooLargeError)
+              throw new PipelineError('DeltaCorrupt', err.message, err.context);
+            throw err;
+          });
         const { header, records } = decodeDelta(bytes, rc.sha256);
         if (records.length !== rc.vectors) {
           throw new PipelineError(

@@ -49,6 +49,23 @@ export class SourceMissingError extends PipelineError {
   }
 }
 
+/** An object over the size its reader accepts (GetOptions.maxBytes); the input's fault, so BadInput. */
+export class ObjectTooLargeError extends PipelineError {
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    readonly size: number,
+    readonly maxBytes: number,
+  ) {
+    super('BadInput', `s3://${bucket}/${key} is ${size} bytes, over the limit of ${maxBytes}`, {
+      bucket,
+      key,
+      size,
+      maxBytes,
+    });
+  }
+}
+
 export class ConfigError extends PipelineError {
   constructor(message: string, context: Record<string, unknown> = {}) {
     super('InvalidConfig', message, context);

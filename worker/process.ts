@@ -16,7 +16,7 @@ import type { ObjectStore } from '../core/ports/object-store.js';
 import type { VectorRecord, VectorStore } from '../core/ports/vector-store.js';
 import { applyMerchant, buildReceiptItems, type EmbeddingItem } from '../core/receipt/embedding-inputs.js';
 import type { WordLabel } from '../core/receipt/labels.js';
-import { readLines, readWords } from '../core/receipt/ndjson-reader.js';
+import { MAX_FILE_BYTES, readLines, readWords } from '../core/receipt/ndjson-reader.js';
 import type { LineRow, WordRow } from '../core/contracts/ndjson-rows.js';
 import type { ReceiptItems } from '../core/receipt/embedding-inputs.js';
 import { batchedQueries } from './batched-queries.js';
@@ -500,9 +500,10 @@ async function openBoth(
     allowed,
     { bucket: 'spec.artifactsBucket', linesKey: 'spec.linesKey', wordsKey: 'spec.wordsKey' },
   );
+  // Sized before reading: a file over the NDJSON limit is BadInput without a byte of it downloaded.
   const results = await Promise.allSettled([
-    store.getStream(spec.artifactsBucket, spec.linesKey),
-    store.getStream(spec.artifactsBucket, spec.wordsKey),
+    store.getStream(spec.artifactsBucket, spec.linesKey, { maxBytes: MAX_FILE_BYTES }),
+    store.getStream(spec.artifactsBucket, spec.wordsKey, { maxBytes: MAX_FILE_BYTES }),
   ]);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {

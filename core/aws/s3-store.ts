@@ -8,8 +8,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import { assertKeyInBucket, SourceMissingError } from '../errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
+import { assertKeyInBucket, ObjectTooLargeError, SourceMissingError } from '../errors.js';
+import type { GetOptions, ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
 import { clientConfig, type AwsSettings } from './config.js';
 
 const SINGLE_PUT_LIMIT = 8 * 1024 * 1024;
@@ -29,20 +29,28 @@ export class S3Store implements ObjectStore {
       });
   }
 
-  async getStream(bucket: string, key: string): Promise<Readable> {
+  async getStream(bucket: string, key: string, options: GetOptions = {}): Promise<Readable> {
     // S3 itself would take `../x` as a literal key; the directory store cannot. One rule for both: BadInput.
     assertKeyInBucket(bucket, key);
+    let res;
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return res.Body as Readable;
+      res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     } catch (err) {
       if (isNotFound(err)) throw new SourceMissingError(bucket, key);
       throw err;
     }
+    const body = res.Body as Readable;
+    // The response's Content-Length is known before the body is read: refuse then, reading none of it.
+    const size = res.ContentLength ?? 0;
+    if (options.maxBytes !== undefined && size > options.maxBytes) {
+      body.destroy();
+      throw new ObjectTooLargeError(bucket, key, size, options.maxBytes);
+    }
+    return body;
   }
 
-  async getBuffer(bucket: string, key: string): Promise<Buffer> {
-    const stream = await this.getStream(bucket, key);
+  async getBuffer(bucket: string, key: string, options: GetOptions = {}): Promise<Buffer> {
+    const stream = await this.getStream(bucket, key, options);
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(Buffer.from(c as Uint8Array));
     return Buffer.concat(chunks);

@@ -96,12 +96,37 @@ export function encodeDelta(header: Omit<DeltaHeader, 'rows'>, records: VectorRe
   return { bytes, sha256: sha256Hex(bytes) };
 }
 
-/** Decodes and checks a delta: hash (when given), format, declared row count and dimensions. */
+/** Largest embedding dimension a delta may declare (OpenAI's largest model has 3072; 16384 leaves room). */
+export const MAX_DELTA_DIMENSIONS = 16_384;
+/** Largest delta object the compactor downloads (a receipt's delta is a few MB). */
+export const MAX_DELTA_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Decodes and checks a delta: hash (when given), format, declared row count and dimensions. Every failure is a
+ * PipelineError('DeltaCorrupt'), and nothing is allocated from a declared size before it is checked against what
+ * the file holds: a declared dimension of 3e9 once allocated ~12 GB per row, and -1 threw a bare RangeError.
+ */
 export function decodeDelta(
   bytes: Uint8Array,
   expectedSha256?: string,
 ): { header: DeltaHeader; records: VectorRecord[] } {
-  const corrupt = (why: string) => new PipelineError('DeltaCorrupt', why, { expectedSha256 });
+  const corrupt = (why: string, cause?: unknown) =>
+    new PipelineError('DeltaCorrupt', why, { expectedSha256 }, cause === undefined ? undefined : { cause });
+  try {
+    return decodeChecked(bytes, expectedSha256, corrupt);
+  } catch (err) {
+    if (err instanceof PipelineError) throw err;
+    throw corrupt(`delta does not decode: ${String(err)}`, err);
+  }
+}
+
+function decodeChecked(
+  bytes: Uint8Array,
+  expectedSha256: string | undefined,
+  corrupt: (why: string, cause?: unknown) => PipelineError,
+): { header: DeltaHeader; records: VectorRecord[] } {
+  if (bytes.length > MAX_DELTA_BYTES)
+    throw corrupt(`delta is ${bytes.length} bytes, over the limit of ${MAX_DELTA_BYTES}`);
   if (expectedSha256 !== undefined) {
     const actual = sha256Hex(bytes);
     if (actual !== expectedSha256)
@@ -111,7 +136,7 @@ export function decodeDelta(
   try {
     table = tableFromIPC(bytes);
   } catch (err) {
-    throw corrupt(`not an Arrow IPC file: ${String(err)}`);
+    throw corrupt(`not an Arrow IPC file: ${String(err)}`, err);
   }
   const meta = table.schema.metadata;
   if (meta.get('format') !== DELTA_FORMAT) throw corrupt(`unknown delta format ${meta.get('format')}`);
@@ -122,6 +147,13 @@ export function decodeDelta(
     model: meta.get('model') ?? '',
     rows: Number(meta.get('rows')),
   };
+  const dims = header.dimensions;
+  if (!Number.isInteger(dims) || dims < 1 || dims > MAX_DELTA_DIMENSIONS)
+    throw corrupt(
+      `delta declares dimensions ${JSON.stringify(meta.get('dimensions'))}, not an integer in [1, ${MAX_DELTA_DIMENSIONS}]`,
+    );
+  if (!Number.isInteger(header.rows) || header.rows < 0)
+    throw corrupt(`delta declares rows ${JSON.stringify(meta.get('rows'))}, not a count`);
   if (table.numRows !== header.rows)
     throw corrupt(`delta declares ${header.rows} rows but holds ${table.numRows}`);
   const ids = table.getChild('id');
@@ -129,22 +161,46 @@ export function decodeDelta(
   const metadatas = table.getChild('metadata');
   const embeddings = table.getChild('embedding');
   if (!ids || !documents || !metadatas || !embeddings) throw corrupt('delta is missing a column');
-  const flat = new Float32Array(table.numRows * header.dimensions);
+  const type = embeddings.type as unknown;
+  if (!(type instanceof FixedSizeList) || type.listSize !== dims)
+    throw corrupt(
+      `embedding column is ${String(type)}, not a fixed-size list of ${dims} (the declared dimensions)`,
+    );
+  // The values must be in the file before anything that size is allocated.
+  let held = 0;
+  for (const data of embeddings.data) {
+    const child = data.children[0];
+    const values = child?.values as unknown;
+    if (!child || !(values instanceof Float32Array)) throw corrupt('embedding values are not float32');
+    const start = child.offset + data.offset * dims;
+    if (start + data.length * dims > values.length)
+      throw corrupt('embedding column is shorter than declared');
+    held += data.length * dims;
+  }
+  if (held !== table.numRows * dims)
+    throw corrupt(`embedding column holds ${held} values, expected ${table.numRows * dims}`);
+  const flat = new Float32Array(held);
   let offset = 0;
   for (const data of embeddings.data) {
     const child = data.children[0]!;
-    const start = child.offset + data.offset * header.dimensions;
-    const values = (child.values as Float32Array).subarray(start, start + data.length * header.dimensions);
+    const start = child.offset + data.offset * dims;
+    const values = (child.values as Float32Array).subarray(start, start + data.length * dims);
     flat.set(values, offset);
     offset += values.length;
   }
   const records: VectorRecord[] = [];
   for (let i = 0; i < table.numRows; i++) {
+    let metadata: Metadata;
+    try {
+      metadata = JSON.parse(metadatas.get(i) as string) as Metadata;
+    } catch (err) {
+      throw corrupt(`row ${i + 1}: metadata is not JSON: ${String(err)}`, err);
+    }
     records.push({
       id: ids.get(i) as string,
       document: documents.get(i) as string,
-      metadata: JSON.parse(metadatas.get(i) as string) as Metadata,
-      embedding: flat.slice(i * header.dimensions, (i + 1) * header.dimensions),
+      metadata,
+      embedding: flat.slice(i * dims, (i + 1) * dims),
     });
   }
   return { header, records };

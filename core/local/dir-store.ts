@@ -4,8 +4,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertKeyInBucket, ConfigError, SourceMissingError } from '../errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
+import { assertKeyInBucket, ConfigError, ObjectTooLargeError, SourceMissingError } from '../errors.js';
+import type { GetOptions, ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
 
 const META_DIR = '.meta';
 const TMP_DIR = '.tmp';
@@ -40,16 +40,29 @@ export class DirectoryObjectStore implements ObjectStore {
     return join(this.root, META_DIR, bucket, ...key.split('/')) + '.json';
   }
 
-  async getStream(bucket: string, key: string): Promise<Readable> {
+  async getStream(bucket: string, key: string, options: GetOptions = {}): Promise<Readable> {
     const path = this.objectPath(bucket, key);
     // Open first, so a missing object fails here with SourceMissingError rather than later on the stream.
     const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
       throw missing(err, bucket, key);
     });
+    if (options.maxBytes !== undefined) {
+      const { size } = await fh.stat();
+      if (size > options.maxBytes) {
+        await fh.close();
+        throw new ObjectTooLargeError(bucket, key, size, options.maxBytes);
+      }
+    }
     return fh.createReadStream();
   }
 
-  async getBuffer(bucket: string, key: string): Promise<Buffer> {
+  async getBuffer(bucket: string, key: string, options: GetOptions = {}): Promise<Buffer> {
+    if (options.maxBytes !== undefined) {
+      const stream = await this.getStream(bucket, key, options);
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    }
     try {
       return await readFile(this.objectPath(bucket, key));
     } catch (err) {

@@ -13,10 +13,18 @@ export interface PutOptions {
   metadata?: Record<string, string>;
 }
 
+export interface GetOptions {
+  /**
+   * Refuse an object larger than this many bytes (ObjectTooLargeError) from its size, before any of its body is
+   * read: input named by a message or a ledger row is never buffered or streamed unbounded.
+   */
+  maxBytes?: number;
+}
+
 export interface ObjectStore {
   /** Throws SourceMissingError when the object does not exist. */
-  getStream(bucket: string, key: string): Promise<Readable>;
-  getBuffer(bucket: string, key: string): Promise<Buffer>;
+  getStream(bucket: string, key: string, options?: GetOptions): Promise<Readable>;
+  getBuffer(bucket: string, key: string, options?: GetOptions): Promise<Buffer>;
   /** Undefined when absent. */
   head(bucket: string, key: string): Promise<ObjectInfo | undefined>;
   put(bucket: string, key: string, body: Buffer | string | Readable, options?: PutOptions): Promise<void>;

@@ -6,6 +6,16 @@ import { InputError } from '../errors.js';
 
 /** Longest accepted NDJSON row, in bytes (a receipt row is < 2 KB; anything this big is not a receipt row). */
 export const MAX_ROW_BYTES = 1_000_000;
+/** Largest accepted NDJSON file (a receipt's words.ndjson is tens of KB). Checked from the object size, then counted. */
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+/** Most rows accepted in one file (a receipt has hundreds of words); every row is kept in memory. */
+export const MAX_ROWS = 100_000;
+
+export interface NdjsonLimits {
+  maxBytes: number;
+  maxRows: number;
+}
+const DEFAULT_LIMITS: NdjsonLimits = { maxBytes: MAX_FILE_BYTES, maxRows: MAX_ROWS };
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -20,19 +30,32 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 export async function* readNdjson(
   stream: Readable,
   file: string,
+  limits: NdjsonLimits = DEFAULT_LIMITS,
 ): AsyncGenerator<{ row: number; value: unknown }> {
   let row = 0;
+  let total = 0;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const parse = (bytes: Buffer) => parseRow(bytes, file, row);
   try {
     for await (const chunk of stream as AsyncIterable<Buffer | string>) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      // The object size is checked before download (ObjectStore maxBytes); this holds for any stream.
+      total += buf.length;
+      if (total > limits.maxBytes)
+        throw new InputError(
+          `file is larger than the limit of ${limits.maxBytes.toLocaleString('en-US')} bytes`,
+          {
+            file,
+            row: row + 1,
+          },
+        );
       let start = 0;
       for (let nl = buf.indexOf(LF, start); nl >= 0; nl = buf.indexOf(LF, start)) {
         const piece = buf.subarray(start, nl);
         start = nl + 1;
         row++;
+        if (row > limits.maxRows) throw tooManyRows(file, row, limits.maxRows);
         if (pendingBytes + piece.length > MAX_ROW_BYTES) throw tooLong(file, row);
         const bytes = pending.length ? Buffer.concat([...pending, piece]) : piece;
         pending = [];
@@ -48,6 +71,7 @@ export async function* readNdjson(
     }
     if (pendingBytes > 0) {
       row++;
+      if (row > limits.maxRows) throw tooManyRows(file, row, limits.maxRows);
       const value = parse(Buffer.concat(pending));
       if (value !== SKIP) yield { row, value };
     }
@@ -72,6 +96,13 @@ function parseRow(raw: Buffer, file: string, row: number): unknown {
   } catch (err) {
     throw new InputError(`malformed JSON (${visible((err as Error).message)})`, { file, row });
   }
+}
+
+function tooManyRows(file: string, row: number, max: number): InputError {
+  return new InputError(`more than ${max.toLocaleString('en-US')} rows; a receipt has hundreds`, {
+    file,
+    row,
+  });
 }
 
 function tooLong(file: string, row: number): InputError {
@@ -193,10 +224,11 @@ export async function readLines(
   stream: Readable,
   expected: ExpectedIds,
   file = 'lines.ndjson',
+  limits: NdjsonLimits = DEFAULT_LIMITS,
 ): Promise<LineRow[]> {
   const out: LineRow[] = [];
   const seen = new Map<number, number>();
-  for await (const { row, value } of readNdjson(stream, file)) {
+  for await (const { row, value } of readNdjson(stream, file, limits)) {
     const line = parseOrThrow(LineRow, value, { file, row });
     checkIds(line, expected, file, row);
     const first = seen.get(line.line_id);
@@ -222,10 +254,11 @@ export async function readWords(
   expected: ExpectedIds,
   lineIds?: ReadonlySet<number>,
   file = 'words.ndjson',
+  limits: NdjsonLimits = DEFAULT_LIMITS,
 ): Promise<WordRow[]> {
   const out: WordRow[] = [];
   const seen = new Map<string, number>();
-  for await (const { row, value } of readNdjson(stream, file)) {
+  for await (const { row, value } of readNdjson(stream, file, limits)) {
     const word = parseOrThrow(WordRow, value, { file, row });
     checkIds(word, expected, file, row);
     const key = `${word.line_id}:${word.word_id}`;

@@ -196,6 +196,7 @@ export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
   }
   out.push(v(ENV.METRICS_PORT, String(cfg.metricsPort)), v(ENV.LOG_LEVEL, cfg.logLevel));
   const q = cfg.queues;
+  const allowed = cfg.buckets.allowedArtifacts.join(',');
   if (program === 'controller') {
     out.push(
       v(ENV.EMBED_QUEUE_URL, q.embed),
@@ -207,6 +208,7 @@ export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
       v(ENV.VECTORS_BUCKET, cfg.buckets.vectors),
       v(ENV.LEDGER_TABLE, cfg.ledger.table),
     );
+    if (allowed) out.push(v(ENV.ARTIFACTS_BUCKETS_ALLOWED, allowed));
     if (cfg.ledger.streamArn) out.push(v(ENV.LEDGER_STREAM_ARN, cfg.ledger.streamArn));
     out.push(
       v(ENV.WORKER_CONFIGMAP, NAMES.workerConfigMap),
@@ -225,6 +227,7 @@ export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
       v(ENV.EMBEDDING_DIMENSIONS, String(cfg.embedding.dimensions)),
     );
   } else {
+    if (allowed) out.push(v(ENV.ARTIFACTS_BUCKETS_ALLOWED, allowed));
     out.push(
       v(ENV.ARTIFACTS_BUCKET, cfg.buckets.artifacts),
       v(ENV.VECTORS_BUCKET, cfg.buckets.vectors),

@@ -96,7 +96,12 @@ export const EnvironmentConfig = z.object({
     words: sqsUrl,
     compactionDlq: sqsUrl,
   }),
-  buckets: z.object({ artifacts: z.string().min(3), vectors: z.string().min(3) }),
+  buckets: z.object({
+    artifacts: z.string().min(3),
+    vectors: z.string().min(3),
+    /** Further buckets EMBED messages may name (ARTIFACTS_BUCKETS_ALLOWED); every other bucket is refused. */
+    allowedArtifacts: z.array(z.string().min(3)).default([]),
+  }),
   ledger: z.object({ table: z.string().min(3), streamArn: arn.optional() }),
   /** How pods get AWS credentials: IRSA annotations (default) or EKS Pod Identity associations (no annotation). */
   identity: z.enum(['irsa', 'pod-identity']).default('irsa'),

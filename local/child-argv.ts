@@ -10,7 +10,17 @@ const ENTRIES = new Set(
 /** The esbuild bundle of child-main in the project's cache (local/child-bundle.ts), named by its content hash. */
 const BUNDLE = new RegExp(`^${escapeRegExp(CACHE)}/child-[0-9a-f]{16}/child-main\\.mjs$`);
 /** Node options that take the next argument (a loader such as tsx). */
-const WITH_VALUE = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader']);
+const WITH_VALUE = new Set([
+  '--import',
+  '--require',
+  '-r',
+  '--loader',
+  '--experimental-loader',
+  '--conditions',
+  '-C',
+  '--title',
+  '--env-file',
+]);
 
 /**
  * Whether `argv` (a live process's real command line) is exactly a child `local run` started for `name` on `home`:

@@ -19,6 +19,7 @@ import { ProcessLauncher, reapOrphans } from '../../../core/local/launcher.js';
 import { CACHE } from '../../../local/child-bundle.js';
 import { isLocalChild, reapLocalChildren } from '../../../local/child-argv.js';
 import { homePaths } from '../../../local/home.js';
+import { childCommand, childEntry } from '../../../local/run.js';
 
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'launcher-'))));
@@ -130,6 +131,28 @@ describe('pid files in a directory someone else could write', () => {
       expect(readdirSync(pidDir)).toEqual([]);
     } finally {
       process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('isLocalChild accepts what local run really starts (childEntry + childCommand), from source and from the bundle', () => {
+    const home = '/home/u/.local';
+    for (const self of [
+      childEntry(),
+      { command: process.execPath, args: [join(CACHE, 'child-0123456789abcdef', 'child-main.mjs')] },
+    ]) {
+      const c = childCommand(self, ['compactor', '--home', home]);
+      const w = childCommand(self, [
+        'worker',
+        '--home',
+        home,
+        '--worker-job',
+        'ejw-1',
+        '--jobs',
+        'a,b',
+        '--no-places',
+      ]);
+      expect(isLocalChild([c.command, ...c.args], 'compactor', home)).toBe(true);
+      expect(isLocalChild([w.command, ...w.args], 'ejw-1', home)).toBe(true);
     }
   });
 

@@ -58,18 +58,27 @@ export function lockHome(paths: HomePaths): () => void {
     db.prepare('INSERT INTO holder VALUES (?)').run(process.pid);
   } catch (err) {
     db.close();
-    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    if (!String((err as { code?: string }).code).startsWith('SQLITE_BUSY')) throw err;
     const { pid } = runnerState(paths);
     throw new ConfigError(
       `another local run${pid ? ` (pid ${pid})` : ''} is using ${paths.root}; wait for it or stop it first`,
       { home: paths.root, ...(pid ? { pid } : {}) },
     );
   }
-  heldLocks.add(db);
   const file = join(state, 'runner.pid');
-  writeFileAtomic(file, `${process.pid}\n`);
+  try {
+    writeFileAtomic(file, `${process.pid}\n`);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  heldLocks.add(db);
   return () => {
-    if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+    try {
+      if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+    } catch {
+      // already gone: the lock below is what counts
+    }
     heldLocks.delete(db);
     db.close();
   };

@@ -122,24 +122,35 @@ describe('ingest', () => {
     await send('not json');
     await send(message(3, { receipt_id: 0 }));
     await send(message(4, { image_id: 'nope' }));
+    // Issue 18 item 3: a bucket other than the configured one, an access-point ARN, a key leaving its bucket.
+    await send(message(5, { artifacts_bucket: 'someone-elses-bucket' }));
+    await send(message(6, { artifacts_bucket: 'arn:aws:s3:us-east-1:999999999999:accesspoint/attacker' }));
+    await send(message(7, { lines_key: 'r/../../other-bucket/secret' }));
     const dlq = await waitFor(
       async () => {
         const got = await drainDlq(env, q.dlqUrl);
-        return got.length >= 3 ? got : undefined;
+        return got.length >= 6 ? got : undefined;
       },
       30_000,
-      'three DLQ messages',
+      'six DLQ messages',
     );
     expect(dlq.map((m) => m.reason)).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^InvalidMessage: .*image_id/),
         expect.stringMatching(/^InvalidMessage: .*not JSON/),
         expect.stringMatching(/^InvalidMessage: .*receipt_id/),
+        expect.stringMatching(
+          /^InvalidMessage: field artifacts_bucket: bucket "someone-elses-bucket" is not an allowed/,
+        ),
+        expect.stringMatching(
+          /^InvalidMessage: field artifacts_bucket: must be a plain DNS-style bucket name/,
+        ),
+        expect.stringMatching(/^InvalidMessage: field lines_key: /),
       ]),
     );
     expect((await listEjs(kube, ns)).length).toBe(before);
     const metrics = await ctl.app.registry.getSingleMetricAsString('embedctl_ingest_messages_total');
-    expect(metrics).toMatch(/result="dead_lettered"} 3/);
+    expect(metrics).toMatch(/result="dead_lettered"} 6/);
   });
 });
 

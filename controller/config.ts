@@ -64,7 +64,7 @@ export const DispatchSettings = z.object({
   batchSize: int(1).max(100).default(10),
   /** How long a partial batch waits for more members (like Lambda's batching window). */
   batchWindowSeconds: z.coerce.number().min(0).default(2),
-  /** Unfinished worker Jobs (each one pod, Pending pods included). */
+  /** Unfinished worker Jobs (each one pod, Pending pods included) that have not yet reported every member. */
   maxActivePods: int(1).default(20),
   /** Retried items go in a batch of their own. */
   isolateRetries: z.boolean().default(true),

@@ -67,11 +67,16 @@ describe('backpressure under a burst of 1,000 messages', () => {
       }),
     });
 
-    // Sample while it fills up: never more than the caps.
+    // Sample while it fills up: never more than the caps. A Job is active until it finishes or has reported every
+    // member (then its pod only has to exit, and the dispatcher reuses the slot: controller/job-index.ts).
     const samples: { ejs: number; active: number }[] = [];
     const sample = async () => {
       const [ejs, jobs] = await Promise.all([listEjs(kube, ns), listJobs(kube, ns)]);
-      samples.push({ ejs: ejs.length, active: jobs.filter((j) => !jobFinished(j)).length });
+      const reportedBy = new Map(ejs.map((e) => [e.metadata.name, e.status?.report?.workerJob]));
+      const active = jobs.filter(
+        (j) => !jobFinished(j) && !parseMembers(j).every((m) => reportedBy.get(m.name) === j.metadata.name),
+      );
+      samples.push({ ejs: ejs.length, active: active.length });
     };
     await waitFor(
       async () => (await sample(), samples.at(-1)!.ejs >= MAX_OUTSTANDING),

@@ -15,6 +15,7 @@ import type { Queue, QueueMessage } from '../core/ports/queue.js';
 import type { VectorRecord } from '../core/ports/vector-store.js';
 import { ensureLiveIntact } from '../core/snapshot/repair.js';
 import { archiveKey, pointerKey, uploadSnapshot } from '../core/snapshot/s3-snapshot.js';
+import { InvalidVersionIdError } from '../core/snapshot/version-id.js';
 import {
   fsyncDir,
   listVersions,
@@ -283,7 +284,11 @@ class Lane {
   /** Resets the working copy to CURRENT, repairing CURRENT first when its copy shows it damaged (or it is missing). */
   private async openLive(): Promise<void> {
     const { root, objects, bucket, workRoot } = this.deps;
-    const current = await readCurrent(root, this.c);
+    // A CURRENT that names no valid version id is left to ensureLiveIntact, which repairs it like a missing one.
+    const current = await readCurrent(root, this.c).catch((err: unknown) => {
+      if (err instanceof InvalidVersionIdError) return undefined;
+      throw err;
+    });
     let known: { version: string; problem: string } | undefined;
     if (current) {
       try {

@@ -5,6 +5,7 @@ import { errorMessage, PipelineError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { listArchivedVersions, restoreSnapshot } from './s3-snapshot.js';
+import { InvalidVersionIdError } from './version-id.js';
 import {
   checkVersion,
   installVersion,
@@ -96,13 +97,23 @@ export interface RepairOptions {
  */
 export async function ensureLiveIntact(o: RepairOptions): Promise<LiveState> {
   const { root, collection: c, mirror } = o;
-  const current = o.known?.version ?? (await readCurrent(root, c));
+  // A CURRENT naming no valid id (`x/../../../words`) is repaired like a missing one: never used as a path.
+  let invalidCurrent: string | undefined;
+  const current =
+    o.known?.version ??
+    (await readCurrent(root, c).catch((err: unknown) => {
+      if (!(err instanceof InvalidVersionIdError)) throw err;
+      invalidCurrent = err.message;
+      return undefined;
+    }));
   let problem = o.known?.problem;
   if (current && problem === undefined) {
     problem = await checkVersion(versionDir(root, c, current));
     if (problem === undefined) return { kind: 'intact', version: current };
   }
-  const was = current ? { version: current, problem: problem! } : { problem: 'CURRENT is missing' };
+  const was = current
+    ? { version: current, problem: problem! }
+    : { problem: invalidCurrent ?? 'CURRENT is missing' };
 
   const rejected: RejectedCopy[] = [];
   const onVolume = (await listVersions(root, c)).filter((v) => v !== current && (!current || v < current));

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DirectoryObjectStore } from '../../../core/local/dir-store.js';
+import { ensureLiveIntact } from '../../../core/snapshot/repair.js';
 import {
   listArchivedVersions,
   pointerKey,
@@ -87,5 +88,29 @@ describe('snapshot version ids (issue 18 item 6)', () => {
     await store.put('vectors', 'lines/snapshot/timestamped/..%2F../snapshot.tar.gz', 'x');
     await store.put('vectors', 'lines/snapshot/timestamped/v-ok/snapshot.tar.gz', 'x');
     expect(await listArchivedVersions(store, 'vectors', 'lines')).toEqual(['v-ok']);
+  });
+
+  it('repair treats a CURRENT naming no valid id like a missing one: the newest intact version goes live', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'vol-'));
+    await installVersion(root, 'words', 'v-words', chromaDir('words data'));
+    await switchCurrent(root, 'words', 'v-words');
+    await installVersion(root, 'lines', 'v1', chromaDir('lines v1'));
+    writeFileSync(join(root, 'lines', 'CURRENT'), 'x/../../../words\n');
+    const state = await ensureLiveIntact({
+      root,
+      collection: 'lines',
+      workDir: mkdtempSync(join(tmpdir(), 'w-')),
+    });
+    expect(state).toMatchObject({
+      kind: 'repaired',
+      version: 'v1',
+      from: 'volume',
+      was: { problem: expect.stringContaining('is not a valid version id') },
+    });
+    expect(await readCurrent(root, 'lines')).toBe('v1');
+    expect(readFileSync(join(root, 'words', 'CURRENT'), 'utf8').trim()).toBe('v-words');
+    expect(readFileSync(join(root, 'words', 'versions', 'v-words', 'chroma.sqlite3'), 'utf8')).toBe(
+      'words data',
+    );
   });
 });

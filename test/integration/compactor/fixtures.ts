@@ -2,7 +2,7 @@ import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/c
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +158,8 @@ export async function writeRun(
     jobName?: string;
     dim?: number;
     tamper?: Partial<Record<Collection, (b: Buffer) => Buffer>>;
+    /** Record the SHA-256 of the tampered bytes (a hostile writer, not corruption in transit). */
+    rehash?: boolean;
     skipUpload?: Collection[];
   } = {},
 ): Promise<CompactionRunItem> {
@@ -169,7 +171,8 @@ export async function writeRun(
     const key = deltaKey(c, runId);
     const bytes = opts.tamper?.[c] ? opts.tamper[c](enc.bytes) : enc.bytes;
     if (!opts.skipUpload?.includes(c)) await w.objects.put(w.bucket, key, bytes);
-    deltas[c] = { key, sha256: enc.sha256, vectors: records.length };
+    const sha256 = opts.rehash ? createHash('sha256').update(bytes).digest('hex') : enc.sha256;
+    deltas[c] = { key, sha256, vectors: records.length };
   }
   const run = newCompactionRun({
     runId,

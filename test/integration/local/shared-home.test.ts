@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
-  existsSync,
+  readFileSync,
   mkdirSync,
   readdirSync,
   rmSync,
@@ -126,11 +126,16 @@ describe('a shared --home (issue 18, item 5)', () => {
     const run = await cli(['local', 'run', '--home', home, '--receipts', '1']).done;
     expect(run.code, run.stderr).toBe(2);
     expect(run.stderr).toMatch(/another local run/);
-    // A runner killed with SIGKILL leaves its runner.pid behind, but not its lock: the next one takes the home.
     process.kill(first.pid, 'SIGKILL');
     await first.exited;
-    expect(existsSync(join(home, 'state', 'runner.pid'))).toBe(true);
-    const third = await holder(home, 10);
+    // A runner killed with SIGKILL leaves its runner.pid behind, but not its lock: the next one takes the home.
+    const other = tempHome();
+    const killed = await holder(other);
+    expect(killed.said).toBe('locked');
+    process.kill(killed.pid, 'SIGKILL');
+    await killed.exited;
+    expect(readFileSync(join(other, 'state', 'runner.pid'), 'utf8')).toBe(`${killed.pid}\n`);
+    const third = await holder(other, 10);
     expect(third.said).toBe('locked');
   });
 

@@ -604,6 +604,8 @@ export async function summarize(
       }
     }
   }
+  // An EMBED message refused at ingest (a bucket or key outside the allowed ones) is a receipt that failed too.
+  const refusedAtIngest = ports.queues.embed.deadLetters().length;
   const deadLetters = Object.values(ports.queues).flatMap((q) =>
     q.deadLetters().map((d) => ({ queue: d.queue, reason: d.reason, body: d.body.slice(0, 200) })),
   );
@@ -633,9 +635,9 @@ export async function summarize(
     submitted: x.submitted,
     skipped: x.skipped ?? { done: 0, queued: 0 },
     receipts: {
-      total: jobs.length + (x.rejected ?? 0),
+      total: jobs.length + (x.rejected ?? 0) + refusedAtIngest,
       succeeded: succeeded.length,
-      failed: failed.length + (x.rejected ?? 0),
+      failed: failed.length + (x.rejected ?? 0) + refusedAtIngest,
     },
     vectors,
     merchants: {

@@ -19,7 +19,7 @@ const BAD_IMAGE = '6f1c2a4e-0b7d-4c1e-9a53-2d8e7f0c1b99';
 
 describe('local run: the summary tells the truth', () => {
   it(
-    'bad key → BadInput once; rejected receipts counted; no negative stage; a rerun uploads and queues nothing',
+    'bad key → dead-lettered at ingest, counted once; rejected receipts counted; no negative stage; a rerun uploads and queues nothing',
     async () => {
       const home = tempHome();
       const input = join(home, 'input');
@@ -50,23 +50,22 @@ describe('local run: the summary tells the truth', () => {
       expect(first.code, first.stderr.slice(-3000)).toBe(0);
       const summary = JSON.parse(first.stdout) as RunSummary;
       expect(summary.complete).toBe(true);
-      // 3 embedded + 1 bad job + 1 rejected while reading the folder.
+      // 3 embedded + 1 message refused at ingest + 1 rejected while reading the folder.
       expect(summary.receipts).toEqual({ total: 5, succeeded: 3, failed: 2 });
       expect(summary.submitted).toBe(3);
       const byReason = summary.failures.map((f) => `${f.source}: ${f.reason}: ${f.message}`);
       expect(byReason).toContainEqual(expect.stringMatching(/^orphan: BadInput: words\.ndjson is missing$/));
-      const badKey = summary.failures.find((f) => f.source.includes(BAD_IMAGE));
-      expect(badKey, JSON.stringify(summary.failures)).toMatchObject({
-        reason: 'BadInput',
-        message: expect.stringContaining('../../etc/passwd'),
+      // The escaping key never becomes a job: the message is dead-lettered at ingest, the reason naming the field.
+      const badKey = summary.deadLetters.find((d) => d.body.includes(BAD_IMAGE));
+      expect(badKey, JSON.stringify(summary.deadLetters)).toMatchObject({
+        reason: expect.stringContaining('lines_key'),
       });
       for (const [name, t] of Object.entries(summary.stages))
         expect(t.wallMs, name).toBeGreaterThanOrEqual(0);
       const status = JSON.parse((await cli(['status', '--home', home, '--json']).done).stdout) as {
         jobs: { spec: { imageId: string }; attempts: number; reason?: string }[];
       };
-      const job = status.jobs.find((j) => j.spec.imageId === BAD_IMAGE);
-      expect(job).toMatchObject({ attempts: 1, reason: 'BadInput' });
+      expect(status.jobs.find((j) => j.spec.imageId === BAD_IMAGE)).toBeUndefined();
 
       // The same command again: nothing new, nothing uploaded or queued again.
       const keys = good.map((r) => artifactKeys(r.imageId, r.receiptId));

@@ -1,20 +1,16 @@
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { S3Store } from '../../../core/aws/s3-store.js';
 import { ObjectTooLargeError } from '../../../core/errors.js';
 import '../../harness/env.js';
+import { awsSettings, createBucket } from '../../support/aws.js';
 
 const env = inject('testEnv');
 let store: S3Store;
-const bucket = `size-${Date.now().toString(36)}`;
+let bucket: string;
 
 beforeAll(async () => {
-  store = new S3Store({
-    region: env.aws.region,
-    endpoint: env.aws.endpoint,
-    credentials: { accessKeyId: env.aws.accessKeyId, secretAccessKey: env.aws.secretAccessKey },
-  });
-  await store.client.send(new CreateBucketCommand({ Bucket: bucket }));
+  store = new S3Store(awsSettings(env));
+  bucket = await createBucket(store, 'size');
   await store.put(bucket, 'big/words.ndjson', Buffer.alloc(5000, 0x78));
 });
 

@@ -1,4 +1,3 @@
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -16,18 +15,15 @@ import {
 import { UnsafeArchiveError } from '../../../core/snapshot/safe-extract.js';
 import { InvalidVersionIdError } from '../../../core/snapshot/version-id.js';
 import '../../harness/env.js';
+import { awsSettings, createBucket } from '../../support/aws.js';
 
 const env = inject('testEnv');
 let store: S3Store;
-const bucket = `mirror-${Date.now().toString(36)}`;
+let bucket: string;
 
 beforeAll(async () => {
-  store = new S3Store({
-    region: env.aws.region,
-    endpoint: env.aws.endpoint,
-    credentials: { accessKeyId: env.aws.accessKeyId, secretAccessKey: env.aws.secretAccessKey },
-  });
-  await store.client.send(new CreateBucketCommand({ Bucket: bucket }));
+  store = new S3Store(awsSettings(env));
+  bucket = await createBucket(store, 'mirror');
 });
 
 /** A .tar.gz with `d/x -> ..` and `a -> d/x/../outside` (the chain node-tar's strict mode let through). */

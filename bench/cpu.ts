@@ -26,10 +26,8 @@ export function cpuSnapshot(classify: Classify): CpuSnapshot {
     try {
       const cls = classify(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '), Number(pid));
       if (!cls) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // Fields 14 and 15 (utime, stime); 16–17 would add reaped children, counted where they ran instead.
-      byClass.set(cls, (byClass.get(cls) ?? 0) + (Number(f[11]) + Number(f[12])) / TICKS_PER_S);
+      // Own time only: reaped children are counted where they ran instead.
+      byClass.set(cls, (byClass.get(cls) ?? 0) + processCpuS(pid, false));
     } catch {
       // exited while we looked
     }
@@ -59,7 +57,15 @@ export function cpuSpent(
 
 /** This process's CPU seconds including its reaped children (and theirs): local mode's whole cost. */
 export function ownCpuS(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICKS_PER_S;
+  return processCpuS('self', true);
+}
+
+/** utime + stime (fields 14–15 of /proc/<pid>/stat), plus cutime + cstime (16–17) of reaped children if asked. */
+function processCpuS(pid: string, withChildren: boolean): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  return (f[11]! + f[12]! + (withChildren ? f[13]! + f[14]! : 0)) / TICKS_PER_S;
 }

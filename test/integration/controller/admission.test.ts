@@ -40,6 +40,30 @@ afterAll(async () => {
   await ctl?.stop();
 });
 
+type Ej = NonNullable<Awaited<ReturnType<typeof getEj>>>;
+
+/** Sends the EMBED message of `receipt` and waits until its EmbeddingJob satisfies `done`. */
+async function announceUntil(
+  ns: string,
+  q: Awaited<ReturnType<typeof createQueues>>,
+  receipt: number,
+  done: (ej: Ej) => boolean,
+  what: string,
+): Promise<{ name: string; ej: Ej }> {
+  const body = message(receipt);
+  await sqsClient(env).send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: body }));
+  const name = embeddingJobName(JSON.parse(body) as Parameters<typeof embeddingJobName>[0]);
+  const ej = await waitFor(
+    async () => {
+      const o = await getEj(kube, ns, name);
+      return o && done(o) ? o : undefined;
+    },
+    60_000,
+    what,
+  );
+  return { name, ej };
+}
+
 describe('admission', () => {
   it('fails the EmbeddingJob with PodRejected and deletes the Job when Pod Security rejects the pod', async () => {
     const ns = await createNamespace(kube, 'ctl-pss', { 'pod-security.kubernetes.io/enforce': 'restricted' });
@@ -54,17 +78,7 @@ describe('admission', () => {
       worker,
       config: testConfig(ns, q, env, { status: { podRejectedGraceSeconds: 1 } }),
     });
-    const body = message(500);
-    await sqsClient(env).send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: body }));
-    const name = embeddingJobName(JSON.parse(body) as Parameters<typeof embeddingJobName>[0]);
-    const ej = await waitFor(
-      async () => {
-        const o = await getEj(kube, ns, name);
-        return o?.status?.phase === 'Failed' ? o : undefined;
-      },
-      60_000,
-      'Failed',
-    );
+    const { ej } = await announceUntil(ns, q, 500, (ej) => ej.status?.phase === 'Failed', 'Failed');
     const failed = ej.status?.conditions?.find((c) => c.type === 'Failed');
     expect(failed).toMatchObject({ status: 'True', reason: 'PodRejected' });
     expect(failed?.message).toMatch(/PodSecurity|forbidden/i);
@@ -120,15 +134,11 @@ describe('admission', () => {
       config: testConfig(ns, q, env, { status: { podRejectedGraceSeconds: 1 } }),
     });
     try {
-      const body = message(700);
-      await sqsClient(env).send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: body }));
-      const name = embeddingJobName(JSON.parse(body) as Parameters<typeof embeddingJobName>[0]);
-      const ej = await waitFor(
-        async () => {
-          const o = await getEj(kube, ns, name);
-          return o?.status?.phase === 'Failed' ? o : undefined;
-        },
-        60_000,
+      const { ej } = await announceUntil(
+        ns,
+        q,
+        700,
+        (ej) => ej.status?.phase === 'Failed',
         'Failed (PodRejected) under the charts controller Role',
       );
       expect(ej.status?.conditions?.find((c) => c.type === 'Failed')).toMatchObject({
@@ -165,15 +175,11 @@ describe('admission', () => {
         config: testConfig(ns, q, env, { workerPolicy: { allowedImages: ['embedctl'] } }),
       });
       try {
-        const body = message(600);
-        await sqsClient(env).send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: body }));
-        const name = embeddingJobName(JSON.parse(body) as Parameters<typeof embeddingJobName>[0]);
-        const ej = await waitFor(
-          async () => {
-            const o = await getEj(kube, ns, name);
-            return o?.status?.conditions?.some((c) => c.reason === 'WorkerConfigRefused') ? o : undefined;
-          },
-          60_000,
+        const { name, ej } = await announceUntil(
+          ns,
+          q,
+          600,
+          (ej) => !!ej.status?.conditions?.some((c) => c.reason === 'WorkerConfigRefused'),
           'the WorkerConfigRefused condition',
         );
         const c = ej.status?.conditions?.find((x) => x.type === 'Scheduled');

@@ -26,6 +26,15 @@ const kubectl = (...args: string[]) =>
     encoding: 'utf8',
   });
 
+/** Loads the test kubeconfig into `kc`, applies the CRD and creates `namespace`; returns the custom-objects client. */
+async function crdNamespace(kc: KubeConfig, namespace: string): Promise<CustomObjectsApi> {
+  kc.loadFromFile(env.kubeconfigPath);
+  kubectl('apply', '-f', CRD_FILE);
+  kubectl('wait', '--for=condition=Established', '--timeout=30s', `crd/${PLURAL}.${GROUP}`);
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+  return kc.makeApiClient(CustomObjectsApi);
+}
+
 describe('EmbeddingJob CRD on the real apiserver', () => {
   const kc = new KubeConfig();
   let api: CustomObjectsApi;
@@ -39,11 +48,7 @@ describe('EmbeddingJob CRD on the real apiserver', () => {
   };
 
   beforeAll(async () => {
-    kc.loadFromFile(env.kubeconfigPath);
-    api = kc.makeApiClient(CustomObjectsApi);
-    kubectl('apply', '-f', CRD_FILE);
-    kubectl('wait', '--for=condition=Established', '--timeout=30s', `crd/${PLURAL}.${GROUP}`);
-    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+    api = await crdNamespace(kc, namespace);
   });
 
   it('creates with defaults, patches status through the subresource, and a watch sees it', async () => {
@@ -144,11 +149,7 @@ describe('EmbeddingJob spec is immutable (CEL self == oldSelf)', () => {
   const namespace = `crd-imm-${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    kc.loadFromFile(env.kubeconfigPath);
-    api = kc.makeApiClient(CustomObjectsApi);
-    kubectl('apply', '-f', CRD_FILE);
-    kubectl('wait', '--for=condition=Established', '--timeout=30s', `crd/${PLURAL}.${GROUP}`);
-    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+    api = await crdNamespace(kc, namespace);
   });
 
   it('refuses a spec change, still takes metadata and status changes', async () => {

@@ -99,6 +99,103 @@ export function assertKeyInBucket(bucket: string, key: string, field?: string): 
     throw new InvalidKeyError(bucket, key, field);
 }
 
+/**
+ * Object metadata S3 would not take or would not give back as written: a value that is not a string (the original
+ * system dead-lettered thousands of messages on an integer value raised inside boto3), a value outside printable
+ * US-ASCII, a key that is not an HTTP header token, two keys equal but for case, or more than S3's 2 KB in all.
+ * Raised by every object store before anything is sent or written; names the metadata key.
+ */
+export class InvalidMetadataError extends PipelineError {
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    readonly metadataKey: string,
+    problem: string,
+  ) {
+    super('BadInput', `s3://${bucket}/${key}: metadata ${JSON.stringify(metadataKey)} ${problem}`, {
+      bucket,
+      key,
+      metadataKey,
+    });
+  }
+}
+
+/** S3's limit on user metadata: the bytes of every key and value together (REST: `x-amz-meta-*` headers). */
+export const MAX_METADATA_BYTES = 2048;
+/** An HTTP field name (RFC 9110 token): S3 metadata keys travel as `x-amz-meta-{key}` headers. */
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Printable US-ASCII: S3 takes metadata values as header values over REST and withholds unprintable ones. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/**
+ * Throws InvalidMetadataError unless S3 would store `metadata` and return it unchanged: string values of printable
+ * US-ASCII without surrounding spaces (HTTP trims them), header-token keys unique regardless of case, at most
+ * MAX_METADATA_BYTES in all. Checked at run time, since a cast or untyped caller gets past the types.
+ */
+export function assertObjectMetadata(bucket: string, key: string, metadata: unknown): void {
+  if (metadata === undefined) return;
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
+    throw new InvalidMetadataError(
+      bucket,
+      key,
+      '',
+      `must be an object of strings, not ${describe(metadata)}`,
+    );
+  let bytes = 0;
+  const seen = new Map<string, string>();
+  for (const [k, v] of Object.entries(metadata as Record<string, unknown>)) {
+    if (!HEADER_TOKEN.test(k))
+      throw new InvalidMetadataError(
+        bucket,
+        key,
+        k,
+        "is not a valid key (letters, digits and !#$%&'*+-.^_`|~)",
+      );
+    const other = seen.get(k.toLowerCase());
+    if (other !== undefined)
+      throw new InvalidMetadataError(
+        bucket,
+        key,
+        k,
+        `differs from key ${JSON.stringify(other)} only in case`,
+      );
+    seen.set(k.toLowerCase(), k);
+    if (typeof v !== 'string')
+      throw new InvalidMetadataError(bucket, key, k, `must be a string, not ${describe(v)}`);
+    if (!PRINTABLE_ASCII.test(v))
+      throw new InvalidMetadataError(
+        bucket,
+        key,
+        k,
+        'must be printable US-ASCII (no control or non-ASCII characters)',
+      );
+    if (v !== v.trim())
+      throw new InvalidMetadataError(
+        bucket,
+        key,
+        k,
+        'must not start or end with a space (HTTP would trim it)',
+      );
+    bytes += k.length + v.length;
+    if (bytes > MAX_METADATA_BYTES)
+      throw new InvalidMetadataError(
+        bucket,
+        key,
+        k,
+        `brings the metadata to ${bytes} bytes, over S3's limit of ${MAX_METADATA_BYTES} (keys and values together)`,
+      );
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return 'a string';
+  return `the ${typeof v} ${String(v)}`;
+}
+
 export class TransientError extends PipelineError {
   constructor(message: string, context: Record<string, unknown> = {}, options?: ErrorOptions) {
     super('Transient', message, context, options);

@@ -8,7 +8,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import { assertKeyInBucket, ObjectTooLargeError, SourceMissingError } from '../errors.js';
+import {
+  assertKeyInBucket,
+  assertObjectMetadata,
+  ObjectTooLargeError,
+  SourceMissingError,
+} from '../errors.js';
 import type { GetOptions, ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
 import { clientConfig, type AwsSettings } from './config.js';
 
@@ -74,6 +79,8 @@ export class S3Store implements ObjectStore {
     options: PutOptions = {},
   ): Promise<void> {
     assertKeyInBucket(bucket, key);
+    // Before any request: the SDK would send a number as a header, and S3 keeps only printable ASCII.
+    assertObjectMetadata(bucket, key, options.metadata);
     const params = { Bucket: bucket, Key: key, ContentType: options.contentType, Metadata: options.metadata };
     if (typeof body === 'string' || (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_LIMIT)) {
       await this.client.send(new PutObjectCommand({ ...params, Body: body }));

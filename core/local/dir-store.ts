@@ -4,7 +4,13 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertKeyInBucket, ConfigError, ObjectTooLargeError, SourceMissingError } from '../errors.js';
+import {
+  assertKeyInBucket,
+  assertObjectMetadata,
+  ConfigError,
+  ObjectTooLargeError,
+  SourceMissingError,
+} from '../errors.js';
 import type { GetOptions, ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
 
 const META_DIR = '.meta';
@@ -95,6 +101,8 @@ export class DirectoryObjectStore implements ObjectStore {
     options: PutOptions = {},
   ): Promise<void> {
     const path = this.objectPath(bucket, key);
+    // S3's rules, so local mode refuses what the cloud would: before anything is written.
+    assertObjectMetadata(bucket, key, options.metadata);
     const tmpDir = join(this.root, TMP_DIR);
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
@@ -189,8 +197,9 @@ async function fsyncFile(path: string): Promise<void> {
   }
 }
 
+/** Keys lower-cased as S3 stores them; the values were checked to be strings (assertObjectMetadata). */
 function stringMetadata(m: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), v]));
 }
 
 function checkBucket(bucket: string): void {

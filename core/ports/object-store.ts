@@ -9,7 +9,10 @@ export interface ObjectInfo {
 
 export interface PutOptions {
   contentType?: string;
-  /** String-only, as S3 demands. */
+  /**
+   * String values only, as S3 demands, and checked at run time by every adapter before anything is sent or written
+   * (InvalidMetadataError, naming the key): printable US-ASCII, header-token keys, at most 2 KB in all.
+   */
   metadata?: Record<string, string>;
 }
 

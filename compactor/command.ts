@@ -53,6 +53,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Com
   set('s3Keep', num(env, 'COMPACTOR_S3_KEEP'));
   set('dimensions', num(env, ENV.EMBEDDING_DIMENSIONS));
   set('exitWhenIdleMs', num(env, 'COMPACTOR_EXIT_WHEN_IDLE_MS'));
+  set('maxGroupBytes', num(env, 'COMPACTOR_MAX_GROUP_BYTES'));
+  const stall = num(env, 'COMPACTOR_STALL_SECONDS');
+  if (stall !== undefined) c.stallMs = stall * 1000;
+  set('crashLimit', num(env, 'COMPACTOR_CRASH_LIMIT'));
   return c;
 }
 
@@ -112,7 +116,7 @@ export async function runCompactor(
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   const health = await startHealthServer(opts.metricsPort ?? DEFAULT_METRICS_PORT, {
-    healthy: () => !compactor.deps.lease.lostSignal.aborted,
+    healthy: () => compactor.isHealthy(),
     ready: () => compactor.isReady(),
   });
   opts.log.info({ metricsPort: health.port }, 'compactor starting');

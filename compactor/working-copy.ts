@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { startChromaServer, type ChromaServer } from '../core/chroma/server.js';
 import type { ServerRegistry } from './server-registry.js';
 import { ChromaVectorStore, CHROMA_CHUNK, HNSW_SYNC_THRESHOLD } from '../core/chroma/store.js';
-import type { Collection } from '../core/contracts/ids.js';
+import { receiptPrefix, type Collection } from '../core/contracts/ids.js';
 import { TransientError } from '../core/errors.js';
 import { copyVersion } from '../core/snapshot/volume.js';
 import type { Metadata, VectorRecord } from '../core/ports/vector-store.js';
@@ -17,6 +17,12 @@ export class WorkingCopy {
   store: ChromaVectorStore | undefined;
   private collectionId: string | undefined;
   private tenantDb: { tenant: string; database: string } | undefined;
+  /**
+   * Stored ids by receipt prefix (`IMAGE#…#RECEIPT#…`), read once per open and kept current by add/delete. Receipt
+   * deletes and metadata recomputes select by the deterministic id, never by metadata: vectors written by the
+   * original's first era hold `receipt_id` as a string, which `where receipt_id == <int>` never matches.
+   */
+  private byReceipt: Map<string, Set<string>> | undefined;
 
   constructor(
     readonly collection: Collection,
@@ -59,6 +65,7 @@ export class WorkingCopy {
 
   /** SIGTERM and wait: Chroma flushes on a clean stop, so the directory is a complete portable snapshot. */
   async stop(): Promise<void> {
+    this.byReceipt = undefined;
     const s = this.server;
     this.server = undefined;
     this.store = undefined;
@@ -95,11 +102,14 @@ export class WorkingCopy {
           collection: this.collection,
         });
       await res.arrayBuffer().catch(() => undefined);
+      if (this.byReceipt) for (const r of chunk) indexId(this.byReceipt, r.id);
     }
   }
 
   async delete(ids: string[]): Promise<void> {
-    if (ids.length) await this.vs.delete(this.collection, ids);
+    if (!ids.length) return;
+    await this.vs.delete(this.collection, ids);
+    if (this.byReceipt) for (const id of ids) this.byReceipt.get(receiptOf(id) ?? '')?.delete(id);
   }
 
   async updateMetadata(updates: { id: string; metadata: Metadata }[]): Promise<void> {
@@ -143,13 +153,18 @@ export class WorkingCopy {
     return out;
   }
 
-  /** Ids of one receipt's vectors (metadata image_id + receipt_id). */
+  /** Ids of one receipt's vectors, by id prefix. */
   async receiptIds(imageId: string, receiptId: number): Promise<string[]> {
-    const res = await this.vs.get(this.collection, {
-      where: { $and: [{ image_id: imageId }, { receipt_id: receiptId }] },
-      include: [],
-    });
-    return res.ids;
+    if (!this.byReceipt) {
+      const index = new Map<string, Set<string>>();
+      for (let offset = 0; ; offset += ID_PAGE) {
+        const res = await this.vs.get(this.collection, { include: [], limit: ID_PAGE, offset });
+        for (const id of res.ids) indexId(index, id);
+        if (res.ids.length < ID_PAGE) break;
+      }
+      this.byReceipt = index;
+    }
+    return [...(this.byReceipt.get(receiptPrefix(imageId, receiptId)) ?? [])];
   }
 
   async count(): Promise<number> {
@@ -208,6 +223,17 @@ export async function validateDirectory(
   } finally {
     await server.stop();
   }
+}
+
+const ID_PAGE = 10_000;
+const receiptOf = (id: string) => /^IMAGE#[^#]+#RECEIPT#\d{5}(?=#)/.exec(id)?.[0];
+
+function indexId(index: Map<string, Set<string>>, id: string): void {
+  const r = receiptOf(id);
+  if (!r) return; // not a receipt vector id: no receipt selects it
+  let set = index.get(r);
+  if (!set) index.set(r, (set = new Set()));
+  set.add(id);
 }
 
 export function withoutNulls(m: Metadata): Metadata {

@@ -1,0 +1,87 @@
+import type { Collection } from '../core/contracts/ids.js';
+import type { FencedLease } from '../core/lease/lease.js';
+import type { Logger } from '../core/log.js';
+import type { Ledger } from '../core/ports/ledger.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
+import type { Queue } from '../core/ports/queue.js';
+
+/** Compactor tuning (env: compactor/command.ts `configFromEnv`; README "Environment"). */
+export interface CompactorConfig {
+  /** Most messages per batch and collection. */
+  batchSize: number;
+  /** After the first message arrives, keep receiving for up to this long to fill the batch. */
+  batchWindowMs: number;
+  /** Long-poll wait of the first receive. */
+  waitSeconds: number;
+  /** Visibility timeout of received messages (extended while a batch is in progress). */
+  visibilitySeconds: number;
+  /** A message whose processing failed and that was received this many times goes to the DLQ with the reason. */
+  maxReceives: number;
+  /** Versions kept on the volume (besides CURRENT) and their minimum age before removal. */
+  keepVersions: number;
+  graceMs: number;
+  /**
+   * On a clean shutdown, prune once more with this grace period instead of `graceMs` (unset: no prune at shutdown).
+   * Local mode: the versions published in the run's last minute would otherwise stay until the next run.
+   */
+  shutdownGraceMs?: number;
+  /** S3 snapshot after this many publishes or seconds (and on shutdown); newest K kept there. */
+  s3EveryPublishes: number;
+  s3EverySeconds: number;
+  s3Keep: number;
+  /** Expected vector dimension; when unset, the collection's own (or the first delta's). */
+  dimensions?: number;
+  /**
+   * After a batch is merged, keep merging the batches already waiting in the queue for up to this long before one
+   * publish covers them all (0 = publish after every batch). Fewer publishes under a backlog; a run waits at most this
+   * much longer for COMPLETED. One value for both lanes, or one per collection (a missing collection: 0).
+   */
+  publishHoldMs: number | Partial<Record<Collection, number>>;
+  /** Stop (exit 0) when both queues were empty this long; unset = run until signalled. */
+  exitWhenIdleMs?: number;
+  /**
+   * Most delta bytes (as the runs declare them: vectors × dimensions × 4, plus documents) loaded at once: a batch's
+   * runs are merged in groups below this, so 1,000 word deltas never sit in memory together.
+   */
+  maxGroupBytes: number;
+  /**
+   * A batch that makes no progress for this long is stalled: /healthz fails (the kubelet restarts the pod) and the
+   * visibility heartbeat stops, so its messages return to the queue.
+   */
+  stallMs: number;
+  /** A message in whose batch the process died this many times while it was processed alone is dead-lettered. */
+  crashLimit: number;
+}
+
+export const DEFAULT_CONFIG: CompactorConfig = {
+  batchSize: 1000,
+  batchWindowMs: 2000,
+  publishHoldMs: 0,
+  waitSeconds: 20,
+  // Short, and kept alive by a heartbeat every half of it while a batch is held (keepInvisible): a compactor that
+  // is killed gives its messages back within a minute, not fifteen.
+  visibilitySeconds: 60,
+  maxReceives: 20,
+  keepVersions: 5,
+  graceMs: 10 * 60_000,
+  s3EveryPublishes: 10,
+  s3EverySeconds: 300,
+  s3Keep: 4,
+  maxGroupBytes: 256 * 2 ** 20,
+  stallMs: 10 * 60_000,
+  crashLimit: 2,
+};
+
+export interface CompactorDeps {
+  queues: Record<Collection, Queue>;
+  ledger: Ledger;
+  objects: ObjectStore;
+  bucket: string;
+  lease: FencedLease;
+  /** Shared volume root (`{root}/{collection}/versions/…`, `CURRENT`). */
+  root: string;
+  /** Local scratch for the working copies (never on the shared volume). */
+  workRoot: string;
+  log: Logger;
+  config?: Partial<CompactorConfig>;
+}

@@ -1,0 +1,127 @@
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from '../core/log.js';
+import type { QueueMessage } from '../core/ports/queue.js';
+import { errorMessage } from '../core/errors.js';
+import { fsyncDir, writeDurably } from '../core/snapshot/volume.js';
+
+interface Deaths {
+  /** Times the process died while this message was in the batch being processed. */
+  deaths: number;
+  /** …of which while it was alone in that batch. */
+  alone: number;
+  since: string;
+}
+
+interface State {
+  inflight: string[];
+  messages: Record<string, Deaths>;
+}
+
+/** Entries of messages not seen again for this long are forgotten (beyond SQS's longest retention, 14 days). */
+const FORGET_MS = 15 * 24 * 3600_000;
+
+/**
+ * Durable count of process deaths per message (failure: a message that kills the compactor — OOM, a crash in
+ * Chroma — never reaches `failed()`, so without this it is redelivered until retention expires). Before a batch is
+ * processed its message ids are written here; a clean end clears them. A process that starts and finds ids left
+ * charges each of them one death. The lane then isolates suspects (`isolate`), so a repeat death narrows down to the
+ * culprit, which goes to the DLQ with reason `CrashLoop` once it died alone `crashLimit` times. Kept on the shared
+ * volume, next to the collection, because a restarted pod may run on another node.
+ */
+export class CrashRecord {
+  private state: State = { inflight: [], messages: {} };
+
+  constructor(
+    readonly path: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads the record and charges a death to every message left in flight; returns the ids charged. */
+  async open(): Promise<string[]> {
+    try {
+      this.state = JSON.parse(await readFile(this.path, 'utf8')) as State;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT')
+        this.log.warn(
+          { err: errorMessage(err), path: this.path },
+          'crash record unreadable; starting afresh',
+        );
+      this.state = { inflight: [], messages: {} };
+    }
+    const charged = this.state.inflight;
+    const now = new Date().toISOString();
+    for (const id of charged) {
+      const d = (this.state.messages[id] ??= { deaths: 0, alone: 0, since: now });
+      d.deaths++;
+      if (charged.length === 1) d.alone++;
+    }
+    const cutoff = Date.now() - FORGET_MS;
+    for (const [id, d] of Object.entries(this.state.messages))
+      if (Date.parse(d.since) < cutoff) delete this.state.messages[id];
+    this.state.inflight = [];
+    if (charged.length) {
+      this.log.warn(
+        { messages: charged.length },
+        'the previous process died mid-batch; its messages are suspects',
+      );
+      await this.save();
+    }
+    return charged;
+  }
+
+  deaths(id: string): Deaths | undefined {
+    return this.state.messages[id];
+  }
+
+  /** Durably records the messages about to be processed (before anything is merged). */
+  async begin(msgs: QueueMessage[]): Promise<void> {
+    this.state.inflight = [...new Set(msgs.map((m) => m.id))];
+    await this.save();
+  }
+
+  /** The batch ended without the process dying: nothing is in flight; `settled` messages are forgotten. */
+  async end(settled: QueueMessage[]): Promise<void> {
+    this.state.inflight = [];
+    for (const m of settled) delete this.state.messages[m.id];
+    await this.save();
+  }
+
+  private async save(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    await writeDurably(tmp, JSON.stringify(this.state));
+    await rename(tmp, this.path);
+    await fsyncDir(dirname(this.path));
+  }
+}
+
+/**
+ * How a received batch is processed given its messages' deaths (pure): messages that died alone `crashLimit` times
+ * go to the DLQ; never-suspected ones form one batch; suspects of one death go in groups of √batchSize, of more
+ * deaths one at a time. A culprit among 1,000 is dead-lettered after 2 + `crashLimit` deaths (the full batch, its
+ * group of 32, then alone), and an innocent message is never dead-lettered for it (it never dies alone).
+ */
+export function isolate<M extends { id: string }>(
+  msgs: M[],
+  deathsOf: (id: string) => Deaths | undefined,
+  opts: { batchSize: number; crashLimit: number },
+): { crashLooping: { m: M; deaths: Deaths }[]; groups: M[][] } {
+  const crashLooping: { m: M; deaths: Deaths }[] = [];
+  const clean: M[] = [];
+  const once: M[] = [];
+  const alone: M[][] = [];
+  for (const m of msgs) {
+    const d = deathsOf(m.id);
+    if (!d || d.deaths === 0) clean.push(m);
+    else if (d.alone >= opts.crashLimit) crashLooping.push({ m, deaths: d });
+    else if (d.deaths === 1) once.push(m);
+    else alone.push([m]);
+  }
+  const size = Math.max(1, Math.ceil(Math.sqrt(opts.batchSize)));
+  const groups: M[][] = clean.length ? [clean] : [];
+  for (let i = 0; i < once.length; i += size) groups.push(once.slice(i, i + size));
+  groups.push(...alone);
+  return { crashLooping, groups };
+}

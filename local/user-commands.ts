@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import { copyFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { ENV } from '../cdk8s/env.js';
+import { ENV, LEASE_NAMES } from '../cdk8s/env.js';
 import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
@@ -13,20 +13,24 @@ import { COLLECTIONS, parseVectorId, type Collection } from '../core/contracts/i
 import { ConfigError, UsageError } from '../core/errors.js';
 import { safeField, safeText } from '../cli/safe-text.js';
 import { existingHome, exitCodeOf, intArg, nonEmptyArg, writeError } from '../cli/usage.js';
-import { makeKubeClient } from '../core/kube/client.js';
+import { loadKubeConfig, makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
-import { FencedLease } from '../core/lease/lease.js';
+import type { FencedLease, LeaseBackend } from '../core/lease/lease.js';
 import { FileLeaseBackend } from '../core/lease/file-lease.js';
+import { withHeldLease } from '../core/lease/hold.js';
+import { KubeLeaseBackend } from '../core/lease/kube-lease.js';
 import { isCompacted, type LocalJob } from '../core/local/job-table.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { Queue } from '../core/ports/queue.js';
 import { fileSha256 } from '../core/snapshot/file-digests.js';
+import { fenceVolume } from '../core/snapshot/fence.js';
 import { describeLiveState, ensureLiveIntact, intactVersion } from '../core/snapshot/repair.js';
 import { archiveKey, readPointer } from '../core/snapshot/s3-snapshot.js';
 import {
   listVersions,
   pruneVersions,
   readCurrent,
+  readCurrentText,
   removeLeftovers,
   switchCurrent,
   versionsDir,
@@ -345,32 +349,49 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
       'version id (default: keep CURRENT when intact; when it is damaged or missing, install the newest intact copy)',
     )
     .addOption(homeOption())
-    .option('--cloud', `the volume at ${ENV.CHROMA_ROOT} and the S3 mirror in ${ENV.VECTORS_BUCKET}`)
+    .option(
+      '--cloud',
+      `the volume at ${ENV.CHROMA_ROOT} and the S3 mirror in ${ENV.VECTORS_BUCKET}, fenced by the compactor's Lease`,
+    )
     .option('--chroma-root <dir>', 'root of the snapshot volume (cloud; default $CHROMA_ROOT)')
+    .option(
+      '--namespace <ns>',
+      'namespace of the compactor\'s Lease (cloud; default $NAMESPACE or "default")',
+    )
+    .option('--lease-name <name>', `the compactor's Lease (cloud; default ${LEASE_NAMES.compactor})`)
+    .option('--kubeconfig <path>', 'kubeconfig (cloud; default $KUBECONFIG, ~/.kube/config or in-cluster)')
+    .option(
+      '--lease-wait <seconds>',
+      "how long to wait for the compactor's lease while someone holds it (0: one attempt)",
+      intArg(0, 3600),
+      DEFAULT_LEASE_WAIT_SECONDS,
+    )
     .action(
-      async (
-        collection: string,
-        version: string | undefined,
-        f: { home: string; cloud?: boolean; chromaRoot?: string },
-      ) => {
+      async (collection: string, version: string | undefined, f: WriterFlags & { leaseWait: number }) => {
         await guarded(async () => {
           const c = collectionArg(collection);
-          const { root, mirror, lease, close } = snapshotTarget(f);
+          const { root, mirror, close } = snapshotTarget(f);
           const work = await mkdtemp(join(tmpdir(), 'restore-'));
           try {
             if (!root) throw new ConfigError(`no volume: set ${ENV.CHROMA_ROOT} or --chroma-root`);
-            return await withLease(lease, 'restore', async (assertHeld) => {
+            const backend = await writerLease(f);
+            return await withWriterLease(backend, 'restore', f.leaseWait * 1000, async (lease) => {
               const opts = { root, collection: c, workDir: work, ...(mirror ? { mirror } : {}) };
+              // The fence before CURRENT moves: the lease is still ours, and FENCE records our token, so a compactor
+              // deposed by this restore fails its next fence instead of publishing over it.
+              const fence = () => fenceVolume(root, lease, { collection: c, command: 'snapshot restore' });
               if (!version) {
                 // Repair: the live version is checked file by file; a damaged or missing one is replaced by the
                 // newest intact copy (core/snapshot/repair.ts), or refused with the reason of every copy tried.
-                const state = await ensureLiveIntact({ ...opts, beforeSwitch: assertHeld });
+                const state = await ensureLiveIntact({ ...opts, beforeSwitch: fence });
                 say(`${describeLiveState(c, state)}\n`);
                 return state.kind === 'empty' ? 1 : 0;
               }
+              // What CURRENT was when we took the lease: the switch is a compare-and-swap on it.
+              const expected = await readCurrentText(root, c);
               const got = await intactVersion(opts, version);
-              await assertHeld();
-              await switchCurrent(root, c, version);
+              await fence();
+              await switchCurrent(root, c, version, { expected });
               say(
                 `${c}: ${
                   got.from === 'volume'
@@ -418,7 +439,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
             // Locally the compactor's lease is held, so nothing publishes meanwhile and readers copy only CURRENT:
             // no grace period. In the cloud, nothing younger than the compactor's grace period is touched.
             const graceMs = lease ? 0 : DEFAULT_CONFIG.graceMs;
-            const out = await withLease(lease, 'prune', async () => {
+            const prune = async () => {
               const results = [];
               for (const c of collections) {
                 const before = await dirBytes(versionsDir(root, c));
@@ -434,7 +455,10 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
                 });
               }
               return results;
-            });
+            };
+            const out = lease
+              ? await withWriterLease(new FileLeaseBackend(lease), 'prune', 0, prune)
+              : await prune();
             if (f.json) print(out);
             else
               for (const r of out) {
@@ -592,25 +616,54 @@ function collectionArg(value: string): Collection {
   return value as Collection;
 }
 
+/** `snapshot restore` waits this long by default for the compactor's lease while someone else holds it. */
+export const DEFAULT_LEASE_WAIT_SECONDS = 5;
+
+interface WriterFlags extends ViewFlags {
+  namespace?: string;
+  leaseName?: string;
+  kubeconfig?: string;
+}
+
 /**
- * Runs `fn` holding the compactor's lease (local mode), so a restore or prune never interleaves with a publish;
- * refuses while a run holds it. Without a lease file (cloud) it is not fenced: stop the compactor first.
+ * The compactor's lease, which every writer of CURRENT holds: the file lease of the home (local mode), or the
+ * coordination.k8s.io Lease the compactor Deployment holds (cloud: --lease-name, default embedctl-compactor, in
+ * --namespace, default $NAMESPACE). $LEASE_NAME is not read: in a controller pod it names the controller's Lease.
  */
-async function withLease<T>(
-  lease: string | undefined,
+async function writerLease(f: WriterFlags): Promise<LeaseBackend> {
+  if (!f.cloud) return new FileLeaseBackend(homePaths(existingHome(f.home)).lease);
+  const kc = await loadKubeConfig(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {});
+  return new KubeLeaseBackend(
+    kc,
+    f.namespace ?? process.env[ENV.NAMESPACE] ?? 'default',
+    f.leaseName ?? LEASE_NAMES.compactor,
+  );
+}
+
+/**
+ * Runs `fn` holding the compactor's lease (core/lease/hold.ts), so a restore or prune never interleaves with a
+ * publish: waits up to `waitMs` while another holder (a running compactor) has it, then refuses naming the holder
+ * (LeaseHeldError, exit 1). `prune --cloud` takes no lease: it relies on the compactor's grace period.
+ */
+async function withWriterLease<T>(
+  backend: LeaseBackend,
   what: string,
-  fn: (assertHeld: () => Promise<unknown>) => Promise<T>,
+  waitMs: number,
+  fn: (lease: FencedLease) => Promise<T>,
 ): Promise<T> {
-  const fence = lease
-    ? new FencedLease(new FileLeaseBackend(lease), { identity: `${what}-${process.pid}`, durationMs: 60_000 })
-    : undefined;
-  if (fence && (await fence.tryAcquire()) === undefined)
-    throw new ConfigError('the compactor holds the lease (a run is in progress): try again when it is idle');
-  try {
-    return await fn(async () => fence?.assertHeld());
-  } finally {
-    await fence?.release();
-  }
+  return withHeldLease(
+    backend,
+    {
+      identity: `${what}-${hostname()}-${process.pid}`,
+      durationMs: 60_000,
+      waitMs,
+      hint:
+        backend instanceof KubeLeaseBackend
+          ? 'the compactor is running; scale its Deployment to 0 (or wait until it is idle and exits), or pass a longer --lease-wait'
+          : 'a run is in progress; try again when it is idle, or pass a longer --lease-wait',
+    },
+    fn,
+  );
 }
 
 /** Bytes of the files under `dir` (0 when it does not exist). */

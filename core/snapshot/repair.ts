@@ -12,6 +12,7 @@ import {
   listVersions,
   moveAside,
   readCurrent,
+  readCurrentText,
   switchCurrent,
   versionDir,
 } from './volume.js';
@@ -83,7 +84,7 @@ export interface RepairOptions {
   mirror?: Mirror;
   /** Local scratch for mirror downloads (never the shared volume). */
   workDir: string;
-  /** Right before CURRENT moves: the compactor's fence, or the lease check of `snapshot restore`. */
+  /** Right before CURRENT moves: the fence of the compactor or of `snapshot restore` (fenceVolume, fence.ts). */
   beforeSwitch?: () => Promise<unknown>;
   /** The caller already found CURRENT damaged (a reader copy failed): skip re-checking it. */
   known?: { version: string; problem: string };
@@ -99,11 +100,14 @@ export async function ensureLiveIntact(o: RepairOptions): Promise<LiveState> {
   const { root, collection: c, mirror } = o;
   // A CURRENT naming no valid id (`x/../../../words`) is repaired like a missing one: never used as a path.
   let invalidCurrent: string | undefined;
+  /** CURRENT's raw text when it names no valid id (the switch below compares against it). */
+  let expectedText: string | undefined;
   const current =
     o.known?.version ??
-    (await readCurrent(root, c).catch((err: unknown) => {
+    (await readCurrent(root, c).catch(async (err: unknown) => {
       if (!(err instanceof InvalidVersionIdError)) throw err;
       invalidCurrent = err.message;
+      expectedText = await readCurrentText(root, c);
       return undefined;
     }));
   let problem = o.known?.problem;
@@ -153,7 +157,9 @@ export async function ensureLiveIntact(o: RepairOptions): Promise<LiveState> {
   if (!chosen) throw new SnapshotUnrecoverableError(c, was, rejected);
 
   await o.beforeSwitch?.();
-  await switchCurrent(root, c, chosen.version);
+  // A compare-and-swap on what CURRENT held when the repair began (its raw text when it named no valid id): a writer
+  // that moved it meanwhile is not overwritten (CurrentMovedError).
+  await switchCurrent(root, c, chosen.version, { expected: current ?? expectedText });
   // The damaged copies are no versions any more (the mirror install already replaced a damaged copy of its own id).
   for (const v of damagedOnVolume) if (v !== chosen.version) await moveAside(root, c, v);
   const state: LiveState = {

@@ -3,6 +3,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import type { Collection } from '../contracts/ids.js';
 import { TransientError } from '../errors.js';
+import { LeaseLostError } from '../lease/lease.js';
 import { copyFilesHashing, digestDiff, listFiles, NotAFileError, sha256Files } from './file-digests.js';
 import { checkVersionId, isVersionId } from './version-id.js';
 
@@ -35,15 +36,23 @@ export function newVersionId(now = new Date()): string {
 
 /** The live version id, undefined when there is none; InvalidVersionIdError when CURRENT names no plain id. */
 export async function readCurrent(root: string, collection: Collection): Promise<string | undefined> {
+  const v = await readCurrentText(root, collection);
+  return v ? checkVersionId(v, join(collectionDir(root, collection), 'CURRENT')) : undefined;
+}
+
+/**
+ * What CURRENT holds, trimmed and not checked as a version id (its first bytes only: a valid id is ≤ 128 bytes, and
+ * an arbitrarily large file planted as CURRENT is never read whole); undefined when there is no CURRENT or it is
+ * empty. The compare-and-swap of switchCurrent compares against this.
+ */
+export async function readCurrentText(root: string, collection: Collection): Promise<string | undefined> {
   const path = join(collectionDir(root, collection), 'CURRENT');
-  let v: string;
   try {
     const fh = await open(path, 'r');
     try {
-      // A valid id is ≤ 128 bytes; never read an arbitrarily large file planted as CURRENT.
       const buf = Buffer.alloc(CURRENT_MAX_BYTES + 1);
       const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      v = buf.subarray(0, bytesRead).toString('utf8').trim();
+      return buf.subarray(0, bytesRead).toString('utf8').trim() || undefined;
     } finally {
       await fh.close();
     }
@@ -51,19 +60,66 @@ export async function readCurrent(root: string, collection: Collection): Promise
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  return v ? checkVersionId(v, path) : undefined;
 }
 
 const CURRENT_MAX_BYTES = 256;
 
-/** Atomically points CURRENT at `version` (which must already be complete on the volume). */
-export async function switchCurrent(root: string, collection: Collection, version: string): Promise<void> {
+/**
+ * CURRENT was not what its writer expected when it came to switch it: another writer moved it meanwhile (an unfenced
+ * `snapshot restore`, a deposed compactor), or the writer's idea of the live version is stale. Nothing was switched.
+ * A LeaseLostError: a compactor stops without writing anything more, like any lost fence, and starts again from the
+ * CURRENT that is there.
+ */
+export class CurrentMovedError extends LeaseLostError {
+  constructor(
+    readonly collection: Collection,
+    readonly expected: string | undefined,
+    readonly actual: string | undefined,
+    readonly version: string,
+  ) {
+    super(
+      `${collection}: CURRENT moved under us: expected ${expected ?? '(none)'}, found ${actual ?? '(none)'}; not switching it to ${version}`,
+      { collection, expected: expected ?? null, actual: actual ?? null, version },
+    );
+  }
+}
+
+export interface SwitchOptions {
+  /**
+   * The CURRENT this writer based its switch on (what readCurrent, or readCurrentText for one naming no valid id,
+   * gave it): undefined means "there is no CURRENT". Compared right before the rename: CurrentMovedError when it
+   * differs.
+   */
+  expected: string | undefined;
+}
+
+/**
+ * Atomically points CURRENT at `version` (which must already be complete on the volume): written to a temporary file,
+ * fsynced, renamed over CURRENT, directory fsynced. A compare-and-swap on `expected`: CURRENT is re-read right before
+ * the rename, and CurrentMovedError (nothing switched) when it is not what the writer expected. The re-read and the
+ * rename are two steps, so two writers racing within that window are not told apart: writers are kept apart by the
+ * compactor's lease and the volume's FENCE (fence.ts); this check catches a writer that did not hold them, or one
+ * whose idea of CURRENT is stale.
+ */
+export async function switchCurrent(
+  root: string,
+  collection: Collection,
+  version: string,
+  opts: SwitchOptions,
+): Promise<void> {
   checkVersionId(version, `new CURRENT of ${collection}`);
   const dir = collectionDir(root, collection);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.CURRENT.${process.pid}.${randomBytes(4).toString('hex')}`);
-  await writeDurably(tmp, `${version}\n`);
-  await rename(tmp, join(dir, 'CURRENT'));
+  try {
+    await writeDurably(tmp, `${version}\n`);
+    const actual = await readCurrentText(root, collection);
+    if (actual !== opts.expected) throw new CurrentMovedError(collection, opts.expected, actual, version);
+    await rename(tmp, join(dir, 'CURRENT'));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
   await fsyncDir(dir);
 }
 

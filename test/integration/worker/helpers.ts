@@ -11,7 +11,12 @@ import { createLogger } from '../../../core/log.js';
 import { applyMerchant, buildReceiptItems } from '../../../core/receipt/embedding-inputs.js';
 import type { putReceipt } from '../../../core/sample/index.js';
 import { type GeneratedReceipt } from '../../../core/sample/index.js';
-import { installVersion, newVersionId, switchCurrent } from '../../../core/snapshot/volume.js';
+import {
+  installVersion,
+  newVersionId,
+  readCurrentText,
+  switchCurrent,
+} from '../../../core/snapshot/volume.js';
 import type { TestEnv } from '../../harness/env.js';
 import type { FailureReason, Reporter, WorkItem } from '../../../worker/process.js';
 
@@ -134,6 +139,6 @@ export async function seedLinesSnapshot(
   }
   const version = newVersionId();
   await installVersion(volume, 'lines', version, build);
-  await switchCurrent(volume, 'lines', version);
+  await switchCurrent(volume, 'lines', version, { expected: await readCurrentText(volume, 'lines') });
   return { root: volume, version, dir: build };
 }

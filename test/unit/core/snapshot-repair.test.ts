@@ -72,7 +72,7 @@ describe('snapshot repair', () => {
   it('an intact CURRENT is left alone; checkVersion names a changed, a missing and an unexpected file', async () => {
     const w = world();
     await publish(w.root, 'v1', 'one');
-    await switchCurrent(w.root, 'words', 'v1');
+    await switchCurrent(w.root, 'words', 'v1', { expected: undefined });
     const state = await ensureLiveIntact({
       root: w.root,
       collection: 'words',
@@ -96,7 +96,7 @@ describe('snapshot repair', () => {
     const w = world();
     await publish(w.root, 'v1', 'one');
     await publish(w.root, 'v2', 'two');
-    await switchCurrent(w.root, 'words', 'v2');
+    await switchCurrent(w.root, 'words', 'v2', { expected: undefined });
     await uploadSnapshot(w.store, BUCKET, 'words', 'v2', versionDir(w.root, 'words', 'v2'));
     flip(w.root, 'v2');
     const fenced: string[] = [];
@@ -133,7 +133,7 @@ describe('snapshot repair', () => {
       ['v4', 'four'],
     ] as const)
       await publish(w.root, v, c);
-    await switchCurrent(w.root, 'words', 'v4');
+    await switchCurrent(w.root, 'words', 'v4', { expected: undefined });
     for (const v of ['v3', 'v4'])
       await uploadSnapshot(w.store, BUCKET, 'words', v, versionDir(w.root, 'words', v));
     // v4 damaged on the volume and its archive corrupted; v3 damaged on the volume but intact in the mirror.
@@ -172,7 +172,7 @@ describe('snapshot repair', () => {
     const w = world();
     await publish(w.root, 'v1', 'one');
     await publish(w.root, 'v2', 'two');
-    await switchCurrent(w.root, 'words', 'v2');
+    await switchCurrent(w.root, 'words', 'v2', { expected: undefined });
     flip(w.root, 'v1');
     flip(w.root, 'v2');
     const err = await ensureLiveIntact({
@@ -189,7 +189,7 @@ describe('snapshot repair', () => {
 
     const lone = world();
     await publish(lone.root, 'v1', 'one');
-    await switchCurrent(lone.root, 'words', 'v1');
+    await switchCurrent(lone.root, 'words', 'v1', { expected: undefined });
     flip(lone.root, 'v1');
     await expect(
       ensureLiveIntact({ root: lone.root, collection: 'words', mirror: lone.mirror, workDir: lone.work }),
@@ -200,7 +200,7 @@ describe('snapshot repair', () => {
     const w = world();
     await publish(w.root, 'v1', 'one');
     await publish(w.root, 'v2', 'two');
-    await switchCurrent(w.root, 'words', 'v2');
+    await switchCurrent(w.root, 'words', 'v2', { expected: undefined });
     rmSync(join(w.root, 'words', 'CURRENT'));
     const state = await ensureLiveIntact({
       root: w.root,

@@ -48,7 +48,7 @@ describe('snapshot version ids (issue 18 item 6)', () => {
   it('a CURRENT naming x/../../../words is a typed error naming the file, and replaces nothing', async () => {
     const root = mkdtempSync(join(tmpdir(), 'vol-'));
     await installVersion(root, 'words', 'v-words', chromaDir('words data'));
-    await switchCurrent(root, 'words', 'v-words');
+    await switchCurrent(root, 'words', 'v-words', { expected: undefined });
     mkdirSync(join(root, 'lines'), { recursive: true });
     writeFileSync(join(root, 'lines', 'CURRENT'), 'x/../../../words\n');
 
@@ -59,7 +59,7 @@ describe('snapshot version ids (issue 18 item 6)', () => {
     await rejection(copyCurrentTo(root, 'lines', mkdtempSync(join(tmpdir(), 'scratch-'))));
     // The audit's reproduction: installing under that id removed and replaced the whole words collection.
     await rejection(installVersion(root, 'lines', 'x/../../../words', chromaDir('attacker')));
-    await rejection(switchCurrent(root, 'lines', '../../words/versions/v-words'));
+    await rejection(switchCurrent(root, 'lines', '../../words/versions/v-words', { expected: undefined }));
     expect(readFileSync(join(root, 'words', 'CURRENT'), 'utf8').trim()).toBe('v-words');
     expect(readFileSync(join(root, 'words', 'versions', 'v-words', 'chroma.sqlite3'), 'utf8')).toBe(
       'words data',
@@ -93,7 +93,7 @@ describe('snapshot version ids (issue 18 item 6)', () => {
   it('repair treats a CURRENT naming no valid id like a missing one: the newest intact version goes live', async () => {
     const root = mkdtempSync(join(tmpdir(), 'vol-'));
     await installVersion(root, 'words', 'v-words', chromaDir('words data'));
-    await switchCurrent(root, 'words', 'v-words');
+    await switchCurrent(root, 'words', 'v-words', { expected: undefined });
     await installVersion(root, 'lines', 'v1', chromaDir('lines v1'));
     writeFileSync(join(root, 'lines', 'CURRENT'), 'x/../../../words\n');
     const state = await ensureLiveIntact({

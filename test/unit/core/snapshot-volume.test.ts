@@ -6,15 +6,18 @@ import { join } from 'node:path';
 import {
   copyCurrentTo,
   copyVersion,
+  CurrentMovedError,
   VERSION_INFO,
   installVersion,
   listVersions,
   newVersionId,
   pruneVersions,
   readCurrent,
+  readCurrentText,
   switchCurrent,
   versionDir,
 } from '../../../core/snapshot/volume.js';
+import { LeaseLostError } from '../../../core/lease/lease.js';
 
 function chromaDir(content: string): string {
   const d = mkdtempSync(join(tmpdir(), 'src-'));
@@ -32,7 +35,7 @@ describe('snapshot volume layout', () => {
 
     const v1 = newVersionId(new Date('2026-01-01T00:00:00Z'));
     await installVersion(root, 'lines', v1, chromaDir('one'));
-    await switchCurrent(root, 'lines', v1);
+    await switchCurrent(root, 'lines', v1, { expected: undefined });
     const v2 = newVersionId(new Date('2026-01-01T00:00:01Z'));
     await installVersion(root, 'lines', v2, chromaDir('two'));
     // Installed but not switched: readers still see v1.
@@ -41,7 +44,7 @@ describe('snapshot volume layout', () => {
     expect(copy?.version).toBe(v1);
     expect(readFileSync(join(copy!.dir, 'chroma.sqlite3'), 'utf8')).toBe('one');
 
-    await switchCurrent(root, 'lines', v2);
+    await switchCurrent(root, 'lines', v2, { expected: v1 });
     expect(await readCurrent(root, 'lines')).toBe(v2);
     expect(await listVersions(root, 'lines')).toEqual([v1, v2]);
     // No temp files or staging directories are left behind.
@@ -85,7 +88,7 @@ describe('snapshot volume layout', () => {
     const root = mkdtempSync(join(tmpdir(), 'vol-'));
     const versions = [1, 2, 3, 4].map((s) => newVersionId(new Date(`2026-01-01T00:00:0${s}Z`)));
     for (const v of versions) await installVersion(root, 'words', v, chromaDir(v));
-    await switchCurrent(root, 'words', versions[0]!); // an old version can still be CURRENT (e.g. after a restore)
+    await switchCurrent(root, 'words', versions[0]!, { expected: undefined }); // an old version can still be CURRENT (e.g. after a restore)
     const now = Date.now();
     const old = new Date(now - 3_600_000);
     utimesSync(versionDir(root, 'words', versions[1]!), old, old);
@@ -93,5 +96,42 @@ describe('snapshot volume layout', () => {
     // versions[0] is CURRENT, versions[1] is past grace, the newest two are kept.
     expect(removed).toEqual([versions[1]]);
     expect(await listVersions(root, 'words')).toEqual([versions[0], versions[2], versions[3]]);
+  });
+
+  it('switchCurrent is a compare-and-swap: CURRENT moved by another writer is not overwritten (CurrentMovedError)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'vol-'));
+    const [v1, v2, v3] = [1, 2, 3].map((s) => newVersionId(new Date(`2026-01-01T00:00:0${s}Z`)));
+    for (const v of [v1!, v2!, v3!]) await installVersion(root, 'lines', v, chromaDir(v));
+    await switchCurrent(root, 'lines', v1!, { expected: undefined });
+    // This writer read v1 and prepared v2; meanwhile another writer (an unfenced restore) moved CURRENT to v3.
+    const expected = await readCurrent(root, 'lines');
+    await switchCurrent(root, 'lines', v3!, { expected: v1 });
+    const err = await switchCurrent(root, 'lines', v2!, { expected }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CurrentMovedError);
+    expect(err).toBeInstanceOf(LeaseLostError); // a compactor stops like on any lost fence
+    expect(err).toMatchObject({
+      collection: 'lines',
+      expected: v1,
+      actual: v3,
+      version: v2,
+      reason: 'LeaseLost',
+    });
+    expect((err as Error).message).toContain(`expected ${v1}, found ${v3}`);
+    expect(await readCurrent(root, 'lines')).toBe(v3);
+    // Expecting no CURRENT when there is one fails too, and neither attempt leaves a temporary file.
+    await expect(switchCurrent(root, 'lines', v2!, { expected: undefined })).rejects.toThrow(
+      CurrentMovedError,
+    );
+    expect(readdirSync(join(root, 'lines')).sort()).toEqual(['CURRENT', 'versions']);
+    // With the right expectation it switches; a CURRENT naming no valid id is compared by its text.
+    await switchCurrent(root, 'lines', v2!, { expected: v3 });
+    expect(await readCurrent(root, 'lines')).toBe(v2);
+    writeFileSync(join(root, 'lines', 'CURRENT'), 'x/../y\n');
+    await expect(switchCurrent(root, 'lines', v1!, { expected: v2 })).rejects.toThrow(/found x\/\.\.\/y/);
+    await switchCurrent(root, 'lines', v1!, { expected: await readCurrentText(root, 'lines') });
+    expect(await readCurrent(root, 'lines')).toBe(v1);
   });
 });

@@ -6,7 +6,9 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { create as tarCreate } from 'tar';
 import type { Collection } from '../contracts/ids.js';
-import { PipelineError, SourceMissingError } from '../errors.js';
+import { S3ConditionalWrites } from '../aws/s3-conditional.js';
+import { S3Store } from '../aws/s3-store.js';
+import { PipelineError, SourceMissingError, TransientError } from '../errors.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { fileSha256 } from './file-digests.js';
 import { DEFAULT_EXTRACT_LIMITS, extractArchive, type ExtractLimits } from './safe-extract.js';
@@ -15,7 +17,7 @@ import { checkVersionId, isVersionId } from './version-id.js';
 /**
  * S3 mirror of published versions (DESIGN §4.7), in the original system's layout so its snapshots can be imported:
  *   {collection}/snapshot/timestamped/{version}/snapshot.tar.gz (+ .sha256)
- *   {collection}/snapshot/latest-pointer.txt   body = version id, written last
+ *   {collection}/snapshot/latest-pointer.txt   body = version id, written last, never moved to an older version
  */
 export const pointerKey = (c: Collection) => `${c}/snapshot/latest-pointer.txt`;
 export const snapshotPrefix = (c: Collection, version: string) => `${c}/snapshot/timestamped/${version}/`;
@@ -41,14 +43,36 @@ export async function readPointer(
   return v ? checkVersionId(v, source) : undefined;
 }
 
-/** Tars a stopped Chroma directory, uploads archive + hash, then moves the pointer. */
+export interface UploadOptions {
+  /**
+   * Run right before the pointer is written (before every attempt): the uploader's lease check (FencedLease
+   * assertHeld). When it throws, the pointer is not written and the error propagates; the archive stays.
+   */
+  assertHeld?: () => Promise<unknown>;
+}
+
+export interface UploadResult {
+  sha256: string;
+  bytes: number;
+  /** The version the pointer names afterwards: `version`, or a newer one that was there already. */
+  pointer: string;
+  /** The pointer was written by this upload (false: it named `version` or a newer version already). */
+  moved: boolean;
+}
+
+/**
+ * Tars a stopped Chroma directory, uploads archive + hash, then moves the pointer — forward only: a pointer naming a
+ * newer version (ids sort by time) is left alone, so a deposed compactor's upload still in flight cannot move a
+ * successor's pointer back. See movePointer.
+ */
 export async function uploadSnapshot(
   store: ObjectStore,
   bucket: string,
   c: Collection,
   version: string,
   dir: string,
-): Promise<{ sha256: string; bytes: number }> {
+  opts: UploadOptions = {},
+): Promise<UploadResult> {
   checkVersionId(version, `version to upload to s3://${bucket}/${c}`);
   const work = await mkdtemp(join(tmpdir(), 'snapshot-up-'));
   try {
@@ -61,11 +85,62 @@ export async function uploadSnapshot(
       metadata: { version, collection: c, sha256 },
     });
     await store.put(bucket, `${snapshotPrefix(c, version)}snapshot.tar.gz.sha256`, `${sha256}\n`);
-    await store.put(bucket, pointerKey(c), version, { contentType: 'text/plain' });
-    return { sha256, bytes: size };
+    const pointer = await movePointer(store, bucket, c, version, opts);
+    return { sha256, bytes: size, ...pointer };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Attempts at a conditional pointer write that lost a race before giving up (TransientError). */
+const POINTER_ATTEMPTS = 8;
+
+/**
+ * Points `{c}/snapshot/latest-pointer.txt` at `version` unless it names `version` or a newer one already. A pointer
+ * that is oversized or names no valid id is damaged and replaced.
+ *
+ * On S3 (S3Store) this is a compare-and-swap: the pointer is read with its ETag, compared, and written with If-Match
+ * (If-None-Match: * when absent); a write that lost a race (412, 409) re-reads and compares again. On another store
+ * (the local directory store, which has no conditional write) it is read → compare → write, leaving a window between
+ * the read and the write in which a concurrent newer pointer can be overwritten; local mode has a single compactor
+ * process under the home's file lease.
+ */
+export async function movePointer(
+  store: ObjectStore,
+  bucket: string,
+  c: Collection,
+  version: string,
+  opts: UploadOptions = {},
+): Promise<{ pointer: string; moved: boolean }> {
+  const key = pointerKey(c);
+  const source = `s3://${bucket}/${key}`;
+  const newer = (text: string | undefined) =>
+    text !== undefined && isVersionId(text) && text >= version ? text : undefined;
+  if (!(store instanceof S3Store)) {
+    const head = await store.head(bucket, key);
+    const text =
+      head && head.size <= POINTER_MAX_BYTES
+        ? (await store.getBuffer(bucket, key)).toString('utf8').trim()
+        : undefined;
+    const kept = newer(text);
+    if (kept) return { pointer: kept, moved: false };
+    await opts.assertHeld?.();
+    await store.put(bucket, key, version, { contentType: 'text/plain' });
+    return { pointer: version, moved: true };
+  }
+  const s3 = new S3ConditionalWrites(store.client);
+  for (let attempt = 1; attempt <= POINTER_ATTEMPTS; attempt++) {
+    const got = await s3.getTagged(bucket, key, POINTER_MAX_BYTES);
+    const kept = newer(got?.body?.toString('utf8').trim());
+    if (kept) return { pointer: kept, moved: false };
+    await opts.assertHeld?.();
+    if (await s3.putIf(bucket, key, version, got?.etag, { contentType: 'text/plain' }))
+      return { pointer: version, moved: true };
+  }
+  throw new TransientError(
+    `${source}: ${POINTER_ATTEMPTS} conditional writes of ${version} lost to concurrent writers`,
+    { source, version },
+  );
 }
 
 export interface RestoreLimits extends ExtractLimits {

@@ -1,8 +1,6 @@
-import { mkdir, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { Semaphore } from 'async-mutex';
 import type { Collection } from '../core/contracts/ids.js';
-import { LeaseLostError } from '../core/lease/lease.js';
-import { fsyncDir, writeDurably } from '../core/snapshot/volume.js';
+import { fenceVolume } from '../core/snapshot/fence.js';
 import { DEFAULT_CONFIG, type CompactorConfig, type CompactorDeps } from './config.js';
 import { Lane } from './lane.js';
 import { ServerRegistry } from './server-registry.js';
@@ -20,6 +18,7 @@ export class Compactor {
   readonly config: CompactorConfig;
   readonly lanes: Record<Collection, Lane>;
   readonly servers: ServerRegistry;
+  readonly permits = new Semaphore(2);
   private ready = false;
 
   constructor(readonly deps: CompactorDeps) {
@@ -78,29 +77,8 @@ export class Compactor {
     }
   }
 
-  /**
-   * The fence before a commit point: the lease must still be ours (re-read from its backend), and no higher token may
-   * have claimed the volume. Records our token on the volume so a stale holder fails this check afterwards.
-   */
-  async fence(collection: Collection | undefined): Promise<number> {
-    const token = await this.deps.lease.assertHeld();
-    const path = join(this.deps.root, 'FENCE');
-    await mkdir(this.deps.root, { recursive: true });
-    let recorded = 0;
-    try {
-      recorded = Number((await readFile(path, 'utf8')).trim()) || 0;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    if (recorded > token) {
-      throw new LeaseLostError(`volume fenced by token ${recorded}, ours is ${token}`, { collection });
-    }
-    if (recorded < token) {
-      const tmp = `${path}.${process.pid}.tmp`;
-      await writeDurably(tmp, `${token}\n`);
-      await rename(tmp, path);
-      await fsyncDir(this.deps.root);
-    }
-    return token;
+  /** The volume fence (core/snapshot/fence.ts) with this compactor's lease, before every switch of CURRENT. */
+  fence(collection: Collection | undefined): Promise<number> {
+    return fenceVolume(this.deps.root, this.deps.lease, collection ? { collection } : {});
   }
 }

@@ -8,13 +8,15 @@ import { fsyncDir, writeDurably } from '../core/snapshot/volume.js';
 interface Deaths {
   /** Times the process died while this message was in the batch being processed. */
   deaths: number;
-  /** …of which while it was alone in that batch. */
+  /** …of which while it was processed alone, with the other lane idle (nothing else can have killed it). */
   alone: number;
   since: string;
 }
 
 interface State {
   inflight: string[];
+  /** The batch in flight runs alone in the process (both lanes' permits held). */
+  exclusive?: boolean;
   messages: Record<string, Deaths>;
 }
 
@@ -55,12 +57,13 @@ export class CrashRecord {
     for (const id of charged) {
       const d = (this.state.messages[id] ??= { deaths: 0, alone: 0, since: now });
       d.deaths++;
-      if (charged.length === 1) d.alone++;
+      if (charged.length === 1 && this.state.exclusive) d.alone++;
     }
     const cutoff = Date.now() - FORGET_MS;
     for (const [id, d] of Object.entries(this.state.messages))
       if (Date.parse(d.since) < cutoff) delete this.state.messages[id];
     this.state.inflight = [];
+    this.state.exclusive = false;
     if (charged.length) {
       this.log.warn(
         { messages: charged.length },
@@ -76,14 +79,16 @@ export class CrashRecord {
   }
 
   /** Durably records the messages about to be processed (before anything is merged). */
-  async begin(msgs: QueueMessage[]): Promise<void> {
+  async begin(msgs: QueueMessage[], exclusive: boolean): Promise<void> {
     this.state.inflight = [...new Set(msgs.map((m) => m.id))];
+    this.state.exclusive = exclusive;
     await this.save();
   }
 
   /** The batch ended without the process dying: nothing is in flight; `settled` messages are forgotten. */
   async end(settled: QueueMessage[]): Promise<void> {
     this.state.inflight = [];
+    this.state.exclusive = false;
     for (const m of settled) delete this.state.messages[m.id];
     await this.save();
   }
@@ -100,14 +105,14 @@ export class CrashRecord {
 /**
  * How a received batch is processed given its messages' deaths (pure): messages that died alone `crashLimit` times
  * go to the DLQ; never-suspected ones form one batch; suspects of one death go in groups of √batchSize, of more
- * deaths one at a time. A culprit among 1,000 is dead-lettered after 2 + `crashLimit` deaths (the full batch, its
+ * deaths one at a time and `exclusive` (run with the other lane idle, so a death then is theirs alone). A culprit among 1,000 is dead-lettered after 2 + `crashLimit` deaths (the full batch, its
  * group of 32, then alone), and an innocent message is never dead-lettered for it (it never dies alone).
  */
 export function isolate<M extends { id: string }>(
   msgs: M[],
   deathsOf: (id: string) => Deaths | undefined,
   opts: { batchSize: number; crashLimit: number },
-): { crashLooping: { m: M; deaths: Deaths }[]; groups: M[][] } {
+): { crashLooping: { m: M; deaths: Deaths }[]; groups: { msgs: M[]; exclusive: boolean }[] } {
   const crashLooping: { m: M; deaths: Deaths }[] = [];
   const clean: M[] = [];
   const once: M[] = [];
@@ -120,8 +125,9 @@ export function isolate<M extends { id: string }>(
     else alone.push([m]);
   }
   const size = Math.max(1, Math.ceil(Math.sqrt(opts.batchSize)));
-  const groups: M[][] = clean.length ? [clean] : [];
-  for (let i = 0; i < once.length; i += size) groups.push(once.slice(i, i + size));
-  groups.push(...alone);
+  const groups = clean.length ? [{ msgs: clean, exclusive: false }] : [];
+  for (let i = 0; i < once.length; i += size)
+    groups.push({ msgs: once.slice(i, i + size), exclusive: false });
+  for (const msgs of alone) groups.push({ msgs, exclusive: true });
   return { crashLooping, groups };
 }

@@ -1,6 +1,8 @@
 import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Semaphore } from 'async-mutex';
+import { CompactionMessage } from '../core/contracts/compaction-message.js';
 import type { Collection } from '../core/contracts/ids.js';
 import { errorMessage, PipelineError, TransientError } from '../core/errors.js';
 import { LeaseLostError } from '../core/lease/lease.js';
@@ -12,6 +14,7 @@ import { ensureLiveIntact } from '../core/snapshot/repair.js';
 import { InvalidVersionIdError } from '../core/snapshot/version-id.js';
 import {
   collectionDir,
+  CurrentMovedError,
   fsyncDir,
   listVersions,
   newVersionId,
@@ -31,7 +34,7 @@ import { crashPoint } from './crash.js';
 import { CrashRecord, isolate } from './crash-record.js';
 import { desiredMetadata, loadReceiptFacts, sameMetadata, stored, type ReceiptFacts } from './enrich.js';
 import { groupByBytes, loadDeltas, loadRunRows, type BadRun, type GoodRun } from './load-runs.js';
-import { planBatch, receiptKey, touch, type Touched } from './plan.js';
+import { planBatch, receiptKey, touch, type RunRef, type Touched } from './plan.js';
 import { Progress } from './progress.js';
 import { S3Mirror } from './s3-mirror.js';
 import type { ServerRegistry } from './server-registry.js';
@@ -44,6 +47,8 @@ export interface LaneOwner {
   readonly deps: CompactorDeps;
   readonly config: CompactorConfig;
   readonly servers: ServerRegistry;
+  /** Two permits, one per lane: a batch takes one, a crash suspect processed alone takes both. */
+  readonly permits: Semaphore;
   fence(collection: Collection | undefined): Promise<number>;
 }
 
@@ -244,14 +249,16 @@ export class Lane {
     try {
       const { crashLooping, groups } = isolate(msgs, (id) => this.crashes.deaths(id), this.cfg);
       for (const { m, deaths } of crashLooping) {
-        await this.deadLetter(
+        await this.giveUp(
           m,
           `CrashLoop: the compactor died ${deaths.deaths} times with this message in its batch, ${deaths.alone} times with it alone`,
         );
       }
       if (crashLooping.length) await this.crashes.end(crashLooping.map((x) => x.m));
-      for (const [i, group] of groups.entries())
-        results.push(...(await this.settle(group, signal, i === 0 && groups.length === 1)));
+      for (const { msgs: group, exclusive } of groups) {
+        const holdMore = groups.length === 1 && !exclusive;
+        results.push(...(await this.settle(group, signal, { holdMore, exclusive })));
+      }
     } finally {
       this.progress.end();
     }
@@ -263,8 +270,12 @@ export class Lane {
    * further, so innocent messages commit and only the culprit is retried (and dead-lettered after maxReceives).
    * When both halves fail, the cause is not one message (an outage, several bad ones): both go back as they are.
    */
-  private async settle(msgs: QueueMessage[], signal: AbortSignal, holdMore: boolean): Promise<BatchResult[]> {
-    const first = await this.attempt(msgs, signal, holdMore);
+  private async settle(
+    msgs: QueueMessage[],
+    signal: AbortSignal,
+    how: { holdMore: boolean; exclusive: boolean },
+  ): Promise<BatchResult[]> {
+    const first = await this.attempt(msgs, signal, how);
     if (!('err' in first)) return [first];
     let failing = { msgs: first.msgs, err: first.err };
     const done: BatchResult[] = [];
@@ -272,7 +283,8 @@ export class Lane {
       const mid = Math.ceil(failing.msgs.length / 2);
       const halves = [failing.msgs.slice(0, mid), failing.msgs.slice(mid)];
       const tries = [];
-      for (const h of halves) tries.push(await this.attempt(h, signal, false));
+      for (const h of halves)
+        tries.push(await this.attempt(h, signal, { holdMore: false, exclusive: false }));
       const failed = tries.flatMap((t) => ('err' in t ? [t] : []));
       done.push(...tries.flatMap((t) => ('err' in t ? [] : [t])));
       if (failed.length === 2) {
@@ -294,15 +306,26 @@ export class Lane {
    * Merges `msgs` (and, with `holdMore`, batches already waiting, for up to publishHoldMs) and commits them. On an
    * error the working copy is reset to the live version and the messages still unsettled are returned with it.
    */
-  private async attempt(
+  private attempt(
     msgs: QueueMessage[],
     signal: AbortSignal,
-    holdMore: boolean,
+    how: { holdMore: boolean; exclusive: boolean },
+  ): Promise<BatchResult | { msgs: QueueMessage[]; err: unknown }> {
+    return this.owner.permits.runExclusive(
+      () => this.attemptHolding(msgs, signal, how),
+      how.exclusive ? 2 : 1,
+    );
+  }
+
+  private async attemptHolding(
+    msgs: QueueMessage[],
+    signal: AbortSignal,
+    { holdMore, exclusive }: { holdMore: boolean; exclusive: boolean },
   ): Promise<BatchResult | { msgs: QueueMessage[]; err: unknown }> {
     const batch = msgs.filter((m) => this.held.has(m.handle));
     if (batch.length === 0) return emptyResult(0);
     try {
-      await this.crashes.begin(batch);
+      await this.crashes.begin(batch, exclusive);
       const parts = [await this.merge(batch, signal)];
       const hold = this.cfg.publishHoldMs;
       const until = Date.now() + (typeof hold === 'number' ? hold : (hold[this.c] ?? 0));
@@ -311,14 +334,16 @@ export class Lane {
         if (more.length === 0) break;
         this.hold(more);
         batch.push(...more);
-        await this.crashes.begin(batch);
+        await this.crashes.begin(batch, exclusive);
         parts.push(await this.merge(more, signal));
       }
       const result = await this.commit(parts);
       await this.crashes.end(batch);
       return result;
     } catch (err) {
-      if (err instanceof LeaseLostError || this.deps.lease.lostSignal.aborted) {
+      // A CURRENT moved by someone else is refused and reloaded (below), not a lost lease: ours is still valid.
+      const moved = err instanceof CurrentMovedError && !this.deps.lease.lostSignal.aborted;
+      if (!moved && (err instanceof LeaseLostError || this.deps.lease.lostSignal.aborted)) {
         this.log.error({ err: errorMessage(err) }, 'lease lost: stopping without writing');
         throw err;
       }
@@ -399,13 +424,28 @@ export class Lane {
     this.log.warn({ messageId: m.id, reason }, 'message dead-lettered');
   }
 
+  /**
+   * A run's message given up on (CrashLoop, RepeatedFailure) FAILs the run for this collection with the reason, so
+   * its job reports it and the PENDING sweep does not announce it again.
+   */
+  private async giveUp(m: QueueMessage, reason: string): Promise<void> {
+    await this.deadLetter(m, reason);
+    const ref = runOf(m);
+    if (!ref) return;
+    await this.deps.ledger
+      .setRunCollection(ref, this.c, { state: 'FAILED', error: reason.slice(0, 1000) })
+      .catch((err: unknown) =>
+        this.log.warn({ err: errorMessage(err), runId: ref.runId }, 'could not mark the run FAILED'),
+      );
+  }
+
   /** Messages whose processing failed: retried later with backoff; after maxReceives, to the DLQ with the reason. */
   private async failed(msgs: QueueMessage[], err: unknown): Promise<void> {
     const reason = err instanceof PipelineError ? `${err.reason}: ${err.message}` : errorMessage(err);
     for (const m of msgs) {
       try {
         if (m.receiveCount >= this.cfg.maxReceives) {
-          await this.deadLetter(m, `RepeatedFailure: failed ${m.receiveCount} times; last: ${reason}`);
+          await this.giveUp(m, `RepeatedFailure: failed ${m.receiveCount} times; last: ${reason}`);
         } else {
           await this.queue.changeVisibility(m.handle, Math.min(2 ** m.receiveCount, 300));
           this.release([m]);
@@ -691,7 +731,9 @@ export class Lane {
     await fsyncDir(versionsDir(root, this.c));
     crashPoint('before-switch');
     await this.owner.fence(this.c);
-    await switchCurrent(root, this.c, version);
+    // Compare-and-swap from the version this working copy came from: a CURRENT moved by anyone else (a restore
+    // without the lease, a stale NFS read at start) refuses the publish; the batch reloads CURRENT and is retried.
+    await switchCurrent(root, this.c, version, { expected: this.base });
     crashPoint('after-switch');
     this.base = version;
     this.mirror.published(version);
@@ -739,6 +781,23 @@ export class Lane {
   flushS3(force: boolean): Promise<void> {
     return this.mirror.flush(force);
   }
+}
+
+/** The run a message announces, if it is a CompactionRun INSERT. */
+function runOf(m: QueueMessage): RunRef | undefined {
+  let parsed;
+  try {
+    parsed = CompactionMessage.safeParse(JSON.parse(m.body));
+  } catch {
+    return undefined;
+  }
+  if (!parsed.success) return undefined;
+  const { entity_type, event_name, entity_data: d } = parsed.data;
+  const receiptId = Number(d.receipt_id);
+  if (entity_type !== 'COMPACTION_RUN' || event_name !== 'INSERT') return undefined;
+  if (typeof d.image_id !== 'string' || typeof d.run_id !== 'string' || !Number.isInteger(receiptId))
+    return undefined;
+  return { imageId: d.image_id, receiptId, runId: d.run_id };
 }
 
 function sum(results: BatchResult[]): BatchResult {

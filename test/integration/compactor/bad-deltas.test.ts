@@ -66,7 +66,7 @@ describe('bad deltas and poison messages', () => {
         state: 'FAILED',
         error: expect.stringMatching(/SourceMissing/),
       });
-      expect((await state('missing', c)).mergedVectors).toBeUndefined();
+      expect((await state('missing', c))!.mergedVectors).toBeUndefined();
     }
     const lines = await dumpLive(w.root, 'lines', w.dir);
     const words = await dumpLive(w.root, 'words', w.dir);
@@ -142,7 +142,7 @@ describe('bad deltas and poison messages', () => {
       r.receiptId,
       (await w.ledger.query(`IMAGE#${r.imageId}`, 'RECEIPT#00001#COMPACTION_RUN#'))[0]!.run_id as string,
     ))!;
-    expect(runCollection(item, 'lines').state).toBe('COMPLETED');
+    expect(runCollection(item, 'lines')?.state).toBe('COMPLETED');
   });
 
   it('a message whose processing keeps failing goes to the DLQ after maxReceives failed attempts, with the reason', async () => {

@@ -1,11 +1,12 @@
 // An empty volume is restored from the S3 pointer (and that version published) before new deltas merge on top;
 // with neither volume nor pointer the collection starts empty and only a change publishes it.
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { COLLECTIONS } from '../../../core/contracts/ids.js';
 import { readPointer } from '../../../core/snapshot/s3-snapshot.js';
-import { listVersions, readCurrent } from '../../../core/snapshot/volume.js';
+import { collectionDir, listVersions, readCurrent } from '../../../core/snapshot/volume.js';
 import {
   compactorFor,
   dumpLive,
@@ -19,6 +20,37 @@ import {
 const env = inject('testEnv');
 
 describe('bootstrap', () => {
+  // Issue 17 item 8: a corrupt CURRENT must not crash-loop the compactor; it falls back to the newest valid version.
+  it.each([
+    ['garbage', 'not a version\n\u0000\u0001'],
+    ['a path', '../../../words\n'],
+    ['a version that does not exist', '20260101T000000000Z-abcdef\n'],
+    ['nothing (empty file)', ''],
+  ])(
+    'a CURRENT naming %s falls back to the newest intact version and merges on top',
+    async (_what, content) => {
+      const w = await makeWorld(env, 'bad-current');
+      const receipts = [makeReceipt(85), makeReceipt(86), makeReceipt(87)];
+      for (const r of receipts.slice(0, 2)) {
+        await writeRun(w, r);
+        await pumpStream(w);
+        await compactorFor(w, 'c1').run(new AbortController().signal);
+      }
+      const newest = await readCurrent(w.root, 'lines');
+      expect(await listVersions(w.root, 'lines')).toHaveLength(2);
+      for (const c of COLLECTIONS) await writeFile(join(collectionDir(w.root, c), 'CURRENT'), content);
+
+      await writeRun(w, receipts[2]!);
+      await pumpStream(w);
+      await compactorFor(w, 'c2').run(new AbortController().signal);
+      for (const c of COLLECTIONS) {
+        const live = await dumpLive(w.root, c, w.dir);
+        expect([...live.records.keys()].sort()).toEqual([...expectedUnion(receipts, c).keys()].sort());
+      }
+      expect(await readCurrent(w.root, 'lines')).not.toBe(newest);
+    },
+  );
+
   it('restores an empty volume from S3, then merges new runs on top of it', async () => {
     const w = await makeWorld(env, 'boot');
     const first = makeReceipt(80);

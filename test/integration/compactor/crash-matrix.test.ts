@@ -45,7 +45,7 @@ async function expectExact(w: World, receipts: Receipt[], runs: CompactionRunIte
     for (const c of COLLECTIONS) {
       expect(runCollection(item, c)).toMatchObject({
         state: 'COMPLETED',
-        mergedVectors: runCollection(run, c).vectors,
+        mergedVectors: runCollection(run, c)!.vectors,
       });
     }
   }
@@ -96,6 +96,27 @@ describe.concurrent('crash matrix: compactor', () => {
       await expectExact(w, receipts, runs);
     },
   );
+});
+
+describe.concurrent('crash matrix: races', () => {
+  it('a receipt delete racing its merge, SIGKILL right after the tombstone, restart: the receipt stays deleted', async () => {
+    const w = await makeWorld(env, 'crash-tombstone');
+    const doomed = makeReceipt(53);
+    const receipts = [makeReceipt(54), makeReceipt(55)];
+    const row = { PK: `IMAGE#${doomed.imageId}`, SK: 'RECEIPT#00001' };
+    await w.ledger.putItem(row);
+    const doomedRun = await writeRun(w, doomed);
+    const runs = [];
+    for (const r of receipts) runs.push(await writeRun(w, r));
+    await w.ledger.deleteItem(row); // deleted before anything merged: its INSERT and REMOVE are queued together
+    await pumpStream(w);
+    const crashed = await compactorProcess(w, { EMBEDCTL_CRASH_AT: 'after-tombstone' });
+    expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
+    await recover(w);
+    await expectExact(w, receipts, runs);
+    const item = (await w.ledger.getRun(doomed.imageId, doomed.receiptId, doomedRun.run_id))!;
+    for (const c of COLLECTIONS) expect(runCollection(item, c)!.error).toMatch(/^ReceiptDeleted: /);
+  });
 });
 
 describe.concurrent('crash matrix: stream processor', () => {

@@ -212,6 +212,26 @@ export function compactorFor(
   });
 }
 
+/** One lane of a compactor that holds the lease (fenced, working copy open); closed after `use`. */
+export async function withLane<T>(
+  w: World,
+  c: Collection,
+  config: Partial<CompactorConfig>,
+  use: (lane: Compactor['lanes']['lines'], signal: AbortSignal, compactor: Compactor) => Promise<T>,
+): Promise<T> {
+  const compactor = compactorFor(w, `lane-${c}`, { batchWindowMs: 0, ...config });
+  await compactor.deps.lease.acquire();
+  await compactor.fence(undefined);
+  const lane = compactor.lanes[c];
+  await lane.init();
+  try {
+    return await use(lane, new AbortController().signal, compactor);
+  } finally {
+    await lane.close();
+    await compactor.deps.lease.release();
+  }
+}
+
 /** Environment for a child `embedctl compactor` / stream process against this world. */
 export function childEnv(w: World, env: TestEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {

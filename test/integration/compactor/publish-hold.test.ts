@@ -6,37 +6,27 @@ import type { Compactor, CompactorConfig } from '../../../compactor/compactor.js
 import { runCollection } from '../../../core/contracts/compaction-run.js';
 import { listVersions } from '../../../core/snapshot/volume.js';
 import {
-  compactorFor,
   dumpLive,
   expectedUnion,
   makeReceipt,
   makeWorld,
   pumpStream,
   queueDepth,
+  withLane,
   writeRun,
   type World,
 } from './fixtures.js';
 
 const env = inject('testEnv');
 
-/** The lines lane of a compactor that holds the lease, on a fresh world; closed after `use`. */
+/** The lines lane of a compactor that holds the lease, on a fresh world. */
 async function withLinesLane(
   tag: string,
   publishHoldMs: CompactorConfig['publishHoldMs'],
   use: (w: World, lane: Compactor['lanes']['lines'], signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
   const w = await makeWorld(env, tag);
-  const compactor = compactorFor(w, tag, { publishHoldMs, batchWindowMs: 0 });
-  await compactor.deps.lease.acquire();
-  await compactor.fence(undefined);
-  const lane = compactor.lanes.lines;
-  await lane.init();
-  try {
-    await use(w, lane, new AbortController().signal);
-  } finally {
-    await lane.close();
-    await compactor.deps.lease.release();
-  }
+  await withLane(w, 'lines', { publishHoldMs }, (lane, signal) => use(w, lane, signal));
 }
 
 describe('compactor publish hold', () => {

@@ -54,8 +54,8 @@ async function completed(
   const item = await w.ledger.getRun(run.image_id, run.receipt_id, run.run_id);
   return (
     !!item &&
-    runCollection(item, 'lines').state === 'COMPLETED' &&
-    runCollection(item, 'words').state === 'COMPLETED'
+    runCollection(item, 'lines')?.state === 'COMPLETED' &&
+    runCollection(item, 'words')?.state === 'COMPLETED'
   );
 }
 

@@ -1,3 +1,6 @@
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { ConfigError } from '../errors.js';
+
 /**
  * Shared AWS client settings. `endpoint` points every client at one compatible server (moto on loopback in tests,
  * LocalStack-style setups); in the cloud it is unset and the SDK's default resolution and credential chain apply.
@@ -6,12 +9,38 @@ export interface AwsSettings {
   region: string;
   endpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Per-attempt HTTP timeouts; DEFAULT_AWS_TIMEOUTS when absent. */
+  timeouts?: AwsTimeouts;
 }
+
+/**
+ * Bounds on one HTTP attempt of an AWS SDK call, so a server that accepts and never answers fails the call (a
+ * `TimeoutError`, retried like any transient error within `maxAttempts`) instead of hanging its caller forever.
+ */
+export interface AwsTimeouts {
+  /** Until the TCP (and TLS) connection is up. */
+  connectMs: number;
+  /**
+   * From sending the request until the response headers arrive: covers sending the body, so it must allow one
+   * multipart part (S3Store uploads 8 MiB parts, 4 at a time: 60 s is ≥ 140 KB/s per part) and an SQS long poll
+   * (20 s). A response body being read afterwards is not bounded by it.
+   */
+  requestMs: number;
+}
+
+export const DEFAULT_AWS_TIMEOUTS: AwsTimeouts = { connectMs: 5_000, requestMs: 60_000 };
+
+/** Environment variables that override DEFAULT_AWS_TIMEOUTS (milliseconds, positive integers). */
+export const AWS_TIMEOUT_ENV = {
+  connectMs: 'AWS_CONNECT_TIMEOUT_MS',
+  requestMs: 'AWS_REQUEST_TIMEOUT_MS',
+} as const;
 
 /**
  * Settings from an environment (the process's, or one a test or the compactor child passes). Static credentials are
  * taken from it too, so a passed environment is honoured whole; otherwise the SDK's default chain applies (IRSA, Pod
- * Identity, profiles).
+ * Identity, profiles). Timeouts: AWS_CONNECT_TIMEOUT_MS and AWS_REQUEST_TIMEOUT_MS (ConfigError when not a positive
+ * integer).
  */
 export function awsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsSettings {
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
@@ -19,14 +48,41 @@ export function awsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsSet
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}),
     ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+    timeouts: awsTimeoutsFromEnv(env),
   };
 }
 
+export function awsTimeoutsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsTimeouts {
+  const ms = (key: keyof AwsTimeouts): number => {
+    const name = AWS_TIMEOUT_ENV[key];
+    const raw = env[name];
+    if (raw === undefined || raw === '') return DEFAULT_AWS_TIMEOUTS[key];
+    const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n) || n <= 0)
+      throw new ConfigError(
+        `${name} must be a positive integer of milliseconds, not ${JSON.stringify(raw)}`,
+        {
+          [name]: raw,
+        },
+      );
+    return n;
+  };
+  return { connectMs: ms('connectMs'), requestMs: ms('requestMs') };
+}
+
 export function clientConfig(s: AwsSettings) {
+  const t = s.timeouts ?? DEFAULT_AWS_TIMEOUTS;
   return {
     region: s.region,
     ...(s.endpoint ? { endpoint: s.endpoint } : {}),
     ...(s.credentials ? { credentials: s.credentials } : {}),
     maxAttempts: 5,
+    // Without these the SDK waits for a connection and an answer forever (a hung server hung the compactor).
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: t.connectMs,
+      requestTimeout: t.requestMs,
+      // Else an exceeded requestTimeout is only a warning in the log and the request goes on waiting.
+      throwOnRequestTimeout: true,
+    }),
   };
 }

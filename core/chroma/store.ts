@@ -1,5 +1,6 @@
 import { ChromaClient, type Collection as ChromaCollection, type Metadata as ChromaMetadata } from 'chromadb';
 import type { Collection } from '../contracts/ids.js';
+import { TransientError } from '../errors.js';
 import type { Metadata, QueryHit, VectorRecord, VectorStore } from '../ports/vector-store.js';
 
 /** Largest batch per call: below Chroma's 5,461-record limit and its 40 MiB payload limit at 1536 dims. */
@@ -12,28 +13,107 @@ export const CHROMA_CHUNK = 1000;
  */
 export const HNSW_SYNC_THRESHOLD = 32;
 
+/** Default bound on one Chroma HTTP request (headers and body), ChromaVectorStore's `timeoutMs`. */
+export const DEFAULT_CHROMA_TIMEOUT_MS = 60_000;
+
+/** A Chroma request got no complete answer within the store's timeout: the server hangs (or is far too slow). */
+export class ChromaTimeoutError extends TransientError {
+  constructor(
+    readonly operation: string,
+    readonly url: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`Chroma ${operation} at ${url} did not answer within ${timeoutMs} ms`, {
+      operation,
+      url,
+      timeoutMs,
+    });
+  }
+}
+
+export interface ChromaStoreOptions {
+  /** Bound on each HTTP request to the server, from sending it to the end of its answer (default 60 s). */
+  timeoutMs?: number;
+}
+
+/** The chromadb client's internal HTTP client (no public hook for a per-request signal). */
+interface ChromaApiClient {
+  getConfig(): { fetch?: (request: Request) => Promise<Response> };
+  setConfig(config: { fetch: (request: Request) => Promise<Response> }): void;
+}
+
+/** Set on the error a request's fetch gets when its own deadline passed, to tell it from other aborts. */
+const TIMED_OUT = Symbol('chroma request timed out');
+
 /**
  * VectorStore over one Chroma server. Collections are created without an embedding function and with squared L2
- * distance (the original system's default), so its snapshots can be imported.
+ * distance (the original system's default), so its snapshots can be imported. Every HTTP request carries its own
+ * deadline (`timeoutMs`): a server that accepts and never answers fails the operation with ChromaTimeoutError
+ * (Transient) naming it and the server, instead of hanging the compactor or a reader forever.
  */
 export class ChromaVectorStore implements VectorStore {
   private readonly client: ChromaClient;
   private readonly collections = new Map<Collection, Promise<ChromaCollection>>();
+  readonly timeoutMs: number;
 
-  constructor(url: string) {
+  constructor(
+    readonly url: string,
+    opts: ChromaStoreOptions = {},
+  ) {
     const u = new URL(url);
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_CHROMA_TIMEOUT_MS;
     this.client = new ChromaClient({ host: u.hostname, port: Number(u.port), ssl: u.protocol === 'https:' });
+    this.withDeadlines();
+  }
+
+  /**
+   * Wraps the client's fetch so that every request gets a fresh AbortSignal.timeout: the signal of `fetchOptions` is
+   * fixed when the client is built and would expire once for all requests. The chromadb client keeps its HTTP client
+   * private; a version without it fails here, at construction, rather than silently without deadlines.
+   */
+  private withDeadlines(): void {
+    const api = (this.client as unknown as { apiClient?: ChromaApiClient }).apiClient;
+    const inner = api?.getConfig().fetch;
+    if (!api || !inner) throw new Error('chromadb client has no apiClient.fetch to put request deadlines on');
+    const ms = this.timeoutMs;
+    api.setConfig({
+      fetch: async (request: Request) => {
+        const signal = AbortSignal.timeout(ms);
+        try {
+          return await inner(new Request(request, { signal }));
+        } catch (err) {
+          if (signal.aborted)
+            throw Object.assign(new Error(`request timed out after ${ms} ms`), { [TIMED_OUT]: true });
+          throw err;
+        }
+      },
+    });
+  }
+
+  /** Runs one store operation; a request deadline that passed (while waiting or reading the answer) is named. */
+  private async op<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as { [TIMED_OUT]?: boolean; name?: string; cause?: { [TIMED_OUT]?: boolean } };
+      // Headers late: our fetch wrapper's error (possibly wrapped); body late: the aborted body's TimeoutError.
+      if (e?.[TIMED_OUT] || e?.cause?.[TIMED_OUT] || e?.name === 'TimeoutError')
+        throw new ChromaTimeoutError(operation, this.url, this.timeoutMs);
+      throw err;
+    }
   }
 
   collection(name: Collection): Promise<ChromaCollection> {
     let c = this.collections.get(name);
     if (!c) {
-      c = this.client.getOrCreateCollection({
-        name,
-        embeddingFunction: null,
-        configuration: { hnsw: { space: 'l2', sync_threshold: HNSW_SYNC_THRESHOLD } },
-        metadata: { description: `Collection: ${name}` },
-      });
+      c = this.op(`getOrCreateCollection ${name}`, () =>
+        this.client.getOrCreateCollection({
+          name,
+          embeddingFunction: null,
+          configuration: { hnsw: { space: 'l2', sync_threshold: HNSW_SYNC_THRESHOLD } },
+          metadata: { description: `Collection: ${name}` },
+        }),
+      );
       c.catch(() => this.collections.delete(name));
       this.collections.set(name, c);
     }
@@ -44,12 +124,14 @@ export class ChromaVectorStore implements VectorStore {
     const c = await this.collection(collection);
     for (let i = 0; i < records.length; i += CHROMA_CHUNK) {
       const chunk = records.slice(i, i + CHROMA_CHUNK);
-      await c.upsert({
-        ids: chunk.map((r) => r.id),
-        embeddings: chunk.map((r) => Array.from(r.embedding)),
-        documents: chunk.map((r) => r.document),
-        metadatas: chunk.map((r) => withoutNulls(r.metadata)),
-      });
+      await this.op(`upsert ${collection}`, () =>
+        c.upsert({
+          ids: chunk.map((r) => r.id),
+          embeddings: chunk.map((r) => Array.from(r.embedding)),
+          documents: chunk.map((r) => r.document),
+          metadatas: chunk.map((r) => withoutNulls(r.metadata)),
+        }),
+      );
     }
   }
 
@@ -57,29 +139,33 @@ export class ChromaVectorStore implements VectorStore {
     const c = await this.collection(collection);
     for (let i = 0; i < updates.length; i += CHROMA_CHUNK) {
       const chunk = updates.slice(i, i + CHROMA_CHUNK);
-      await c.update({
-        ids: chunk.map((u) => u.id),
-        metadatas: chunk.map((u) => u.metadata as ChromaMetadata),
-      });
+      await this.op(`update ${collection}`, () =>
+        c.update({
+          ids: chunk.map((u) => u.id),
+          metadatas: chunk.map((u) => u.metadata as ChromaMetadata),
+        }),
+      );
     }
   }
 
   async delete(collection: Collection, ids: string[]): Promise<void> {
     const c = await this.collection(collection);
     for (let i = 0; i < ids.length; i += CHROMA_CHUNK)
-      await c.delete({ ids: ids.slice(i, i + CHROMA_CHUNK) });
+      await this.op(`delete ${collection}`, () => c.delete({ ids: ids.slice(i, i + CHROMA_CHUNK) }));
   }
 
   async get(collection: Collection, args: Parameters<VectorStore['get']>[1]): ReturnType<VectorStore['get']> {
     const c = await this.collection(collection);
     const include = args.include ?? ['documents', 'metadatas'];
-    const res = await c.get({
-      ids: args.ids,
-      where: args.where as never,
-      include: include as never,
-      limit: args.limit,
-      offset: args.offset,
-    });
+    const res = await this.op(`get ${collection}`, () =>
+      c.get({
+        ids: args.ids,
+        where: args.where as never,
+        include: include as never,
+        limit: args.limit,
+        offset: args.offset,
+      }),
+    );
     return {
       ids: res.ids,
       documents: res.documents,
@@ -107,12 +193,14 @@ export class ChromaVectorStore implements VectorStore {
     where?: Record<string, unknown>,
   ): Promise<QueryHit[][]> {
     const c = await this.collection(collection);
-    const res = await c.query({
-      queryEmbeddings: embeddings.map((e) => Array.from(e)),
-      nResults,
-      where: where as never,
-      include: ['documents', 'metadatas', 'distances'] as never,
-    });
+    const res = await this.op(`query ${collection}`, () =>
+      c.query({
+        queryEmbeddings: embeddings.map((e) => Array.from(e)),
+        nResults,
+        where: where as never,
+        include: ['documents', 'metadatas', 'distances'] as never,
+      }),
+    );
     return embeddings.map((_, k) =>
       (res.ids[k] ?? []).map((id, i) => ({
         id,
@@ -124,7 +212,8 @@ export class ChromaVectorStore implements VectorStore {
   }
 
   async count(collection: Collection): Promise<number> {
-    return (await this.collection(collection)).count();
+    const c = await this.collection(collection);
+    return this.op(`count ${collection}`, () => c.count());
   }
 }
 

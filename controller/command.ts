@@ -57,6 +57,7 @@ export function register(program: Command): void {
         streamProcessorRunnable({
           log,
           registry: app.registry,
+          isLeader: () => app.manager.isLeader(),
           ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
         }),
       );

@@ -28,13 +28,28 @@ export async function streamArnFor(settings: AwsSettings, table: string): Promis
   return arn;
 }
 
+/** Leadership of the process that writes the checkpoint: the ConfigMap store writes only while it leads. */
+export interface LeaderFence {
+  /** Aborted when leadership is lost (the manager's leader-runnable signal). */
+  signal?: AbortSignal;
+  isLeader?: () => boolean;
+  /** Recorded in the checkpoint's writer annotation (default `POD_NAME`). */
+  identity?: string;
+}
+
 /**
  * Builds the cloud stream processor from the environment (cdk8s/env.ts names). Checkpoints go to a ConfigMap when a
  * kubeconfig is available (in the controller), or to `STREAM_CHECKPOINT_FILE` when that is set. Job results are
- * recorded on EmbeddingJobs in NAMESPACE unless `sink` is given.
+ * recorded on EmbeddingJobs in NAMESPACE unless `sink` is given. `leader` fences the ConfigMap checkpoint.
  */
 export async function streamProcessorFromEnv(
-  opts: { env?: NodeJS.ProcessEnv; kubeConfig?: KubeConfig; log?: Logger; sink?: JobStatusSink | null } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    kubeConfig?: KubeConfig;
+    log?: Logger;
+    sink?: JobStatusSink | null;
+    leader?: LeaderFence;
+  } = {},
 ): Promise<StreamProcessor> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger('stream');
@@ -51,10 +66,17 @@ export async function streamProcessorFromEnv(
       kc = new KubeConfig();
       kc.loadFromDefault();
     }
+    const identity = opts.leader?.identity || env[ENV.POD_NAME];
     checkpoints = new ConfigMapCheckpointStore(
       kc,
       namespace,
       env.STREAM_CHECKPOINT_CONFIGMAP ?? STREAM_CHECKPOINT_CONFIGMAP,
+      {
+        log,
+        ...(identity ? { identity } : {}),
+        ...(opts.leader?.signal ? { signal: opts.leader.signal } : {}),
+        ...(opts.leader?.isLeader ? { isLeader: opts.leader.isLeader } : {}),
+      },
     );
   }
   let sink: JobStatusSink | undefined;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { compactionAttributes } from '../core/contracts/compaction-message.js';
 import type { Collection } from '../core/contracts/ids.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, PipelineError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ChangeFeed } from '../core/ports/ledger.js';
 import type { OutgoingMessage, Queue } from '../core/ports/queue.js';
@@ -39,6 +39,11 @@ export class StreamProcessor {
         await this.runOnce(signal);
       } catch (err) {
         if (signal.aborted) break;
+        if (isFenced(err)) {
+          // Deposed: the checkpoint store refuses to write, so nothing more may be handled here.
+          this.deps.log.error({ err: errorMessage(err) }, 'stream processor lost leadership; stopping');
+          break;
+        }
         // Reading failed (the feed keeps its position): back off and read again.
         this.deps.log.warn({ err: errorMessage(err) }, 'stream read failed; retrying');
         await sleep(1000, undefined, { signal }).catch(() => undefined);
@@ -107,6 +112,7 @@ export class StreamProcessor {
         await fn();
         return;
       } catch (err) {
+        if (isFenced(err)) throw err; // not ours to write any more: never retried
         streamMetrics.sendRetries.inc();
         const delay = Math.min(200 * 2 ** attempt, this.deps.maxBackoffMs ?? 30_000);
         this.deps.log.warn({ err: errorMessage(err), attempt, delayMs: delay }, `${what} failed; retrying`);
@@ -121,4 +127,9 @@ export class StreamProcessor {
     this.lastTimestamp = now;
     return new Date(now).toISOString();
   }
+}
+
+/** A commit refused because this process no longer leads (CheckpointFencedError and other LeaseLost errors). */
+function isFenced(err: unknown): boolean {
+  return err instanceof PipelineError && err.reason === 'LeaseLost';
 }

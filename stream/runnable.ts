@@ -14,12 +14,17 @@ import { compactorMetrics, streamMetrics } from './metrics.js';
  * Runs while this replica leads; resolves promptly after `signal` aborts (the last uncommitted batch is replayed by
  * the next leader). Set-up failures (table not there yet, …) are retried, never fatal to the controller.
  * `STREAM_PROCESSOR=off` disables it (e.g. when the stream processor runs elsewhere).
+ *
+ * The checkpoint store writes only while this replica leads: it gets the leader signal and `isLeader` (pass the
+ * manager's: `isLeader: () => manager.isLeader()`), so a deposed replica writes nothing.
  */
 export function streamProcessorRunnable(opts: {
   log: Logger;
   registry?: Registry;
   kubeconfig?: string;
   env?: NodeJS.ProcessEnv;
+  /** This replica still leads (the manager's `isLeader`); checked before every checkpoint write. */
+  isLeader?: () => boolean;
 }): (signal: AbortSignal) => Promise<void> {
   const env = opts.env ?? process.env;
   if (opts.registry) {
@@ -39,7 +44,12 @@ export function streamProcessorRunnable(opts: {
           kubeConfig = new KubeConfig();
           kubeConfig.loadFromFile(opts.kubeconfig);
         }
-        const processor = await streamProcessorFromEnv({ env, log, ...(kubeConfig ? { kubeConfig } : {}) });
+        const processor = await streamProcessorFromEnv({
+          env,
+          log,
+          ...(kubeConfig ? { kubeConfig } : {}),
+          leader: { signal, ...(opts.isLeader ? { isLeader: opts.isLeader } : {}) },
+        });
         await processor.run(signal);
         return;
       } catch (err) {

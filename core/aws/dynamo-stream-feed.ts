@@ -22,12 +22,19 @@ import { clientConfig, type AwsSettings } from './config.js';
  * kept across resharding), re-creates expired iterators from the last position, and checkpoints per shard through a
  * CheckpointStore only when the caller commits, so a restart resumes without loss (at-least-once: records after the
  * last commit are read again).
+ *
+ * Closed shards are pruned from the checkpoint on commit, so it stays small as shards roll over (a ConfigMap holds
+ * at most 1 MiB): a shard that is `done`, no longer returned by DescribeStream (trimmed, 24 h after it closed) and
+ * whose children are known (a described shard or a checkpoint entry names it as parent) is removed. A live shard, a
+ * shard not yet done, and a done shard still described or without known children stay.
  */
 export interface ShardCheckpoint {
   /** Last handled sequence number; absent = nothing handled yet (start at TRIM_HORIZON). */
   seq?: string;
   /** The shard is closed and fully handled. */
   done?: boolean;
+  /** Its parent shard, as DescribeStream named it: the parent's children are known once one of them is here. */
+  parent?: string;
 }
 
 export interface Checkpoint {
@@ -99,6 +106,9 @@ export class DynamoStreamFeed implements ChangeFeed {
   private readonly shards = new Map<string, ShardState>();
   private lastDescribe = 0;
   private cursor = 0;
+  /** Shard ids of the last DescribeStream, and the parents it named. */
+  private described = new Set<string>();
+  private describedParents = new Set<string>();
   /** Shard of the last batch handed out and not yet committed. */
   private uncommitted: string | undefined;
 
@@ -138,6 +148,7 @@ export class DynamoStreamFeed implements ChangeFeed {
       if (records === undefined) continue;
       this.cursor = (this.cursor + i + 1) % Math.max(1, ready.length);
       const shardId = state.shard.ShardId!;
+      const parent = state.shard.ParentShardId;
       const seq = state.readSeq;
       const done = state.exhausted;
       if (done) await this.describe(); // children may have appeared
@@ -146,7 +157,12 @@ export class DynamoStreamFeed implements ChangeFeed {
         records,
         commit: async () => {
           const cp = this.checkpoint!;
-          cp.shards[shardId] = { ...(seq ? { seq } : {}), ...(done ? { done: true } : {}) };
+          cp.shards[shardId] = {
+            ...(seq ? { seq } : {}),
+            ...(done ? { done: true } : {}),
+            ...(parent ? { parent } : {}),
+          };
+          this.prune(cp);
           await this.opts.checkpoints.save(cp);
           if (this.uncommitted === shardId) this.uncommitted = undefined;
         },
@@ -158,6 +174,23 @@ export class DynamoStreamFeed implements ChangeFeed {
 
   async close(): Promise<void> {
     this.shards.clear();
+  }
+
+  /** Removes done shards that were trimmed from the stream and whose children are known (see above). */
+  private prune(cp: Checkpoint): void {
+    if (this.described.size === 0) return; // no DescribeStream answer to judge by
+    const parents = new Set(this.describedParents);
+    for (const entry of Object.values(cp.shards)) if (entry.parent) parents.add(entry.parent);
+    const pruned: string[] = [];
+    for (const [id, entry] of Object.entries(cp.shards)) {
+      if (entry.done && !this.described.has(id) && parents.has(id)) {
+        delete cp.shards[id];
+        this.shards.delete(id);
+        pruned.push(id);
+      }
+    }
+    if (pruned.length > 0)
+      this.opts.log?.info({ shards: pruned }, 'pruned closed, trimmed shards from the checkpoint');
   }
 
   /** Shards that may be read now: not finished, and parent absent (trimmed) or finished. */
@@ -186,6 +219,8 @@ export class DynamoStreamFeed implements ChangeFeed {
       if (!this.shards.has(shard.ShardId!)) this.shards.set(shard.ShardId!, { shard });
       else this.shards.get(shard.ShardId!)!.shard = shard;
     }
+    this.described = new Set(all.map((s) => s.ShardId!));
+    this.describedParents = new Set(all.flatMap((s) => (s.ParentShardId ? [s.ParentShardId] : [])));
     this.lastDescribe = Date.now();
   }
 

@@ -140,15 +140,18 @@ describe('KubeJobStatusSink', () => {
 });
 
 describe('ConfigMapCheckpointStore', () => {
-  it('round-trips checkpoints and refuses a stale writer (resourceVersion)', async () => {
-    const a = new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint');
+  it('round-trips checkpoints and refuses a writer that no longer leads', async () => {
+    let aLeads = true;
+    const a = new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint', { isLeader: () => aLeads });
     expect(await a.load()).toEqual({ shards: {} });
     await a.save({ streamArn: 'arn:x', shards: { s1: { seq: '10' } } });
     await a.save({ streamArn: 'arn:x', shards: { s1: { seq: '11' }, s0: { done: true } } });
     const b = new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint');
     expect(await b.load()).toEqual({ streamArn: 'arn:x', shards: { s1: { seq: '11' }, s0: { done: true } } });
     await b.save({ streamArn: 'arn:x', shards: { s1: { seq: '12' } } });
-    // a (a deposed leader) still holds the old resourceVersion: its write fails instead of moving the checkpoint back.
+    // a (a deposed leader) still holds the old resourceVersion; it would re-read on the 409, but it no longer leads:
+    // its write fails instead of moving the checkpoint back (checkpoint.test.ts covers the real Lease).
+    aLeads = false;
     await expect(a.save({ streamArn: 'arn:x', shards: { s1: { seq: '5' } } })).rejects.toThrow();
     expect((await new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint').load()).shards.s1).toEqual(
       { seq: '12' },

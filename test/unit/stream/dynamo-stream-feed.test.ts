@@ -1,84 +1,13 @@
-import type { GetRecordsCommand } from '@aws-sdk/client-dynamodb-streams';
-import {
-  DescribeStreamCommand,
-  ExpiredIteratorException,
-  GetShardIteratorCommand,
-} from '@aws-sdk/client-dynamodb-streams';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import {
-  DynamoStreamFeed,
-  FileCheckpointStore,
-  type StreamsApi,
-} from '../../../core/aws/dynamo-stream-feed.js';
+import { DynamoStreamFeed, FileCheckpointStore } from '../../../core/aws/dynamo-stream-feed.js';
 import type { ChangeRecord } from '../../../core/ports/ledger.js';
 import type { OutgoingMessage, Queue } from '../../../core/ports/queue.js';
 import { StreamProcessor } from '../../../stream/processor.js';
-
-/** A fake DynamoDB Streams API: shards with parents, closed or open, iterators that can be made to expire. */
-class FakeStreams implements StreamsApi {
-  shards: { id: string; parent?: string; records: string[]; closed: boolean }[] = [];
-  expireNext = 0;
-  calls: string[] = [];
-  private iterators = new Map<string, { shard: string; pos: number }>();
-  private n = 0;
-
-  async send(command: DescribeStreamCommand | GetShardIteratorCommand | GetRecordsCommand): Promise<unknown> {
-    if (command instanceof DescribeStreamCommand) {
-      return {
-        StreamDescription: {
-          Shards: this.shards.map((s) => ({
-            ShardId: s.id,
-            ...(s.parent ? { ParentShardId: s.parent } : {}),
-            SequenceNumberRange: { StartingSequenceNumber: '0' },
-          })),
-        },
-      };
-    }
-    if (command instanceof GetShardIteratorCommand) {
-      const shard = this.shards.find((s) => s.id === command.input.ShardId)!;
-      let pos = 0;
-      if (command.input.ShardIteratorType === 'AFTER_SEQUENCE_NUMBER') {
-        pos = shard.records.indexOf(command.input.SequenceNumber!) + 1;
-      }
-      const it = `it-${this.n++}`;
-      this.iterators.set(it, { shard: shard.id, pos });
-      return { ShardIterator: it };
-    }
-    const it = this.iterators.get(command.input.ShardIterator!)!;
-    if (this.expireNext > 0) {
-      this.expireNext--;
-      throw new ExpiredIteratorException({ message: 'expired', $metadata: {} });
-    }
-    const shard = this.shards.find((s) => s.id === it.shard)!;
-    const limit = command.input.Limit ?? 1000;
-    const recs = shard.records.slice(it.pos, it.pos + limit);
-    this.calls.push(`${shard.id}:${recs.join(',')}`);
-    const nextPos = it.pos + recs.length;
-    const done = shard.closed && nextPos >= shard.records.length;
-    const next = `it-${this.n++}`;
-    if (!done) this.iterators.set(next, { shard: shard.id, pos: nextPos });
-    return {
-      Records: recs.map((seq) => ({
-        eventID: `ev-${seq}`,
-        eventName: 'INSERT',
-        dynamodb: {
-          SequenceNumber: seq,
-          Keys: { PK: { S: 'IMAGE#x' }, SK: { S: `RECEIPT#00001#PLACE` } },
-          NewImage: {
-            PK: { S: 'IMAGE#x' },
-            SK: { S: `RECEIPT#00001#PLACE` },
-            merchant_name: { S: `m${seq}` },
-          },
-        },
-      })),
-      ...(done ? {} : { NextShardIterator: next }),
-    };
-  }
-}
+import { FakeStreams } from '../../support/fake-streams.js';
 
 function feedFor(fake: FakeStreams, path: string) {
   return new DynamoStreamFeed({
@@ -158,6 +87,49 @@ describe('DynamoStreamFeed', () => {
     const fake = new FakeStreams();
     fake.shards = [{ id: 's', records: ['1', '2', '3'], closed: false }];
     expect(await drain(feedFor(fake, path), 3)).toEqual(['1', '2', '3']);
+  });
+});
+
+describe('DynamoStreamFeed checkpoint pruning', () => {
+  it('removes done shards trimmed from DescribeStream whose children are known; live, not-done and still-described shards stay', async () => {
+    const fake = new FakeStreams();
+    fake.shards = [
+      { id: 'root', records: ['r1', 'r2'], closed: true },
+      { id: 'mid', parent: 'root', records: ['m1'], closed: true },
+      { id: 'leaf', parent: 'mid', records: ['l1'], closed: false },
+      { id: 'open', records: ['o1', 'o2', 'o3'], closed: false },
+      { id: 'closed-described', records: ['k1'], closed: true },
+      { id: 'closed-childless', records: ['z1'], closed: true },
+    ];
+    const path = join(mkdtempSync(join(tmpdir(), 'feed-')), 'cp.json');
+    const feed = feedFor(fake, path);
+    await drain(feed, 12);
+    const before = (await new FileCheckpointStore(path).load()).shards;
+    expect(Object.keys(before).sort()).toEqual(
+      ['closed-childless', 'closed-described', 'leaf', 'mid', 'open', 'root'].sort(),
+    );
+    expect(before.root).toEqual({ seq: 'r2', done: true });
+    expect(before.mid).toEqual({ seq: 'm1', done: true, parent: 'root' });
+
+    // 24 h later the closed shards root, mid and closed-childless are trimmed from the stream.
+    fake.shards = fake.shards.filter((s) => !['root', 'mid', 'closed-childless'].includes(s.id));
+    fake.shards.find((s) => s.id === 'leaf')!.records.push('l2');
+    fake.shards.find((s) => s.id === 'open')!.records.push('o4');
+    const seen = await drain(feed, 6);
+    expect(seen.sort()).toEqual(['l2', 'o4']);
+    const after = (await new FileCheckpointStore(path).load()).shards;
+    // root (child mid known from its entry) and mid (child leaf described) are gone; closed-childless is done and
+    // trimmed but no child names it, so it stays; the others are live or still described.
+    expect(Object.keys(after).sort()).toEqual(
+      ['closed-childless', 'closed-described', 'leaf', 'open'].sort(),
+    );
+    expect(after.leaf).toEqual({ seq: 'l2', parent: 'mid' });
+    expect(after.open).toEqual({ seq: 'o4' });
+    expect(after['closed-described']).toEqual({ seq: 'k1', done: true });
+
+    // A restart from the pruned checkpoint reads nothing twice and is not blocked by the missing parents.
+    fake.shards.find((s) => s.id === 'leaf')!.records.push('l3');
+    expect(await drain(feedFor(fake, path), 6)).toEqual(['l3']);
   });
 });
 

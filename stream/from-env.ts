@@ -7,12 +7,14 @@ import {
   FileCheckpointStore,
   type CheckpointStore,
 } from '../core/aws/dynamo-stream-feed.js';
+import { DynamoLedger } from '../core/aws/dynamo-ledger.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
 import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { ConfigMapCheckpointStore } from './configmap-checkpoint.js';
 import { KubeJobStatusSink, type JobStatusSink } from './job-status.js';
 import { StreamProcessor } from './processor.js';
+import { PendingRunSweeper } from './sweeper.js';
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const v = env[name];
@@ -97,5 +99,50 @@ export async function streamProcessorFromEnv(
     },
     ...(sink ? { sink } : {}),
     log,
+  });
+}
+
+function nonNegativeInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ConfigError(`${name} must be a non-negative integer, got ${raw}`, { name });
+  return n;
+}
+
+/**
+ * The pending-run sweeper from the environment: `STREAM_SWEEP_INTERVAL_MS` (600000; 0 = off → undefined),
+ * `STREAM_SWEEP_AFTER_MS` (1800000), `STREAM_SWEEP_LIMIT` (500), plus `LEDGER_TABLE` (unset → off, with a
+ * warning) and the queue URLs.
+ */
+export function pendingRunSweeperFromEnv(
+  opts: { env?: NodeJS.ProcessEnv; log?: Logger } = {},
+): PendingRunSweeper | undefined {
+  const env = opts.env ?? process.env;
+  const intervalMs = nonNegativeInt(env, 'STREAM_SWEEP_INTERVAL_MS', 600_000);
+  if (intervalMs === 0) return undefined;
+  const log = opts.log ?? createLogger('stream');
+  const table = env[ENV.LEDGER_TABLE];
+  if (!table) {
+    // Only the stream ARN was given: the stream processor runs, the sweeper cannot (it reads the table).
+    log.warn(`${ENV.LEDGER_TABLE} is not set: the pending-run sweeper is off`);
+    return undefined;
+  }
+  const afterMs = nonNegativeInt(env, 'STREAM_SWEEP_AFTER_MS', 1_800_000);
+  const limit = nonNegativeInt(env, 'STREAM_SWEEP_LIMIT', 500);
+  const settings = awsSettingsFromEnv(env);
+  const dlq = env[ENV.COMPACTION_DLQ_URL];
+  return new PendingRunSweeper({
+    ledger: new DynamoLedger(table, settings),
+    queues: {
+      lines: new SqsQueue(required(env, ENV.LINES_QUEUE_URL), settings, dlq),
+      words: new SqsQueue(required(env, ENV.WORDS_QUEUE_URL), settings, dlq),
+    },
+    log,
+    intervalMs,
+    afterMs,
+    limit: Math.max(1, limit),
+    region: settings.region,
   });
 }

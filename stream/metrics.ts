@@ -44,6 +44,15 @@ export const streamMetrics = {
         labelNames: ['state'],
       }),
   ),
+  sweptRuns: once(
+    'embedctl_stream_swept_runs_total',
+    () =>
+      new Counter({
+        name: 'embedctl_stream_swept_runs_total',
+        help: 'PENDING CompactionRuns re-announced by the sweeper (their stream record was missed), per collection',
+        labelNames: ['collection'],
+      }),
+  ),
   lastCommit: once(
     'embedctl_stream_last_commit_timestamp_seconds',
     () =>

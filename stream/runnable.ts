@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { streamProcessorFromEnv } from './from-env.js';
+import { pendingRunSweeperFromEnv, streamProcessorFromEnv } from './from-env.js';
 import { compactorMetrics, streamMetrics } from './metrics.js';
 
 /**
@@ -16,7 +16,8 @@ import { compactorMetrics, streamMetrics } from './metrics.js';
  * `STREAM_PROCESSOR=off` disables it (e.g. when the stream processor runs elsewhere).
  *
  * The checkpoint store writes only while this replica leads: it gets the leader signal and `isLeader` (pass the
- * manager's: `isLeader: () => manager.isLeader()`), so a deposed replica writes nothing.
+ * manager's: `isLeader: () => manager.isLeader()`), so a deposed replica writes nothing. Beside the processor runs
+ * the pending-run sweeper (`stream/sweeper.ts`, `STREAM_SWEEP_INTERVAL_MS`, 0 = off), on the same signal.
  */
 export function streamProcessorRunnable(opts: {
   log: Logger;
@@ -50,7 +51,13 @@ export function streamProcessorRunnable(opts: {
           ...(kubeConfig ? { kubeConfig } : {}),
           leader: { signal, ...(opts.isLeader ? { isLeader: opts.isLeader } : {}) },
         });
-        await processor.run(signal);
+        const sweeper = pendingRunSweeperFromEnv({ env, log: log.child({ component: 'sweeper' }) });
+        // The sweeper stops with the processor: a processor that stopped (deposed) must not go on sending.
+        const stopSweeper = new AbortController();
+        await Promise.all([
+          processor.run(signal).finally(() => stopSweeper.abort()),
+          sweeper?.run(AbortSignal.any([signal, stopSweeper.signal])),
+        ]);
         return;
       } catch (err) {
         if (signal.aborted) return;

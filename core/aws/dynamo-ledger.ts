@@ -11,6 +11,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { CompactionRunItem, runKey } from '../contracts/compaction-run.js';
@@ -108,6 +109,15 @@ export class DynamoLedger implements Ledger {
     return res.Item as Item | undefined;
   }
 
+  /** A Scan with a filter (no index fits yet): reads the whole table per call. See `scanPendingRuns`. */
+  async pendingRuns(
+    olderThan: Date,
+    limit: number,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<CompactionRunItem[]> {
+    return scanPendingRuns(this.doc, this.table, olderThan, limit, options);
+  }
+
   async query(pk: string, skPrefix: string): Promise<Item[]> {
     const out: Item[] = [];
     let start: Record<string, unknown> | undefined;
@@ -126,6 +136,51 @@ export class DynamoLedger implements Ledger {
     } while (start);
     return out;
   }
+}
+
+/**
+ * CompactionRun rows still PENDING in some collection and created before `olderThan`.
+ *
+ * A Scan with a filter: the single table has no index on TYPE / state / created_at (see `ensureTable`), so every
+ * call reads the whole table and pays for every item read, matching or not (eventually consistent: 0.5 read units
+ * per 4 KB; a 1 GB table ≈ 131,000 read units per sweep). The sweeper runs it every `STREAM_SWEEP_INTERVAL_MS`
+ * (10 min), so keep that interval long on big tables, or add a sparse GSI (e.g. on a `pending_since` attribute
+ * that runs carry only while PENDING) and switch this to a Query. Scan order is hash order, not age: when more than
+ * `limit` runs match, the ones returned are the first found, sorted oldest first among themselves.
+ */
+export async function scanPendingRuns(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  olderThan: Date,
+  limit: number,
+  options: { signal?: AbortSignal } = {},
+): Promise<CompactionRunItem[]> {
+  const out: CompactionRunItem[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const res = await doc.send(
+      new ScanCommand({
+        TableName: table,
+        FilterExpression:
+          '#type = :run AND created_at < :before AND (lines_state = :pending OR words_state = :pending)',
+        ExpressionAttributeNames: { '#type': 'TYPE' },
+        ExpressionAttributeValues: {
+          ':run': 'COMPACTION_RUN',
+          ':before': olderThan.toISOString(),
+          ':pending': 'PENDING',
+        },
+        ExclusiveStartKey: start,
+      }),
+      options.signal ? { abortSignal: options.signal } : {},
+    );
+    for (const item of res.Items ?? []) {
+      const parsed = CompactionRunItem.safeParse(item);
+      if (parsed.success) out.push(parsed.data); // a malformed row cannot be announced anyway
+      if (out.length >= limit) break;
+    }
+    start = res.LastEvaluatedKey;
+  } while (start && out.length < limit);
+  return out.sort((a, b) => a.created_at.localeCompare(b.created_at));
 }
 
 /** Creates the single table with its stream if it does not exist (tests, local clusters, first installs). */

@@ -117,6 +117,28 @@ export class SqliteLedger implements Ledger {
       .filter((i) => i.SK.startsWith(skPrefix));
   }
 
+  /**
+   * PENDING runs created before `olderThan`, oldest first. The change log is not involved: this reads the current
+   * rows (a full pass over the run rows, found by their SK; fine at local sizes).
+   */
+  async pendingRuns(olderThan: Date, limit: number): Promise<CompactionRunItem[]> {
+    const rows = this.db
+      .prepare<[string, number], { item: string }>(
+        `SELECT item FROM ledger_items
+          WHERE sk LIKE 'RECEIPT#%#COMPACTION_RUN#%'
+            AND json_extract(item, '$.TYPE') = 'COMPACTION_RUN'
+            AND json_extract(item, '$.created_at') < ?
+            AND (json_extract(item, '$.lines_state') = 'PENDING' OR json_extract(item, '$.words_state') = 'PENDING')
+          ORDER BY json_extract(item, '$.created_at'), pk, sk
+          LIMIT ?`,
+      )
+      .all(olderThan.toISOString(), Math.max(0, limit));
+    return rows.flatMap((r) => {
+      const parsed = CompactionRunItem.safeParse(JSON.parse(r.item));
+      return parsed.success ? [parsed.data] : [];
+    });
+  }
+
   /** Every item whose PK starts with the prefix (a Scan stand-in for the local CLI). */
   scan(pkPrefix = '', skContains?: string): Item[] {
     return this.db

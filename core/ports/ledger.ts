@@ -28,6 +28,16 @@ export interface Ledger {
   getItem(key: { PK: string; SK: string }): Promise<Item | undefined>;
   /** Every item of a partition whose SK starts with the prefix, in SK order. */
   query(pk: string, skPrefix: string): Promise<Item[]>;
+  /**
+   * CompactionRun rows with at least one collection still PENDING and `created_at` before `olderThan`, at most
+   * `limit` of them (oldest first where the store can order; the DynamoDB adapter scans, see there). The stream
+   * processor's sweeper re-announces them after a stream gap.
+   */
+  pendingRuns(
+    olderThan: Date,
+    limit: number,
+    options?: { signal?: AbortSignal },
+  ): Promise<CompactionRunItem[]>;
 }
 
 /** One change of the ledger, in commit order per key (DynamoDB Streams record / SQLite change row). */

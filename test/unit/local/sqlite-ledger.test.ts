@@ -59,6 +59,47 @@ describe('SqliteLedger', () => {
     ).rejects.toBeInstanceOf(ConditionFailedError);
   });
 
+  it('pendingRuns lists runs with a collection still PENDING created before the cutoff, oldest first, up to the limit', async () => {
+    const ledger = SqliteLedger.open(path);
+    const HOUR = 3_600_000;
+    const at = (runId: string, agoMs: number) =>
+      newCompactionRun({
+        runId,
+        imageId: IMAGE,
+        receiptId: 1,
+        deltas: {
+          lines: { key: `lines/delta/${runId}/delta.arrow`, sha256: sha, vectors: 4 },
+          words: { key: `words/delta/${runId}/delta.arrow`, sha256: sha, vectors: 9 },
+        },
+        now: new Date(Date.now() - agoMs),
+      });
+    await ledger.putRunIfAbsent(at('older', 3 * HOUR));
+    await ledger.putRunIfAbsent(at('old', 2 * HOUR));
+    await ledger.putRunIfAbsent(at('fresh', 60_000));
+    await ledger.putRunIfAbsent(at('done', 2 * HOUR));
+    await ledger.putRunIfAbsent(at('half', HOUR));
+    const key = (runId: string) => ({ imageId: IMAGE, receiptId: 1, runId });
+    await ledger.setRunCollection(key('done'), 'lines', { state: 'COMPLETED', mergedVectors: 4 });
+    await ledger.setRunCollection(key('done'), 'words', { state: 'FAILED', error: 'x' });
+    await ledger.setRunCollection(key('half'), 'lines', { state: 'COMPLETED', mergedVectors: 4 });
+    // Not a run, though it has a PENDING-looking field.
+    await ledger.putItem({
+      PK: `IMAGE#${IMAGE}`,
+      SK: 'RECEIPT#00001#PLACE',
+      lines_state: 'PENDING',
+      created_at: '',
+    });
+
+    const cutoff = new Date(Date.now() - 30 * 60_000);
+    expect((await ledger.pendingRuns(cutoff, 10)).map((r) => r.run_id)).toEqual(['older', 'old', 'half']);
+    expect((await ledger.pendingRuns(cutoff, 2)).map((r) => r.run_id)).toEqual(['older', 'old']);
+    expect(await ledger.pendingRuns(new Date(Date.now() - 4 * HOUR), 10)).toEqual([]);
+    expect((await ledger.pendingRuns(cutoff, 10))[2]).toMatchObject({
+      lines_state: 'COMPLETED',
+      words_state: 'PENDING',
+    });
+  });
+
   it('queries a partition by SK prefix in SK order, treating LIKE wildcards literally', async () => {
     const ledger = SqliteLedger.open(path);
     for (const sk of [

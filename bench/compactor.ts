@@ -271,7 +271,7 @@ async function publishVsCopy(env: TestEnv): Promise<Figures> {
   const w: World = await makeWorld(env, 'bench-publish');
   try {
     await cp(base, versionDir(w.root, 'words', BASE_VERSION), { recursive: true });
-    await switchCurrent(w.root, 'words', BASE_VERSION);
+    await switchCurrent(w.root, 'words', BASE_VERSION, { expected: undefined });
     const { compactor, lane, timer } = await openLane(w, 'words');
     const rounds: { publishS: number; copyS: number }[] = [];
     for (let i = 0; i < PUBLISH_ROUNDS; i++) {
@@ -312,7 +312,7 @@ async function runToCompleted(env: TestEnv): Promise<Figures> {
   const w: World = await makeWorld(env, 'bench-scale');
   for (const c of ['lines', 'words'] as const) {
     await cp(bases[c], versionDir(w.root, c, BASE_VERSION), { recursive: true });
-    await switchCurrent(w.root, c, BASE_VERSION);
+    await switchCurrent(w.root, c, BASE_VERSION, { expected: undefined });
   }
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'compactor'], {
@@ -373,7 +373,7 @@ async function runToCompleted(env: TestEnv): Promise<Figures> {
       const run = await writeRun(w, r, { dim: DIM });
       for (;;) {
         const item = (await w.ledger.getRun(run.image_id, run.receipt_id, run.run_id))!;
-        const states = (['lines', 'words'] as const).map((c) => runCollection(item, c).state);
+        const states = (['lines', 'words'] as const).map((c) => runCollection(item, c)?.state);
         if (states.every((s) => s === 'COMPLETED')) break;
         if (states.some((s) => s === 'FAILED')) throw new Error(`run failed: ${JSON.stringify(item)}`);
         if (performance.now() - t0 > 300_000) throw new Error('run not COMPLETED after 300 s');

@@ -1,4 +1,4 @@
-import { COMPACTION_RUN_SK } from '../core/contracts/compaction-run.js';
+import { COMPACTION_RUN_SK, runCollections } from '../core/contracts/compaction-run.js';
 import type { CompactionMessage, EntityType } from '../core/contracts/compaction-message.js';
 import type { Collection } from '../core/contracts/ids.js';
 import type { ChangeRecord, Item } from '../core/ports/ledger.js';
@@ -9,7 +9,9 @@ import type { ChangeRecord, Item } from '../core/ports/ledger.js';
  * the original, each closing one of its failure modes:
  *  - RECEIPT_PLACE and RECEIPT_WORD_LABEL INSERTs emit too (a place or label created after the embed reached no
  *    vector; §11);
- *  - CompactionRun MODIFYs emit nothing (§10.16) but are the source of the EmbeddingJob `status.compaction` report.
+ *  - CompactionRun MODIFYs emit nothing (§10.16) but are the source of the EmbeddingJob `status.compaction` report;
+ *  - a CompactionRun carries only the collections its job asked for (`spec.collections`): its INSERT emits to those
+ *    queues only, and a collection it does not carry is not reported (nor waited for).
  */
 export const RELEVANT_FIELDS: Partial<Record<EntityType, readonly string[]>> = {
   RECEIPT_PLACE: ['merchant_name', 'merchant_category', 'formatted_address', 'phone_number', 'place_id'],
@@ -89,6 +91,11 @@ export interface CompactionReport {
   state: 'Completed' | 'Failed';
   mergedVectors?: number;
   error?: string;
+  /**
+   * The collections the run carries: the Compacted condition waits for these only (a collection the job left out
+   * is not applicable). Absent in a report of unknown origin: the job's `spec.collections` decide.
+   */
+  runCollections?: Collection[];
 }
 
 export interface Detection {
@@ -144,15 +151,17 @@ function runMessages(
   const runId = (img.run_id as string | undefined) ?? m?.[2];
   const imageId = (img.image_id as string | undefined) ?? record.keys.PK.replace(/^IMAGE#/, '');
   const receiptId = (img.receipt_id as number | undefined) ?? (m ? Number(m[1]) : undefined);
-  return (['lines', 'words'] as const).map((collection) => ({
+  // One message per collection the run carries; a run without any (not a valid row) queues nothing.
+  const collections = runCollections(img);
+  const deltaKeys = Object.fromEntries(collections.map((c) => [`${c}_delta_key`, img[`${c}_delta_key`]]));
+  return collections.map((collection) => ({
     collection,
     message: base(
       {
         run_id: runId,
         image_id: imageId,
         receipt_id: receiptId,
-        lines_delta_key: img.lines_delta_key,
-        words_delta_key: img.words_delta_key,
+        ...deltaKeys,
         delta_key: img[`${collection}_delta_key`],
         sha256: img[`${collection}_sha256`],
         vectors: img[`${collection}_vectors`],
@@ -169,7 +178,8 @@ function runReports(record: ChangeRecord): CompactionReport[] {
   if (!img || typeof img.job_name !== 'string' || !img.job_name) return [];
   const m = COMPACTION_RUN_SK.exec(record.keys.SK);
   const reports: CompactionReport[] = [];
-  for (const c of ['lines', 'words'] as const) {
+  const collections = runCollections(img);
+  for (const c of collections) {
     const now = img[`${c}_state`];
     const before = record.oldImage?.[`${c}_state`];
     if (now === before || (now !== 'COMPLETED' && now !== 'FAILED')) continue;
@@ -184,6 +194,7 @@ function runReports(record: ChangeRecord): CompactionReport[] {
       state: now === 'COMPLETED' ? 'Completed' : 'Failed',
       ...(typeof merged === 'number' ? { mergedVectors: merged } : {}),
       ...(typeof error === 'string' ? { error } : {}),
+      runCollections: collections,
     });
   }
   return reports;

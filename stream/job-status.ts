@@ -15,7 +15,11 @@ export interface JobStatusSink {
 
 type CompactionStatus = NonNullable<EmbeddingJobStatus['compaction']>;
 
-/** The Compacted condition for a compaction status: True when both collections are Completed. */
+/**
+ * The Compacted condition for a compaction status: True when every collection of `collections` is Completed (the
+ * run's collections when the report names them, else the job's `spec.collections`; a collection left out of the
+ * run is not applicable).
+ */
 export function compactedCondition(
   compaction: CompactionStatus,
   collections: readonly Collection[],
@@ -93,7 +97,7 @@ export class KubeJobStatusSink implements JobStatusSink {
       const idx = conditions.findIndex((c) => c.type === 'Compacted');
       const cond = compactedCondition(
         compaction,
-        job.spec?.collections ?? ['lines', 'words'],
+        r.runCollections ?? job.spec?.collections ?? ['lines', 'words'],
         idx >= 0 ? conditions[idx] : undefined,
         { error: r.error },
         job.metadata.generation,

@@ -396,21 +396,29 @@ async function finishItem(
   });
   applyMerchant(items, merchant.name);
   time('merchant', performance.now() - tMerchant);
+  // What went into each collection: nothing for one the job left out (its inputs are built, and its rows embedded
+  // for merchant resolution, but not written).
+  const rows = collections.has('lines') ? items.lines.length : 0;
+  const wordCount = collections.has('words') ? items.words.length : 0;
   const tQueued = performance.now();
   const { deltas, created } = await phases.write(async () => {
     time('writeWait', performance.now() - tQueued);
     const tUpload = performance.now();
 
-    const records: Record<Collection, VectorRecord[]> = {
-      lines: collections.has('lines') ? toRecords(items.lines, rowVectors) : [],
-      words: collections.has('words') ? toRecords(items.words, wordVectors) : [],
+    // Only the collections the job asked for: a collection left out of `spec.collections` gets no delta and no
+    // fields in the CompactionRun, so nothing is queued or compacted for it (an empty delta would FAIL the run).
+    const wanted = COLLECTIONS.filter((c) => collections.has(c));
+    const records: Record<Collection, () => VectorRecord[]> = {
+      lines: () => toRecords(items.lines, rowVectors),
+      words: () => toRecords(items.words, wordVectors),
     };
-    const deltas = {} as Record<Collection, { key: string; sha256: string; vectors: number }>;
+    const deltas: Partial<Record<Collection, { key: string; sha256: string; vectors: number }>> = {};
     await Promise.all(
-      COLLECTIONS.map(async (c) => {
+      wanted.map(async (c) => {
+        const recs = records[c]();
         const { bytes, sha256 } = encodeDelta(
           { collection: c, runId, dimensions: embedder.dimensions, model: embedder.model },
-          records[c],
+          recs,
         );
         const key = deltaKey(c, runId);
         await deps.store.put(deps.vectorsBucket, key, bytes, {
@@ -419,21 +427,21 @@ async function finishItem(
             run_id: runId,
             collection: c,
             sha256,
-            vectors: String(records[c].length),
+            vectors: String(recs.length),
             image_id: spec.imageId,
             receipt_id: String(spec.receiptId),
             job: item.name,
           },
         });
-        deltas[c] = { key, sha256, vectors: records[c].length };
+        deltas[c] = { key, sha256, vectors: recs.length };
       }),
     );
 
     const extras: RunExtras = {
       ...(item.uid ? { job_uid: item.uid } : {}),
       job_lines: lines.length,
-      job_rows: items.lines.length,
-      job_words: items.words.length,
+      job_rows: rows,
+      job_words: wordCount,
       ...(merchant.name ? { merchant_name: merchant.name } : {}),
       merchant_reason: merchant.reason,
       ...(merchant.tier ? { merchant_tier: merchant.tier } : {}),
@@ -466,10 +474,10 @@ async function finishItem(
   return {
     runId,
     lines: lines.length,
-    rows: items.lines.length,
-    words: items.words.length,
-    linesDeltaKey: deltas.lines.key,
-    wordsDeltaKey: deltas.words.key,
+    rows,
+    words: wordCount,
+    ...(deltas.lines ? { linesDeltaKey: deltas.lines.key } : {}),
+    ...(deltas.words ? { wordsDeltaKey: deltas.words.key } : {}),
     ...(merchant.name ? { merchant: merchant.name } : {}),
     merchantReason: merchant.reason,
     durationMs: Math.round(performance.now() - t0),
@@ -527,10 +535,10 @@ function resultFromRun(run: CompactionRunItem, runId: string, t0: number): JobRe
   return {
     runId,
     lines: x.job_lines ?? 0,
-    rows: x.job_rows ?? run.lines_vectors,
-    words: x.job_words ?? run.words_vectors,
-    linesDeltaKey: run.lines_delta_key,
-    wordsDeltaKey: run.words_delta_key,
+    rows: x.job_rows ?? run.lines_vectors ?? 0,
+    words: x.job_words ?? run.words_vectors ?? 0,
+    ...(run.lines_delta_key ? { linesDeltaKey: run.lines_delta_key } : {}),
+    ...(run.words_delta_key ? { wordsDeltaKey: run.words_delta_key } : {}),
     ...(x.merchant_name ? { merchant: x.merchant_name } : {}),
     merchantReason: x.merchant_reason ?? '',
     durationMs: Math.round(performance.now() - t0),

@@ -16,7 +16,33 @@ export const COMPACTION_RUN_SK = /^RECEIPT#(\d{5})#COMPACTION_RUN#(.+)$/;
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
-/** The CompactionRun item as stored in the single table; per collection `{c}_state`, `{c}_delta_key`, … */
+/** Per-collection fields a run may carry, as `{c}_{field}`. */
+const COLLECTION_FIELDS = [
+  'state',
+  'delta_key',
+  'sha256',
+  'vectors',
+  'merged_vectors',
+  'error',
+  'started_at',
+  'finished_at',
+] as const;
+/** A collection the run carries has every one of these. */
+const REQUIRED_COLLECTION_FIELDS = ['state', 'delta_key', 'sha256', 'vectors'] as const;
+
+/**
+ * The collections a run (or a raw ledger image of one) carries: those with any `{c}_…` field. A job whose
+ * `spec.collections` leaves a collection out writes no field of it, no delta, and no message goes to its queue.
+ */
+export function runCollections(item: Record<string, unknown>): Collection[] {
+  return COLLECTIONS.filter((c) => COLLECTION_FIELDS.some((f) => item[`${c}_${f}`] !== undefined));
+}
+
+/**
+ * The CompactionRun item as stored in the single table; per collection `{c}_state`, `{c}_delta_key`, … The fields
+ * of a collection are all there (the collection is part of the run) or none is (the job did not ask for it); at
+ * least one collection is there.
+ */
 export const CompactionRunItem = z
   .object({
     PK: z.string().startsWith('IMAGE#'),
@@ -31,24 +57,45 @@ export const CompactionRunItem = z
     dimensions: z.number().int().min(1).optional(),
     created_at: z.string(),
     updated_at: z.string(),
-    lines_state: RunState,
-    lines_delta_key: z.string().min(1),
-    lines_sha256: z.string().regex(SHA256),
-    lines_vectors: z.number().int().min(0),
+    lines_state: RunState.optional(),
+    lines_delta_key: z.string().min(1).optional(),
+    lines_sha256: z.string().regex(SHA256).optional(),
+    lines_vectors: z.number().int().min(0).optional(),
     lines_merged_vectors: z.number().int().min(0).optional(),
     lines_error: z.string().optional(),
     lines_started_at: z.string().optional(),
     lines_finished_at: z.string().optional(),
-    words_state: RunState,
-    words_delta_key: z.string().min(1),
-    words_sha256: z.string().regex(SHA256),
-    words_vectors: z.number().int().min(0),
+    words_state: RunState.optional(),
+    words_delta_key: z.string().min(1).optional(),
+    words_sha256: z.string().regex(SHA256).optional(),
+    words_vectors: z.number().int().min(0).optional(),
     words_merged_vectors: z.number().int().min(0).optional(),
     words_error: z.string().optional(),
     words_started_at: z.string().optional(),
     words_finished_at: z.string().optional(),
   })
-  .loose();
+  .loose()
+  .superRefine((item, ctx) => {
+    const present = runCollections(item);
+    if (present.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `a CompactionRun carries at least one collection (${COLLECTIONS.map((c) => `${c}_state`).join(' or ')})`,
+        path: [],
+      });
+    }
+    for (const c of present) {
+      for (const f of REQUIRED_COLLECTION_FIELDS) {
+        if ((item as Record<string, unknown>)[`${c}_${f}`] === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `the run carries ${c} but ${c}_${f} is missing (a collection has all of ${REQUIRED_COLLECTION_FIELDS.map((x) => `${c}_${x}`).join(', ')} or none)`,
+            path: [`${c}_${f}`],
+          });
+        }
+      }
+    }
+  });
 export type CompactionRunItem = z.infer<typeof CompactionRunItem>;
 
 /** One collection's view of a run, without the `{c}_` prefixes. */
@@ -61,7 +108,9 @@ export interface RunCollection {
   error?: string;
 }
 
-export function runCollection(item: CompactionRunItem, c: Collection): RunCollection {
+/** Undefined when the run does not carry `c` (its job's `spec.collections` left it out): nothing to compact. */
+export function runCollection(item: CompactionRunItem, c: Collection): RunCollection | undefined {
+  if (!runCollections(item).includes(c)) return undefined;
   const f = (name: string) => (item as Record<string, unknown>)[`${c}_${name}`];
   return {
     state: f('state') as RunState,
@@ -79,7 +128,7 @@ export interface RunDelta {
   vectors: number;
 }
 
-/** Build a fresh run item with both collections PENDING. */
+/** Build a fresh run item with each collection of `deltas` PENDING; a collection not in `deltas` is left out. */
 export function newCompactionRun(args: {
   runId: string;
   imageId: string;
@@ -87,7 +136,7 @@ export function newCompactionRun(args: {
   jobName?: string;
   model?: string;
   dimensions?: number;
-  deltas: Record<Collection, RunDelta>;
+  deltas: Partial<Record<Collection, RunDelta>>;
   now?: Date;
 }): CompactionRunItem {
   const now = (args.now ?? new Date()).toISOString();
@@ -105,6 +154,7 @@ export function newCompactionRun(args: {
   if (args.dimensions) item.dimensions = args.dimensions;
   for (const c of COLLECTIONS) {
     const d = args.deltas[c];
+    if (!d) continue;
     item[`${c}_state`] = 'PENDING';
     item[`${c}_delta_key`] = d.key;
     item[`${c}_sha256`] = d.sha256;

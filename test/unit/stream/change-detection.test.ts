@@ -1,6 +1,9 @@
+import type { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import type { EmbeddingJobStatus } from '../../../core/contracts/embedding-job.js';
 import type { ChangeRecord } from '../../../core/ports/ledger.js';
 import { detect, entityTypeOf } from '../../../stream/change-detection.js';
+import { KubeJobStatusSink } from '../../../stream/job-status.js';
 
 const IMG = '3f2a1b4c-0000-4000-8000-000000000001';
 const PK = `IMAGE#${IMG}`;
@@ -175,5 +178,84 @@ describe('change detection (seed §8.3, with the fixes)', () => {
       [],
     );
     expect(detect(rec('INSERT', 'RECEIPT#00001#LETTER#1'), ts).messages).toEqual([]);
+  });
+});
+
+/** A run of a job whose `spec.collections` named one collection: no field of the other. */
+function only(c: 'lines' | 'words') {
+  const other = c === 'lines' ? 'words' : 'lines';
+  return Object.fromEntries(Object.entries(run).filter(([k]) => !k.startsWith(`${other}_`)));
+}
+
+/** KubeJobStatusSink over an in-memory EmbeddingJob (the status subresource's read and replace). */
+function memorySink(job: { spec: object; status?: EmbeddingJobStatus }) {
+  const state = { job: { metadata: { name: 'ej-1', resourceVersion: '1', generation: 1 }, ...job } };
+  const api = {
+    getNamespacedCustomObjectStatus: async () => structuredClone(state.job),
+    replaceNamespacedCustomObjectStatus: async ({ body }: { body: typeof state.job }) => {
+      state.job = structuredClone(body);
+      return body;
+    },
+  };
+  const kc = { makeApiClient: () => api } as unknown as KubeConfig;
+  return { sink: new KubeJobStatusSink(kc, 'ns'), state };
+}
+
+describe('a run that carries one collection (its job asked for one)', () => {
+  it('CompactionRun INSERT of a lines-only run → one message, on the lines queue, with no words fields', () => {
+    const d = detect(rec('INSERT', 'RECEIPT#00001#COMPACTION_RUN#r1', undefined, only('lines')), ts);
+    expect(d.messages.map((m) => m.collection)).toEqual(['lines']);
+    const data = d.messages[0]!.message.entity_data;
+    expect(data).toMatchObject({ delta_key: run.lines_delta_key, sha256: run.lines_sha256, vectors: 3 });
+    expect(Object.keys(data).filter((k) => k.startsWith('words'))).toEqual([]);
+  });
+
+  it('CompactionRun INSERT of a words-only run → one message, on the words queue', () => {
+    const d = detect(rec('INSERT', 'RECEIPT#00001#COMPACTION_RUN#r1', undefined, only('words')), ts);
+    expect(d.messages.map((m) => m.collection)).toEqual(['words']);
+    expect(d.messages[0]!.message.entity_data).toMatchObject({ delta_key: run.words_delta_key, vectors: 9 });
+  });
+
+  it('a run that carries no collection queues nothing', () => {
+    const bare = Object.fromEntries(Object.entries(run).filter(([k]) => !/^(lines|words)_/.test(k)));
+    expect(detect(rec('INSERT', 'RECEIPT#00001#COMPACTION_RUN#r1', undefined, bare), ts).messages).toEqual(
+      [],
+    );
+  });
+
+  it('MODIFY of a lines-only run with lines COMPLETED reports it, and the EmbeddingJob becomes Compacted', async () => {
+    const before = only('lines');
+    const d = detect(
+      rec('MODIFY', 'RECEIPT#00001#COMPACTION_RUN#r1', before, {
+        ...before,
+        lines_state: 'COMPLETED',
+        lines_merged_vectors: 3,
+      }),
+      ts,
+    );
+    expect(d.reports).toEqual([
+      expect.objectContaining({ collection: 'lines', state: 'Completed', runCollections: ['lines'] }),
+    ]);
+    // The run decides what compaction waits for: words is not part of it, whatever the spec says.
+    for (const spec of [{}, { collections: ['lines', 'words'] }]) {
+      const { sink, state } = memorySink({ spec });
+      for (const r of d.reports) await sink.report(r);
+      expect(state.job.status?.compaction, JSON.stringify(spec)).toEqual({ lines: 'Completed' });
+      expect(state.job.status?.conditions, JSON.stringify(spec)).toEqual([
+        expect.objectContaining({ type: 'Compacted', status: 'True', reason: 'Compacted' }),
+      ]);
+    }
+  });
+
+  it('a run of both collections still waits for both', async () => {
+    const d = detect(
+      rec('MODIFY', 'RECEIPT#00001#COMPACTION_RUN#r1', run, { ...run, lines_state: 'COMPLETED' }),
+      ts,
+    );
+    const { sink, state } = memorySink({ spec: { collections: ['lines', 'words'] } });
+    for (const r of d.reports) await sink.report(r);
+    expect(state.job.status?.conditions).toEqual([
+      expect.objectContaining({ type: 'Compacted', status: 'False', reason: 'CompactionPending' }),
+    ]);
   });
 });

@@ -57,6 +57,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Com
   const stall = num(env, 'COMPACTOR_STALL_SECONDS');
   if (stall !== undefined) c.stallMs = stall * 1000;
   set('crashLimit', num(env, 'COMPACTOR_CRASH_LIMIT'));
+  const chroma = num(env, 'COMPACTOR_CHROMA_TIMEOUT_SECONDS');
+  if (chroma !== undefined) c.chromaTimeoutMs = chroma * 1000;
   return c;
 }
 

@@ -51,6 +51,8 @@ export interface CompactorConfig {
   stallMs: number;
   /** A message in whose batch the process died this many times while it was processed alone is dead-lettered. */
   crashLimit: number;
+  /** Bound on each request to a working copy's Chroma server. */
+  chromaTimeoutMs: number;
 }
 
 export const DEFAULT_CONFIG: CompactorConfig = {
@@ -70,6 +72,7 @@ export const DEFAULT_CONFIG: CompactorConfig = {
   maxGroupBytes: 256 * 2 ** 20,
   stallMs: 10 * 60_000,
   crashLimit: 2,
+  chromaTimeoutMs: 60_000,
 };
 
 export interface CompactorDeps {

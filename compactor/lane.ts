@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Semaphore } from 'async-mutex';
 import { CompactionMessage } from '../core/contracts/compaction-message.js';
+import { runCollection } from '../core/contracts/compaction-run.js';
 import type { Collection } from '../core/contracts/ids.js';
 import { errorMessage, PipelineError, TransientError } from '../core/errors.js';
 import { LeaseLostError } from '../core/lease/lease.js';
@@ -117,11 +118,11 @@ export class Lane {
     readonly c: Collection,
   ) {
     const { workRoot, root, objects, bucket } = owner.deps;
-    this.wc = new WorkingCopy(c, join(workRoot, c, 'work'), owner.servers);
+    this.wc = new WorkingCopy(c, join(workRoot, c, 'work'), owner.servers, owner.config.chromaTimeoutMs);
     this.log = owner.deps.log.child({ collection: c });
     this.mirror = new S3Mirror(
       c,
-      { objects, bucket, root, log: this.log },
+      { objects, bucket, root, log: this.log, assertHeld: () => owner.deps.lease.assertHeld() },
       {
         everyPublishes: this.cfg.s3EveryPublishes,
         everySeconds: this.cfg.s3EverySeconds,
@@ -326,7 +327,7 @@ export class Lane {
     if (batch.length === 0) return emptyResult(0);
     try {
       await this.crashes.begin(batch, exclusive);
-      const parts = [await this.merge(batch, signal)];
+      const parts = [await this.merge(batch)];
       const hold = this.cfg.publishHoldMs;
       const until = Date.now() + (typeof hold === 'number' ? hold : (hold[this.c] ?? 0));
       while (holdMore && Date.now() < until && !signal.aborted) {
@@ -335,7 +336,7 @@ export class Lane {
         this.hold(more);
         batch.push(...more);
         await this.crashes.begin(batch, exclusive);
-        parts.push(await this.merge(more, signal));
+        parts.push(await this.merge(more));
       }
       const result = await this.commit(parts);
       await this.crashes.end(batch);
@@ -432,11 +433,18 @@ export class Lane {
     await this.deadLetter(m, reason);
     const ref = runOf(m);
     if (!ref) return;
-    await this.deps.ledger
-      .setRunCollection(ref, this.c, { state: 'FAILED', error: reason.slice(0, 1000) })
-      .catch((err: unknown) =>
-        this.log.warn({ err: errorMessage(err), runId: ref.runId }, 'could not mark the run FAILED'),
-      );
+    try {
+      // Only a run that carries this collection and has not been decided: never a field the row does not have.
+      const item = await this.deps.ledger.getRun(ref.imageId, ref.receiptId, ref.runId);
+      const rc = item && runCollection(item, this.c);
+      if (rc && rc.state !== 'COMPLETED' && rc.state !== 'FAILED')
+        await this.deps.ledger.setRunCollection(ref, this.c, {
+          state: 'FAILED',
+          error: reason.slice(0, 1000),
+        });
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), runId: ref.runId }, 'could not mark the run FAILED');
+    }
   }
 
   /** Messages whose processing failed: retried later with backoff; after maxReceives, to the DLQ with the reason. */

@@ -41,7 +41,8 @@ export const receiptKey = (imageId: string, receiptId: number) => `${imageId}#${
 
 /**
  * Steps 1–3 of a batch: parse (unparseable → DLQ with the reason, never dropped; duplicate deliveries of one
- * message collapse), order (REMOVEs first, then by timestamp, i.e. stream order) and plan.
+ * message collapse), order by timestamp (stream order: a later run of a receipt wins) and plan. Deletes need no place
+ * in that order: the lane applies every delete of a batch before any of its runs.
  */
 export function planBatch(msgs: QueueMessage[], c: Collection): BatchPlan {
   const byId = new Map<string, ParsedMessage>();
@@ -68,12 +69,9 @@ export function planBatch(msgs: QueueMessage[], c: Collection): BatchPlan {
     }
     byId.set(m.id, { raw: [m], msg: parsed });
   }
-  const ordered = [...byId.values()].sort((a, b) => {
-    const ra = a.msg.event_name === 'REMOVE' ? 0 : 1;
-    const rb = b.msg.event_name === 'REMOVE' ? 0 : 1;
-    if (ra !== rb) return ra - rb;
-    return a.msg.timestamp < b.msg.timestamp ? -1 : a.msg.timestamp > b.msg.timestamp ? 1 : 0;
-  });
+  const ordered = [...byId.values()].sort((a, b) =>
+    a.msg.timestamp < b.msg.timestamp ? -1 : a.msg.timestamp > b.msg.timestamp ? 1 : 0,
+  );
 
   const plan: BatchPlan = {
     parsed: [],

@@ -18,7 +18,14 @@ export class S3Mirror {
 
   constructor(
     private readonly c: Collection,
-    private readonly deps: { objects: ObjectStore; bucket: string; root: string; log: Logger },
+    private readonly deps: {
+      objects: ObjectStore;
+      bucket: string;
+      root: string;
+      log: Logger;
+      /** Run right before the pointer moves: a deposed holder's upload never moves it. */
+      assertHeld: () => Promise<unknown>;
+    },
     private readonly cfg: { everyPublishes: number; everySeconds: number; keep: number },
   ) {}
 
@@ -42,10 +49,17 @@ export class S3Mirror {
     const { objects, bucket, root, log } = this.deps;
     const job = this.upload.then(async () => {
       try {
-        await uploadSnapshot(objects, bucket, this.c, version, versionDir(root, this.c, version));
+        const { pointer, moved } = await uploadSnapshot(
+          objects,
+          bucket,
+          this.c,
+          version,
+          versionDir(root, this.c, version),
+          { assertHeld: this.deps.assertHeld },
+        );
         metrics.s3Uploads.inc({ collection: this.c });
-        log.info({ version }, 'S3 snapshot uploaded');
-        await this.trim(version);
+        log.info({ version, pointer, moved }, 'S3 snapshot uploaded');
+        await this.trim(pointer); // the pointer may name a newer version than ours: that one is kept
       } catch (err) {
         this.unmirrored ??= version;
         log.error({ err: errorMessage(err), version }, 'S3 snapshot upload failed; will retry');

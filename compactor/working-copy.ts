@@ -2,7 +2,13 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startChromaServer, type ChromaServer } from '../core/chroma/server.js';
 import type { ServerRegistry } from './server-registry.js';
-import { ChromaVectorStore, CHROMA_CHUNK, HNSW_SYNC_THRESHOLD } from '../core/chroma/store.js';
+import {
+  ChromaTimeoutError,
+  ChromaVectorStore,
+  CHROMA_CHUNK,
+  DEFAULT_CHROMA_TIMEOUT_MS,
+  HNSW_SYNC_THRESHOLD,
+} from '../core/chroma/store.js';
 import { receiptPrefix, type Collection } from '../core/contracts/ids.js';
 import { TransientError } from '../core/errors.js';
 import { copyVersion } from '../core/snapshot/volume.js';
@@ -28,6 +34,8 @@ export class WorkingCopy {
     readonly collection: Collection,
     readonly dir: string,
     private readonly registry?: ServerRegistry,
+    /** Bound on each request to the server: a hung server fails the batch instead of holding it forever. */
+    private readonly timeoutMs = DEFAULT_CHROMA_TIMEOUT_MS,
   ) {}
 
   /** Replaces the directory with a copy of `source` (or an empty one) and starts a server on it. */
@@ -56,7 +64,7 @@ export class WorkingCopy {
     this.server = this.registry
       ? await this.registry.start(this.dir)
       : await startChromaServer({ path: this.dir });
-    this.store = new ChromaVectorStore(this.server.url);
+    this.store = new ChromaVectorStore(this.server.url, { timeoutMs: this.timeoutMs });
     const c = await this.store.collection(this.collection);
     this.collectionId = c.id;
     this.tenantDb = { tenant: c.tenant, database: c.database };
@@ -96,7 +104,16 @@ export class WorkingCopy {
         documents: chunk.map((r) => r.document),
         metadatas: chunk.map((r) => withoutNulls(r.metadata)),
       });
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      }).catch((err: unknown) => {
+        if ((err as Error).name === 'TimeoutError')
+          throw new ChromaTimeoutError(`add ${this.collection}`, this.server?.url ?? url, this.timeoutMs);
+        throw err;
+      });
       if (!res.ok)
         throw new TransientError(`chroma add failed: ${res.status} ${await res.text()}`, {
           collection: this.collection,

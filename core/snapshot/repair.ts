@@ -120,12 +120,16 @@ export async function ensureLiveIntact(o: RepairOptions): Promise<LiveState> {
     : { problem: invalidCurrent ?? 'CURRENT is missing' };
 
   const rejected: RejectedCopy[] = [];
-  const onVolume = (await listVersions(root, c)).filter((v) => v !== current && (!current || v < current));
+  // Candidates are versions up to the damaged one (a restore to an older version stays restored), unless CURRENT
+  // names a version that is not on the volume at all: then it marks no point in time and the newest intact one wins.
+  const volume = await listVersions(root, c);
+  const bound = current && volume.includes(current) ? current : undefined;
+  const onVolume = volume.filter((v) => v !== current && (!bound || v < bound));
   let archived: string[] = [];
   if (mirror) {
     try {
       archived = (await listArchivedVersions(mirror.store, mirror.bucket, c)).filter(
-        (v) => !current || v <= current,
+        (v) => !bound || v <= bound,
       );
     } catch (err) {
       rejected.push({ version: '(any)', from: 'mirror', problem: `listing failed: ${errorMessage(err)}` });

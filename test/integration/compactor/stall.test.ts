@@ -5,10 +5,11 @@ import { createServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
-import { runCollection } from '../../../core/contracts/compaction-run.js';
+import { runCollection, type CompactionRunItem } from '../../../core/contracts/compaction-run.js';
 import { COLLECTIONS } from '../../../core/contracts/ids.js';
 import {
   childEnv,
+  compactorFor,
   dlqMessages,
   dumpLive,
   expectedUnion,
@@ -59,10 +60,42 @@ async function linesServer(dir: string): Promise<number | undefined> {
 }
 
 describe('a stalled compactor', () => {
+  it('SIGSTOPped Chroma mid-batch with a 3 s request timeout: the batch fails, the lane restarts its server, the batch completes', async () => {
+    const w = await makeWorld(env, 'stall-timeout');
+    const receipts = [makeReceipt(710), makeReceipt(711)];
+    const runs: CompactionRunItem[] = [];
+    for (const r of receipts) runs.push(await writeRun(w, r));
+    const compactor = compactorFor(w, 'timeouts', { chromaTimeoutMs: 3000, exitWhenIdleMs: 60_000 });
+    const stop = new AbortController();
+    const running = compactor.run(stop.signal);
+    try {
+      await until('the compactor to be ready', 60_000, async () => (compactor.isReady() ? true : undefined));
+      const pid = await until('the lines Chroma server', 10_000, () => linesServer(w.dir));
+      process.kill(pid, 'SIGSTOP');
+      const t0 = Date.now();
+      await pumpStream(w);
+      await until('both runs COMPLETED in lines', 90_000, async () => {
+        for (const run of runs) {
+          const item = (await w.ledger.getRun(run.image_id, run.receipt_id, run.run_id))!;
+          if (runCollection(item, 'lines')?.state !== 'COMPLETED') return undefined;
+        }
+        return true;
+      });
+      console.log(`batch completed ${Date.now() - t0} ms after Chroma was stopped (request timeout 3 s)`);
+      expect((await serversUnder(w.dir)).includes(pid)).toBe(false); // the stopped server was killed, not reused
+    } finally {
+      stop.abort();
+      await running;
+    }
+    const live = await dumpLive(w.root, 'lines', w.dir);
+    expect([...live.records.keys()].sort()).toEqual([...expectedUnion(receipts, 'lines').keys()].sort());
+    expect(await dlqMessages(w)).toEqual([]);
+  }, 180_000);
+
   it('SIGSTOPped Chroma mid-batch: /healthz fails within the stall bound; after a restart the batch completes', async () => {
     const w = await makeWorld(env, 'stall');
     const receipts = [makeReceipt(700), makeReceipt(701)];
-    const runs = [];
+    const runs: CompactionRunItem[] = [];
     for (const r of receipts) runs.push(await writeRun(w, r));
     const port = await freePort();
     const stallEnv = childEnv(w, env, {

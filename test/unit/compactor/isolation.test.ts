@@ -30,20 +30,24 @@ describe('crash-looping messages are isolated, then dead-lettered', () => {
     const batch = ids(3);
     const first = new CrashRecord(path, log);
     expect(await first.open()).toEqual([]);
-    await first.begin(batch); // …and the process dies here
+    await first.begin(batch, false); // …and the process dies here
     const second = new CrashRecord(path, log);
     expect((await second.open()).sort()).toEqual(['m0', 'm1', 'm2']);
     expect(second.deaths('m1')).toMatchObject({ deaths: 1, alone: 0 });
-    await second.begin([batch[1]!]); // m1 alone, dies again
+    await second.begin([batch[1]!], false); // m1 by itself, but the other lane was busy: not "alone"
+    const between = new CrashRecord(path, log);
+    expect(await between.open()).toEqual(['m1']);
+    expect(between.deaths('m1')).toMatchObject({ deaths: 2, alone: 0 });
+    await between.begin([batch[1]!], true); // m1 alone in the process, dies again
     const third = new CrashRecord(path, log);
     expect(await third.open()).toEqual(['m1']);
-    expect(third.deaths('m1')).toMatchObject({ deaths: 2, alone: 1 });
-    await third.begin([batch[0]!]);
+    expect(third.deaths('m1')).toMatchObject({ deaths: 3, alone: 1 });
+    await third.begin([batch[0]!], false);
     await third.end([batch[0]!]); // m0 committed: forgotten; nothing in flight
     const fourth = new CrashRecord(path, log);
     expect(await fourth.open()).toEqual([]);
     expect(fourth.deaths('m0')).toBeUndefined();
-    expect(fourth.deaths('m1')).toMatchObject({ deaths: 2, alone: 1 });
+    expect(fourth.deaths('m1')).toMatchObject({ deaths: 3, alone: 1 });
     expect(JSON.parse(await readFile(path, 'utf8'))).toMatchObject({ inflight: [] });
   });
 
@@ -69,10 +73,10 @@ describe('crash-looping messages are isolated, then dead-lettered', () => {
       crashLimit: 2,
     });
     expect(crashLooping.map((c) => c.m.id)).toEqual(['m62']);
-    const sizes = groups.map((g) => g.length);
-    expect(sizes).toEqual([27, 32, 18, 1, 1]); // 10 + 17 clean; 50 once-suspects in 32 + 18; m60, m61 alone
-    expect(groups[0]!.map((m) => m.id)).not.toContain('m10');
-    expect(groups.flat()).toHaveLength(79);
+    const sizes = groups.map((g) => `${g.msgs.length}${g.exclusive ? '!' : ''}`);
+    expect(sizes).toEqual(['27', '32', '18', '1!', '1!']); // 10 + 17 clean; 50 once-suspects; m60, m61 alone
+    expect(groups[0]!.msgs.map((m) => m.id)).not.toContain('m10');
+    expect(groups.flatMap((g) => g.msgs)).toHaveLength(79);
   });
 
   it('a culprit among 1,000 is dead-lettered after 2 + crashLimit deaths; no innocent one ever is', () => {
@@ -91,12 +95,12 @@ describe('crash-looping messages are isolated, then dead-lettered', () => {
         break;
       }
       // Groups run in order; the one holding the culprit kills the process, charging each of its messages.
-      const fatal = groups.find((g) => g.some((m) => m.id === culprit))!;
+      const fatal = groups.find((g) => g.msgs.some((m) => m.id === culprit))!;
       crashes++;
-      for (const m of fatal) {
+      for (const m of fatal.msgs) {
         const d = deaths.get(m.id) ?? { deaths: 0, alone: 0, since };
         d.deaths++;
-        if (fatal.length === 1) d.alone++;
+        if (fatal.msgs.length === 1 && fatal.exclusive) d.alone++;
         deaths.set(m.id, d);
       }
     }
@@ -120,6 +124,36 @@ describe('batches are loaded in groups bounded by bytes', () => {
   it("a run's own dimensions count over the collection's", () => {
     expect(groupByBytes([row(100, 16), row(100, 16)], 20 * 576, 1536).map((g) => g.length)).toEqual([1, 1]);
     expect(groupByBytes([row(100, 16), row(100, 16)], 200 * 576, 1536).map((g) => g.length)).toEqual([2]);
+  });
+});
+
+describe('lane permits (async-mutex Semaphore(2))', () => {
+  it('an exclusive attempt waits for the other lane\'s batch and holds off new ones until it ends', async () => {
+    const { Semaphore } = await import('async-mutex');
+    const permits = new Semaphore(2);
+    const events: string[] = [];
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const words = permits.runExclusive(async () => {
+      events.push('words batch 1 starts');
+      await wait(50);
+      events.push('words batch 1 ends');
+    }, 1);
+    await wait(5);
+    const suspect = permits.runExclusive(async () => {
+      events.push('lines suspect starts');
+      await wait(30);
+      events.push('lines suspect ends');
+    }, 2);
+    await wait(5);
+    const words2 = permits.runExclusive(async () => void events.push('words batch 2 starts'), 1);
+    await Promise.all([words, suspect, words2]);
+    expect(events).toEqual([
+      'words batch 1 starts',
+      'words batch 1 ends',
+      'lines suspect starts',
+      'lines suspect ends',
+      'words batch 2 starts',
+    ]);
   });
 });
 

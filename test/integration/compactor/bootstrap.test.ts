@@ -21,7 +21,7 @@ const env = inject('testEnv');
 
 describe('bootstrap', () => {
   // Issue 17 item 8: a corrupt CURRENT must not crash-loop the compactor; it falls back to the newest valid version.
-  it.each([
+  it.concurrent.each([
     ['garbage', 'not a version\n\u0000\u0001'],
     ['a path', '../../../words\n'],
     ['a version that does not exist', '20260101T000000000Z-abcdef\n'],

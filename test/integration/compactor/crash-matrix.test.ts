@@ -96,9 +96,7 @@ describe.concurrent('crash matrix: compactor', () => {
       await expectExact(w, receipts, runs);
     },
   );
-});
 
-describe.concurrent('crash matrix: races', () => {
   it('a receipt delete racing its merge, SIGKILL right after the tombstone, restart: the receipt stays deleted', async () => {
     const w = await makeWorld(env, 'crash-tombstone');
     const doomed = makeReceipt(53);

@@ -41,7 +41,7 @@ async function liveIds(w: World): Promise<string[]> {
   return [...(await dumpLive(w.root, 'lines', w.dir)).records.keys()].sort();
 }
 
-describe('a receipt deleted before its run merges', () => {
+describe.concurrent('a receipt deleted before its run merges', () => {
   it('REMOVE processed before the INSERT: the late run FAILs ReceiptDeleted and adds nothing; other receipts merge', async () => {
     const w = await makeWorld(env, 'del-late');
     const doomed = makeReceipt(70);

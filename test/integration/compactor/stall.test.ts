@@ -59,7 +59,7 @@ async function linesServer(dir: string): Promise<number | undefined> {
   return undefined;
 }
 
-describe('a stalled compactor', () => {
+describe.concurrent('a stalled compactor', () => {
   it('SIGSTOPped Chroma mid-batch with a 3 s request timeout: the batch fails, the lane restarts its server, the batch completes', async () => {
     const w = await makeWorld(env, 'stall-timeout');
     const receipts = [makeReceipt(710), makeReceipt(711)];

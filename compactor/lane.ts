@@ -430,7 +430,15 @@ export class Lane {
    * its job reports it and the PENDING sweep does not announce it again.
    */
   private async giveUp(m: QueueMessage, reason: string): Promise<void> {
+    await this.failRun(m, reason);
     await this.deadLetter(m, reason);
+  }
+
+  /**
+   * Before the message leaves: a process killed in between (the other lane crashing on the same culprit) leaves a
+   * FAILED run whose message comes back and is given up again, never a dead-lettered message with a PENDING run.
+   */
+  private async failRun(m: QueueMessage, reason: string): Promise<void> {
     const ref = runOf(m);
     if (!ref) return;
     try {

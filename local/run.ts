@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { similarity } from '../core/chroma/store.js';
+import { similarity } from '../core/contracts/vector-distance.js';
 import { embeddingJobName } from '../core/contracts/embedding-job.js';
 import { parseVectorId, type Collection } from '../core/contracts/ids.js';
 import { errorMessage, UsageError } from '../core/errors.js';

@@ -6,7 +6,7 @@ import { ENV, LEASE_NAMES } from '../cdk8s/env.js';
 import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
-import { similarity } from '../core/chroma/store.js';
+import { similarity } from '../core/contracts/vector-distance.js';
 import { embeddingJobName, type EmbeddingJob } from '../core/contracts/embedding-job.js';
 import type { EmbedMessage } from '../core/contracts/embed-message.js';
 import { COLLECTIONS, parseVectorId, type Collection } from '../core/contracts/ids.js';

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../core/errors.js';
-import { SnapshotLinesIndexSource } from '../core/merchant/lines-index.js';
+import { SnapshotLinesIndexSource } from '../core/chroma/lines-snapshot.js';
 import { StaticPlaceLookup, type PlaceLookup } from '../core/merchant/place-lookup.js';
 import type { Embedder } from '../core/ports/embedder.js';
 import { normalizeAddress, normalizePhone } from '../core/receipt/anchors.js';

@@ -1,4 +1,3 @@
-import { ChromaVectorStore } from '../core/chroma/store.js';
 import type { Collection } from '../core/contracts/ids.js';
 import type { QueryHit, VectorStore } from '../core/ports/vector-store.js';
 
@@ -9,18 +8,19 @@ interface PendingQuery {
 }
 
 /**
- * Wraps the batch's `lines` snapshot so that the merchant queries of many receipts go to Chroma together: every
- * `query()` without a `where` filter is queued, and the queue is sent as one Chroma query with many query embeddings
+ * Wraps the batch's `lines` snapshot so that the merchant queries of many receipts go to the store together: every
+ * `query()` without a `where` filter is queued, and the queue is sent as one `queryMany` with many query embeddings
  * (at most `maxPerRequest`, at most `concurrency` requests in flight; whatever arrives meanwhile waits for the next
  * one). One Chroma request per receipt tier costs far more than the search itself, on both sides: 150 single
  * queries took ~0.6 s of Chroma CPU and ~0.4 s of worker CPU, the same 150 in batches of 15 ~0.1 s each.
- * Results are exactly those of single queries. Anything other than a `ChromaVectorStore` is returned unchanged.
+ * Results are exactly those of single queries. A store without the `queryMany` capability is returned unchanged.
  */
 export function batchedQueries(
   store: VectorStore,
   opts: { maxPerRequest?: number; concurrency?: number } = {},
 ): VectorStore {
-  if (!(store instanceof ChromaVectorStore)) return store;
+  const queryMany = store.queryMany?.bind(store);
+  if (!queryMany) return store;
   const maxPerRequest = opts.maxPerRequest ?? 64;
   const concurrency = opts.concurrency ?? 2;
   const queues = new Map<string, { collection: Collection; nResults: number; pending: PendingQuery[] }>();
@@ -53,7 +53,7 @@ export function batchedQueries(
 
   const send = async (collection: Collection, nResults: number, batch: PendingQuery[]) => {
     try {
-      const hits = await store.queryMany(
+      const hits = await queryMany(
         collection,
         batch.map((p) => p.embedding),
         nResults,

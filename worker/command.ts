@@ -16,7 +16,7 @@ import { ConfigError, errorMessage } from '../core/errors.js';
 import { makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { createLogger, type Logger } from '../core/log.js';
-import { SnapshotLinesIndexSource } from '../core/merchant/lines-index.js';
+import { SnapshotLinesIndexSource } from '../core/chroma/lines-snapshot.js';
 import type { Embedder } from '../core/ports/embedder.js';
 import { KubeStatusReporter, loadWorkItems } from './kube.js';
 import {

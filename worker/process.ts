@@ -7,7 +7,7 @@ import { COLLECTIONS, deltaKey, type Collection } from '../core/contracts/ids.js
 import { encodeDelta } from '../core/delta/arrow-delta.js';
 import { assertKeyInBucket, errorMessage, InputError, PipelineError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { LinesIndex, LinesIndexSource } from '../core/merchant/lines-index.js';
+import type { LinesIndex, LinesIndexSource } from '../core/ports/lines-index.js';
 import type { PlaceLookup } from '../core/merchant/place-lookup.js';
 import { resolveMerchant, type MerchantResult } from '../core/merchant/resolver.js';
 import type { Embedder } from '../core/ports/embedder.js';

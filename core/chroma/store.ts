@@ -1,5 +1,6 @@
 import { ChromaClient, type Collection as ChromaCollection, type Metadata as ChromaMetadata } from 'chromadb';
 import type { Collection } from '../contracts/ids.js';
+import { DISTANCE_SPACE } from '../contracts/vector-distance.js';
 import { TransientError } from '../errors.js';
 import type { Metadata, QueryHit, VectorRecord, VectorStore } from '../ports/vector-store.js';
 
@@ -46,10 +47,10 @@ interface ChromaApiClient {
 const TIMED_OUT = Symbol('chroma request timed out');
 
 /**
- * VectorStore over one Chroma server. Collections are created without an embedding function and with squared L2
- * distance (the original system's default), so its snapshots can be imported. Every HTTP request carries its own
- * deadline (`timeoutMs`): a server that accepts and never answers fails the operation with ChromaTimeoutError
- * (Transient) naming it and the server, instead of hanging the compactor or a reader forever.
+ * VectorStore over one Chroma server. Collections are created without an embedding function and with the contract's
+ * distance (squared L2, core/contracts/vector-distance.ts). Every HTTP request carries its own deadline
+ * (`timeoutMs`): a server that accepts and never answers fails the operation with ChromaTimeoutError (Transient)
+ * naming it and the server, instead of hanging the compactor or a reader forever. It offers `queryMany`.
  */
 export class ChromaVectorStore implements VectorStore {
   private readonly client: ChromaClient;
@@ -110,7 +111,7 @@ export class ChromaVectorStore implements VectorStore {
         this.client.getOrCreateCollection({
           name,
           embeddingFunction: null,
-          configuration: { hnsw: { space: 'l2', sync_threshold: HNSW_SYNC_THRESHOLD } },
+          configuration: { hnsw: { space: DISTANCE_SPACE, sync_threshold: HNSW_SYNC_THRESHOLD } },
           metadata: { description: `Collection: ${name}` },
         }),
       );
@@ -220,9 +221,4 @@ export class ChromaVectorStore implements VectorStore {
 /** Chroma rejects null metadata values on insert; absent keys mean the same thing there. */
 function withoutNulls(m: Metadata): ChromaMetadata {
   return Object.fromEntries(Object.entries(m).filter(([, v]) => v !== null)) as ChromaMetadata;
-}
-
-/** Squared-L2 distance of unit vectors → cosine similarity (reference §5.1). */
-export function similarity(distance: number): number {
-  return Math.max(0, 1 - distance / 2);
 }

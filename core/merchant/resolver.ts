@@ -1,5 +1,5 @@
 import { receiptPrefix } from '../contracts/ids.js';
-import { similarity } from '../chroma/store.js';
+import { similarity } from '../contracts/vector-distance.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { VectorStore } from '../ports/vector-store.js';

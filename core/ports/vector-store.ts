@@ -12,6 +12,7 @@ export interface VectorRecord {
 
 export interface QueryHit {
   id: string;
+  /** Squared L2 (core/contracts/vector-distance.ts: `similarity` turns it into a cosine). */
   distance: number;
   document: string | null;
   metadata: Metadata | null;
@@ -44,5 +45,15 @@ export interface VectorStore {
     nResults: number,
     where?: Record<string, unknown>,
   ): Promise<QueryHit[]>;
+  /**
+   * Optional: many query embeddings in one request, the hits of each in order (exactly what `query` gives for each
+   * alone). A store whose requests cost more than its searches offers it; callers fall back to `query` without it.
+   */
+  queryMany?(
+    collection: Collection,
+    embeddings: Float32Array[],
+    nResults: number,
+    where?: Record<string, unknown>,
+  ): Promise<QueryHit[][]>;
   count(collection: Collection): Promise<number>;
 }

@@ -8,7 +8,7 @@ import { decodeDelta } from '../../../core/delta/arrow-delta.js';
 import { embedText } from '../../../core/embedding/local-embedder.js';
 import { startEmbeddingsServer } from '../../../core/embedding/local-server.js';
 import { OpenAIEmbedder } from '../../../core/embedding/openai-embedder.js';
-import { SnapshotLinesIndexSource } from '../../../core/merchant/lines-index.js';
+import { SnapshotLinesIndexSource } from '../../../core/chroma/lines-snapshot.js';
 import { buildReceiptItems } from '../../../core/receipt/embedding-inputs.js';
 import { DEFECTS, generateReceipt, MERCHANTS, putReceipt } from '../../../core/sample/index.js';
 import { uploadSnapshot } from '../../../core/snapshot/s3-snapshot.js';

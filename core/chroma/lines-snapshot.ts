@@ -1,26 +1,12 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startChromaServer, type ChromaServer } from '../chroma/server.js';
-import { ChromaVectorStore } from '../chroma/store.js';
 import type { Logger } from '../log.js';
+import type { LinesIndex, LinesIndexSource } from '../ports/lines-index.js';
 import type { ObjectStore } from '../ports/object-store.js';
-import type { VectorStore } from '../ports/vector-store.js';
 import { restoreSnapshot } from '../snapshot/s3-snapshot.js';
 import { copyCurrentTo } from '../snapshot/volume.js';
-
-/** A read view of the live `lines` snapshot, opened once per batch and shared by its jobs. */
-export interface LinesIndex {
-  /** Snapshot version, and where it came from. */
-  readonly version: string;
-  readonly origin: 'volume' | 's3';
-  readonly store: VectorStore;
-  close(): Promise<void>;
-}
-
-export interface LinesIndexSource {
-  /** Undefined when there is no snapshot yet (an empty collection). */
-  open(): Promise<LinesIndex | undefined>;
-}
+import { startChromaServer, type ChromaServer } from './server.js';
+import { ChromaVectorStore } from './store.js';
 
 export interface SnapshotSourceOptions {
   /** Root of the shared volume (read only; never opened by Chroma). Undefined: skip the volume. */
@@ -81,9 +67,4 @@ export class SnapshotLinesIndexSource implements LinesIndexSource {
       throw err;
     }
   }
-}
-
-/** An already running store (tests, local mode with its own Chroma). */
-export function staticLinesIndex(store: VectorStore, version = 'static'): LinesIndexSource {
-  return { open: async () => ({ version, origin: 'volume', store, close: async () => {} }) };
 }

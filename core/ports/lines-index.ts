@@ -1,0 +1,15 @@
+import type { VectorStore } from './vector-store.js';
+
+/** A read view of the live `lines` snapshot, opened once per batch and shared by its jobs. */
+export interface LinesIndex {
+  /** Snapshot version, and where it came from. */
+  readonly version: string;
+  readonly origin: 'volume' | 's3';
+  readonly store: VectorStore;
+  close(): Promise<void>;
+}
+
+export interface LinesIndexSource {
+  /** Undefined when there is no snapshot yet (an empty collection). */
+  open(): Promise<LinesIndex | undefined>;
+}

@@ -16,7 +16,7 @@ import {
   workerProcessEnv,
   workItem,
 } from '../test/integration/worker/helpers.js';
-import { DEFAULT_JOB_CONCURRENCY } from '../worker/process.js';
+import { DEFAULT_JOB_CONCURRENCY } from '../worker/batch.js';
 import type { IdealPlan } from './worker-ideal.js';
 
 /**

@@ -6,7 +6,8 @@ import { StaticPlaceLookup, type PlaceLookup } from '../core/merchant/place-look
 import type { Embedder } from '../core/ports/embedder.js';
 import { normalizeAddress, normalizePhone } from '../core/receipt/anchors.js';
 import { MERCHANTS } from '../core/sample/index.js';
-import { processBatch, type Reporter, type WorkItem } from '../worker/process.js';
+import { processBatch } from '../worker/batch.js';
+import type { Reporter, WorkItem } from '../worker/work-item.js';
 import { BusyRecorder, type Interval } from './intervals.js';
 import { localLogger, printStats } from './log.js';
 import { embedderFromEnv, openLocal, VECTORS_BUCKET } from './home.js';

@@ -19,13 +19,8 @@ import { createLogger, type Logger } from '../core/log.js';
 import { SnapshotLinesIndexSource } from '../core/chroma/lines-snapshot.js';
 import type { Embedder } from '../core/ports/embedder.js';
 import { KubeStatusReporter, loadWorkItems } from './kube.js';
-import {
-  DEFAULT_JOB_CONCURRENCY,
-  processBatch,
-  type FailureReason,
-  type Reporter,
-  type WorkItem,
-} from './process.js';
+import { DEFAULT_JOB_CONCURRENCY, processBatch } from './batch.js';
+import type { FailureReason, Reporter, WorkItem } from './work-item.js';
 
 /** Exit codes understood by the controller's podFailurePolicy (controller/README.md). */
 export const EXIT = { ok: 0, retry: 1, badInput: 2, sourceMissing: 3 } as const;

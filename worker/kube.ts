@@ -2,7 +2,7 @@ import type { EmbeddingJob, JobResult, WorkerReport } from '../core/contracts/em
 import type { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { isNotFound } from '../core/kube/rest.js';
 import type { Logger } from '../core/log.js';
-import type { FailureReason, Reporter, WorkItem } from './process.js';
+import type { FailureReason, Reporter, WorkItem } from './work-item.js';
 
 /**
  * Kubernetes side of the worker (controller/README.md, "Contract with the worker"): read the batch's EmbeddingJobs,

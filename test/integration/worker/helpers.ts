@@ -18,7 +18,7 @@ import {
   switchCurrent,
 } from '../../../core/snapshot/volume.js';
 import type { TestEnv } from '../../harness/env.js';
-import type { FailureReason, Reporter, WorkItem } from '../../../worker/process.js';
+import type { FailureReason, Reporter, WorkItem } from '../../../worker/work-item.js';
 
 export const DIMS = 64;
 export const log = createLogger('worker-test', process.env.LOG_LEVEL ?? 'warn');

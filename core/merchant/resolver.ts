@@ -9,10 +9,10 @@ import { isNoise } from '../receipt/geometry.js';
 import type { PlaceLookup } from './place-lookup.js';
 
 /**
- * Merchant resolution (reference/seed-system.md §6.2, without the LLM tier): an optional place lookup keyed on the
- * receipt's phone/address, then Chroma similarity against the live `lines` snapshot using the receipt's own row
- * vectors (no extra embedding calls): phone row, address row, top row. Never throws: a failure leaves the merchant
- * empty and says why.
+ * Merchant resolution (the original system's, without its LLM tier; worker/README.md, step 4): an optional place
+ * lookup keyed on the receipt's phone/address, then similarity against the live `lines` snapshot using the receipt's
+ * own row vectors (no extra embedding calls): phone row, address row, top row. Never throws: a failure leaves the
+ * merchant empty and says why.
  */
 export interface MerchantResult {
   name?: string;

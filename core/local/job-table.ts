@@ -168,7 +168,7 @@ export class LocalJobTable implements JobStore {
     return res.changes === 1;
   }
 
-  succeed(name: string, now = Date.now()): void {
+  private succeed(name: string, now: number): void {
     this.db
       .prepare(
         `UPDATE jobs SET phase = 'Succeeded', completion_time = ?, reason = 'Completed', message = NULL WHERE name = ?`,

@@ -136,7 +136,7 @@ export class LocalJobTable implements JobStore {
 
   /**
    * Claims up to `limit` eligible Pending jobs (backoff elapsed) for a worker batch: Scheduled, attempt + 1, report
-   * cleared. Priority first, then age, as the controller's dispatch.
+   * cleared. Priority first, then age: the order of the controller's plan (`compareCandidates`, core/jobs/plan.ts).
    */
   claim(workerJob: string, limit: number, now = Date.now()): LocalJob[] {
     return immediate(this.db, () => {

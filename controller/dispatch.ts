@@ -6,7 +6,7 @@ import type { Job } from '../core/kube/types.js';
 import type { DispatchSettings, WorkerSettings } from './config.js';
 import type { JobIndex } from './job-index.js';
 import type { ControllerMetrics } from './metrics.js';
-import { planDispatch, type Candidate } from './plan.js';
+import { planDispatch, type Candidate } from '../core/jobs/plan.js';
 import { buildWorkerJob, workerJobName } from './worker-job.js';
 
 export interface DispatchDeps {

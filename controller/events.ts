@@ -1,7 +1,7 @@
 import { API_VERSION, KIND, type EmbeddingJob } from '../core/contracts/embedding-job.js';
 import type { Logger } from '../core/log.js';
 import type { Kube } from '../core/kube/rest.js';
-import type { RecordedEvent } from './transitions.js';
+import type { RecordedEvent } from '../core/jobs/transitions.js';
 
 /**
  * Records core/v1 Events on EmbeddingJobs, fire-and-forget: an Event that cannot be written is logged at debug and

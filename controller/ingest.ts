@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { assertArtifactLocation } from '../core/contracts/artifact-location.js';
-import { EmbedMessage } from '../core/contracts/embed-message.js';
-import { newEmbeddingJob, type EmbeddingJob } from '../core/contracts/embedding-job.js';
-import { parseOrThrow } from '../core/contracts/validation.js';
-import { InputError, errorMessage } from '../core/errors.js';
+import { embeddingJobName, type EmbeddingJob } from '../core/contracts/embedding-job.js';
+import { errorMessage } from '../core/errors.js';
+import { admitEmbedMessage, invalidMessageReason } from '../core/jobs/admission.js';
 import type { Logger } from '../core/log.js';
+import { KubeJobStore } from '../core/kube/embedding-job-store.js';
 import type { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import type { Informer } from '../core/kube/informer.js';
 import { isInvalid } from '../core/kube/rest.js';
@@ -38,7 +37,10 @@ export class Ingest {
   /** Created by us, not yet in the cache. */
   private readonly inflight = new Set<string>();
 
+  private readonly store: KubeJobStore;
+
   constructor(private readonly d: IngestDeps) {
+    this.store = new KubeJobStore({ client: d.ejClient, cache: d.ejs, namespace: d.namespace });
     const track = (ej: EmbeddingJob) => {
       this.inflight.delete(ej.metadata.name);
       if (isFinished(ej)) this.outstanding.delete(ej.metadata.name);
@@ -178,24 +180,16 @@ export class Ingest {
   private async handle(message: QueueMessage, log: Logger): Promise<void> {
     const m = this.d.metrics.messages;
     m.inc({ result: 'received' });
-    let ej: EmbeddingJob;
-    try {
-      const body = parseOrThrow(EmbedMessage, parseJson(message.body));
-      assertArtifactLocation(
-        { bucket: body.artifacts_bucket, linesKey: body.lines_key, wordsKey: body.words_key },
-        this.d.artifactBuckets,
-        { bucket: 'artifacts_bucket', linesKey: 'lines_key', wordsKey: 'words_key' },
-      );
-      ej = newEmbeddingJob(body, this.d.namespace, 'sqs');
-    } catch (err) {
-      await this.deadLetter(message, `InvalidMessage: ${errorMessage(err)}`, log);
+    const admitted = admitEmbedMessage(message.body, this.d.artifactBuckets);
+    if (!admitted.ok) {
+      await this.deadLetter(message, admitted.reason, log);
       return;
     }
-    const name = ej.metadata.name;
+    const name = embeddingJobName(admitted.message);
     try {
       this.inflight.add(name);
-      const { created } = await this.d.ejClient.create(ej);
-      if (!created || this.d.ejs.get(name)) this.inflight.delete(name);
+      const { created } = await this.store.create(admitted.message, 'sqs');
+      if (!created || this.store.get(name)) this.inflight.delete(name);
       m.inc({ result: created ? 'created' : 'duplicate' });
       if (!created) log.info({ ej: name, messageId: message.id }, 'EmbeddingJob already exists (redelivery)');
     } catch (err) {
@@ -203,7 +197,7 @@ export class Ingest {
       if (isInvalid(err)) {
         await this.deadLetter(
           message,
-          `InvalidMessage: rejected by the API server: ${errorMessage(err)}`,
+          invalidMessageReason(`rejected by the API server: ${errorMessage(err)}`),
           log,
         );
         return;
@@ -231,13 +225,5 @@ export class Ingest {
         'could not dead-letter message; left in the queue',
       );
     }
-  }
-}
-
-function parseJson(body: string): unknown {
-  try {
-    return JSON.parse(body) as unknown;
-  } catch (err) {
-    throw new InputError(`body is not JSON: ${errorMessage(err)}`);
   }
 }

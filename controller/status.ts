@@ -10,7 +10,7 @@ import type { StatusSettings } from './config.js';
 import type { EventRecorder } from './events.js';
 import type { JobIndex } from './job-index.js';
 import type { ControllerMetrics } from './metrics.js';
-import { decide, type DecideInput } from './transitions.js';
+import { decide, type DecideInput } from '../core/jobs/transitions.js';
 import { parseMembers } from './worker-job.js';
 
 export interface StatusDeps {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { API_VERSION, GROUP, KIND } from '../core/contracts/embedding-job.js';
+import { WORKER_CONTAINER, WORKER_EXIT } from '../core/jobs/lifecycle.js';
 import type { Job } from '../core/kube/types.js';
 import type { WorkerSettings } from './config.js';
 
@@ -14,7 +15,6 @@ export const WORKER_SELECTOR = Object.entries(WORKER_LABELS)
   .join(',');
 /** `ej-a:1,ej-b:3`: member EmbeddingJobs and the attempt this Job is for each of them. */
 export const MEMBERS_ANNOTATION = `${GROUP}/members`;
-export const WORKER_CONTAINER = 'worker';
 
 export interface Member {
   name: string;
@@ -63,9 +63,6 @@ const RESTRICTED_CONTAINER = {
   seccompProfile: { type: 'RuntimeDefault' },
 };
 
-/** Exit codes of `embedctl worker` (controller/README.md). */
-export const EXIT = { ok: 0, retryable: 1, badInput: 2, sourceMissing: 3 } as const;
-
 /** The batch/v1 Job for one batch. Pure: same input, same manifest. */
 export function buildWorkerJob(members: readonly MemberRef[], namespace: string, s: WorkerSettings): Job {
   const name = workerJobName(members);
@@ -105,7 +102,7 @@ export function buildWorkerJob(members: readonly MemberRef[], namespace: string,
             onExitCodes: {
               containerName: WORKER_CONTAINER,
               operator: 'In',
-              values: [EXIT.badInput, EXIT.sourceMissing],
+              values: [WORKER_EXIT.badInput, WORKER_EXIT.sourceMissing],
             },
           },
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },

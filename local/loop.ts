@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
-import { EmbedMessage } from '../core/contracts/embed-message.js';
-import { describeIssue } from '../core/contracts/validation.js';
+import { admitEmbedMessage } from '../core/jobs/admission.js';
+import {
+  exitFailureReason,
+  finalReportVerdict,
+  outcomeVerdict,
+  type FailureReason,
+  type Outcome,
+  type RetrySettings,
+} from '../core/jobs/lifecycle.js';
 import type { LocalJob, LocalJobTable } from '../core/local/job-table.js';
 import type { LaunchResult, ProcessLauncher } from '../core/local/launcher.js';
 import type { SqliteQueue } from '../core/local/sqlite-queue.js';
@@ -9,11 +16,10 @@ import type { CompactionReport } from '../stream/change-detection.js';
 import type { JobStatusSink } from '../stream/job-status.js';
 
 /**
- * Local mode's replacement for the controller's ingest, dispatch and status (which are Kubernetes-only): a few
- * dozen lines over the local queue, job table and process launcher. Same rules, smaller scale: a message is deleted
- * only after its job row exists; invalid messages are dead-lettered with the reason; jobs are claimed into worker
- * batches under a concurrency cap; a worker reports each item in the job table, and items it left unreported are
- * retried (or failed, for exit codes 2 and 3) as controller/README.md specifies.
+ * Local mode's wiring of the EmbeddingJob lifecycle (core/jobs/): the EMBED queue into the SQLite JobStore through
+ * the shared admission rule, job batches into worker processes under a concurrency cap, and each finished process
+ * into the shared lifecycle's verdicts. What is local: reading a process's end (exit code, signal, deadline) as an
+ * outcome, as core/jobs/transitions.ts reads a worker Job's pods. A message is deleted only after its job row exists.
  */
 
 export interface IngestStats {
@@ -31,23 +37,14 @@ export async function ingestAll(queue: SqliteQueue, jobs: LocalJobTable, log: Lo
     if (messages.length === 0) return stats;
     for (const m of messages) {
       stats.received++;
-      let body: unknown;
-      try {
-        body = JSON.parse(m.body);
-      } catch (err) {
-        await queue.deadLetter(m, `InvalidMessage: body is not JSON (${(err as Error).message})`);
+      const admitted = admitEmbedMessage(m.body);
+      if (!admitted.ok) {
+        await queue.deadLetter(m, admitted.reason);
         stats.deadLettered++;
+        log.warn({ messageId: m.id, reason: admitted.reason }, 'invalid EMBED message dead-lettered');
         continue;
       }
-      const parsed = EmbedMessage.safeParse(body);
-      if (!parsed.success) {
-        const { field, message } = describeIssue(parsed.error);
-        await queue.deadLetter(m, `InvalidMessage: ${field ? `${field}: ` : ''}${message}`);
-        stats.deadLettered++;
-        log.warn({ messageId: m.id, field, message }, 'invalid EMBED message dead-lettered');
-        continue;
-      }
-      const { created } = jobs.createFromMessage(parsed.data, 'sqs');
+      const { created } = await jobs.create(admitted.message, 'sqs');
       if (created) stats.created++;
       else stats.duplicates++;
       await queue.delete(m.handle);
@@ -146,7 +143,16 @@ export async function dispatchAll(
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Turns one finished worker process into job phases (the controller's status rules, local edition). */
+/** Local retries wait at most this long (a local run is watched by its user; the controller's cap is configured). */
+const RETRY_MAX_MS = 30_000;
+
+const retrySettings = (o: Pick<DispatchOptions, 'maxAttempts' | 'retryBaseMs'>): RetrySettings => ({
+  maxAttempts: o.maxAttempts,
+  retryBaseMs: o.retryBaseMs,
+  retryMaxMs: RETRY_MAX_MS,
+});
+
+/** Turns one finished worker process into the lifecycle's verdicts on its jobs. */
 export function settleBatch(
   jobs: LocalJobTable,
   names: string[],
@@ -154,31 +160,15 @@ export function settleBatch(
   o: DispatchOptions,
   log: Logger,
 ): void {
-  const tail = lastLine(res.stderr);
+  const s = retrySettings(o);
   for (const name of names) {
     const job = jobs.get(name);
-    if (!job || job.phase === 'Succeeded' || job.phase === 'Failed') continue;
-    if (job.report?.workerJob === res.name) {
-      if (job.report.outcome === 'Succeeded') jobs.succeed(name);
-      else if (job.report.reason === 'Transient')
-        retryOrFail(jobs, job, 'Transient', job.report.message ?? 'transient failure', o);
-      else jobs.fail(name, job.report.reason ?? 'WorkerError', job.report.message ?? 'failed');
-    } else if (res.exitCode === 2) {
-      jobs.fail(name, 'BadInput', `worker exited 2 (bad input for the whole batch): ${tail}`);
-    } else if (res.exitCode === 3) {
-      jobs.fail(name, 'SourceMissing', `worker exited 3 (source missing): ${tail}`);
-    } else {
-      const reason =
-        res.reason === 'DeadlineExceeded'
-          ? 'DeadlineExceeded'
-          : res.exitCode === 0
-            ? 'NoReport'
-            : res.signal
-              ? 'WorkerKilled'
-              : 'WorkerError';
-      const detail = res.signal ? `killed by ${res.signal}` : `exit ${res.exitCode}`;
-      retryOrFail(jobs, job, reason, `worker ${res.name} ${detail}${tail ? `: ${tail}` : ''}`, o);
-    }
+    if (!job) continue;
+    // A report counts for this attempt only when this process wrote it (an older worker's report is stale).
+    const outcome: Outcome = job.report?.workerJob === res.name ? { report: job.report } : unreported(res);
+    const verdict = outcomeVerdict(job, outcome, s);
+    if (!verdict) continue;
+    jobs.settle(name, verdict, new Date());
     const settled = jobs.get(name);
     if (settled) o.onSettled?.(settled);
   }
@@ -188,35 +178,45 @@ export function settleBatch(
   );
 }
 
-function retryOrFail(
-  jobs: LocalJobTable,
-  job: LocalJob,
-  reason: string,
-  message: string,
-  o: DispatchOptions,
-): void {
-  if (job.attempts >= o.maxAttempts) {
-    jobs.fail(job.name, reason, `${message} (after ${job.attempts} attempts)`);
-    return;
-  }
-  const delay = Math.min(o.retryBaseMs * 2 ** (job.attempts - 1), 30_000);
-  jobs.retry(job.name, reason, message, Date.now() + delay);
+/** Why a process left an item unreported, read from how it ended. */
+function unreported(res: LaunchResult): Outcome {
+  const tail = lastLine(res.stderr);
+  const fromExit = exitFailureReason(res.exitCode);
+  if (fromExit === 'BadInput')
+    return { failure: fromExit, message: `worker exited 2 (bad input for the whole batch): ${tail}` };
+  if (fromExit === 'SourceMissing')
+    return { failure: fromExit, message: `worker exited 3 (source missing): ${tail}` };
+  const failure: FailureReason =
+    res.reason === 'DeadlineExceeded'
+      ? 'DeadlineExceeded'
+      : res.exitCode === 0
+        ? 'NoReport'
+        : res.signal
+          ? 'WorkerKilled'
+          : 'WorkerError';
+  const detail = res.signal ? `killed by ${res.signal}` : `exit ${res.exitCode}`;
+  return { failure, message: `worker ${res.name} ${detail}${tail ? `: ${tail}` : ''}` };
 }
 
 /**
- * After a crash of the runner: jobs claimed by workers that no longer exist go back to Pending (a report already
- * written is honoured), so the next dispatch re-runs them. Re-running is harmless: deltas are keyed by run id and
- * vectors are upserted by id.
+ * After a crash of the runner: jobs claimed by workers that no longer exist go back to Pending, so the next
+ * dispatch re-runs them; a report already written that ends the job (success, or a failure no retry fixes) is
+ * honoured. Re-running is harmless: deltas are keyed by run id and vectors are upserted by id.
  */
 export function recoverClaims(jobs: LocalJobTable, log: Logger): number {
   let n = 0;
+  const now = new Date();
   for (const phase of ['Scheduled', 'Running'] as const) {
     for (const job of jobs.list(phase)) {
-      if (job.report?.outcome === 'Succeeded') jobs.succeed(job.name);
-      else if (job.report?.outcome === 'Failed' && job.report.reason !== 'Transient')
-        jobs.fail(job.name, job.report.reason ?? 'WorkerError', job.report.message ?? 'failed');
+      const final = job.report && finalReportVerdict(job.report);
+      if (final) jobs.settle(job.name, final, now);
       else
-        jobs.retry(job.name, 'RunnerRestarted', 'the local runner restarted while this job ran', Date.now());
+        jobs.retry(
+          job.name,
+          'RunnerRestarted',
+          'the local runner restarted while this job ran',
+          now.getTime(),
+        );
       n++;
     }
   }

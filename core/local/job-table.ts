@@ -9,12 +9,14 @@ import {
 } from '../contracts/embedding-job.js';
 import type { EmbedMessage } from '../contracts/embed-message.js';
 import type { Collection } from '../contracts/ids.js';
+import type { Verdict } from '../jobs/lifecycle.js';
+import type { JobStore } from '../ports/job-store.js';
 import { immediate, openDatabase, type Db } from './sqlite.js';
 
 /**
- * The local stand-in for EmbeddingJob custom resources: one row per job, named like the CR
+ * The SQLite JobStore, local stand-in for EmbeddingJob custom resources: one row per job, named like the CR
  * (`embeddingJobName(message)`), so a redelivered or re-submitted message creates nothing new. The local loop is the
- * only writer of phase/attempts; a worker child writes only `report` and `result` (the controller/worker contract of
+ * only writer of phase/attempts (with the verdicts of the shared lifecycle, core/jobs/lifecycle.ts); a worker child writes only `report` and `result` (the controller/worker contract of
  * controller/README.md), and the stream processor only `compaction`.
  */
 export interface LocalJob {
@@ -74,7 +76,7 @@ interface Row {
   compaction_error: string | null;
 }
 
-export class LocalJobTable {
+export class LocalJobTable implements JobStore {
   constructor(readonly db: Db) {
     db.exec(SCHEMA);
   }
@@ -92,6 +94,21 @@ export class LocalJobTable {
       )
       .run(name, JSON.stringify(specFromMessage(m, source)), Date.now());
     return { name, created: res.changes === 1 };
+  }
+
+  async create(m: EmbedMessage, source: 'sqs' | 'manual'): Promise<{ name: string; created: boolean }> {
+    return this.createFromMessage(m, source);
+  }
+
+  /** Writes a lifecycle verdict as the row's phase, reason and message. */
+  settle(name: string, verdict: Verdict, now: Date): void {
+    const at = now.getTime();
+    if (verdict.phase === 'Succeeded') return this.succeed(name, at);
+    if (verdict.phase === 'Pending')
+      return this.retry(name, verdict.reason, verdict.message, at + verdict.retryInMs);
+    const attempts = this.get(name)?.attempts ?? 0;
+    const message = verdict.gaveUp ? `${verdict.message} (after ${attempts} attempts)` : verdict.message;
+    this.fail(name, verdict.reason, message, at);
   }
 
   get(name: string): LocalJob | undefined {
@@ -119,7 +136,7 @@ export class LocalJobTable {
 
   /**
    * Claims up to `limit` eligible Pending jobs (backoff elapsed) for a worker batch: Scheduled, attempt + 1, report
-   * cleared. Priority first, then age, as the controller's dispatch.
+   * cleared. Priority first, then age: the order of the controller's plan (`compareCandidates`, core/jobs/plan.ts).
    */
   claim(workerJob: string, limit: number, now = Date.now()): LocalJob[] {
     return immediate(this.db, () => {
@@ -151,7 +168,7 @@ export class LocalJobTable {
     return res.changes === 1;
   }
 
-  succeed(name: string, now = Date.now()): void {
+  private succeed(name: string, now: number): void {
     this.db
       .prepare(
         `UPDATE jobs SET phase = 'Succeeded', completion_time = ?, reason = 'Completed', message = NULL WHERE name = ?`,

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { EmbeddingJob, EmbeddingJobStatus } from '../../../core/contracts/embedding-job.js';
-import type { Job, Pod } from '../../../core/kube/types.js';
-import { decide, retryDelayMs, type DecideInput } from '../../../controller/transitions.js';
-import { MEMBERS_ANNOTATION } from '../../../controller/worker-job.js';
+import type { EmbeddingJob, EmbeddingJobStatus } from '../../../../core/contracts/embedding-job.js';
+import type { Job, Pod } from '../../../../core/kube/types.js';
+import { retryDelayMs } from '../../../../core/jobs/lifecycle.js';
+import { decide, type DecideInput } from '../../../../core/jobs/transitions.js';
+import { MEMBERS_ANNOTATION } from '../../../../controller/worker-job.js';
 
 const now = new Date('2026-01-01T00:10:00Z');
 const settings = {

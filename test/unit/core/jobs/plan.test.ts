@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planDispatch, type Candidate } from '../../../controller/plan.js';
+import { planDispatch, type Candidate } from '../../../../core/jobs/plan.js';
 
 const c = (name: string, over: Partial<Candidate> = {}): Candidate => ({
   name,

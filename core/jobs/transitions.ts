@@ -1,13 +1,23 @@
-import type { Condition, EmbeddingJob, EmbeddingJobStatus } from '../core/contracts/embedding-job.js';
-import { removeCondition, setCondition, type ConditionInput } from '../core/kube/conditions.js';
-import type { StatusPatch } from '../core/kube/embedding-jobs.js';
-import type { Job, Pod } from '../core/kube/types.js';
-import { EXIT, WORKER_CONTAINER } from './worker-job.js';
+import type { Condition, EmbeddingJob, EmbeddingJobStatus } from '../contracts/embedding-job.js';
+import { removeCondition, setCondition, type ConditionInput } from '../kube/conditions.js';
+import type { StatusPatch } from '../kube/embedding-jobs.js';
+import type { Job, Pod } from '../kube/types.js';
+import {
+  exitFailureReason,
+  failureVerdict,
+  reportVerdict,
+  WORKER_CONTAINER,
+  type FailureReason,
+  type RetrySettings,
+  type Verdict,
+} from './lifecycle.js';
 
 /**
- * Pure status decision for one EmbeddingJob: given what the caches say about it, its worker Job and that Job's
- * pods, return the status patch (if anything changed), the Events to record and what else to do.
- * Condition types and reasons are the constants below; README.md has the table.
+ * Pure status decision for one EmbeddingJob in Kubernetes: given what the caches say about it, its worker Job and
+ * that Job's pods, return the status patch (if anything changed), the Events to record and what else to do. What a
+ * worker's outcome does to the job is the shared lifecycle's (lifecycle.ts); this file reads the outcome out of
+ * Jobs and pods and phrases the verdict as conditions. Condition types and reasons are the constants below;
+ * controller/README.md has the table.
  */
 export const CONDITION = {
   Scheduled: 'Scheduled',
@@ -17,19 +27,7 @@ export const CONDITION = {
   Retrying: 'Retrying',
 } as const;
 
-export type FailureReason =
-  | 'BadInput'
-  | 'SourceMissing'
-  | 'PodRejected'
-  | 'OOMKilled'
-  | 'DeadlineExceeded'
-  | 'WorkerError'
-  | 'NoReport'
-  | 'Transient'
-  | 'WorkerJobVanished'
-  | 'ImagePull';
-
-const TERMINAL_NOW: ReadonlySet<FailureReason> = new Set(['BadInput', 'SourceMissing', 'PodRejected']);
+export type { FailureReason } from './lifecycle.js';
 
 const IMAGE_PULL = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
 
@@ -50,10 +48,7 @@ export interface DecideInput {
   /** Why the worker ConfigMap is refused (controller/worker-policy.ts): nothing is dispatched until it is fixed. */
   workerConfigRefused?: string;
   now: Date;
-  settings: {
-    maxAttempts: number;
-    retryBaseMs: number;
-    retryMaxMs: number;
+  settings: RetrySettings & {
     finishedTtlMs: number;
     podRejectedGraceMs: number;
     /** A pod that cannot get its image for this long is given up: its Job deleted, the item retried. */
@@ -83,10 +78,6 @@ export interface Decision {
 
 const isTerminal = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
 
-export function retryDelayMs(attempts: number, baseMs: number, maxMs: number): number {
-  return Math.min(baseMs * 2 ** Math.max(0, attempts - 1), maxMs);
-}
-
 export function decide(input: DecideInput): Decision {
   const { ej, now, settings } = input;
   const st: EmbeddingJobStatus = ej.status ?? {};
@@ -95,6 +86,11 @@ export function decide(input: DecideInput): Decision {
   const gen = ej.metadata.generation;
   const iso = now.toISOString();
   const cond = (list: Condition[] | undefined, c: ConditionInput) => setCondition(list, c, gen, now);
+  // A finished job is looked at again when its TTL ends (then deleted).
+  const settled = (v: Verdict): Decision => ({
+    ...verdictStatus(ej, v, now),
+    ...(v.phase === 'Pending' ? {} : { requeueAfterMs: settings.finishedTtlMs }),
+  });
 
   if (isTerminal(phase)) {
     const done = Date.parse(st.completionTime ?? '') || now.getTime();
@@ -108,27 +104,8 @@ export function decide(input: DecideInput): Decision {
   const fromClaimant = !!reportedBy && input.claims.some((c) => c.job.metadata.name === reportedBy);
 
   // A success report ends it, whichever attempt produced it (re-running is harmless; the result is real).
-  if (st.report?.outcome === 'Succeeded' && fromClaimant) {
-    let conditions = cond(st.conditions, {
-      type: CONDITION.Succeeded,
-      status: 'True',
-      reason: 'Completed',
-      message: summary(st),
-    });
-    conditions = cond(conditions, { type: CONDITION.Running, status: 'False', reason: 'Completed' });
-    conditions = removeCondition(conditions, CONDITION.Retrying);
-    return {
-      patch: {
-        phase: 'Succeeded',
-        completionTime: iso,
-        conditions,
-        observedGeneration: gen,
-        message: summary(st),
-      },
-      events: [{ type: 'Normal', reason: 'Succeeded', message: summary(st) }],
-      requeueAfterMs: settings.finishedTtlMs,
-    };
-  }
+  if (st.report?.outcome === 'Succeeded' && fromClaimant)
+    return settled(reportVerdict(st.report, attempts, settings));
 
   // Adopt the worker Job that claims our next attempt (the dispatcher never writes status).
   const next = input.claims
@@ -184,41 +161,12 @@ export function decide(input: DecideInput): Decision {
 
   // Scheduled or Running: follow the worker Job.
   const jobName = st.workerJob;
-  const retryOrFail = (reason: FailureReason, message: string): Decision => {
-    if (TERMINAL_NOW.has(reason) || attempts >= settings.maxAttempts) {
-      const msg = TERMINAL_NOW.has(reason) ? message : `gave up after ${attempts} attempt(s): ${message}`;
-      let conditions = cond(st.conditions, { type: CONDITION.Failed, status: 'True', reason, message: msg });
-      conditions = cond(conditions, { type: CONDITION.Running, status: 'False', reason });
-      conditions = removeCondition(conditions, CONDITION.Retrying);
-      return {
-        patch: { phase: 'Failed', completionTime: iso, conditions, observedGeneration: gen, message: msg },
-        events: [{ type: 'Warning', reason, message: msg }],
-        requeueAfterMs: settings.finishedTtlMs,
-      };
-    }
-    const delay = retryDelayMs(attempts, settings.retryBaseMs, settings.retryMaxMs);
-    const at = new Date(now.getTime() + delay).toISOString();
-    const msg = `attempt ${attempts} failed (${reason}): ${message}; retrying at ${at}`;
-    let conditions = cond(st.conditions, { type: CONDITION.Retrying, status: 'True', reason, message: msg });
-    conditions = cond(conditions, {
-      type: CONDITION.Scheduled,
-      status: 'False',
-      reason: 'BackingOff',
-      message: msg,
-    });
-    conditions = cond(conditions, { type: CONDITION.Running, status: 'False', reason });
-    return {
-      patch: { phase: 'Pending', nextAttemptTime: at, conditions, observedGeneration: gen, message: msg },
-      events: [{ type: 'Warning', reason, message: msg }],
-    };
-  };
+  const retryOrFail = (reason: FailureReason, message: string): Decision =>
+    settled(failureVerdict(reason, message, attempts, settings));
 
   const report = st.report;
-  if (report?.outcome === 'Failed' && report.workerJob === jobName && fromClaimant) {
-    const reason: FailureReason =
-      report.reason === 'BadInput' || report.reason === 'SourceMissing' ? report.reason : 'Transient';
-    return retryOrFail(reason, report.message ?? 'worker reported a failure');
-  }
+  if (report?.outcome === 'Failed' && report.workerJob === jobName && fromClaimant)
+    return settled(reportVerdict(report, attempts, settings));
 
   const job = input.job;
   if (job === undefined || job === 'unknown') return { events: [], lookupJob: jobName };
@@ -241,12 +189,11 @@ export function decide(input: DecideInput): Decision {
   const failed = jobCond('Failed');
   if (failed) {
     const exit = terminated?.exitCode;
-    if (exit === EXIT.badInput)
-      return retryOrFail('BadInput', `worker exited ${exit} (bad input): ${jobText(failed, terminated)}`);
-    if (exit === EXIT.sourceMissing)
+    const fromExit = exitFailureReason(exit);
+    if (fromExit)
       return retryOrFail(
-        'SourceMissing',
-        `worker exited ${exit} (source missing): ${jobText(failed, terminated)}`,
+        fromExit,
+        `worker exited ${exit} (${fromExit === 'BadInput' ? 'bad input' : 'source missing'}): ${jobText(failed, terminated)}`,
       );
     if (failed.reason === 'DeadlineExceeded')
       return retryOrFail('DeadlineExceeded', failed.message ?? 'activeDeadlineSeconds exceeded');
@@ -326,6 +273,66 @@ export function decide(input: DecideInput): Decision {
     };
   }
   return { events: [] };
+}
+
+/**
+ * A lifecycle verdict as an EmbeddingJob status: phase, conditions, message and the Event. The one place that phrases
+ * Succeeded, Failed and a retry for Kubernetes (the status reconciler and the Kubernetes JobStore both write it).
+ */
+export function verdictStatus(
+  ej: EmbeddingJob,
+  v: Verdict,
+  now: Date,
+): { patch: StatusPatch; events: RecordedEvent[] } {
+  const st: EmbeddingJobStatus = ej.status ?? {};
+  const gen = ej.metadata.generation;
+  const iso = now.toISOString();
+  const cond = (list: Condition[] | undefined, c: ConditionInput) => setCondition(list, c, gen, now);
+  if (v.phase === 'Succeeded') {
+    let conditions = cond(st.conditions, {
+      type: CONDITION.Succeeded,
+      status: 'True',
+      reason: 'Completed',
+      message: summary(st),
+    });
+    conditions = cond(conditions, { type: CONDITION.Running, status: 'False', reason: 'Completed' });
+    conditions = removeCondition(conditions, CONDITION.Retrying);
+    return {
+      patch: {
+        phase: 'Succeeded',
+        completionTime: iso,
+        conditions,
+        observedGeneration: gen,
+        message: summary(st),
+      },
+      events: [{ type: 'Normal', reason: 'Succeeded', message: summary(st) }],
+    };
+  }
+  const { reason } = v;
+  if (v.phase === 'Failed') {
+    const msg = v.gaveUp ? `gave up after ${st.attempts ?? 0} attempt(s): ${v.message}` : v.message;
+    let conditions = cond(st.conditions, { type: CONDITION.Failed, status: 'True', reason, message: msg });
+    conditions = cond(conditions, { type: CONDITION.Running, status: 'False', reason });
+    conditions = removeCondition(conditions, CONDITION.Retrying);
+    return {
+      patch: { phase: 'Failed', completionTime: iso, conditions, observedGeneration: gen, message: msg },
+      events: [{ type: 'Warning', reason, message: msg }],
+    };
+  }
+  const at = new Date(now.getTime() + v.retryInMs).toISOString();
+  const msg = `attempt ${st.attempts ?? 0} failed (${reason}): ${v.message}; retrying at ${at}`;
+  let conditions = cond(st.conditions, { type: CONDITION.Retrying, status: 'True', reason, message: msg });
+  conditions = cond(conditions, {
+    type: CONDITION.Scheduled,
+    status: 'False',
+    reason: 'BackingOff',
+    message: msg,
+  });
+  conditions = cond(conditions, { type: CONDITION.Running, status: 'False', reason });
+  return {
+    patch: { phase: 'Pending', nextAttemptTime: at, conditions, observedGeneration: gen, message: msg },
+    events: [{ type: 'Warning', reason, message: msg }],
+  };
 }
 
 function summary(st: EmbeddingJobStatus): string {

@@ -2,6 +2,7 @@ import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Semaphore } from 'async-mutex';
+import { backoffMs } from '../core/backoff.js';
 import { CompactionMessage } from '../core/contracts/compaction-message.js';
 import { runCollection } from '../core/contracts/compaction-run.js';
 import type { Collection } from '../core/contracts/ids.js';
@@ -463,7 +464,7 @@ export class Lane {
         if (m.receiveCount >= this.cfg.maxReceives) {
           await this.giveUp(m, `RepeatedFailure: failed ${m.receiveCount} times; last: ${reason}`);
         } else {
-          await this.queue.changeVisibility(m.handle, Math.min(2 ** m.receiveCount, 300));
+          await this.queue.changeVisibility(m.handle, backoffMs(m.receiveCount, { baseMs: 1, maxMs: 300 }));
           this.release([m]);
         }
       } catch (e) {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../core/backoff.js';
 import { assertArtifactLocation } from '../core/contracts/artifact-location.js';
 import { EmbedMessage } from '../core/contracts/embed-message.js';
 import { newEmbeddingJob, type EmbeddingJob } from '../core/contracts/embedding-job.js';
@@ -117,7 +118,7 @@ export class Ingest {
         this.reserved -= slots;
         if (signal.aborted) break;
         errors++;
-        const delay = Math.min(500 * 2 ** errors, 30_000);
+        const delay = backoffMs(errors, { baseMs: 500, maxMs: 30_000 });
         log.warn({ err: errorMessage(err), retryInMs: delay }, 'receive failed');
         await sleep(delay, undefined, { signal }).catch(() => undefined);
         continue;

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../core/backoff.js';
 import { compactionAttributes } from '../core/contracts/compaction-message.js';
 import type { Collection } from '../core/contracts/ids.js';
 import { errorMessage, PipelineError } from '../core/errors.js';
@@ -114,7 +115,7 @@ export class StreamProcessor {
       } catch (err) {
         if (isFenced(err)) throw err; // not ours to write any more: never retried
         streamMetrics.sendRetries.inc();
-        const delay = Math.min(200 * 2 ** attempt, this.deps.maxBackoffMs ?? 30_000);
+        const delay = backoffMs(attempt, { baseMs: 200, maxMs: this.deps.maxBackoffMs ?? 30_000 });
         this.deps.log.warn({ err: errorMessage(err), attempt, delayMs: delay }, `${what} failed; retrying`);
         await sleep(delay, undefined, { signal });
       }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../backoff.js';
 import type { Logger } from '../log.js';
 import { isGone, type Kube } from './rest.js';
 import type { KubeObject } from './types.js';
@@ -121,7 +122,7 @@ export class Informer<T extends KubeObject> {
           needList = true;
           reason = 'error';
         }
-        const delay = Math.min(250 * 2 ** errors, 30_000);
+        const delay = backoffMs(errors, { baseMs: 250, maxMs: 30_000 });
         this.opts.log.warn(
           { informer: this.opts.name, err: String(err), retryInMs: delay },
           'list/watch failed',

@@ -9,7 +9,7 @@ import type { Collection } from '../core/contracts/ids.js';
 import { errorMessage, PipelineError, TransientError } from '../core/errors.js';
 import { LeaseLostError } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
-import { mapLimit } from '../core/map-limit.js';
+import { mapLimit } from '../core/concurrency.js';
 import type { QueueMessage } from '../core/ports/queue.js';
 import type { VectorRecord } from '../core/ports/vector-store.js';
 import { ensureLiveIntact } from '../core/snapshot/repair.js';

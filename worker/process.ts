@@ -20,7 +20,7 @@ import { MAX_FILE_BYTES, readLines, readWords } from '../core/receipt/ndjson-rea
 import type { LineRow, WordRow } from '../core/contracts/ndjson-rows.js';
 import type { ReceiptItems } from '../core/receipt/embedding-inputs.js';
 import { batchedQueries } from './batched-queries.js';
-import { Semaphore } from './concurrency.js';
+import { Semaphore } from '../core/concurrency.js';
 import { runIdFor } from './run-id.js';
 
 /** Receipts read + validated at once (`jobConcurrency`) unless configured. */

@@ -5,7 +5,7 @@ import { addressSimilar, resolveMerchant } from '../../../core/merchant/resolver
 import type { QueryHit, VectorStore } from '../../../core/ports/vector-store.js';
 import { buildReceiptItems } from '../../../core/receipt/embedding-inputs.js';
 import { generateReceipt } from '../../../core/sample/index.js';
-import { Semaphore } from '../../../worker/concurrency.js';
+import { Semaphore } from '../../../core/concurrency.js';
 import { runIdFor } from '../../../worker/run-id.js';
 
 const r = generateReceipt(77, { merchant: 2, branch: 0 }); // Home Depot, San Diego, (619) 555-0111

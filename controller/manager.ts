@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
+import { HealthServer } from '../core/http/health-server.js';
 import type { Logger } from '../core/log.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { Informer } from '../core/kube/informer.js';
@@ -19,7 +20,6 @@ import {
 } from './config.js';
 import { Dispatcher } from './dispatch.js';
 import { EventRecorder } from './events.js';
-import { HttpServer } from './http.js';
 import { Ingest } from './ingest.js';
 import { JobIndex } from './job-index.js';
 import { ControllerMetrics } from './metrics.js';
@@ -48,7 +48,7 @@ export interface BuildOptions {
 export interface ControllerApp {
   manager: Manager;
   registry: Registry;
-  http?: HttpServer;
+  http?: HealthServer;
   ingest: Ingest;
   dispatcher: Dispatcher;
   status: StatusReconciler;
@@ -160,9 +160,9 @@ export function buildController(o: BuildOptions): ControllerApp {
 
   const all = [ejs, jobs, pods];
   for (const i of all) manager.add({ name: `informer`, start: (signal) => i.start(signal) });
-  let http: HttpServer | undefined;
+  let http: HealthServer | undefined;
   if (o.http ?? true) {
-    http = new HttpServer({
+    http = new HealthServer({
       port: config.metricsPort,
       registry,
       log,

@@ -1,11 +1,21 @@
+import { register } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { startHealthServer } from '../../../compactor/http.js';
-import { compactorMetrics, streamMetrics } from '../../../stream/metrics.js';
+import { HealthServer } from '../../../../core/http/health-server.js';
+import { createLogger } from '../../../../core/log.js';
+import { compactorMetrics, streamMetrics } from '../../../../stream/metrics.js';
 
 describe('health and metrics endpoint', () => {
   it('serves /healthz, /readyz from the probes and the embedctl_ metrics on /metrics', async () => {
     let ready = false;
-    const srv = await startHealthServer(0, { healthy: () => true, ready: () => ready }, '127.0.0.1');
+    // The compactor's wiring: its metrics and the stream's live on prom-client's default registry.
+    const srv = new HealthServer({
+      port: 0,
+      host: '127.0.0.1',
+      registry: register,
+      probes: { healthy: () => true, ready: () => ready },
+      log: createLogger('test', 'silent'),
+    });
+    await srv.listen();
     try {
       const url = (p: string) => `http://127.0.0.1:${srv.port}${p}`;
       expect((await fetch(url('/healthz'))).status).toBe(200);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
+import { WORKER_SELECTOR } from '../core/contracts/labels.js';
 import { HealthServer } from '../core/http/health-server.js';
 import type { Logger } from '../core/log.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
@@ -24,7 +25,6 @@ import { Ingest } from './ingest.js';
 import { JobIndex } from './job-index.js';
 import { ControllerMetrics } from './metrics.js';
 import { StatusReconciler } from './status.js';
-import { WORKER_LABELS, WORKER_SELECTOR } from './worker-job.js';
 import { WorkerConfigRefused, type WorkerPolicy } from './worker-policy.js';
 
 export interface BuildOptions {
@@ -82,11 +82,7 @@ export function buildController(o: BuildOptions): ControllerApp {
     });
   const ejs = informer<EmbeddingJob>('embeddingjobs', EmbeddingJobClient.collectionPath(ns));
   const jobs = informer<Job>('jobs', `/apis/batch/v1/namespaces/${ns}/jobs`, WORKER_SELECTOR);
-  const pods = informer<Pod>(
-    'pods',
-    `/api/v1/namespaces/${ns}/pods`,
-    `app.kubernetes.io/component=${WORKER_LABELS['app.kubernetes.io/component']}`,
-  );
+  const pods = informer<Pod>('pods', `/api/v1/namespaces/${ns}/pods`, WORKER_SELECTOR);
 
   const ejClient = new EmbeddingJobClient(kube);
   const index = new JobIndex(jobs);

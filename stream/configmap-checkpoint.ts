@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs } from '../core/backoff.js';
 import type { Checkpoint, CheckpointStore } from '../core/aws/dynamo-stream-feed.js';
+import { APP_NAME, LABEL, MANAGED_BY } from '../core/contracts/labels.js';
 import { errorMessage, PipelineError } from '../core/errors.js';
 import { LeaseLostError } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
@@ -140,8 +141,9 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
         name: this.name,
         namespace: this.namespace,
         labels: {
-          'app.kubernetes.io/managed-by': 'embedctl',
-          'app.kubernetes.io/component': 'stream-processor',
+          [LABEL.name]: APP_NAME,
+          [LABEL.managedBy]: MANAGED_BY.controller,
+          [LABEL.component]: 'stream-processor',
         },
         annotations: {
           [CHECKPOINT_WRITER_ANNOTATION]: this.identity,

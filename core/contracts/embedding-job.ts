@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { COLLECTIONS } from './ids.js';
+import { APP_NAME, LABEL, MANAGED_BY } from './labels.js';
 import { BucketName, ObjectKey } from './artifact-location.js';
 import type { EmbedMessage } from './embed-message.js';
 import { UUID_PATTERN } from './validation.js';
@@ -147,7 +148,11 @@ export function newEmbeddingJob(
     metadata: {
       name: embeddingJobName(m),
       namespace,
-      labels: { 'app.kubernetes.io/managed-by': 'embedctl', [`${GROUP}/image-id`]: m.image_id.toLowerCase() },
+      labels: {
+        [LABEL.name]: APP_NAME,
+        [LABEL.managedBy]: MANAGED_BY.controller,
+        [`${GROUP}/image-id`]: m.image_id.toLowerCase(),
+      },
     },
     spec: specFromMessage(m, source),
   };

@@ -25,7 +25,7 @@ export interface EnvVarSpec {
 }
 
 export const ENV = {
-  /** SQS queue of EMBED messages (DESIGN.md §4.1). Controller ingest long-polls it. */
+  /** SQS queue of EMBED messages (docs/adr/0009-wire-contracts.md). Controller ingest long-polls it. */
   EMBED_QUEUE_URL: 'EMBED_QUEUE_URL',
   /** Dead-letter queue for invalid EMBED messages (reason as a message attribute). */
   EMBED_DLQ_URL: 'EMBED_DLQ_URL',

@@ -15,7 +15,8 @@ import { streamMetrics } from './metrics.js';
  * Stream processor: ledger changes → LINES/WORDS messages (+ compaction results → EmbeddingJobs). A batch's
  * checkpoint is committed only after every message of it was accepted by its queue and every report recorded, so a
  * crash replays the batch (duplicates are harmless: the compactor is idempotent per id and per run). Failed sends
- * are retried with backoff until they succeed or the processor is stopped — never dropped (reference §8.3).
+ * are retried with backoff until they succeed or the processor is stopped — never dropped
+ * (docs/adr/0002-at-least-once-delete.md).
  */
 export interface StreamProcessorDeps {
   feed: ChangeFeed;

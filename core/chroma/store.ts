@@ -222,7 +222,7 @@ function withoutNulls(m: Metadata): ChromaMetadata {
   return Object.fromEntries(Object.entries(m).filter(([, v]) => v !== null)) as ChromaMetadata;
 }
 
-/** Squared-L2 distance of unit vectors → cosine similarity (reference §5.1). */
+/** Squared-L2 distance of unit vectors → cosine similarity (docs/adr/0005-chroma-distance-and-client.md). */
 export function similarity(distance: number): number {
   return Math.max(0, 1 - distance / 2);
 }

@@ -6,7 +6,7 @@ import type { KubeObject } from './types.js';
 
 /**
  * A list+watch cache of one resource collection (client-go's reflector + store), hardened against what
- * client-node users report (k8s-anchors §4.2, §9.8):
+ * client-node users report (docs/adr/0007-hand-written-kube-client.md):
  * - `410 Gone` (in the response or as an ERROR event) → relist;
  * - a watch that says nothing for `silenceMs` (not even a bookmark or a server-side close) → abort and relist;
  * - any other error → re-watch from the last resourceVersion after a capped backoff, relisting after repeated errors.

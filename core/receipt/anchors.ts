@@ -1,5 +1,6 @@
 /**
- * Anchor normalisation (reference/seed-system.md §5.3): phone, address and URL values from Apple's data detectors
+ * Anchor normalisation (docs/adr/0010-embedding-inputs-and-metadata.md): phone, address and URL values from Apple's
+ * data detectors
  * (`extracted_data`) become comparable keys for vector metadata and merchant resolution.
  */
 

@@ -528,7 +528,7 @@ describe('charts/ on the real apiserver', () => {
       ['embedctl-worker', 'delete', 'embeddingjobs.embedding.receipts.dev'],
       ['embedctl-worker', 'create', 'jobs.batch'],
       ['embedctl-controller', 'delete', 'configmaps/embedctl-stream-checkpoint'],
-      // Verbs no request of the programs uses (security audit §1.1, §1.2).
+      // Verbs no request of the programs uses (docs/security.md, RBAC).
       ['embedctl-controller', 'update', 'embeddingjobs.embedding.receipts.dev'],
       ['embedctl-controller', 'patch', 'embeddingjobs.embedding.receipts.dev'],
       ['embedctl-controller', 'update', 'embeddingjobs.embedding.receipts.dev/finalizers'],

@@ -369,7 +369,7 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     const controller = roles.find((r) => r.metadata.name === 'embedctl-controller')!;
     const leaseRule = controller.rules.find((x) => x.resources.includes('leases'))!;
     expect(leaseRule.resourceNames).toEqual(['embedctl-controller']);
-    // Exactly the verbs its requests use (security audit §1.1), with `list events` for the FailedCreate check.
+    // Exactly the verbs its requests use (docs/security.md, RBAC), with `list events` for the FailedCreate check.
     const verbs = Object.fromEntries(
       controller.rules.map((x) => [
         `${x.apiGroups[0] || 'core'}/${x.resources[0]}${x.resourceNames ? `/${x.resourceNames[0]}` : ''}`,

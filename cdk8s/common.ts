@@ -49,7 +49,7 @@ export function selectorLabels(cfg: EnvironmentConfig, component: Program): Reco
 // ---------------------------------------------------------------------------------------------------------------
 // Security: Pod Security Standards "restricted" (non-root, RuntimeDefault seccomp, drop ALL, no escalation).
 
-/** core/contracts/pod-security.ts as cdk8s-plus-27 props (which lack seccompProfile: see {@link addSeccompProfile}). */
+/** core/contracts/pod-security.ts as cdk8s-plus-27 props (which lack seccompProfile: see {@link applyRestrictedPatches}). */
 export const PLUS_POD_SECURITY: kplus.PodSecurityContextProps = {
   ensureNonRoot: true,
   user: RUN_AS_UID,

@@ -7,9 +7,8 @@ import type { EmbedMessage } from './embed-message.js';
 import { UUID_PATTERN } from './validation.js';
 
 /**
- * EmbeddingJob custom resource (docs/adr/0009-wire-contracts.md). These zod schemas are the single source of truth:
- * the CRD YAML in
- * `crds/` is generated from them (`npm run crds`) and a unit test fails when the two drift.
+ * EmbeddingJob custom resource (docs/adr/0009-wire-contracts.md). These zod schemas are the single source of truth: the
+ * CRD YAML in `crds/` is generated from them (`npm run crds`) and a unit test fails when the two drift.
  */
 export const GROUP = 'embedding.receipts.dev';
 export const VERSION = 'v1alpha1';

@@ -10,10 +10,9 @@ import type { PlaceLookup } from './place-lookup.js';
 
 /**
  * Merchant resolution (docs/adr/0010-embedding-inputs-and-metadata.md, without the LLM tier): an optional place lookup
- * keyed on the
- * receipt's phone/address, then Chroma similarity against the live `lines` snapshot using the receipt's own row
- * vectors (no extra embedding calls): phone row, address row, top row. Never throws: a failure leaves the merchant
- * empty and says why.
+ * keyed on the receipt's phone/address, then Chroma similarity against the live `lines` snapshot using the receipt's
+ * own row vectors (no extra embedding calls): phone row, address row, top row. Never throws: a failure leaves the
+ * merchant empty and says why.
  */
 export interface MerchantResult {
   name?: string;

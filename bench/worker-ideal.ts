@@ -7,7 +7,7 @@ import { newCompactionRun } from '../core/contracts/compaction-run.js';
 import type { JobResult } from '../core/contracts/embedding-job.js';
 import { COLLECTIONS, deltaKey } from '../core/contracts/ids.js';
 import { OpenAIEmbedder } from '../core/embedding/openai-embedder.js';
-import { Semaphore } from '../worker/concurrency.js';
+import { Semaphore } from '../core/concurrency.js';
 
 /**
  * The worker benchmark's ideal, run as its own process with the worker's environment (so it sits where the worker

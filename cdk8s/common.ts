@@ -6,14 +6,11 @@ import { JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 
+import { APP_NAME, LABEL, MANAGED_BY } from '../core/contracts/labels.js';
+import { RUN_AS_GID, RUN_AS_UID } from '../core/contracts/pod-security.js';
 import type { EnvironmentConfig, Resources } from './config.js';
 import type { Program } from './env.js';
 import { CHROMA_MOUNT_PATH, ENV, LEASE_NAMES, OPENAI_SECRET, STREAM_CHECKPOINT_CONFIGMAP } from './env.js';
-
-export const APP_NAME = 'receipt-embeddings';
-/** The numeric user and group every container runs as (the Dockerfile creates it too). */
-export const RUN_AS_UID = 10001;
-export const RUN_AS_GID = 10001;
 
 /** Object names (namespaced objects live in `cfg.namespace`). */
 export const NAMES = {
@@ -32,49 +29,27 @@ export const clusterName = (cfg: EnvironmentConfig, suffix: string): string => `
 
 export function labels(cfg: EnvironmentConfig, component?: Program | string): Record<string, string> {
   return {
-    'app.kubernetes.io/name': APP_NAME,
-    'app.kubernetes.io/instance': cfg.name,
-    'app.kubernetes.io/part-of': APP_NAME,
-    'app.kubernetes.io/managed-by': 'cdk8s',
-    ...(component ? { 'app.kubernetes.io/component': component } : {}),
+    [LABEL.name]: APP_NAME,
+    [LABEL.instance]: cfg.name,
+    [LABEL.partOf]: APP_NAME,
+    [LABEL.managedBy]: MANAGED_BY.charts,
+    ...(component ? { [LABEL.component]: component } : {}),
   };
 }
 
 /** The labels pods are selected by (stable across upgrades: never add to these). */
 export function selectorLabels(cfg: EnvironmentConfig, component: Program): Record<string, string> {
   return {
-    'app.kubernetes.io/name': APP_NAME,
-    'app.kubernetes.io/instance': cfg.name,
-    'app.kubernetes.io/component': component,
+    [LABEL.name]: APP_NAME,
+    [LABEL.instance]: cfg.name,
+    [LABEL.component]: component,
   };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Security: Pod Security Standards "restricted" (non-root, RuntimeDefault seccomp, drop ALL, no escalation).
 
-/** Pod-level security context as core/v1 JSON (used for hand-built pod specs and the worker template). */
-export const POD_SECURITY_CONTEXT = {
-  runAsNonRoot: true,
-  runAsUser: RUN_AS_UID,
-  runAsGroup: RUN_AS_GID,
-  fsGroup: RUN_AS_GID,
-  fsGroupChangePolicy: 'OnRootMismatch',
-  seccompProfile: { type: 'RuntimeDefault' },
-} as const;
-
-/** Container-level security context as core/v1 JSON. */
-export const CONTAINER_SECURITY_CONTEXT = {
-  runAsNonRoot: true,
-  runAsUser: RUN_AS_UID,
-  runAsGroup: RUN_AS_GID,
-  allowPrivilegeEscalation: false,
-  privileged: false,
-  readOnlyRootFilesystem: true,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
-} as const;
-
-/** The same, as cdk8s-plus-27 props (which lack seccompProfile: see {@link addSeccompProfile}). */
+/** core/contracts/pod-security.ts as cdk8s-plus-27 props (which lack seccompProfile: see {@link applyRestrictedPatches}). */
 export const PLUS_POD_SECURITY: kplus.PodSecurityContextProps = {
   ensureNonRoot: true,
   user: RUN_AS_UID,

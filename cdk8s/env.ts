@@ -25,7 +25,7 @@ export interface EnvVarSpec {
 }
 
 export const ENV = {
-  /** SQS queue of EMBED messages (DESIGN.md §4.1). Controller ingest long-polls it. */
+  /** SQS queue of EMBED messages (docs/adr/0009-wire-contracts.md). Controller ingest long-polls it. */
   EMBED_QUEUE_URL: 'EMBED_QUEUE_URL',
   /** Dead-letter queue for invalid EMBED messages (reason as a message attribute). */
   EMBED_DLQ_URL: 'EMBED_DLQ_URL',
@@ -55,6 +55,8 @@ export const ENV = {
   NAMESPACE: 'NAMESPACE',
   /** Name of this pod (downward API `metadata.name`); used as the Lease holder identity. */
   POD_NAME: 'POD_NAME',
+  /** Name of the worker Job a worker pod runs in; the controller sets it on each worker Job it builds. */
+  WORKER_JOB_NAME: 'WORKER_JOB_NAME',
   /** Name of the ConfigMap with worker Job settings the controller reads (keys: see WORKER_CONFIG_KEYS). */
   WORKER_CONFIGMAP: 'WORKER_CONFIGMAP',
   /** Port of the HTTP server with /metrics, /healthz and /readyz. */
@@ -124,12 +126,8 @@ export const WORKER_CONFIG_KEYS = {
   containerSecurityContext: 'containerSecurityContext',
   /** JSON array of core/v1 EnvVar the controller copies into every worker container. */
   env: 'env',
-  /**
-   * JSON of a complete core/v1 PodTemplateSpec for worker pods (restricted-compliant: security contexts, /tmp
-   * emptyDir, read-only Chroma PVC, env, resources). The controller should start from it, append
-   * `--jobs <names>` to the container args, add labels/owner references, and leave security settings alone.
-   */
-  podTemplate: 'podTemplate',
+  /** Size limit (a quantity) of the worker's /tmp emptyDir. */
+  scratchSize: 'scratchSize',
 } as const;
 
 export const ENV_VARS: readonly EnvVarSpec[] = [
@@ -223,6 +221,12 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
     description: 'own pod name (downward API), Lease identity',
     usedBy: ['controller', 'worker', 'compactor'],
     required: true,
+  },
+  {
+    name: ENV.WORKER_JOB_NAME,
+    description: 'own worker Job (set by the controller, not the charts)',
+    usedBy: ['worker'],
+    required: false,
   },
   {
     name: ENV.WORKER_CONFIGMAP,

@@ -2,18 +2,19 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { register as defaultRegistry } from 'prom-client';
 import { ENV, DEFAULT_METRICS_PORT, CHROMA_MOUNT_PATH, LEASE_NAMES } from '../cdk8s/env.js';
 import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { DynamoLedger } from '../core/aws/dynamo-ledger.js';
 import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
 import { ConfigError, errorMessage } from '../core/errors.js';
+import { HealthServer } from '../core/http/health-server.js';
 import { FileLeaseBackend } from '../core/lease/file-lease.js';
 import { KubeLeaseBackend } from '../core/lease/kube-lease.js';
 import { FencedLease, LeaseLostError, type LeaseBackend } from '../core/lease/lease.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { Compactor, type CompactorConfig } from './compactor.js';
-import { startHealthServer } from './http.js';
 
 /** Exit codes of `embedctl compactor`. */
 export const EXIT = { ok: 0, error: 1, config: 2, leaseLost: 3 } as const;
@@ -117,10 +118,13 @@ export async function runCompactor(
   const onSignal = () => controller.abort();
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  const health = await startHealthServer(opts.metricsPort ?? DEFAULT_METRICS_PORT, {
-    healthy: () => compactor.isHealthy(),
-    ready: () => compactor.isReady(),
+  const health = new HealthServer({
+    port: opts.metricsPort ?? DEFAULT_METRICS_PORT,
+    registry: defaultRegistry, // compactor and stream metrics live on prom-client's default registry
+    probes: { healthy: () => compactor.isHealthy(), ready: () => compactor.isReady() },
+    log: opts.log,
   });
+  await health.listen();
   opts.log.info({ metricsPort: health.port }, 'compactor starting');
   try {
     await compactor.run(controller.signal);

@@ -9,10 +9,10 @@ export { DEFAULT_CONFIG, type CompactorConfig, type CompactorDeps } from './conf
 export type { BatchResult } from './lane.js';
 
 /**
- * The singleton compactor (DESIGN §2, issue 5): LINES/WORDS messages → merged working copy → immutable version on the
- * shared volume (fenced) → runs COMPLETED → messages deleted. One lane per collection (compactor/lane.ts), running
- * concurrently so the two queues never starve each other (failure 6). All outside systems are ports; local mode
- * passes its own.
+ * The singleton compactor (docs/adr/0004-single-compactor-fencing-token.md): LINES/WORDS messages → merged working copy
+ * → immutable version on the shared volume (fenced) → runs COMPLETED → messages deleted. One lane per collection
+ * (compactor/lane.ts), running concurrently so the two queues never starve each other (failure 6). All outside systems
+ * are ports; local mode passes its own.
  */
 export class Compactor {
   readonly config: CompactorConfig;

@@ -4,10 +4,11 @@ import type { Item, Ledger } from '../core/ports/ledger.js';
 import type { Metadata, MetadataValue } from '../core/ports/vector-store.js';
 
 /**
- * Ledger-derived vector metadata (reference §9.3–9.5), recomputed from the ledger's current state rather than from
- * the message that announced a change. Applying it when a delta is merged *and* when a place/label/section message
- * arrives makes the result independent of arrival order: a place or label written before the delta was merged (the
- * original silently lost those, §11) is applied at merge time; one written after is applied by its own message.
+ * Ledger-derived vector metadata (docs/adr/0010-embedding-inputs-and-metadata.md), recomputed from the ledger's current
+ * state rather than from the message that announced a change. Applying it when a delta is merged *and* when a
+ * place/label/section message arrives makes the result independent of arrival order: a place or label written before
+ * the delta was merged (the original silently lost those, docs/adr/0008) is applied at merge time; one written after is
+ * applied by its own message.
  *
  * Keys owned here (all other keys are the worker's):
  *  - place: merchant_name, merchant_category, address, phone_number, place_id (+ last_place_update / place_removed_at)

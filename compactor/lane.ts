@@ -2,13 +2,14 @@ import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Semaphore } from 'async-mutex';
+import { backoffMs } from '../core/backoff.js';
 import { CompactionMessage } from '../core/contracts/compaction-message.js';
 import { runCollection } from '../core/contracts/compaction-run.js';
 import type { Collection } from '../core/contracts/ids.js';
 import { errorMessage, PipelineError, TransientError } from '../core/errors.js';
 import { LeaseLostError } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
-import { mapLimit } from '../core/map-limit.js';
+import { mapLimit } from '../core/concurrency.js';
 import type { QueueMessage } from '../core/ports/queue.js';
 import type { VectorRecord } from '../core/ports/vector-store.js';
 import { ensureLiveIntact } from '../core/snapshot/repair.js';
@@ -463,7 +464,7 @@ export class Lane {
         if (m.receiveCount >= this.cfg.maxReceives) {
           await this.giveUp(m, `RepeatedFailure: failed ${m.receiveCount} times; last: ${reason}`);
         } else {
-          await this.queue.changeVisibility(m.handle, Math.min(2 ** m.receiveCount, 300));
+          await this.queue.changeVisibility(m.handle, backoffMs(m.receiveCount, { baseMs: 1, maxMs: 300 }));
           this.release([m]);
         }
       } catch (e) {

@@ -6,7 +6,7 @@ import {
 import { receiptPrefix, type Collection } from '../core/contracts/ids.js';
 import { decodeDelta, MAX_DELTA_BYTES } from '../core/delta/arrow-delta.js';
 import { ObjectTooLargeError, PipelineError } from '../core/errors.js';
-import { mapLimit } from '../core/map-limit.js';
+import { mapLimit } from '../core/concurrency.js';
 import type { Ledger } from '../core/ports/ledger.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { VectorRecord } from '../core/ports/vector-store.js';

@@ -9,7 +9,8 @@ import type { Logger } from '../core/log.js';
  * Records the Chroma servers this compactor starts (pid + directory) under `{workRoot}/.servers/`, so that after a
  * SIGKILL of the compactor (local mode: nothing kills the orphaned children, unlike a container's cgroup) the next
  * start kills them before reusing their directories. A second server on a directory corrupts it silently
- * (reference/chroma.md §5). Only pids whose command line still names the recorded directory are killed.
+ * (docs/adr/0004-single-compactor-fencing-token.md). Only pids whose command line still names the recorded directory
+ * are killed.
  */
 export class ServerRegistry {
   private readonly dir: string;

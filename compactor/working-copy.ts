@@ -87,8 +87,8 @@ export class WorkingCopy {
 
   /**
    * Adds new ids. Posts straight to the server's add endpoint with embeddings packed as base64 float32 by Buffer:
-   * the JS client packs them one byte at a time (reference/chroma.md §3), which costs more than the server's work
-   * for small dimensions.
+   * the JS client packs them one byte at a time (docs/adr/0005-chroma-distance-and-client.md), which costs more than
+   * the server's work for small dimensions.
    */
   async add(records: VectorRecord[]): Promise<void> {
     if (!this.server || !this.collectionId || !this.tenantDb)

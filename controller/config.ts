@@ -51,6 +51,8 @@ export const WorkerSettings = z.object({
   /** PVC of the shared Chroma volume; mounted read-only. Unset: no volume (tests). */
   pvcName: z.string().min(1).optional(),
   chromaMountPath: z.string().min(1).default(CHROMA_MOUNT_PATH),
+  /** Size limit of the /tmp emptyDir (a quantity, e.g. `10Gi`). Unset: no limit. */
+  scratchSize: z.string().min(1).optional(),
   podSecurityContext: jsonObject.optional(),
   containerSecurityContext: jsonObject.optional(),
   /** JSON array of core/v1 EnvVar added to the worker container. */

@@ -1,3 +1,4 @@
+import { backoffMs } from '../core/backoff.js';
 import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
 import type { Logger } from '../core/log.js';
 import type { Informer } from '../core/kube/informer.js';
@@ -54,7 +55,7 @@ export class Dispatcher {
           failures = 0;
         } catch (err) {
           failures++;
-          next = Math.min(250 * 2 ** failures, 30_000);
+          next = backoffMs(failures, { baseMs: 250, maxMs: 30_000 });
           this.dirty = true;
           this.d.log.error(
             { err: err instanceof Error ? err.message : String(err), retryInMs: next },

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../core/backoff.js';
 import { embeddingJobName, type EmbeddingJob } from '../core/contracts/embedding-job.js';
 import { errorMessage } from '../core/errors.js';
 import { admitEmbedMessage, invalidMessageReason } from '../core/jobs/admission.js';
@@ -119,7 +120,7 @@ export class Ingest {
         this.reserved -= slots;
         if (signal.aborted) break;
         errors++;
-        const delay = Math.min(500 * 2 ** errors, 30_000);
+        const delay = backoffMs(errors, { baseMs: 500, maxMs: 30_000 });
         log.warn({ err: errorMessage(err), retryInMs: delay }, 'receive failed');
         await sleep(delay, undefined, { signal }).catch(() => undefined);
         continue;

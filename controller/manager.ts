@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
+import { WORKER_SELECTOR } from '../core/contracts/labels.js';
+import { HealthServer } from '../core/http/health-server.js';
 import type { Logger } from '../core/log.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { Informer } from '../core/kube/informer.js';
@@ -19,12 +21,10 @@ import {
 } from './config.js';
 import { Dispatcher } from './dispatch.js';
 import { EventRecorder } from './events.js';
-import { HttpServer } from './http.js';
 import { Ingest } from './ingest.js';
 import { JobIndex } from './job-index.js';
 import { ControllerMetrics } from './metrics.js';
 import { StatusReconciler } from './status.js';
-import { WORKER_LABELS, WORKER_SELECTOR } from './worker-job.js';
 import { WorkerConfigRefused, type WorkerPolicy } from './worker-policy.js';
 
 export interface BuildOptions {
@@ -48,7 +48,7 @@ export interface BuildOptions {
 export interface ControllerApp {
   manager: Manager;
   registry: Registry;
-  http?: HttpServer;
+  http?: HealthServer;
   ingest: Ingest;
   dispatcher: Dispatcher;
   status: StatusReconciler;
@@ -82,11 +82,7 @@ export function buildController(o: BuildOptions): ControllerApp {
     });
   const ejs = informer<EmbeddingJob>('embeddingjobs', EmbeddingJobClient.collectionPath(ns));
   const jobs = informer<Job>('jobs', `/apis/batch/v1/namespaces/${ns}/jobs`, WORKER_SELECTOR);
-  const pods = informer<Pod>(
-    'pods',
-    `/api/v1/namespaces/${ns}/pods`,
-    `app.kubernetes.io/component=${WORKER_LABELS['app.kubernetes.io/component']}`,
-  );
+  const pods = informer<Pod>('pods', `/api/v1/namespaces/${ns}/pods`, WORKER_SELECTOR);
 
   const ejClient = new EmbeddingJobClient(kube);
   const index = new JobIndex(jobs);
@@ -160,9 +156,9 @@ export function buildController(o: BuildOptions): ControllerApp {
 
   const all = [ejs, jobs, pods];
   for (const i of all) manager.add({ name: `informer`, start: (signal) => i.start(signal) });
-  let http: HttpServer | undefined;
+  let http: HealthServer | undefined;
   if (o.http ?? true) {
-    http = new HttpServer({
+    http = new HealthServer({
       port: config.metricsPort,
       registry,
       log,

@@ -1,18 +1,11 @@
 import { createHash } from 'node:crypto';
 import { API_VERSION, GROUP, KIND } from '../core/contracts/embedding-job.js';
 import { WORKER_CONTAINER, WORKER_EXIT } from '../core/jobs/lifecycle.js';
+import { WORKER_LABELS } from '../core/contracts/labels.js';
+import { CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT } from '../core/contracts/pod-security.js';
 import type { Job } from '../core/kube/types.js';
 import type { WorkerSettings } from './config.js';
 
-/** Labels and annotations that tie worker Jobs and pods to their EmbeddingJobs. */
-export const WORKER_LABELS = {
-  'app.kubernetes.io/name': 'embedctl',
-  'app.kubernetes.io/component': 'embedding-worker',
-  'app.kubernetes.io/managed-by': 'embedctl-controller',
-} as const;
-export const WORKER_SELECTOR = Object.entries(WORKER_LABELS)
-  .map(([k, v]) => `${k}=${v}`)
-  .join(',');
 /** `ej-a:1,ej-b:3`: member EmbeddingJobs and the attempt this Job is for each of them. */
 export const MEMBERS_ANNOTATION = `${GROUP}/members`;
 
@@ -48,26 +41,14 @@ export function parseMembers(obj: { metadata: { annotations?: Record<string, str
   });
 }
 
-const RESTRICTED_POD = {
-  runAsNonRoot: true,
-  runAsUser: 10001,
-  runAsGroup: 10001,
-  fsGroup: 10001,
-  seccompProfile: { type: 'RuntimeDefault' },
-};
-const RESTRICTED_CONTAINER = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
-};
 
 /** The batch/v1 Job for one batch. Pure: same input, same manifest. */
 export function buildWorkerJob(members: readonly MemberRef[], namespace: string, s: WorkerSettings): Job {
   const name = workerJobName(members);
   const annotations = { [MEMBERS_ANNOTATION]: formatMembers(members) };
-  const volumes: Record<string, unknown>[] = [{ name: 'tmp', emptyDir: {} }];
+  const volumes: Record<string, unknown>[] = [
+    { name: 'tmp', emptyDir: s.scratchSize ? { sizeLimit: s.scratchSize } : {} },
+  ];
   const mounts: Record<string, unknown>[] = [{ name: 'tmp', mountPath: '/tmp' }];
   if (s.pvcName) {
     volumes.push({ name: 'chroma', persistentVolumeClaim: { claimName: s.pvcName, readOnly: true } });
@@ -114,7 +95,7 @@ export function buildWorkerJob(members: readonly MemberRef[], namespace: string,
           restartPolicy: 'Never',
           serviceAccountName: s.serviceAccountName,
           automountServiceAccountToken: true,
-          securityContext: { ...RESTRICTED_POD, ...s.podSecurityContext },
+          securityContext: { ...POD_SECURITY_CONTEXT, ...s.podSecurityContext },
           volumes,
           containers: [
             {
@@ -129,7 +110,7 @@ export function buildWorkerJob(members: readonly MemberRef[], namespace: string,
                 ...s.env,
               ],
               resources: s.resources,
-              securityContext: { ...RESTRICTED_CONTAINER, ...s.containerSecurityContext },
+              securityContext: { ...CONTAINER_SECURITY_CONTEXT, ...s.containerSecurityContext },
               volumeMounts: mounts,
               terminationMessagePolicy: 'FallbackToLogsOnError',
             },

@@ -4,12 +4,13 @@ import type { Collection } from '../core/contracts/ids.js';
 import type { ChangeRecord, Item } from '../core/ports/ledger.js';
 
 /**
- * Change detection (reference/seed-system.md §8.3), as a pure function from one ledger change to the LINES/WORDS
- * messages it causes, plus the compaction results to report back to EmbeddingJobs. Deliberate differences from
- * the original, each closing one of its failure modes:
+ * Change detection (docs/adr/0009-wire-contracts.md), as a pure function from one ledger change to the LINES/WORDS
+ * messages it causes, plus the compaction results to report back to EmbeddingJobs. Deliberate differences from the
+ * original, each closing one of its failure modes:
  *  - RECEIPT_PLACE and RECEIPT_WORD_LABEL INSERTs emit too (a place or label created after the embed reached no
- *    vector; §11);
- *  - CompactionRun MODIFYs emit nothing (§10.16) but are the source of the EmbeddingJob `status.compaction` report;
+ *    vector; docs/adr/0008);
+ *  - CompactionRun MODIFYs emit nothing (docs/adr/0008, item 16) but are the source of the EmbeddingJob
+ *    `status.compaction` report;
  *  - a CompactionRun carries only the collections its job asked for (`spec.collections`): its INSERT emits to those
  *    queues only, and a collection it does not carry is not reported (nor waited for).
  */

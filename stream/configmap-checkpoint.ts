@@ -1,7 +1,9 @@
 import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../core/backoff.js';
 import type { Checkpoint, CheckpointStore } from '../core/aws/dynamo-stream-feed.js';
+import { APP_NAME, LABEL, MANAGED_BY } from '../core/contracts/labels.js';
 import { errorMessage, PipelineError } from '../core/errors.js';
 import { LeaseLostError } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
@@ -110,7 +112,7 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
           // API errors (of the write or of the re-read): a short pause within the deadline, then another attempt.
           lastErr = inner;
           this.options.log?.warn({ err: errorMessage(inner), attempt }, 'stream checkpoint write failed');
-          await sleep(Math.min(100 * 2 ** attempt, Math.max(0, deadline - Date.now())));
+          await sleep(backoffMs(attempt, { baseMs: 100, maxMs: Math.max(0, deadline - Date.now()) }));
         }
       }
     }
@@ -139,8 +141,9 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
         name: this.name,
         namespace: this.namespace,
         labels: {
-          'app.kubernetes.io/managed-by': 'embedctl',
-          'app.kubernetes.io/component': 'stream-processor',
+          [LABEL.name]: APP_NAME,
+          [LABEL.managedBy]: MANAGED_BY.controller,
+          [LABEL.component]: 'stream-processor',
         },
         annotations: {
           [CHECKPOINT_WRITER_ANNOTATION]: this.identity,

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../core/backoff.js';
 import { compactionAttributes } from '../core/contracts/compaction-message.js';
 import type { Collection } from '../core/contracts/ids.js';
 import { errorMessage, PipelineError } from '../core/errors.js';
@@ -14,7 +15,8 @@ import { streamMetrics } from './metrics.js';
  * Stream processor: ledger changes → LINES/WORDS messages (+ compaction results → EmbeddingJobs). A batch's
  * checkpoint is committed only after every message of it was accepted by its queue and every report recorded, so a
  * crash replays the batch (duplicates are harmless: the compactor is idempotent per id and per run). Failed sends
- * are retried with backoff until they succeed or the processor is stopped — never dropped (reference §8.3).
+ * are retried with backoff until they succeed or the processor is stopped — never dropped
+ * (docs/adr/0002-at-least-once-delete.md).
  */
 export interface StreamProcessorDeps {
   feed: ChangeFeed;
@@ -114,7 +116,7 @@ export class StreamProcessor {
       } catch (err) {
         if (isFenced(err)) throw err; // not ours to write any more: never retried
         streamMetrics.sendRetries.inc();
-        const delay = Math.min(200 * 2 ** attempt, this.deps.maxBackoffMs ?? 30_000);
+        const delay = backoffMs(attempt, { baseMs: 200, maxMs: this.deps.maxBackoffMs ?? 30_000 });
         this.deps.log.warn({ err: errorMessage(err), attempt, delayMs: delay }, `${what} failed; retrying`);
         await sleep(delay, undefined, { signal });
       }

@@ -1,6 +1,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { pendingRunSweeperFromEnv, streamProcessorFromEnv } from './from-env.js';
@@ -62,7 +63,9 @@ export function streamProcessorRunnable(opts: {
       } catch (err) {
         if (signal.aborted) return;
         log.error({ err: errorMessage(err), attempt }, 'stream processor could not start; retrying');
-        await sleep(Math.min(1000 * 2 ** attempt, 30_000), undefined, { signal }).catch(() => undefined);
+        await sleep(backoffMs(attempt, { baseMs: 1000, maxMs: 30_000 }), undefined, { signal }).catch(
+          () => undefined,
+        );
       }
     }
   };

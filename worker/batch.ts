@@ -2,7 +2,7 @@ import type { JobResult } from '../core/contracts/embedding-job.js';
 import { errorMessage, PipelineError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { BatchLinesIndex } from './batch-lines-index.js';
-import { Semaphore } from './concurrency.js';
+import { Semaphore } from '../core/concurrency.js';
 import { itemContext, type BatchContext, type WorkerDeps } from './context.js';
 import { embedItem } from './embed-item.js';
 import { finishItem } from './finish-item.js';

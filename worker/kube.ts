@@ -1,3 +1,4 @@
+import { backoffMs } from '../core/backoff.js';
 import type { EmbeddingJob, JobResult, WorkerReport } from '../core/contracts/embedding-job.js';
 import type { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { isNotFound } from '../core/kube/rest.js';
@@ -90,7 +91,7 @@ async function withRetry<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
       if (isNotFound(err) || i >= attempts) throw err;
       const code = (err as { code?: number }).code;
       if (code !== undefined && code >= 400 && code < 500 && code !== 409 && code !== 429) throw err;
-      await new Promise((r) => setTimeout(r, 200 * 2 ** (i - 1)));
+      await new Promise((r) => setTimeout(r, backoffMs(i - 1, { baseMs: 200, maxMs: 5_000 })));
     }
   }
 }

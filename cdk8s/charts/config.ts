@@ -2,7 +2,7 @@ import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 
 import { NAMES, labels } from '../common.js';
-import { workerConfigData } from '../worker-template.js';
+import { workerConfigData } from '../worker-config.js';
 import type { ChartProps } from './base.js';
 import { NamespacedChart } from './base.js';
 

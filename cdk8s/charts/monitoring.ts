@@ -1,6 +1,7 @@
 import type { Construct } from 'constructs';
 
-import { APP_NAME, labels } from '../common.js';
+import { APP_NAME, LABEL } from '../../core/contracts/labels.js';
+import { labels } from '../common.js';
 import { ServiceMonitor } from '../crd-types.js';
 import type { ChartProps } from './base.js';
 import { NamespacedChart } from './base.js';
@@ -13,7 +14,7 @@ export class MonitoringChart extends NamespacedChart {
     new ServiceMonitor(this, 'service-monitor', {
       metadata: { name: 'embedctl', labels: { ...labels(cfg), ...cfg.monitoring.serviceMonitorLabels } },
       spec: {
-        selector: { matchLabels: { 'app.kubernetes.io/name': APP_NAME, 'app.kubernetes.io/instance': cfg.name } },
+        selector: { matchLabels: { [LABEL.name]: APP_NAME, [LABEL.instance]: cfg.name } },
         namespaceSelector: { matchNames: [cfg.namespace] },
         endpoints: [{ port: 'metrics', path: '/metrics', interval: cfg.monitoring.scrapeInterval }],
       },

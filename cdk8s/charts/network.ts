@@ -1,8 +1,8 @@
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 
-import { WORKER_LABELS } from '../../controller/worker-job.js';
-import { APP_NAME, labels } from '../common.js';
+import { APP_NAME, LABEL, WORKER_LABELS } from '../../core/contracts/labels.js';
+import { labels } from '../common.js';
 import type { EgressTarget, EnvironmentConfig } from '../config.js';
 import type { ChartProps } from './base.js';
 import { NamespacedChart } from './base.js';
@@ -19,8 +19,8 @@ const toTarget = (t: EgressTarget): EgressRule => ({
 
 /** Pods of each component: the Deployments' labels, and the labels the controller puts on worker pods. */
 const SELECTORS: Record<Component, Record<string, string>> = {
-  controller: { 'app.kubernetes.io/name': APP_NAME, 'app.kubernetes.io/component': 'controller' },
-  compactor: { 'app.kubernetes.io/name': APP_NAME, 'app.kubernetes.io/component': 'compactor' },
+  controller: { [LABEL.name]: APP_NAME, [LABEL.component]: 'controller' },
+  compactor: { [LABEL.name]: APP_NAME, [LABEL.component]: 'compactor' },
   worker: { ...WORKER_LABELS },
 };
 
@@ -77,9 +77,9 @@ export class NetworkChart extends NamespacedChart {
       metadata: { name: 'allow-metrics-scrape', labels: labels(cfg) },
       spec: {
         podSelector: {
-          matchLabels: { 'app.kubernetes.io/name': APP_NAME },
+          matchLabels: { [LABEL.name]: APP_NAME },
           matchExpressions: [
-            { key: 'app.kubernetes.io/component', operator: 'In', values: ['controller', 'compactor'] },
+            { key: LABEL.component, operator: 'In', values: ['controller', 'compactor'] },
           ],
         },
         policyTypes: ['Ingress'],

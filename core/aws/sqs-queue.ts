@@ -10,12 +10,15 @@ import {
 } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../backoff.js';
 import { TransientError } from '../errors.js';
 import type { OutgoingMessage, Queue, QueueMessage, ReceiveOptions } from '../ports/queue.js';
 import { clientConfig, type AwsSettings } from './config.js';
 
 const MAX_BATCH_ENTRIES = 10;
 const MAX_BATCH_BYTES = 256 * 1024;
+/** Between retries of a batch's failed entries (attempt counts from 1: 200 ms, 400 ms, … 5 s). */
+const SQS_BATCH_RETRY = { baseMs: 100, maxMs: 5000 };
 
 /** Queue port over SQS. Sends retry failed entries with backoff; nothing is dropped silently. */
 export class SqsQueue implements Queue {
@@ -99,7 +102,7 @@ export class SqsQueue implements Queue {
           if (attempt >= maxAttempts) return [...lost, ...retry];
           const ids = new Set(retry.map((f) => f.Id));
           pending = pending.filter((p) => ids.has(p.Id));
-          await sleep(Math.min(100 * 2 ** attempt, 5000));
+          await sleep(backoffMs(attempt, SQS_BATCH_RETRY));
         }
       }),
     );
@@ -189,7 +192,7 @@ async function sendAll(
       }
       const failedIds = new Set(failed.map((f) => f.Id));
       pending = pending.filter((p) => failedIds.has(p.Id));
-      await sleep(Math.min(100 * 2 ** attempt, 5000));
+      await sleep(backoffMs(attempt, SQS_BATCH_RETRY));
     }
   }
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Collection } from './ids.js';
 
-/** LINES / WORDS queue messages (DESIGN §4.5, reference/seed-system.md §2.3). */
+/** LINES / WORDS queue messages (docs/adr/0009-wire-contracts.md). */
 export const EntityType = z.enum([
   'COMPACTION_RUN',
   'RECEIPT_PLACE',

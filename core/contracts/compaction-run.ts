@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { COLLECTIONS, type Collection } from './ids.js';
 import { UUID_PATTERN } from './validation.js';
 
-/** Per-collection state of a CompactionRun (DESIGN §4.4). COMPLETED = every id is in a published snapshot. */
+/**
+ * Per-collection state of a CompactionRun (docs/adr/0009-wire-contracts.md). COMPLETED = every id is in a published
+ * snapshot.
+ */
 export const RunState = z.enum(['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED']);
 export type RunState = z.infer<typeof RunState>;
 

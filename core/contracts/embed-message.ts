@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BucketName, ObjectKey } from './artifact-location.js';
 import { UUID_PATTERN } from './validation.js';
 
-/** EMBED queue body (DESIGN §4.1). Unknown fields are kept but ignored. */
+/** EMBED queue body (docs/adr/0009-wire-contracts.md). Unknown fields are kept but ignored. */
 export const EmbedMessage = z
   .object({
     image_id: z.string().regex(new RegExp(UUID_PATTERN), 'must be a UUID'),

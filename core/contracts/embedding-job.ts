@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { COLLECTIONS } from './ids.js';
+import { APP_NAME, LABEL, MANAGED_BY } from './labels.js';
 import { BucketName, ObjectKey } from './artifact-location.js';
 import type { EmbedMessage } from './embed-message.js';
 import { UUID_PATTERN } from './validation.js';
 
 /**
- * EmbeddingJob custom resource (DESIGN §4.2). These zod schemas are the single source of truth: the CRD YAML in
- * `crds/` is generated from them (`npm run crds`) and a unit test fails when the two drift.
+ * EmbeddingJob custom resource (docs/adr/0009-wire-contracts.md). These zod schemas are the single source of truth: the
+ * CRD YAML in `crds/` is generated from them (`npm run crds`) and a unit test fails when the two drift.
  */
 export const GROUP = 'embedding.receipts.dev';
 export const VERSION = 'v1alpha1';
@@ -147,7 +148,11 @@ export function newEmbeddingJob(
     metadata: {
       name: embeddingJobName(m),
       namespace,
-      labels: { 'app.kubernetes.io/managed-by': 'embedctl', [`${GROUP}/image-id`]: m.image_id.toLowerCase() },
+      labels: {
+        [LABEL.name]: APP_NAME,
+        [LABEL.managedBy]: MANAGED_BY.controller,
+        [`${GROUP}/image-id`]: m.image_id.toLowerCase(),
+      },
     },
     spec: specFromMessage(m, source),
   };

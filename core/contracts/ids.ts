@@ -1,4 +1,4 @@
-/** Stable Chroma vector ids (DESIGN §4.6), zero-padded to five digits like the original system. */
+/** Stable Chroma vector ids (docs/adr/0009-wire-contracts.md), zero-padded to five digits like the original system. */
 const pad = (n: number) => String(n).padStart(5, '0');
 
 export function receiptPrefix(imageId: string, receiptId: number): string {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from './validation.js';
 
-/** Row schemas of lines.ndjson / words.ndjson (reference/seed-system.md §3.2–3.3), every field kept. */
+/** Row schemas of lines.ndjson / words.ndjson (docs/adr/0009-wire-contracts.md), every field kept. */
 const Point = z.object({ x: z.number(), y: z.number() });
 const BoundingBox = z.object({
   x: z.number(),

@@ -19,9 +19,9 @@ import type { Collection } from '../contracts/ids.js';
 import type { Metadata, VectorRecord } from '../ports/vector-store.js';
 
 /**
- * Delta file (DESIGN §4.3): Arrow IPC with columns id, document, metadata (JSON), embedding (fixed-size list of
- * float32), and schema metadata naming collection, run, dimension, model and row count. The SHA-256 of the bytes is
- * recorded in the CompactionRun and verified before merging.
+ * Delta file (docs/adr/0009-wire-contracts.md): Arrow IPC with columns id, document, metadata (JSON), embedding
+ * (fixed-size list of float32), and schema metadata naming collection, run, dimension, model and row count. The SHA-256
+ * of the bytes is recorded in the CompactionRun and verified before merging.
  */
 export const DELTA_FORMAT = 'receipt-embeddings/delta-v1';
 

@@ -1,4 +1,5 @@
 import OpenAI, { APIConnectionError, APIError } from 'openai';
+import { backoffMs } from '../backoff.js';
 import { ConfigError, PipelineError, TransientError } from '../errors.js';
 import type { Embedder } from '../ports/embedder.js';
 
@@ -253,9 +254,9 @@ export class OpenAIEmbedder implements Embedder {
     this.embedSplit(p.text).then(p.resolve, p.reject);
   }
 
+  /** Equal jitter (half the delay random): many workers hitting the same 429 must not retry in step. */
   private backoff(attempt: number): number {
-    const base = Math.min(this.o.maxBackoffMs, this.o.backoffBaseMs * 2 ** (attempt - 1));
-    return base / 2 + Math.random() * (base / 2);
+    return backoffMs(attempt - 1, { baseMs: this.o.backoffBaseMs, maxMs: this.o.maxBackoffMs, jitter: 0.5 });
   }
 }
 

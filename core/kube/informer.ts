@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../backoff.js';
 import type { Logger } from '../log.js';
 import { isGone, type Kube } from './rest.js';
 import type { KubeObject } from './types.js';
 
 /**
  * A list+watch cache of one resource collection (client-go's reflector + store), hardened against what
- * client-node users report (k8s-anchors §4.2, §9.8):
+ * client-node users report (docs/adr/0007-hand-written-kube-client.md):
  * - `410 Gone` (in the response or as an ERROR event) → relist;
  * - a watch that says nothing for `silenceMs` (not even a bookmark or a server-side close) → abort and relist;
  * - any other error → re-watch from the last resourceVersion after a capped backoff, relisting after repeated errors.
@@ -121,7 +122,7 @@ export class Informer<T extends KubeObject> {
           needList = true;
           reason = 'error';
         }
-        const delay = Math.min(250 * 2 ** errors, 30_000);
+        const delay = backoffMs(errors, { baseMs: 250, maxMs: 30_000 });
         this.opts.log.warn(
           { informer: this.opts.name, err: String(err), retryInMs: delay },
           'list/watch failed',

@@ -3,7 +3,8 @@ import type { QueueObserver } from './work-queue.js';
 
 /**
  * Machinery metrics with controller-runtime / client-go names, so existing dashboards work
- * (k8s-anchors §4.1). One set per Registry; created by the manager and shared by its controllers and informers.
+ * (docs/adr/0007-hand-written-kube-client.md). One set per Registry; created by the manager and shared by its
+ * controllers and informers.
  */
 export class KubeMetrics {
   readonly reconcileTotal: Counter<'controller' | 'result'>;

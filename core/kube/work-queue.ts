@@ -1,3 +1,5 @@
+import { backoffMs } from '../backoff.js';
+
 /**
  * A keyed work queue with client-go semantics:
  * - a key is queued at most once (adds while queued are merged);
@@ -14,7 +16,11 @@ export interface RateLimiter {
   retries(key: string): number;
 }
 
-/** Per-key `base · 2^failures`, capped at `max` (client-go: 5 ms → 1000 s). */
+/**
+ * Per-key `base · 2^failures`, capped at `max` (client-go: 5 ms → 1000 s). No jitter, as in client-go's
+ * ItemExponentialFailureRateLimiter: the keys are independent objects, not clients hammering one server, and the
+ * token bucket combined with it already bounds the overall rate; exact delays keep the retry schedule predictable.
+ */
 export class ExponentialBackoff implements RateLimiter {
   private readonly failures = new Map<string, number>();
   constructor(
@@ -24,7 +30,7 @@ export class ExponentialBackoff implements RateLimiter {
   when(key: string): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
-    return Math.min(this.baseMs * 2 ** n, this.maxMs);
+    return backoffMs(n, { baseMs: this.baseMs, maxMs: this.maxMs, jitter: 0 });
   }
   forget(key: string): void {
     this.failures.delete(key);

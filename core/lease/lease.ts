@@ -3,7 +3,7 @@ import { errorMessage, PipelineError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /**
- * A lease with a fencing token (DESIGN §5: one compactor writes at a time). The state lives in a backend that can
+ * A lease with a fencing token (docs/adr/0004-single-compactor-fencing-token.md). The state lives in a backend that can
  * compare-and-swap (a coordination.k8s.io Lease via resourceVersion, or a lock-protected file locally). Every
  * acquisition increments the token; a writer re-reads the backend right before its commit point (`assertHeld`) and
  * refuses to publish when the lease moved on, so a paused or partitioned holder can never overwrite a newer one.

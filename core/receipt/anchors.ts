@@ -1,6 +1,6 @@
 /**
- * Anchor normalisation (reference/seed-system.md §5.3): phone, address and URL values from Apple's data detectors
- * (`extracted_data`) become comparable keys for vector metadata and merchant resolution.
+ * Anchor normalisation (docs/adr/0010-embedding-inputs-and-metadata.md): phone, address and URL values from Apple's
+ * data detectors (`extracted_data`) become comparable keys for vector metadata and merchant resolution.
  */
 
 /** Digits only; an 11-digit number starting with 1 loses the 1; must be exactly 10 digits, not all the same. */

@@ -38,9 +38,9 @@ const round = (n: number) => Math.round(n * 1e6) / 1e6;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
 /**
- * Builds the embedding inputs of one receipt (reference §4.2–4.3, §5): visual rows (row above / row / row below)
- * for the `lines` collection and two-neighbour word windows for `words`, with ids and metadata. Noise lines and
- * words are skipped. The merchant is not part of any input; add it with `applyMerchant` once resolved.
+ * Builds the embedding inputs of one receipt (docs/adr/0010-embedding-inputs-and-metadata.md): visual rows (row above /
+ * row / row below) for the `lines` collection and two-neighbour word windows for `words`, with ids and metadata. Noise
+ * lines and words are skipped. The merchant is not part of any input; add it with `applyMerchant` once resolved.
  */
 export function buildReceiptItems(r: ReceiptInput): ReceiptItems {
   const lines = r.lines.filter((l) => !isNoise(l));

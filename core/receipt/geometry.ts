@@ -1,6 +1,6 @@
 import type { BoundingBox, LineRow, WordRow } from '../contracts/ndjson-rows.js';
 
-/** Receipt coordinates are normalised 0–1 with y = 0 at the bottom (reference/seed-system.md §3.2). */
+/** Receipt coordinates are normalised 0–1 with y = 0 at the bottom (docs/adr/0009-wire-contracts.md). */
 export type Shape = Pick<LineRow, 'bounding_box' | 'top_left' | 'top_right' | 'bottom_left' | 'bottom_right'>;
 
 /** Centroid = mean of the four corner points. */

@@ -1,4 +1,4 @@
-/** Word labels (reference §3.5) and how they become vector metadata (§5.3). */
+/** Word labels and how they become vector metadata (docs/adr/0010-embedding-inputs-and-metadata.md). */
 export const CORE_LABELS = [
   'MERCHANT_NAME',
   'STORE_HOURS',

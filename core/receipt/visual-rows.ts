@@ -13,9 +13,10 @@ export interface VisualRow {
 }
 
 /**
- * Groups lines into visual rows (reference §4.2): lines i and j share a row if the vertical centre of one lies
- * within the other's [y, y+height]; rows are connected components (union-find, so transitive). Lines in a row are
- * sorted by x; rows by mean y descending (y grows upward, so the top of the receipt comes first).
+ * Groups lines into visual rows (docs/adr/0010-embedding-inputs-and-metadata.md): lines i and j share a row if the
+ * vertical centre of one lies within the other's [y, y+height]; rows are connected components (union-find, so
+ * transitive). Lines in a row are sorted by x; rows by mean y descending (y grows upward, so the top of the receipt
+ * comes first).
  */
 export function visualRows(lines: LineRow[]): VisualRow[] {
   const parent = lines.map((_, i) => i);

@@ -15,9 +15,9 @@ const NEARBY_DY = 0.05;
 const NEARBY_DX = 0.25;
 
 /**
- * Two-neighbour window each side (reference §4.3): neighbours on the same visual line (vertical span overlap)
- * ordered by centroid x, filled from nearby lines (|Δy| < 0.05, |Δx| < 0.25 on the right side, by |Δy| then |Δx|)
- * when short, padded with `<EDGE>`.
+ * Two-neighbour window each side (docs/adr/0010-embedding-inputs-and-metadata.md): neighbours on the same visual line
+ * (vertical span overlap) ordered by centroid x, filled from nearby lines (|Δy| < 0.05, |Δx| < 0.25 on the right side,
+ * by |Δy| then |Δx|) when short, padded with `<EDGE>`.
  */
 export function wordWindows(words: WordRow[], size = 2): WordWindow[] {
   const centres = words.map((w) => centroid(w));

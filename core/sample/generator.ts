@@ -2,11 +2,11 @@ import type { LineRow, WordRow } from '../contracts/ndjson-rows.js';
 import { MERCHANTS, type Branch, type Merchant } from './merchants.js';
 
 /**
- * Deterministic synthetic receipts in the exact lines.ndjson / words.ndjson row format (reference/seed-system.md
- * §3): several merchants with branches, phones, addresses and URLs carried as `extracted_data`, noise lines,
- * multi-line visual rows (item name left, price right, sometimes a quantity line in between) and realistic
- * geometry (normalised, y = 0 at the bottom, a slight rotation). The same seed always gives the same receipt, byte
- * for byte. Used by the tests, local mode and the benchmarks.
+ * Deterministic synthetic receipts in the exact lines.ndjson / words.ndjson row format
+ * (docs/adr/0009-wire-contracts.md): several merchants with branches, phones, addresses and URLs carried as
+ * `extracted_data`, noise lines, multi-line visual rows (item name left, price right, sometimes a quantity line in
+ * between) and realistic geometry (normalised, y = 0 at the bottom, a slight rotation). The same seed always gives the
+ * same receipt, byte for byte. Used by the tests, local mode and the benchmarks.
  */
 
 /** Deliberately bad receipts, each with the error the worker must report. */

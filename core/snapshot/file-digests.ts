@@ -2,7 +2,7 @@ import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { PipelineError } from '../errors.js';
-import { mapLimit } from '../map-limit.js';
+import { mapLimit } from '../concurrency.js';
 
 /** SHA-256 of every file, by path relative to its directory ('/'-separated). */
 export type Digests = Map<string, string>;

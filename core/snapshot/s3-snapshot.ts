@@ -15,7 +15,8 @@ import { DEFAULT_EXTRACT_LIMITS, extractArchive, type ExtractLimits } from './sa
 import { checkVersionId, isVersionId } from './version-id.js';
 
 /**
- * S3 mirror of published versions (DESIGN §4.7), in the original system's layout so its snapshots can be imported:
+ * S3 mirror of published versions (docs/adr/0009-wire-contracts.md), in the original system's layout so its snapshots
+ * can be imported:
  *   {collection}/snapshot/timestamped/{version}/snapshot.tar.gz (+ .sha256)
  *   {collection}/snapshot/latest-pointer.txt   body = version id, written last, never moved to an older version
  */

@@ -8,7 +8,7 @@ import { copyFilesHashing, digestDiff, listFiles, NotAFileError, sha256Files } f
 import { checkVersionId, isVersionId } from './version-id.js';
 
 /**
- * Snapshot layout on the shared volume (DESIGN §4.7):
+ * Snapshot layout on the shared volume (docs/adr/0009-wire-contracts.md):
  *   {root}/{collection}/versions/{version}/   immutable once published
  *   {root}/{collection}/CURRENT               names the live version, replaced atomically (write + fsync + rename)
  */

@@ -18,7 +18,6 @@ import { parseAllDocuments, stringify } from 'yaml';
 import '../harness/env.js';
 import { OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
 import { loadEnvironment } from '../../cdk8s/config.js';
-import { WORKER_CONFIG_KEYS } from '../../cdk8s/env.js';
 import { DispatchSettings, parseWorkerConfigMap } from '../../controller/config.js';
 import { buildWorkerJob } from '../../controller/worker-job.js';
 
@@ -281,12 +280,15 @@ describe('charts/ on the real apiserver', () => {
       for (const o of all) {
         const t = (o.spec as { template?: { spec?: Record<string, unknown> } } | undefined)?.template?.spec;
         if (t) out.push({ name: `pss-${o.kind.toLowerCase()}-${o.metadata.name}`, spec: t });
-        const data = o.data as Record<string, string> | undefined;
-        if (o.kind === 'ConfigMap' && data?.[WORKER_CONFIG_KEYS.podTemplate]) {
-          const tpl = JSON.parse(data[WORKER_CONFIG_KEYS.podTemplate]!) as { spec: Record<string, unknown> };
-          const spec = structuredClone(tpl.spec) as { containers: { args: string[] }[] };
-          spec.containers[0]!.args = [...spec.containers[0]!.args, '--jobs', 'ej-example'];
-          out.push({ name: 'pss-worker-template', spec: spec as unknown as Record<string, unknown> });
+        if (o.kind === 'ConfigMap' && o.metadata.name === 'embedctl-worker') {
+          // The worker pod as the controller builds it from the charts' ConfigMap.
+          const { worker } = parseWorkerConfigMap(
+            o.data as Record<string, string>,
+            DispatchSettings.parse({}),
+          );
+          const job = buildWorkerJob([{ name: 'ej-example', uid: 'u', attempt: 1 }], NS, worker);
+          const template = job.spec!.template as { spec: Record<string, unknown> };
+          out.push({ name: 'pss-worker-job', spec: template.spec });
         }
       }
       return out;
@@ -297,7 +299,7 @@ describe('charts/ on the real apiserver', () => {
       expect(list.map((t) => t.name).sort()).toEqual([
         'pss-deployment-embedctl-compactor',
         'pss-deployment-embedctl-controller',
-        'pss-worker-template',
+        'pss-worker-job',
       ]);
       for (const t of list) {
         const r = await kubectl(['create', '-f', '-'], podFrom(t.name, t.spec));
@@ -360,46 +362,6 @@ describe('charts/ on the real apiserver', () => {
       );
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/violates PodSecurity/);
-    });
-
-    it('lets the Job controller create a worker pod from the template (as the controller would)', async () => {
-      const cm = JSON.parse(await ok(['-n', NS, 'get', 'configmap', 'embedctl-worker', '-o', 'json'])) as {
-        data: Record<string, string>;
-      };
-      const tpl = JSON.parse(cm.data[WORKER_CONFIG_KEYS.podTemplate]!) as {
-        metadata: Record<string, unknown>;
-        spec: { containers: { args: string[] }[] };
-      };
-      tpl.spec.containers[0]!.args.push('--jobs', 'ej-example');
-      const job = {
-        apiVersion: 'batch/v1',
-        kind: 'Job',
-        metadata: { name: 'pss-worker-job', namespace: NS },
-        spec: {
-          backoffLimit: Number(cm.data[WORKER_CONFIG_KEYS.backoffLimit]),
-          activeDeadlineSeconds: Number(cm.data[WORKER_CONFIG_KEYS.activeDeadlineSeconds]),
-          ttlSecondsAfterFinished: Number(cm.data[WORKER_CONFIG_KEYS.ttlSecondsAfterFinished]),
-          template: tpl,
-        },
-      };
-      const created = await kubectl(['create', '-f', '-'], JSON.stringify(job));
-      expect(created.stderr).toBe('');
-      expect(created.code).toBe(0);
-      let pods = '';
-      for (let i = 0; i < 60 && !pods; i++) {
-        pods = await ok(['-n', NS, 'get', 'pods', '-l', 'job-name=pss-worker-job', '-o', 'name']);
-        if (!pods) await sleep(1000);
-      }
-      const events = await ok([
-        '-n',
-        NS,
-        'get',
-        'events',
-        '--field-selector',
-        'involvedObject.name=pss-worker-job',
-      ]);
-      expect(events).not.toMatch(/FailedCreate/);
-      expect(pods.trim()).toMatch(/^pod\/pss-worker-job-/);
     });
 
     it('admits the worker Job the controller itself builds from the charts ConfigMap', async () => {
@@ -566,7 +528,7 @@ describe('charts/ on the real apiserver', () => {
       ['embedctl-worker', 'delete', 'embeddingjobs.embedding.receipts.dev'],
       ['embedctl-worker', 'create', 'jobs.batch'],
       ['embedctl-controller', 'delete', 'configmaps/embedctl-stream-checkpoint'],
-      // Verbs no request of the programs uses (security audit §1.1, §1.2).
+      // Verbs no request of the programs uses (docs/security.md, RBAC).
       ['embedctl-controller', 'update', 'embeddingjobs.embedding.receipts.dev'],
       ['embedctl-controller', 'patch', 'embeddingjobs.embedding.receipts.dev'],
       ['embedctl-controller', 'update', 'embeddingjobs.embedding.receipts.dev/finalizers'],

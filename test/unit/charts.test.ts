@@ -8,10 +8,12 @@ import { parseAllDocuments } from 'yaml';
 
 import { DEFAULT_ENV, OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
 import { ENVIRONMENT_NAMES, NODE_BRIDGE_IP, NODE_PORTS, loadEnvironment } from '../../cdk8s/config.js';
-import { ENV, ENV_VARS, WORKER_CONFIG_KEYS } from '../../cdk8s/env.js';
+import { ENV, ENV_VARS } from '../../cdk8s/env.js';
 import { embeddingJobCrd } from '../../crds/embedding-job-crd.js';
 import { workerImageAllowlist, workerSecretAllowlist } from '../../cdk8s/charts/admission.js';
-import { WORKER_LABELS } from '../../controller/worker-job.js';
+import { DispatchSettings, parseWorkerConfigMap } from '../../controller/config.js';
+import { buildWorkerJob } from '../../controller/worker-job.js';
+import { WORKER_LABELS } from '../../core/contracts/labels.js';
 import { imageAllowed } from '../../controller/worker-policy.js';
 
 type Obj = {
@@ -58,7 +60,7 @@ function synth(envName: string): { files: string[]; dir: string; byFile: Map<str
 
 const synthesized = Object.fromEntries(ENVIRONMENT_NAMES.map((n) => [n, synth(n)]));
 
-/** Every pod spec in a chart set: Deployment/Job templates and the worker template the controller uses. */
+/** Every pod spec in a chart set: Deployment/Job templates, and the worker Job the controller builds from them. */
 function podSpecs(all: Obj[]): { where: string; spec: PodSpec }[] {
   const out: { where: string; spec: PodSpec }[] = [];
   for (const o of all) {
@@ -70,11 +72,15 @@ function podSpecs(all: Obj[]): { where: string; spec: PodSpec }[] {
     if (spec?.template?.spec) out.push({ where: `${o.kind}/${o.metadata.name}`, spec: spec.template.spec });
     if (spec?.jobTemplate)
       out.push({ where: `${o.kind}/${o.metadata.name}`, spec: spec.jobTemplate.spec.template.spec });
-    if (o.kind === 'ConfigMap' && (o.data as Record<string, string>)?.[WORKER_CONFIG_KEYS.podTemplate]) {
-      const t = JSON.parse((o.data as Record<string, string>)[WORKER_CONFIG_KEYS.podTemplate]!) as {
-        spec: PodSpec;
-      };
-      out.push({ where: `ConfigMap/${o.metadata.name}#podTemplate`, spec: t.spec });
+    if (o.kind === 'ConfigMap' && o.metadata.name === 'embedctl-worker') {
+      const { worker } = parseWorkerConfigMap(o.data as Record<string, string>, DispatchSettings.parse({}));
+      const job = buildWorkerJob(
+        [{ name: 'ej-example', attempt: 1, uid: 'u' }],
+        o.metadata.namespace!,
+        worker,
+      );
+      const template = job.spec!.template as { spec: PodSpec };
+      out.push({ where: `ConfigMap/${o.metadata.name}#workerJob`, spec: template.spec });
     }
   }
   return out;
@@ -139,7 +145,7 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
   it('make every pod template restricted-compliant, with resources and a writable /tmp', () => {
     const specs = podSpecs(all);
     expect(specs.map((s) => s.where).sort()).toEqual([
-      'ConfigMap/embedctl-worker#podTemplate',
+      'ConfigMap/embedctl-worker#workerJob',
       'Deployment/embedctl-compactor',
       'Deployment/embedctl-controller',
     ]);
@@ -308,7 +314,7 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
       spec: { accessModes: string[] };
     };
     expect(pvc.spec.accessModes).toEqual(['ReadWriteMany']);
-    const worker = podSpecs(all).find((s) => s.where.includes('podTemplate'))!.spec;
+    const worker = podSpecs(all).find((s) => s.where.includes('workerJob'))!.spec;
     // The worker reports through its EmbeddingJobs' status, so it carries a token (bound to a get/patch-status Role).
     expect(worker.automountServiceAccountToken).toBe(true);
     expect(worker.serviceAccountName).toBe('embedctl-worker');
@@ -363,7 +369,7 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     const controller = roles.find((r) => r.metadata.name === 'embedctl-controller')!;
     const leaseRule = controller.rules.find((x) => x.resources.includes('leases'))!;
     expect(leaseRule.resourceNames).toEqual(['embedctl-controller']);
-    // Exactly the verbs its requests use (security audit §1.1), with `list events` for the FailedCreate check.
+    // Exactly the verbs its requests use (docs/security.md, RBAC), with `list events` for the FailedCreate check.
     const verbs = Object.fromEntries(
       controller.rules.map((x) => [
         `${x.apiGroups[0] || 'core'}/${x.resources[0]}${x.resourceNames ? `/${x.resourceNames[0]}` : ''}`,

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { runCollection } from '../../../core/contracts/compaction-run.js';
-import { mapLimit } from '../../../core/map-limit.js';
+import { mapLimit } from '../../../core/concurrency.js';
 import { readCurrent } from '../../../core/snapshot/volume.js';
 import { compactorFor, dumpLive, makeReceipt, makeWorld, queueDepth, writeRun } from './fixtures.js';
 import { runInsertMessages, writeOneLineRun } from './lane-helpers.js';

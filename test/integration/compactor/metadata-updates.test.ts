@@ -1,6 +1,7 @@
-// Place, label and section changes and deletions (reference §9.3–9.6), recomputed from the ledger, including the
-// cases the original got wrong: a place inserted after the embed (§11), a place written before the delta was merged,
-// a label REMOVE + a different label INSERT on the same word in one batch (§11), and REMOVEs ordered first.
+// Place, label and section changes and deletions (docs/adr/0010-embedding-inputs-and-metadata.md), recomputed from the
+// ledger, including the cases the original got wrong: a place inserted after the embed (docs/adr/0008), a place written
+// before the delta was merged, a label REMOVE + a different label INSERT on the same word in one batch (ibid.), and
+// REMOVEs ordered first.
 import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import {

@@ -1,6 +1,6 @@
-// Two compactors at once (reference/chroma.md §5: two writers corrupt silently, so the Lease is the only
-// protection): only the holder publishes; the other waits without touching the volume; a holder that was paused past
-// its lease (SIGSTOP) and resumes finds the lease gone, publishes nothing, and exits 3 (failures 1, 2).
+// Two compactors at once (docs/adr/0004-single-compactor-fencing-token.md: two writers corrupt silently, so the Lease
+// is the only protection): only the holder publishes; the other waits without touching the volume; a holder that was
+// paused past its lease (SIGSTOP) and resumes finds the lease gone, publishes nothing, and exits 3 (failures 1, 2).
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';

@@ -12,7 +12,7 @@ const facts = (over: Partial<ReceiptFacts> = {}): ReceiptFacts => ({
   ...over,
 });
 
-describe('ledger-derived metadata (reference §9.3–9.5)', () => {
+describe('ledger-derived metadata (docs/adr/0010)', () => {
   it('place fields come from the place row; formatted_address becomes address; worker keys survive', () => {
     const m = desiredMetadata(
       'words',

@@ -78,6 +78,13 @@ describe('buildWorkerJob', () => {
     });
     expect(pod.restartPolicy).toBe('Never');
   });
+
+  it('limits /tmp to scratchSize when the ConfigMap sets it, and leaves it unlimited otherwise', () => {
+    expect(pod.volumes).toContainEqual({ name: 'tmp', emptyDir: {} });
+    const limited = buildWorkerJob(members, 'receipts', { ...settings, scratchSize: '2Gi' });
+    const limitedPod = (limited.spec as Record<string, any>).template.spec; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(limitedPod.volumes).toContainEqual({ name: 'tmp', emptyDir: { sizeLimit: '2Gi' } });
+  });
 });
 
 describe('configuration', () => {

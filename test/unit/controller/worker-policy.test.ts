@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { workerImageAllowlist, workerSecretAllowlist } from '../../../cdk8s/charts/admission.js';
 import { ENVIRONMENT_NAMES, loadEnvironment } from '../../../cdk8s/config.js';
 import { NAMES } from '../../../cdk8s/common.js';
-import { workerConfigData } from '../../../cdk8s/worker-template.js';
+import { workerConfigData } from '../../../cdk8s/worker-config.js';
 import { DispatchSettings, parseWorkerConfigMap } from '../../../controller/config.js';
 import {
   WORKER_SERVICE_ACCOUNT,

@@ -1,10 +1,8 @@
 // Metrics listeners (issue 18, item 12): the controller's and the compactor's /metrics servers listen on loopback
 // outside a cluster (KUBERNETES_SERVICE_HOST unset), on every interface in a pod. Real sockets.
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { startHealthServer } from '../../../compactor/http.js';
-import { HttpServer } from '../../../controller/http.js';
+import { HealthServer } from '../../../core/http/health-server.js';
 import { metricsHost } from '../../../core/listen-host.js';
 import { createLogger } from '../../../core/log.js';
 
@@ -15,13 +13,12 @@ afterEach(() => {
 });
 const probes = { healthy: () => true, ready: () => true };
 
+const newServer = () =>
+  new HealthServer({ port: 0, registry: new Registry(), probes, log: createLogger('test', 'silent') });
+
+/** The controller runs the health server as a Runnable. */
 async function controllerAddress(): Promise<string | undefined> {
-  const server = new HttpServer({
-    port: 0,
-    registry: new Registry(),
-    probes,
-    log: createLogger('test', 'silent'),
-  });
+  const server = newServer();
   const stop = new AbortController();
   const running = server.start(stop.signal);
   while (server.port === undefined) await new Promise((r) => setTimeout(r, 5));
@@ -31,9 +28,11 @@ async function controllerAddress(): Promise<string | undefined> {
   return address;
 }
 
-async function compactorAddress(): Promise<string> {
-  const health = await startHealthServer(0, probes);
-  const address = (health.server.address() as AddressInfo).address;
+/** The compactor listens and closes it around its run. */
+async function compactorAddress(): Promise<string | undefined> {
+  const health = newServer();
+  await health.listen();
+  const address = health.address;
   await health.close();
   return address;
 }

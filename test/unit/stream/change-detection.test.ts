@@ -52,7 +52,7 @@ describe('entity type from the sort key (first match wins)', () => {
   ])('%s → %s', (sk, type) => expect(entityTypeOf(sk)).toBe(type));
 });
 
-describe('change detection (seed §8.3, with the fixes)', () => {
+describe('change detection (docs/adr/0009, with the fixes)', () => {
   it('CompactionRun INSERT → one message per collection carrying that collection delta, hash and job', () => {
     const d = detect(rec('INSERT', 'RECEIPT#00001#COMPACTION_RUN#r1', undefined, run), ts);
     expect(d.messages.map((m) => m.collection)).toEqual(['lines', 'words']);

@@ -134,7 +134,7 @@ describe('DynamoStreamFeed checkpoint pruning', () => {
 });
 
 describe('StreamProcessor', () => {
-  it('retries failed sends until accepted and commits only afterwards (seed §8.3 dropped them)', async () => {
+  it('retries failed sends until accepted and commits only afterwards (docs/adr/0008)', async () => {
     const fake = new FakeStreams();
     fake.shards = [{ id: 's', records: ['1'], closed: false }];
     const path = join(mkdtempSync(join(tmpdir(), 'feed-')), 'cp.json');

@@ -1,0 +1,35 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { copyFilesHashing, sha256Files } from '../../../../core/snapshot/file-digests.js';
+
+describe('file digests (hashed on a worker thread)', () => {
+  let dir = '';
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('gives the SHA-256 of each file, in order, across read chunks', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'digests-'));
+    const bodies = [randomBytes(3 * (1 << 20) + 17), Buffer.alloc(0), Buffer.from('x')];
+    const paths = bodies.map((_, i) => join(dir, `f${i}`));
+    await Promise.all(bodies.map((b, i) => writeFile(paths[i]!, b)));
+    expect(await sha256Files(paths)).toEqual(bodies.map((b) => createHash('sha256').update(b).digest('hex')));
+  });
+
+  it('rejects with the cause when a file cannot be read', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'digests-'));
+    await expect(sha256Files([join(dir, 'missing')])).rejects.toThrow(/ENOENT/);
+  });
+
+  it('copies nested files and records the digests of what it copied', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'digests-'));
+    const body = randomBytes(5000);
+    const src = join(dir, 'src');
+    await mkdir(join(src, 'seg'), { recursive: true });
+    await writeFile(join(src, 'seg', 'a.bin'), body);
+    const got = await copyFilesHashing(src, join(dir, 'dst'), ['seg/a.bin']);
+    expect(got.get('seg/a.bin')).toBe(createHash('sha256').update(body).digest('hex'));
+    expect((await sha256Files([join(dir, 'dst', 'seg', 'a.bin')]))[0]).toBe(got.get('seg/a.bin'));
+  });
+});

@@ -181,7 +181,7 @@ function figuresOf(
   };
   for (const [component, key] of [
     ['controller', 'controller'],
-    ['embedding-worker', 'worker'],
+    ['worker', 'worker'],
     ['compactor', 'compactor'],
   ] as const)
     figures[`cluster.peak_rss_mb_${key}`] = { value: (rss.get(component) ?? NaN) / 2 ** 20, unit: 'MB' };

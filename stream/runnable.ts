@@ -1,7 +1,7 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../core/errors.js';
+import type { Kube } from '../core/kube/rest.js';
 import type { Logger } from '../core/log.js';
 import { pendingRunSweeperFromEnv, streamProcessorFromEnv } from './from-env.js';
 import { compactorMetrics, streamMetrics } from './metrics.js';
@@ -9,7 +9,7 @@ import { compactorMetrics, streamMetrics } from './metrics.js';
 /**
  * The stream processor as a leader-only runnable for the controller's manager:
  *
- *   manager.addLeaderRunnable('stream-processor', streamProcessorRunnable({ log, registry }));
+ *   manager.addLeaderRunnable('stream-processor', streamProcessorRunnable({ log, registry, kube }));
  *
  * Runs while this replica leads; resolves promptly after `signal` aborts (the last uncommitted batch is replayed by
  * the next leader). Set-up failures (table not there yet, …) are retried, never fatal to the controller.
@@ -22,7 +22,8 @@ import { compactorMetrics, streamMetrics } from './metrics.js';
 export function streamProcessorRunnable(opts: {
   log: Logger;
   registry?: Registry;
-  kubeconfig?: string;
+  /** The controller's client: checkpoints and job status go through it. */
+  kube: Kube;
   env?: NodeJS.ProcessEnv;
   /** This replica still leads (the manager's `isLeader`); checked before every checkpoint write. */
   isLeader?: () => boolean;
@@ -40,15 +41,10 @@ export function streamProcessorRunnable(opts: {
     const log = opts.log.child({ component: 'stream' });
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
-        let kubeConfig: KubeConfig | undefined;
-        if (opts.kubeconfig) {
-          kubeConfig = new KubeConfig();
-          kubeConfig.loadFromFile(opts.kubeconfig);
-        }
         const processor = await streamProcessorFromEnv({
           env,
           log,
-          ...(kubeConfig ? { kubeConfig } : {}),
+          kube: opts.kube,
           leader: { signal, ...(opts.isLeader ? { isLeader: opts.isLeader } : {}) },
         });
         const sweeper = pendingRunSweeperFromEnv({ env, log: log.child({ component: 'sweeper' }) });

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { pino } from 'pino';
 import { queueDepth as depthOf } from '../../harness/sqs-depth.js';
@@ -8,6 +7,7 @@ import type { TestEnv } from '../../harness/env.js';
 import { SqsQueue } from '../../../core/aws/sqs-queue.js';
 import { ControllerConfig, WorkerSettings } from '../../../controller/config.js';
 import { buildController, type BuildOptions, type ControllerApp } from '../../../controller/manager.js';
+import { fromKubeconfig } from '../../../core/kube/credentials.js';
 import { isAlreadyExists, KubeRest, MERGE_PATCH } from '../../../core/kube/rest.js';
 import type { EmbeddingJob } from '../../../core/contracts/embedding-job.js';
 import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
@@ -18,9 +18,7 @@ import { waitFor as waitForValue } from '../../support/wait.js';
 export const quietLog = () => pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
 export async function kubeFor(env: TestEnv): Promise<KubeRest> {
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.kubeconfigPath);
-  return KubeRest.create(kc, { maxSockets: 64 });
+  return KubeRest.fromCredentials(fromKubeconfig(env.kubeconfigPath), { maxSockets: 64 });
 }
 
 export function sqsClient(env: TestEnv): SQSClient {

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { DynamoStreamFeed, type Checkpoint } from '../../../core/aws/dynamo-stream-feed.js';
 import { makeKubeClient } from '../../../core/kube/client.js';
-import { LeaderElector, microTime } from '../../../core/kube/leader-election.js';
+import { LeaderElector } from '../../../core/kube/leader-election.js';
+import { microTime } from '../../../core/lease/kube-lease.js';
 import type { OutgoingMessage, Queue } from '../../../core/ports/queue.js';
 import {
   CHECKPOINT_WRITER_ANNOTATION,
@@ -21,6 +22,7 @@ const env = inject('testEnv');
 const kc = new KubeConfig();
 kc.loadFromFile(env.kubeconfigPath);
 const core = kc.makeApiClient(CoreV1Api);
+const kubeClient = makeKubeClient({ kubeconfig: env.kubeconfigPath });
 const namespace = `stream-cp-${Date.now().toString(36)}`;
 const log = pino({ level: 'silent' });
 
@@ -84,7 +86,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
     const fake = new FakeStreams();
     fake.shards = [{ id: 's', records: ['1', '2', '3', '4'], closed: false }];
     const sent = new Map<string, number>();
-    const store = new ConfigMapCheckpointStore(kc, namespace, name, {
+    const store = new ConfigMapCheckpointStore(kubeClient, namespace, name, {
       identity: 'pod-a',
       isLeader: () => true,
       log,
@@ -110,7 +112,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
     // A new leader resumes after 5: nothing is replayed.
     const next = processorFor(
       fake,
-      new ConfigMapCheckpointStore(kc, namespace, name, { identity: 'pod-b', isLeader: () => true }),
+      new ConfigMapCheckpointStore(kubeClient, namespace, name, { identity: 'pod-b', isLeader: () => true }),
       sent,
     );
     expect(await next.runOnce(AbortSignal.timeout(10_000))).toBe(0);
@@ -139,7 +141,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
     const fake = new FakeStreams();
     fake.shards = [{ id: 's', records: ['1', '2', '3'], closed: false }];
     const sent = new Map<string, number>();
-    const storeA = new ConfigMapCheckpointStore(kc, namespace, name, {
+    const storeA = new ConfigMapCheckpointStore(kubeClient, namespace, name, {
       identity: 'pod-a',
       isLeader: () => electorA.isLeader(),
       log,
@@ -158,7 +160,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
     expect(electorA.isLeader()).toBe(false);
 
     // The new leader commits its own position.
-    const storeB = new ConfigMapCheckpointStore(kc, namespace, name, {
+    const storeB = new ConfigMapCheckpointStore(kubeClient, namespace, name, {
       identity: 'pod-b',
       isLeader: () => true,
     });
@@ -172,7 +174,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
       storeA.save({ streamArn: 'arn:stream', shards: { s: { seq: '2' } } }),
     ).rejects.toBeInstanceOf(CheckpointFencedError);
     // An aborted leader signal fences the same way.
-    const aborted = new ConfigMapCheckpointStore(kc, namespace, name, {
+    const aborted = new ConfigMapCheckpointStore(kubeClient, namespace, name, {
       identity: 'pod-a',
       signal: AbortSignal.abort(),
     });

@@ -15,6 +15,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { GROUP, PLURAL, VERSION, type EmbeddingJob } from '../../../core/contracts/embedding-job.js';
+import { makeKubeClient } from '../../../core/kube/client.js';
 import { KubeLeaseBackend } from '../../../core/lease/kube-lease.js';
 import { FencedLease, LeaseLostError } from '../../../core/lease/lease.js';
 import { ConfigMapCheckpointStore } from '../../../stream/configmap-checkpoint.js';
@@ -23,6 +24,7 @@ import { KubeJobStatusSink } from '../../../stream/job-status.js';
 const env = inject('testEnv');
 const kc = new KubeConfig();
 kc.loadFromFile(env.kubeconfigPath);
+const kube = makeKubeClient({ kubeconfig: env.kubeconfigPath });
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const namespace = `stream-${Date.now().toString(36)}`;
@@ -80,7 +82,7 @@ describe('KubeJobStatusSink', () => {
         spec: { imageId: IMG, receiptId: 1, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
       },
     });
-    const sink = new KubeJobStatusSink(kc, namespace);
+    const sink = new KubeJobStatusSink(kube, namespace);
     const base = { jobName: name, runId: 'r1', imageId: IMG, receiptId: 1 };
     await sink.report({ ...base, collection: 'lines', state: 'Completed', mergedVectors: 3 });
     let job = await getJob(name);
@@ -119,7 +121,7 @@ describe('KubeJobStatusSink', () => {
         spec: { imageId: IMG, receiptId: 2, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
       },
     });
-    const sink = new KubeJobStatusSink(kc, namespace);
+    const sink = new KubeJobStatusSink(kube, namespace);
     await sink.report({
       jobName: name,
       runId: 'r2',
@@ -142,27 +144,27 @@ describe('KubeJobStatusSink', () => {
 describe('ConfigMapCheckpointStore', () => {
   it('round-trips checkpoints and refuses a writer that no longer leads', async () => {
     let aLeads = true;
-    const a = new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint', { isLeader: () => aLeads });
+    const a = new ConfigMapCheckpointStore(kube, namespace, 'stream-checkpoint', { isLeader: () => aLeads });
     expect(await a.load()).toEqual({ shards: {} });
     await a.save({ streamArn: 'arn:x', shards: { s1: { seq: '10' } } });
     await a.save({ streamArn: 'arn:x', shards: { s1: { seq: '11' }, s0: { done: true } } });
-    const b = new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint');
+    const b = new ConfigMapCheckpointStore(kube, namespace, 'stream-checkpoint');
     expect(await b.load()).toEqual({ streamArn: 'arn:x', shards: { s1: { seq: '11' }, s0: { done: true } } });
     await b.save({ streamArn: 'arn:x', shards: { s1: { seq: '12' } } });
     // a (a deposed leader) still holds the old resourceVersion; it would re-read on the 409, but it no longer leads:
     // its write fails instead of moving the checkpoint back (checkpoint.test.ts covers the real Lease).
     aLeads = false;
     await expect(a.save({ streamArn: 'arn:x', shards: { s1: { seq: '5' } } })).rejects.toThrow();
-    expect((await new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint').load()).shards.s1).toEqual(
-      { seq: '12' },
-    );
+    expect(
+      (await new ConfigMapCheckpointStore(kube, namespace, 'stream-checkpoint').load()).shards.s1,
+    ).toEqual({ seq: '12' });
   });
 });
 
 describe('KubeLeaseBackend', () => {
   it('one holder; tokens from leaseTransitions; a stale holder is fenced after expiry', async () => {
     const mk = (id: string) =>
-      new FencedLease(new KubeLeaseBackend(kc, namespace, 'embedctl-compactor'), {
+      new FencedLease(new KubeLeaseBackend(kube, namespace, 'embedctl-compactor'), {
         identity: id,
         durationMs: 2000,
         renewEveryMs: 60_000,

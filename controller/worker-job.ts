@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { API_VERSION, GROUP, KIND } from '../core/contracts/embedding-job.js';
+import type { EnvVar, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
 import type { Job } from '../core/kube/types.js';
 import type { WorkerSettings } from './config.js';
 
@@ -70,8 +71,8 @@ export const EXIT = { ok: 0, retryable: 1, badInput: 2, sourceMissing: 3 } as co
 export function buildWorkerJob(members: readonly MemberRef[], namespace: string, s: WorkerSettings): Job {
   const name = workerJobName(members);
   const annotations = { [MEMBERS_ANNOTATION]: formatMembers(members) };
-  const volumes: Record<string, unknown>[] = [{ name: 'tmp', emptyDir: {} }];
-  const mounts: Record<string, unknown>[] = [{ name: 'tmp', mountPath: '/tmp' }];
+  const volumes: Volume[] = [{ name: 'tmp', emptyDir: {} }];
+  const mounts: VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
   if (s.pvcName) {
     volumes.push({ name: 'chroma', persistentVolumeClaim: { claimName: s.pvcName, readOnly: true } });
     mounts.push({ name: 'chroma', mountPath: s.chromaMountPath, readOnly: true });
@@ -129,7 +130,8 @@ export function buildWorkerJob(members: readonly MemberRef[], namespace: string,
                 { name: 'WORKER_JOB_NAME', value: name },
                 { name: 'NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                ...s.env,
+                // Free-form JSON from the worker ConfigMap: the apiserver validates each entry on create.
+                ...(s.env as unknown as EnvVar[]),
               ],
               resources: s.resources,
               securityContext: { ...RESTRICTED_CONTAINER, ...s.containerSecurityContext },

@@ -13,6 +13,7 @@ import type { EmbeddingJob } from '../../../core/contracts/embedding-job.js';
 import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
 import type { Job, Pod } from '../../../core/kube/types.js';
 import { CRD_FILE } from '../../../crds/generate.js';
+import type { ContainerState, ContainerStatus } from 'kubernetes-types/core/v1.js';
 import { waitFor as waitForValue } from '../../support/wait.js';
 
 export const quietLog = () => pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
@@ -200,6 +201,16 @@ export async function setPodStatus(
   });
 }
 
+/** A worker container status as the kubelet reports it (the required fields around the state under test). */
+const worker = (state: ContainerState): ContainerStatus => ({
+  name: 'worker',
+  image: 'embedctl',
+  imageID: '',
+  ready: false,
+  restartCount: 0,
+  state,
+});
+
 const t = () => new Date().toISOString();
 export const running = (): Pod['status'] => ({
   phase: 'Running',
@@ -208,11 +219,11 @@ export const running = (): Pod['status'] => ({
     { type: 'PodScheduled', status: 'True' },
     { type: 'Ready', status: 'True' },
   ],
-  containerStatuses: [{ name: 'worker', state: { running: { startedAt: t() } } }],
+  containerStatuses: [worker({ running: { startedAt: t() } })],
 });
 export const exited = (exitCode: number, reason = exitCode === 0 ? 'Completed' : 'Error'): Pod['status'] => ({
   phase: exitCode === 0 ? 'Succeeded' : 'Failed',
-  containerStatuses: [{ name: 'worker', state: { terminated: { exitCode, reason, finishedAt: t() } } }],
+  containerStatuses: [worker({ terminated: { exitCode, reason, finishedAt: t() } })],
 });
 
 /** What a worker does for one item: merge-patch status.report (+ result). */

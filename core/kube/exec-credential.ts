@@ -32,7 +32,15 @@ export class ExecTokenSource {
       },
       timeout: 60_000,
     });
-    const status = (JSON.parse(stdout) as ExecCredential).status;
+    let status: ExecCredential['status'];
+    try {
+      status = (JSON.parse(stdout) as ExecCredential).status;
+    } catch {
+      throw new ConfigError(`kubeconfig exec plugin ${command} printed no ExecCredential JSON`, {
+        command,
+        output: stdout.slice(0, 200),
+      });
+    }
     if (!status?.token) {
       throw new ConfigError(
         `kubeconfig exec plugin ${command} gave no token${status?.clientCertificateData ? ' (client certificates from exec plugins are not supported)' : ''}`,

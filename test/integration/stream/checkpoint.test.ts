@@ -1,13 +1,13 @@
 // The stream checkpoint ConfigMap against a real kube-apiserver: a foreign write (kubectl edit, a deposed leader's
 // late write) between two commits is re-read and overwritten with our position instead of 409-ing forever, and a
 // writer that lost its Lease writes nothing.
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { DynamoStreamFeed, type Checkpoint } from '../../../core/aws/dynamo-stream-feed.js';
 import { makeKubeClient } from '../../../core/kube/client.js';
 import { LeaderElector } from '../../../core/kube/leader-election.js';
+import { configMaps } from '../../../core/kube/objects.js';
 import { microTime } from '../../../core/lease/kube-lease.js';
 import type { OutgoingMessage, Queue } from '../../../core/ports/queue.js';
 import {
@@ -19,22 +19,20 @@ import { StreamProcessor } from '../../../stream/processor.js';
 import { FakeStreams } from '../../support/fake-streams.js';
 
 const env = inject('testEnv');
-const kc = new KubeConfig();
-kc.loadFromFile(env.kubeconfigPath);
-const core = kc.makeApiClient(CoreV1Api);
 const kubeClient = makeKubeClient({ kubeconfig: env.kubeconfigPath });
+const cms = configMaps(kubeClient);
 const namespace = `stream-cp-${Date.now().toString(36)}`;
 const log = pino({ level: 'silent' });
 
 beforeAll(async () => {
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await kubeClient.request('POST', '/api/v1/namespaces', { body: { metadata: { name: namespace } } });
 });
 afterAll(async () => {
-  await core.deleteNamespace({ name: namespace });
+  await kubeClient.request('DELETE', `/api/v1/namespaces/${namespace}`);
 });
 
 async function stored(name: string): Promise<{ cp: Checkpoint; writer?: string; rv?: string }> {
-  const cm = await core.readNamespacedConfigMap({ name, namespace });
+  const cm = (await cms.get(namespace, name))!;
   return {
     cp: JSON.parse(cm.data!['checkpoint.json']!) as Checkpoint,
     writer: cm.metadata?.annotations?.[CHECKPOINT_WRITER_ANNOTATION],
@@ -44,10 +42,10 @@ async function stored(name: string): Promise<{ cp: Checkpoint; writer?: string; 
 
 /** What `kubectl edit` does: read, change the data, replace with the read resourceVersion. */
 async function foreignEdit(name: string, checkpoint: Checkpoint): Promise<void> {
-  const cm = await core.readNamespacedConfigMap({ name, namespace });
+  const cm = (await cms.get(namespace, name))!;
   cm.data = { 'checkpoint.json': JSON.stringify(checkpoint) };
   cm.metadata!.annotations = { ...cm.metadata!.annotations, [CHECKPOINT_WRITER_ANNOTATION]: 'kubectl' };
-  await core.replaceNamespacedConfigMap({ name, namespace, body: cm });
+  await cms.replace(namespace, name, cm);
 }
 
 /** A queue that records every message it accepts (keyed by the stream record it came from). */

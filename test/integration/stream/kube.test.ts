@@ -1,43 +1,41 @@
 // Kubernetes adapters of the stream processor and compactor against a real kube-apiserver: the EmbeddingJob
 // compaction report (status.compaction + Compacted condition), ConfigMap checkpoints, and the coordination.k8s.io
 // Lease with fencing tokens.
-import {
-  ApiextensionsV1Api,
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  type V1CustomResourceDefinition,
-} from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
-import { GROUP, PLURAL, VERSION, type EmbeddingJob } from '../../../core/contracts/embedding-job.js';
+import { API_VERSION, type EmbeddingJob } from '../../../core/contracts/embedding-job.js';
 import { makeKubeClient } from '../../../core/kube/client.js';
+import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
+import { leases } from '../../../core/kube/objects.js';
+import { isAlreadyExists } from '../../../core/kube/rest.js';
 import { KubeLeaseBackend } from '../../../core/lease/kube-lease.js';
 import { FencedLease, LeaseLostError } from '../../../core/lease/lease.js';
 import { ConfigMapCheckpointStore } from '../../../stream/configmap-checkpoint.js';
 import { KubeJobStatusSink } from '../../../stream/job-status.js';
 
 const env = inject('testEnv');
-const kc = new KubeConfig();
-kc.loadFromFile(env.kubeconfigPath);
 const kube = makeKubeClient({ kubeconfig: env.kubeconfigPath });
-const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
+const jobs = new EmbeddingJobClient(kube);
 const namespace = `stream-${Date.now().toString(36)}`;
 const IMG = '3f2a1b4c-0000-4000-8000-000000000001';
 
 async function getJob(name: string): Promise<EmbeddingJob> {
-  return (await custom.getNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-    name,
-  })) as EmbeddingJob;
+  return (await jobs.get(namespace, name))!;
+}
+
+/** An EmbeddingJob as `kubectl apply` creates it: spec only (the defaults are the CRD's). */
+async function createJob(name: string, receiptId: number): Promise<void> {
+  await kube.request('POST', EmbeddingJobClient.collectionPath(namespace), {
+    body: {
+      apiVersion: API_VERSION,
+      kind: 'EmbeddingJob',
+      metadata: { name },
+      spec: { imageId: IMG, receiptId, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
+    },
+  });
 }
 
 beforeAll(async () => {
@@ -46,17 +44,16 @@ beforeAll(async () => {
       fileURLToPath(new URL('../../../crds/embeddingjobs.embedding.receipts.dev.yaml', import.meta.url)),
       'utf8',
     ),
-  ) as V1CustomResourceDefinition;
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  ) as object;
   try {
-    await ext.createCustomResourceDefinition({ body: crd });
+    await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd });
   } catch (err) {
-    if (!(err instanceof ApiException && err.code === 409)) throw err;
+    if (!isAlreadyExists(err)) throw err;
   }
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await kube.request('POST', '/api/v1/namespaces', { body: { metadata: { name: namespace } } });
   for (let i = 0; i < 100; i++) {
     try {
-      await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL });
+      await jobs.list(namespace);
       break;
     } catch {
       await new Promise((r) => setTimeout(r, 100));
@@ -64,24 +61,13 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
-  await core.deleteNamespace({ name: namespace });
+  await kube.request('DELETE', `/api/v1/namespaces/${namespace}`);
 });
 
 describe('KubeJobStatusSink', () => {
   it('records status.compaction per collection and a Compacted condition; Completed never moves back; 404 is fine', async () => {
     const name = 'ej-3f2a1b4c-1-abcdef01';
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'EmbeddingJob',
-        metadata: { name },
-        spec: { imageId: IMG, receiptId: 1, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
-      },
-    });
+    await createJob(name, 1);
     const sink = new KubeJobStatusSink(kube, namespace);
     const base = { jobName: name, runId: 'r1', imageId: IMG, receiptId: 1 };
     await sink.report({ ...base, collection: 'lines', state: 'Completed', mergedVectors: 3 });
@@ -109,18 +95,7 @@ describe('KubeJobStatusSink', () => {
 
   it('a failed collection makes Compacted False with reason CompactionFailed naming the error', async () => {
     const name = 'ej-3f2a1b4c-2-abcdef02';
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'EmbeddingJob',
-        metadata: { name },
-        spec: { imageId: IMG, receiptId: 2, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
-      },
-    });
+    await createJob(name, 2);
     const sink = new KubeJobStatusSink(kube, namespace);
     await sink.report({
       jobName: name,
@@ -179,10 +154,8 @@ describe('KubeLeaseBackend', () => {
     expect(tb).toBe(2);
     await expect(a.assertHeld()).rejects.toBeInstanceOf(LeaseLostError);
     expect(await b.assertHeld()).toBe(2);
-    const lease = await kc
-      .makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api)
-      .readNamespacedLease({ name: 'embedctl-compactor', namespace });
-    expect(lease.spec).toMatchObject({ holderIdentity: 'pod-b', leaseTransitions: 2 });
+    const lease = await leases(kube).get(namespace, 'embedctl-compactor');
+    expect(lease?.spec).toMatchObject({ holderIdentity: 'pod-b', leaseTransitions: 2 });
     await b.release();
   });
 });

@@ -60,10 +60,12 @@ export class FencedLease {
 
   /** One attempt: takes the lease if it is takeable (lock.ts). Returns the token or undefined. */
   async tryAcquire(): Promise<number | undefined> {
-    const previous = this.lock.lastSeen?.holder;
     const token = await this.lock.tryAcquire();
     if (token === undefined) return undefined;
-    this.opts.log?.info({ lease: this.backend.description, token, previous }, 'lease acquired');
+    this.opts.log?.info(
+      { lease: this.backend.description, token, previous: this.lock.takenFrom },
+      'lease acquired',
+    );
     this.startRenewing();
     return token;
   }

@@ -57,6 +57,8 @@ export class LeaseLock {
   private readonly now: () => number;
   private held: LeaseRecord | undefined;
   private lastWriteAt = 0;
+  /** Holder of the record our last acquisition replaced ('' when it was free). */
+  takenFrom: string | undefined;
   /** The last record read and the local time it was first seen in that state. */
   private observed: { record: LeaseRecord; key: string; at: number } | undefined;
 
@@ -96,6 +98,7 @@ export class LeaseLock {
       return undefined;
     }
     // Taking our own identity's lease (a restarted process) still bumps the token: the previous one is fenced.
+    this.takenFrom = stored?.record.holder ?? '';
     const next: LeaseRecord = {
       holder: this.identity,
       token: (stored?.record.token ?? 0) + 1,

@@ -62,7 +62,7 @@ export class KubeLeaseBackend implements LeaseBackend {
         ...(version ? { resourceVersion: version } : {}),
       },
       spec: {
-        ...(record.holder ? { holderIdentity: record.holder } : {}),
+        holderIdentity: record.holder, // '' when released, as client-go writes it
         leaseTransitions: record.token,
         leaseDurationSeconds: Math.max(1, Math.ceil(record.durationMs / 1000)),
         ...(record.acquireTime ? { acquireTime: microTime(new Date(record.acquireTime)) } : {}),

@@ -1,4 +1,3 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,9 +9,11 @@ import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
 import { ConfigError, errorMessage } from '../core/errors.js';
 import { HealthServer } from '../core/http/health-server.js';
+import { makeKubeClient } from '../core/kube/client.js';
 import { FileLeaseBackend } from '../core/lease/file-lease.js';
 import { KubeLeaseBackend } from '../core/lease/kube-lease.js';
-import { FencedLease, LeaseLostError, type LeaseBackend } from '../core/lease/lease.js';
+import { FencedLease, LeaseLostError } from '../core/lease/lease.js';
+import type { LeaseBackend } from '../core/lease/lock.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { Compactor, type CompactorConfig } from './compactor.js';
 
@@ -68,10 +69,8 @@ export function leaseFromEnv(env: NodeJS.ProcessEnv, log: Logger): FencedLease {
   let backend: LeaseBackend;
   if (env.LEASE_FILE) backend = new FileLeaseBackend(env.LEASE_FILE);
   else {
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
     backend = new KubeLeaseBackend(
-      kc,
+      makeKubeClient(),
       env[ENV.NAMESPACE] ?? 'default',
       env[ENV.LEASE_NAME] ?? LEASE_NAMES.compactor,
     );

@@ -58,7 +58,7 @@ export function register(program: Command): void {
           log,
           registry: app.registry,
           isLeader: () => app.manager.isLeader(),
-          ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+          kube,
         }),
       );
       const stop = new AbortController();

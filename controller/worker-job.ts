@@ -3,6 +3,7 @@ import { API_VERSION, GROUP, KIND } from '../core/contracts/embedding-job.js';
 import { WORKER_CONTAINER, WORKER_EXIT } from '../core/jobs/lifecycle.js';
 import { WORKER_LABELS } from '../core/contracts/labels.js';
 import { CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT } from '../core/contracts/pod-security.js';
+import type { EnvVar, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
 import type { Job } from '../core/kube/types.js';
 import type { WorkerSettings } from './config.js';
 
@@ -41,15 +42,12 @@ export function parseMembers(obj: { metadata: { annotations?: Record<string, str
   });
 }
 
-
 /** The batch/v1 Job for one batch. Pure: same input, same manifest. */
 export function buildWorkerJob(members: readonly MemberRef[], namespace: string, s: WorkerSettings): Job {
   const name = workerJobName(members);
   const annotations = { [MEMBERS_ANNOTATION]: formatMembers(members) };
-  const volumes: Record<string, unknown>[] = [
-    { name: 'tmp', emptyDir: s.scratchSize ? { sizeLimit: s.scratchSize } : {} },
-  ];
-  const mounts: Record<string, unknown>[] = [{ name: 'tmp', mountPath: '/tmp' }];
+  const volumes: Volume[] = [{ name: 'tmp', emptyDir: s.scratchSize ? { sizeLimit: s.scratchSize } : {} }];
+  const mounts: VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
   if (s.pvcName) {
     volumes.push({ name: 'chroma', persistentVolumeClaim: { claimName: s.pvcName, readOnly: true } });
     mounts.push({ name: 'chroma', mountPath: s.chromaMountPath, readOnly: true });
@@ -107,7 +105,8 @@ export function buildWorkerJob(members: readonly MemberRef[], namespace: string,
                 { name: 'WORKER_JOB_NAME', value: name },
                 { name: 'NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                ...s.env,
+                // Free-form JSON from the worker ConfigMap: the apiserver validates each entry on create.
+                ...(s.env as unknown as EnvVar[]),
               ],
               resources: s.resources,
               securityContext: { ...CONTAINER_SECURITY_CONTEXT, ...s.containerSecurityContext },

@@ -13,9 +13,10 @@ import { COLLECTIONS, parseVectorId, type Collection } from '../core/contracts/i
 import { ConfigError, UsageError } from '../core/errors.js';
 import { safeField, safeText } from '../cli/safe-text.js';
 import { existingHome, exitCodeOf, intArg, nonEmptyArg, writeError } from '../cli/usage.js';
-import { loadKubeConfig, makeKubeClient } from '../core/kube/client.js';
+import { makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
-import type { FencedLease, LeaseBackend } from '../core/lease/lease.js';
+import type { FencedLease } from '../core/lease/lease.js';
+import type { LeaseBackend } from '../core/lease/lock.js';
 import { FileLeaseBackend } from '../core/lease/file-lease.js';
 import { withHeldLease } from '../core/lease/hold.js';
 import { KubeLeaseBackend } from '../core/lease/kube-lease.js';
@@ -632,9 +633,8 @@ interface WriterFlags extends ViewFlags {
  */
 async function writerLease(f: WriterFlags): Promise<LeaseBackend> {
   if (!f.cloud) return new FileLeaseBackend(homePaths(existingHome(f.home)).lease);
-  const kc = await loadKubeConfig(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {});
   return new KubeLeaseBackend(
-    kc,
+    makeKubeClient(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {}),
     f.namespace ?? process.env[ENV.NAMESPACE] ?? 'default',
     f.leaseName ?? LEASE_NAMES.compactor,
   );

@@ -1,10 +1,12 @@
-import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs } from '../core/backoff.js';
 import type { Checkpoint, CheckpointStore } from '../core/aws/dynamo-stream-feed.js';
 import { APP_NAME, LABEL, MANAGED_BY } from '../core/contracts/labels.js';
 import { errorMessage, PipelineError } from '../core/errors.js';
+import { configMaps, type NamespacedResource } from '../core/kube/objects.js';
+import { isAlreadyExists, isConflict, isNotFound, type Kube } from '../core/kube/rest.js';
 import { LeaseLostError } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
 
@@ -54,17 +56,17 @@ export interface ConfigMapCheckpointOptions {
  * caller retries the commit later; nothing loops unbounded here). The writer identity goes into an annotation.
  */
 export class ConfigMapCheckpointStore implements CheckpointStore {
-  private readonly api: CoreV1Api;
+  private readonly configMaps: NamespacedResource<ConfigMap>;
   private resourceVersion: string | undefined;
   readonly identity: string;
 
   constructor(
-    kc: KubeConfig,
+    kube: Kube,
     readonly namespace: string,
     readonly name: string,
     private readonly options: ConfigMapCheckpointOptions = {},
   ) {
-    this.api = kc.makeApiClient(CoreV1Api);
+    this.configMaps = configMaps(kube);
     this.identity = options.identity || process.env.POD_NAME || `${hostname()}-${process.pid}`;
   }
 
@@ -86,7 +88,7 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
       } catch (err) {
         lastErr = err;
         try {
-          if (isStatus(err, 409)) {
+          if (isConflict(err) || isAlreadyExists(err)) {
             // Someone else wrote (or created it) since we read: re-read, then write our position again.
             const cm = await this.read(deadline);
             const foreign = parseCheckpoint(cm, { lenient: true });
@@ -102,7 +104,7 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
             );
             continue;
           }
-          if (isStatus(err, 404) && this.resourceVersion) {
+          if (isNotFound(err) && this.resourceVersion) {
             // Deleted under us: create it again.
             this.resourceVersion = undefined;
             continue;
@@ -133,8 +135,8 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
     }
   }
 
-  private write(checkpoint: Checkpoint): Promise<V1ConfigMap> {
-    const body: V1ConfigMap = {
+  private write(checkpoint: Checkpoint): Promise<ConfigMap> {
+    const body: ConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: {
@@ -154,26 +156,14 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
       data: { 'checkpoint.json': JSON.stringify(checkpoint) },
     };
     return this.resourceVersion
-      ? this.api.replaceNamespacedConfigMap({ name: this.name, namespace: this.namespace, body })
-      : this.api.createNamespacedConfigMap({ namespace: this.namespace, body });
+      ? this.configMaps.replace(this.namespace, this.name, body)
+      : this.configMaps.create(this.namespace, body);
   }
 
-  private async read(deadline: number): Promise<V1ConfigMap | undefined> {
-    try {
-      const cm = await bounded(
-        this.api.readNamespacedConfigMap({ name: this.name, namespace: this.namespace }),
-        deadline,
-        'checkpoint read',
-      );
-      this.resourceVersion = cm.metadata?.resourceVersion;
-      return cm;
-    } catch (err) {
-      if (isStatus(err, 404)) {
-        this.resourceVersion = undefined;
-        return undefined;
-      }
-      throw err;
-    }
+  private async read(deadline: number): Promise<ConfigMap | undefined> {
+    const cm = await bounded(this.configMaps.get(this.namespace, this.name), deadline, 'checkpoint read');
+    this.resourceVersion = cm?.metadata?.resourceVersion;
+    return cm;
   }
 }
 
@@ -181,7 +171,7 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
  * The stored checkpoint. Invalid JSON fails a load (starting over at TRIM_HORIZON would replay a day of records;
  * an operator fixes the hand edit) but not a conflict re-read (we overwrite it with our position anyway).
  */
-function parseCheckpoint(cm: V1ConfigMap | undefined, opts: { lenient?: boolean } = {}): Checkpoint {
+function parseCheckpoint(cm: ConfigMap | undefined, opts: { lenient?: boolean } = {}): Checkpoint {
   const raw = cm?.data?.['checkpoint.json'];
   if (!raw) return { shards: {} };
   try {
@@ -191,10 +181,6 @@ function parseCheckpoint(cm: V1ConfigMap | undefined, opts: { lenient?: boolean 
     if (opts.lenient) return { shards: {} };
     throw err;
   }
-}
-
-function isStatus(err: unknown, code: number): boolean {
-  return err instanceof ApiException && err.code === code;
 }
 
 /** Rejects when `deadline` passes first (the request itself may still land: the next save then sees a 409). */

@@ -1,5 +1,4 @@
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KubeConfig } from '@kubernetes/client-node';
 import { ENV, STREAM_CHECKPOINT_CONFIGMAP } from '../cdk8s/env.js';
 import { awsSettingsFromEnv, clientConfig, type AwsSettings } from '../core/aws/config.js';
 import {
@@ -10,6 +9,8 @@ import {
 import { DynamoLedger } from '../core/aws/dynamo-ledger.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
 import { ConfigError } from '../core/errors.js';
+import { makeKubeClient } from '../core/kube/client.js';
+import type { Kube } from '../core/kube/rest.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { ConfigMapCheckpointStore } from './configmap-checkpoint.js';
 import { KubeJobStatusSink, type JobStatusSink } from './job-status.js';
@@ -40,14 +41,15 @@ export interface LeaderFence {
 }
 
 /**
- * Builds the cloud stream processor from the environment (cdk8s/env.ts names). Checkpoints go to a ConfigMap when a
- * kubeconfig is available (in the controller), or to `STREAM_CHECKPOINT_FILE` when that is set. Job results are
- * recorded on EmbeddingJobs in NAMESPACE unless `sink` is given. `leader` fences the ConfigMap checkpoint.
+ * Builds the cloud stream processor from the environment (cdk8s/env.ts names). Checkpoints go to a ConfigMap (over
+ * `kube`, the controller's client, else one from the default credentials), or to `STREAM_CHECKPOINT_FILE` when that
+ * is set. Job results are recorded on EmbeddingJobs in NAMESPACE unless `sink` is given. `leader` fences the
+ * ConfigMap checkpoint.
  */
 export async function streamProcessorFromEnv(
   opts: {
     env?: NodeJS.ProcessEnv;
-    kubeConfig?: KubeConfig;
+    kube?: Kube;
     log?: Logger;
     sink?: JobStatusSink | null;
     leader?: LeaderFence;
@@ -59,18 +61,15 @@ export async function streamProcessorFromEnv(
   const streamArn =
     env[ENV.LEDGER_STREAM_ARN] || (await streamArnFor(settings, required(env, ENV.LEDGER_TABLE)));
   const namespace = env[ENV.NAMESPACE] ?? 'default';
-  let kc = opts.kubeConfig;
+  let kube = opts.kube;
+  const kubeClient = (): Kube => (kube ??= makeKubeClient());
   let checkpoints: CheckpointStore;
   if (env.STREAM_CHECKPOINT_FILE) {
     checkpoints = new FileCheckpointStore(env.STREAM_CHECKPOINT_FILE);
   } else {
-    if (!kc) {
-      kc = new KubeConfig();
-      kc.loadFromDefault();
-    }
     const identity = opts.leader?.identity || env[ENV.POD_NAME];
     checkpoints = new ConfigMapCheckpointStore(
-      kc,
+      kubeClient(),
       namespace,
       env.STREAM_CHECKPOINT_CONFIGMAP ?? STREAM_CHECKPOINT_CONFIGMAP,
       {
@@ -83,13 +82,7 @@ export async function streamProcessorFromEnv(
   }
   let sink: JobStatusSink | undefined;
   if (opts.sink !== undefined) sink = opts.sink ?? undefined;
-  else {
-    if (!kc) {
-      kc = new KubeConfig();
-      kc.loadFromDefault();
-    }
-    sink = new KubeJobStatusSink(kc, namespace);
-  }
+  else sink = new KubeJobStatusSink(kubeClient(), namespace);
   const dlq = env[ENV.COMPACTION_DLQ_URL];
   return new StreamProcessor({
     feed: new DynamoStreamFeed({ streamArn, checkpoints, settings, log }),

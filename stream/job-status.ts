@@ -1,7 +1,9 @@
-import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import type { Condition, EmbeddingJobStatus } from '../core/contracts/embedding-job.js';
-import { GROUP, PLURAL, VERSION } from '../core/contracts/embedding-job.js';
+import type { EmbeddingJobStatus } from '../core/contracts/embedding-job.js';
 import type { Collection } from '../core/contracts/ids.js';
+import { PipelineError } from '../core/errors.js';
+import { setCondition, type ConditionInput } from '../core/kube/conditions.js';
+import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
+import { isConflict, isNotFound, type Kube } from '../core/kube/rest.js';
 import type { CompactionReport } from './change-detection.js';
 
 /**
@@ -23,104 +25,77 @@ type CompactionStatus = NonNullable<EmbeddingJobStatus['compaction']>;
 export function compactedCondition(
   compaction: CompactionStatus,
   collections: readonly Collection[],
-  previous: Condition | undefined,
   detail: { error?: string },
-  generation: number | undefined,
-  now = new Date(),
-): Condition {
+): ConditionInput {
   const states = collections.map((c) => compaction[c] ?? 'Pending');
-  let status: Condition['status'];
-  let reason: string;
-  let message: string;
   if (states.some((s) => s === 'Failed')) {
-    status = 'False';
-    reason = 'CompactionFailed';
     const failed = collections.filter((c) => compaction[c] === 'Failed');
-    message = `compaction failed for ${failed.join(', ')}${detail.error ? `: ${detail.error}` : ''}`;
-  } else if (states.every((s) => s === 'Completed')) {
-    status = 'True';
-    reason = 'Compacted';
-    message = `${collections.join(' and ')} merged into a published snapshot`;
-  } else {
-    status = 'False';
-    reason = 'CompactionPending';
-    message = `waiting for ${collections.filter((c) => compaction[c] !== 'Completed').join(', ')}`;
+    return compacted(
+      'False',
+      'CompactionFailed',
+      `compaction failed for ${failed.join(', ')}${detail.error ? `: ${detail.error}` : ''}`,
+    );
   }
-  return {
-    type: 'Compacted',
-    status,
-    reason,
-    message: message.slice(0, 32_000),
-    lastTransitionTime:
-      previous && previous.status === status ? previous.lastTransitionTime : now.toISOString(),
-    ...(generation === undefined ? {} : { observedGeneration: generation }),
-  };
+  if (states.every((s) => s === 'Completed')) {
+    return compacted('True', 'Compacted', `${collections.join(' and ')} merged into a published snapshot`);
+  }
+  const waiting = collections.filter((c) => compaction[c] !== 'Completed');
+  return compacted('False', 'CompactionPending', `waiting for ${waiting.join(', ')}`);
 }
 
-/** JobStatusSink over the EmbeddingJob status subresource (read, then replace with resourceVersion; retried on 409). */
+const compacted = (status: ConditionInput['status'], reason: string, message: string): ConditionInput => ({
+  type: 'Compacted',
+  status,
+  reason,
+  message: message.slice(0, 32_000),
+});
+
+/**
+ * JobStatusSink over the EmbeddingJob status subresource: read, then a merge patch conditional on the read
+ * resourceVersion (retried on 409), so status.compaction and the condition change together and never disagree.
+ */
 export class KubeJobStatusSink implements JobStatusSink {
-  private readonly api: CustomObjectsApi;
+  private readonly jobs: EmbeddingJobClient;
 
   constructor(
-    kc: KubeConfig,
+    kube: Kube,
     private readonly namespace: string,
   ) {
-    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.jobs = new EmbeddingJobClient(kube);
   }
 
   async report(r: CompactionReport): Promise<void> {
     for (let attempt = 0; attempt < 10; attempt++) {
-      let job: {
-        metadata: { resourceVersion?: string; generation?: number };
-        spec?: { collections?: Collection[] };
-        status?: EmbeddingJobStatus;
-      };
-      try {
-        job = await this.api.getNamespacedCustomObjectStatus({
-          group: GROUP,
-          version: VERSION,
-          namespace: this.namespace,
-          plural: PLURAL,
-          name: r.jobName,
-        });
-      } catch (err) {
-        if (err instanceof ApiException && err.code === 404) return;
-        throw err;
-      }
-      const status: EmbeddingJobStatus = { ...(job.status ?? {}) };
+      const job = await this.jobs.get(this.namespace, r.jobName);
+      if (!job) return;
+      const status = job.status ?? {};
       const compaction: CompactionStatus = { ...(status.compaction ?? {}) };
       // Completed never moves back (a later FAILED report for a redelivered run must not undo a merge).
-      // status.compaction and the condition change in one replace, so they never disagree.
       if (compaction[r.collection] === 'Completed' || compaction[r.collection] === r.state) return;
       compaction[r.collection] = r.state;
-      const conditions = [...(status.conditions ?? [])];
-      const idx = conditions.findIndex((c) => c.type === 'Compacted');
-      const cond = compactedCondition(
-        compaction,
-        r.runCollections ?? job.spec?.collections ?? ['lines', 'words'],
-        idx >= 0 ? conditions[idx] : undefined,
-        { error: r.error },
+      const collections = r.runCollections ?? job.spec?.collections ?? ['lines', 'words'];
+      const conditions = setCondition(
+        status.conditions,
+        compactedCondition(compaction, collections, { error: r.error }),
         job.metadata.generation,
       );
-      if (idx >= 0) conditions[idx] = cond;
-      else conditions.push(cond);
-      const body = { ...job, status: { ...status, compaction, conditions } };
       try {
-        await this.api.replaceNamespacedCustomObjectStatus({
-          group: GROUP,
-          version: VERSION,
-          namespace: this.namespace,
-          plural: PLURAL,
-          name: r.jobName,
-          body,
-        });
+        await this.jobs.patchStatus(
+          this.namespace,
+          r.jobName,
+          { compaction, conditions },
+          job.metadata.resourceVersion,
+        );
         return;
       } catch (err) {
-        if (err instanceof ApiException && err.code === 404) return;
-        if (err instanceof ApiException && err.code === 409) continue;
+        if (isNotFound(err)) return;
+        if (isConflict(err)) continue;
         throw err;
       }
     }
-    throw new Error(`EmbeddingJob ${r.jobName}: status update kept conflicting`);
+    throw new PipelineError('Transient', `EmbeddingJob ${r.jobName}: status update kept conflicting`, {
+      namespace: this.namespace,
+      name: r.jobName,
+    });
   }
 }

@@ -1,8 +1,8 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
+import type { Kube } from '../core/kube/rest.js';
 import type { Logger } from '../core/log.js';
 import { pendingRunSweeperFromEnv, streamProcessorFromEnv } from './from-env.js';
 import { compactorMetrics, streamMetrics } from './metrics.js';
@@ -10,7 +10,7 @@ import { compactorMetrics, streamMetrics } from './metrics.js';
 /**
  * The stream processor as a leader-only runnable for the controller's manager:
  *
- *   manager.addLeaderRunnable('stream-processor', streamProcessorRunnable({ log, registry }));
+ *   manager.addLeaderRunnable('stream-processor', streamProcessorRunnable({ log, registry, kube }));
  *
  * Runs while this replica leads; resolves promptly after `signal` aborts (the last uncommitted batch is replayed by
  * the next leader). Set-up failures (table not there yet, …) are retried, never fatal to the controller.
@@ -23,7 +23,8 @@ import { compactorMetrics, streamMetrics } from './metrics.js';
 export function streamProcessorRunnable(opts: {
   log: Logger;
   registry?: Registry;
-  kubeconfig?: string;
+  /** The controller's client: checkpoints and job status go through it. */
+  kube: Kube;
   env?: NodeJS.ProcessEnv;
   /** This replica still leads (the manager's `isLeader`); checked before every checkpoint write. */
   isLeader?: () => boolean;
@@ -41,15 +42,10 @@ export function streamProcessorRunnable(opts: {
     const log = opts.log.child({ component: 'stream' });
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
-        let kubeConfig: KubeConfig | undefined;
-        if (opts.kubeconfig) {
-          kubeConfig = new KubeConfig();
-          kubeConfig.loadFromFile(opts.kubeconfig);
-        }
         const processor = await streamProcessorFromEnv({
           env,
           log,
-          ...(kubeConfig ? { kubeConfig } : {}),
+          kube: opts.kube,
           leader: { signal, ...(opts.isLeader ? { isLeader: opts.isLeader } : {}) },
         });
         const sweeper = pendingRunSweeperFromEnv({ env, log: log.child({ component: 'sweeper' }) });

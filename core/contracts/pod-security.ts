@@ -3,21 +3,22 @@
  * read-only root): the charts' pods (cdk8s/common.ts) and the worker Jobs the controller builds
  * (controller/worker-job.ts) run with these.
  */
+import type { PodSecurityContext, SecurityContext } from 'kubernetes-types/core/v1.js';
 
 /** The numeric user and group every container runs as (the Dockerfile creates it too). */
 export const RUN_AS_UID = 10001;
 export const RUN_AS_GID = 10001;
 
-export const POD_SECURITY_CONTEXT = {
+export const POD_SECURITY_CONTEXT: Readonly<PodSecurityContext> = {
   runAsNonRoot: true,
   runAsUser: RUN_AS_UID,
   runAsGroup: RUN_AS_GID,
   fsGroup: RUN_AS_GID,
   fsGroupChangePolicy: 'OnRootMismatch',
   seccompProfile: { type: 'RuntimeDefault' },
-} as const;
+};
 
-export const CONTAINER_SECURITY_CONTEXT = {
+export const CONTAINER_SECURITY_CONTEXT: Readonly<SecurityContext> = {
   runAsNonRoot: true,
   runAsUser: RUN_AS_UID,
   runAsGroup: RUN_AS_GID,
@@ -26,4 +27,4 @@ export const CONTAINER_SECURITY_CONTEXT = {
   readOnlyRootFilesystem: true,
   capabilities: { drop: ['ALL'] },
   seccompProfile: { type: 'RuntimeDefault' },
-} as const;
+};

@@ -1,4 +1,3 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { loadCredentials } from './credentials.js';
 import { KubeRest } from './rest.js';
 
@@ -9,33 +8,10 @@ export interface KubeClientOptions {
   maxSockets?: number;
 }
 
-/**
- * Loads credentials (file, in-cluster, or default chain) into a client-node KubeConfig. Imports client-node on
- * demand: the package costs ~80 MB of RSS, so processes that only need `KubeRest` should use `makeKubeClient`.
- */
-export async function loadKubeConfig(
-  opts: KubeClientOptions = {},
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<KubeConfig> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
-}
-
-/**
- * The one factory the programs use: a keep-alive JSON client for the configured cluster. Static credentials
- * (in-cluster, token, client certificate) are read directly; only kubeconfigs that need client-node's auth machinery
- * (exec plugins, auth providers, proxies, merged files) load client-node.
- */
-export async function makeKubeClient(
-  opts: KubeClientOptions = {},
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<KubeRest> {
-  const pool = opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets };
-  const creds = loadCredentials(opts, env);
-  if (creds) return KubeRest.fromCredentials(creds, pool);
-  return KubeRest.create(await loadKubeConfig(opts, env), pool);
+/** The one factory the programs use: a keep-alive JSON client for the configured cluster (credentials.ts). */
+export function makeKubeClient(opts: KubeClientOptions = {}, env: NodeJS.ProcessEnv = process.env): KubeRest {
+  return KubeRest.fromCredentials(
+    loadCredentials(opts, env),
+    opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets },
+  );
 }

@@ -1,88 +1,83 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { LeaseBackend, LeaseState } from './lease.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { link, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { LeaseBackend, LeaseRecord, StoredLease } from './lock.js';
 
 /**
- * Lease backend in a JSON file (local mode, tests). Compare-and-swap is a short critical section under an
- * O_EXCL lock file holding the pid; a lock file whose process is gone, or older than `staleLockMs`, is broken.
+ * LeaseLock backend in files (local mode, tests), without a lock file to break: every write is a new generation
+ * `<path>.<n>`, published with link(2), which fails when that name exists. Of two writers that read generation n,
+ * exactly one creates n+1; the other sees EEXIST, a conflict. Readers take the highest generation; older ones are
+ * removed after each write. A writer killed at any point leaves at worst a stray temporary file or an old
+ * generation, never a lock that someone must judge stale.
  */
 export class FileLeaseBackend implements LeaseBackend {
   readonly description: string;
+  private readonly dir: string;
+  private readonly prefix: string;
 
-  constructor(
-    readonly path: string,
-    private readonly staleLockMs = 5_000,
-  ) {
+  constructor(readonly path: string) {
     this.description = `file:${path}`;
+    this.dir = dirname(path);
+    this.prefix = `${basename(path)}.`;
   }
 
-  async read(): Promise<{ state: LeaseState | undefined; version: string | undefined }> {
+  async read(): Promise<StoredLease | undefined> {
+    for (;;) {
+      const newest = (await this.generations()).at(-1);
+      if (newest === undefined) return undefined;
+      try {
+        const record = JSON.parse(await readFile(this.file(newest), 'utf8')) as LeaseRecord;
+        return { record, version: String(newest) };
+      } catch (err) {
+        // Removed by a writer that just published a newer generation: read again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+  }
+
+  async write(record: LeaseRecord, version: string | undefined): Promise<boolean> {
+    await mkdir(this.dir, { recursive: true });
+    const next = version === undefined ? 1 : Number(version) + 1;
+    if (version === undefined && (await this.generations()).length) return false;
+    const tmp = join(this.dir, `.${this.prefix}${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const fh = await open(tmp, 'wx');
     try {
-      const doc = JSON.parse(await readFile(this.path, 'utf8')) as { rev: string; state?: LeaseState };
-      return { state: doc.state, version: doc.rev };
+      await fh.writeFile(JSON.stringify(record));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await link(tmp, this.file(next));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: undefined, version: undefined };
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await rm(tmp, { force: true });
+    }
+    const present = await this.generations();
+    // Generation `next` may have existed and been removed already: then a newer one exists, and ours lost.
+    if (present.at(-1)! > next) return false;
+    for (const old of present) if (old < next) await rm(this.file(old), { force: true });
+    return true;
+  }
+
+  private file(generation: number): string {
+    return join(this.dir, `${this.prefix}${generation}`);
+  }
+
+  /** Generations present, oldest first. */
+  private async generations(): Promise<number[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-  }
-
-  async write(state: LeaseState | undefined, version: string | undefined): Promise<boolean> {
-    await mkdir(dirname(this.path), { recursive: true });
-    const release = await this.lock();
-    try {
-      const current = await this.read();
-      if (current.version !== version) return false;
-      const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(JSON.stringify({ rev: randomBytes(8).toString('hex'), state }));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
-      return true;
-    } finally {
-      await release();
-    }
-  }
-
-  private async lock(): Promise<() => Promise<void>> {
-    const lockPath = `${this.path}.lock`;
-    for (;;) {
-      try {
-        const fh = await open(lockPath, 'wx');
-        try {
-          await fh.writeFile(String(process.pid));
-        } finally {
-          await fh.close();
-        }
-        return () => rm(lockPath, { force: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        try {
-          // Broken at once when its holder is dead (SIGKILLed mid-section), else after staleLockMs.
-          const owner = Number((await readFile(lockPath, 'utf8')).trim());
-          const { mtimeMs } = await stat(lockPath);
-          if ((owner > 0 && !alive(owner)) || Date.now() - mtimeMs > this.staleLockMs) {
-            await rm(lockPath, { force: true });
-          }
-        } catch {
-          // gone already
-        }
-        await sleep(10 + Math.random() * 20);
-      }
-    }
+    return names
+      .filter((n) => n.startsWith(this.prefix) && /^\d+$/.test(n.slice(this.prefix.length)))
+      .map((n) => Number(n.slice(this.prefix.length)))
+      .sort((a, b) => a - b);
   }
 }

@@ -1,20 +1,21 @@
 import { PipelineError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { FencedLease, isExpired, type LeaseBackend, type LeaseState } from './lease.js';
+import { FencedLease } from './lease.js';
+import type { LeaseBackend, LeaseRecord } from './lock.js';
 
 /**
  * Someone else holds the lease and did not give it up within the wait: names the holder, its token and when it last
- * renewed. Transient (exit code 1): nothing is wrong with the command, it can succeed once the holder is gone.
+ * renewed (by its own clock: information for the operator, never used to decide). Transient (exit code 1): nothing is wrong with the command, it can succeed once the holder is gone.
  */
 export class LeaseHeldError extends PipelineError {
   constructor(
     readonly lease: string,
-    readonly holder: LeaseState | undefined,
+    readonly holder: LeaseRecord | undefined,
     readonly waitedMs: number,
     hint: string,
   ) {
     const who = holder?.holder
-      ? `${holder.holder} (token ${holder.token}, renewed ${Math.max(0, Math.round((Date.now() - holder.renewedAt) / 1000))} s ago, for ${Math.round(holder.durationMs / 1000)} s)`
+      ? `${holder.holder} (token ${holder.token}, renewed ${Math.max(0, Math.round((Date.now() - holder.renewTime) / 1000))} s ago, for ${Math.round(holder.durationMs / 1000)} s)`
       : 'another holder';
     super(
       'Transient',
@@ -64,10 +65,10 @@ export async function withHeldLease<T>(
     }
   }
   if (token === undefined) {
-    const { state } = await backend.read();
+    const holder = lease.lock.lastSeen;
     throw new LeaseHeldError(
       backend.description,
-      isExpired(state, Date.now()) ? undefined : state,
+      holder?.holder ? holder : undefined,
       Date.now() - started,
       opts.hint ?? '',
     );

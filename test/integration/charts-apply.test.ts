@@ -287,8 +287,10 @@ describe('charts/ on the real apiserver', () => {
             DispatchSettings.parse({}),
           );
           const job = buildWorkerJob([{ name: 'ej-example', uid: 'u', attempt: 1 }], NS, worker);
-          const template = job.spec!.template as { spec: Record<string, unknown> };
-          out.push({ name: 'pss-worker-job', spec: template.spec });
+          out.push({
+            name: 'pss-worker-job',
+            spec: job.spec!.template.spec as unknown as Record<string, unknown>,
+          });
         }
       }
       return out;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { runCollection } from '../../../core/contracts/compaction-run.js';
+import { FileLeaseBackend } from '../../../core/lease/file-lease.js';
 import { versionsDir } from '../../../core/snapshot/volume.js';
 import { VERSION_INFO } from '../../../core/snapshot/volume.js';
 import { waitFor } from '../../support/wait.js';
@@ -89,7 +90,7 @@ describe('two compactors', () => {
     try {
       // B is alive, waiting: the lease is A's and every version on the volume is A's.
       expect(b.child.exitCode).toBeNull();
-      expect(JSON.parse(await readFile(w.leaseFile, 'utf8')).state.holder).toBe('compactor-a');
+      expect((await new FileLeaseBackend(w.leaseFile).read())?.record.holder).toBe('compactor-a');
       const before = await publishers(w);
       expect(before.length).toBeGreaterThan(0);
       expect(new Set(before.map((p) => p.holder))).toEqual(new Set(['compactor-a']));

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { pino } from 'pino';
 import { queueDepth as depthOf } from '../../harness/sqs-depth.js';
@@ -8,19 +7,19 @@ import type { TestEnv } from '../../harness/env.js';
 import { SqsQueue } from '../../../core/aws/sqs-queue.js';
 import { ControllerConfig, WorkerSettings } from '../../../controller/config.js';
 import { buildController, type BuildOptions, type ControllerApp } from '../../../controller/manager.js';
+import { fromKubeconfig } from '../../../core/kube/credentials.js';
 import { isAlreadyExists, KubeRest, MERGE_PATCH } from '../../../core/kube/rest.js';
 import type { EmbeddingJob } from '../../../core/contracts/embedding-job.js';
 import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
 import type { Job, Pod } from '../../../core/kube/types.js';
 import { CRD_FILE } from '../../../crds/generate.js';
+import type { ContainerState, ContainerStatus } from 'kubernetes-types/core/v1.js';
 import { waitFor as waitForValue } from '../../support/wait.js';
 
 export const quietLog = () => pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
 export async function kubeFor(env: TestEnv): Promise<KubeRest> {
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.kubeconfigPath);
-  return KubeRest.create(kc, { maxSockets: 64 });
+  return KubeRest.fromCredentials(fromKubeconfig(env.kubeconfigPath), { maxSockets: 64 });
 }
 
 export function sqsClient(env: TestEnv): SQSClient {
@@ -202,6 +201,16 @@ export async function setPodStatus(
   });
 }
 
+/** A worker container status as the kubelet reports it (the required fields around the state under test). */
+const worker = (state: ContainerState): ContainerStatus => ({
+  name: 'worker',
+  image: 'embedctl',
+  imageID: '',
+  ready: false,
+  restartCount: 0,
+  state,
+});
+
 const t = () => new Date().toISOString();
 export const running = (): Pod['status'] => ({
   phase: 'Running',
@@ -210,11 +219,11 @@ export const running = (): Pod['status'] => ({
     { type: 'PodScheduled', status: 'True' },
     { type: 'Ready', status: 'True' },
   ],
-  containerStatuses: [{ name: 'worker', state: { running: { startedAt: t() } } }],
+  containerStatuses: [worker({ running: { startedAt: t() } })],
 });
 export const exited = (exitCode: number, reason = exitCode === 0 ? 'Completed' : 'Error'): Pod['status'] => ({
   phase: exitCode === 0 ? 'Succeeded' : 'Failed',
-  containerStatuses: [{ name: 'worker', state: { terminated: { exitCode, reason, finishedAt: t() } } }],
+  containerStatuses: [worker({ terminated: { exitCode, reason, finishedAt: t() } })],
 });
 
 /** What a worker does for one item: merge-patch status.report (+ result). */

@@ -89,15 +89,15 @@ describe('ingest', () => {
     });
 
     const job = (await listJobs(kube, ns)).find((j) => j.metadata.name === ej.status?.workerJob)!;
-    const spec = job.spec as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const spec = job.spec!;
     expect(parseMembers(job)).toEqual([{ name, attempt: 1 }]);
     expect(job.metadata.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'EmbeddingJob', name, uid: ej.metadata.uid }),
     ]);
-    expect(spec.template.spec.containers[0].args).toEqual(['worker', '--jobs', name, '--namespace', ns]);
-    expect(spec.podFailurePolicy.rules[0].onExitCodes.values).toEqual([2, 3]);
+    expect(spec.template.spec?.containers[0]?.args).toEqual(['worker', '--jobs', name, '--namespace', ns]);
+    expect(spec.podFailurePolicy?.rules[0]?.onExitCodes?.values).toEqual([2, 3]);
     expect(spec.backoffLimit).toBe(0);
-    expect(spec.template.spec.securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' });
+    expect(spec.template.spec?.securityContext?.seccompProfile).toEqual({ type: 'RuntimeDefault' });
     await waitFor(async () => (await queueDepth(env, q.url)) === 0, 20_000, 'queue to be empty');
   });
 

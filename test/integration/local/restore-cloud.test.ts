@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { LEASE_NAMES } from '../../../cdk8s/env.js';
+import { makeKubeClient } from '../../../core/kube/client.js';
 import { KubeLeaseBackend } from '../../../core/lease/kube-lease.js';
 import { FencedLease, LeaseLostError } from '../../../core/lease/lease.js';
 import { fenceVolume, readFence } from '../../../core/snapshot/fence.js';
@@ -17,19 +17,17 @@ import { installVersion, readCurrent, switchCurrent } from '../../../core/snapsh
 
 const env = inject('testEnv');
 const ROOT = join(import.meta.dirname, '..', '..', '..');
-const kc = new KubeConfig();
-kc.loadFromFile(env.kubeconfigPath);
-const core = kc.makeApiClient(CoreV1Api);
+const kube = makeKubeClient({ kubeconfig: env.kubeconfigPath });
 const namespace = `restore-${Date.now().toString(36)}`;
 let dir: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'restore-cloud-'));
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await kube.request('POST', '/api/v1/namespaces', { body: { metadata: { name: namespace } } });
 });
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
-  await core.deleteNamespace({ name: namespace });
+  await kube.request('DELETE', `/api/v1/namespaces/${namespace}`);
 });
 
 const V1 = '20260101T000000000Z-aaaaaa';
@@ -85,7 +83,7 @@ function restore(
 describe('snapshot restore --cloud holds the compactor Lease', () => {
   it('refuses with the holder named while a live compactor holds the Lease; CURRENT and FENCE untouched', async () => {
     const root = await volume('held');
-    const backend = new KubeLeaseBackend(kc, namespace, LEASE_NAMES.compactor);
+    const backend = new KubeLeaseBackend(kube, namespace, LEASE_NAMES.compactor);
     const compactor = new FencedLease(backend, {
       identity: 'embedctl-compactor-7d9f-x2',
       durationMs: 30_000,
@@ -112,12 +110,12 @@ describe('snapshot restore --cloud holds the compactor Lease', () => {
 
   it('once the Lease is free (a paused compactor let it expire) it fences with a new token, switches, releases', async () => {
     const root = await volume('fenced');
-    const backend = new KubeLeaseBackend(kc, namespace, `${LEASE_NAMES.compactor}-2`);
-    // A compactor that paused: its renewals carry a time a minute old, so to everyone else its lease has expired.
+    const backend = new KubeLeaseBackend(kube, namespace, `${LEASE_NAMES.compactor}-2`);
+    // A compactor that paused: it stops renewing, so the restore sees its Lease unchanged for its duration.
     const paused = new FencedLease(backend, {
       identity: 'compactor-paused',
-      durationMs: 15_000,
-      now: () => Date.now() - 60_000,
+      durationMs: 2_000,
+      renewEveryMs: 3_600_000,
     });
     const old = await paused.acquire();
     expect(await fenceVolume(root, paused)).toBe(old);
@@ -128,8 +126,7 @@ describe('snapshot restore --cloud holds the compactor Lease', () => {
     expect(await readCurrent(root, 'lines')).toBe(V2);
     // FENCE holds the restore's token, one above the paused compactor's; the Lease was given up afterwards.
     expect(readFileSync(join(root, 'FENCE'), 'utf8')).toBe(`${old + 1}\n`);
-    const { state } = await backend.read();
-    expect(state).toMatchObject({ holder: '', token: old + 1 });
+    expect((await backend.read())?.record).toMatchObject({ holder: '', token: old + 1 });
 
     // The paused compactor wakes up: its fence fails, whether its lease check sees the restore's holding or not.
     const stale = { assertHeld: async () => old }; // passed its lease check just before the restore took over

@@ -1,13 +1,14 @@
 // The stream checkpoint ConfigMap against a real kube-apiserver: a foreign write (kubectl edit, a deposed leader's
 // late write) between two commits is re-read and overwritten with our position instead of 409-ing forever, and a
 // writer that lost its Lease writes nothing.
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { DynamoStreamFeed, type Checkpoint } from '../../../core/aws/dynamo-stream-feed.js';
 import { makeKubeClient } from '../../../core/kube/client.js';
-import { LeaderElector, microTime } from '../../../core/kube/leader-election.js';
+import { LeaderElector } from '../../../core/kube/leader-election.js';
+import { configMaps } from '../../../core/kube/objects.js';
+import { microTime } from '../../../core/lease/kube-lease.js';
 import type { OutgoingMessage, Queue } from '../../../core/ports/queue.js';
 import {
   CHECKPOINT_WRITER_ANNOTATION,
@@ -18,21 +19,20 @@ import { StreamProcessor } from '../../../stream/processor.js';
 import { FakeStreams } from '../../support/fake-streams.js';
 
 const env = inject('testEnv');
-const kc = new KubeConfig();
-kc.loadFromFile(env.kubeconfigPath);
-const core = kc.makeApiClient(CoreV1Api);
+const kubeClient = makeKubeClient({ kubeconfig: env.kubeconfigPath });
+const cms = configMaps(kubeClient);
 const namespace = `stream-cp-${Date.now().toString(36)}`;
 const log = pino({ level: 'silent' });
 
 beforeAll(async () => {
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await kubeClient.request('POST', '/api/v1/namespaces', { body: { metadata: { name: namespace } } });
 });
 afterAll(async () => {
-  await core.deleteNamespace({ name: namespace });
+  await kubeClient.request('DELETE', `/api/v1/namespaces/${namespace}`);
 });
 
 async function stored(name: string): Promise<{ cp: Checkpoint; writer?: string; rv?: string }> {
-  const cm = await core.readNamespacedConfigMap({ name, namespace });
+  const cm = (await cms.get(namespace, name))!;
   return {
     cp: JSON.parse(cm.data!['checkpoint.json']!) as Checkpoint,
     writer: cm.metadata?.annotations?.[CHECKPOINT_WRITER_ANNOTATION],
@@ -42,10 +42,10 @@ async function stored(name: string): Promise<{ cp: Checkpoint; writer?: string; 
 
 /** What `kubectl edit` does: read, change the data, replace with the read resourceVersion. */
 async function foreignEdit(name: string, checkpoint: Checkpoint): Promise<void> {
-  const cm = await core.readNamespacedConfigMap({ name, namespace });
+  const cm = (await cms.get(namespace, name))!;
   cm.data = { 'checkpoint.json': JSON.stringify(checkpoint) };
   cm.metadata!.annotations = { ...cm.metadata!.annotations, [CHECKPOINT_WRITER_ANNOTATION]: 'kubectl' };
-  await core.replaceNamespacedConfigMap({ name, namespace, body: cm });
+  await cms.replace(namespace, name, cm);
 }
 
 /** A queue that records every message it accepts (keyed by the stream record it came from). */
@@ -84,7 +84,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
     const fake = new FakeStreams();
     fake.shards = [{ id: 's', records: ['1', '2', '3', '4'], closed: false }];
     const sent = new Map<string, number>();
-    const store = new ConfigMapCheckpointStore(kc, namespace, name, {
+    const store = new ConfigMapCheckpointStore(kubeClient, namespace, name, {
       identity: 'pod-a',
       isLeader: () => true,
       log,
@@ -110,7 +110,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
     // A new leader resumes after 5: nothing is replayed.
     const next = processorFor(
       fake,
-      new ConfigMapCheckpointStore(kc, namespace, name, { identity: 'pod-b', isLeader: () => true }),
+      new ConfigMapCheckpointStore(kubeClient, namespace, name, { identity: 'pod-b', isLeader: () => true }),
       sent,
     );
     expect(await next.runOnce(AbortSignal.timeout(10_000))).toBe(0);
@@ -139,7 +139,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
     const fake = new FakeStreams();
     fake.shards = [{ id: 's', records: ['1', '2', '3'], closed: false }];
     const sent = new Map<string, number>();
-    const storeA = new ConfigMapCheckpointStore(kc, namespace, name, {
+    const storeA = new ConfigMapCheckpointStore(kubeClient, namespace, name, {
       identity: 'pod-a',
       isLeader: () => electorA.isLeader(),
       log,
@@ -158,7 +158,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
     expect(electorA.isLeader()).toBe(false);
 
     // The new leader commits its own position.
-    const storeB = new ConfigMapCheckpointStore(kc, namespace, name, {
+    const storeB = new ConfigMapCheckpointStore(kubeClient, namespace, name, {
       identity: 'pod-b',
       isLeader: () => true,
     });
@@ -172,7 +172,7 @@ describe('ConfigMapCheckpointStore under foreign writes and lost leadership', ()
       storeA.save({ streamArn: 'arn:stream', shards: { s: { seq: '2' } } }),
     ).rejects.toBeInstanceOf(CheckpointFencedError);
     // An aborted leader signal fences the same way.
-    const aborted = new ConfigMapCheckpointStore(kc, namespace, name, {
+    const aborted = new ConfigMapCheckpointStore(kubeClient, namespace, name, {
       identity: 'pod-a',
       signal: AbortSignal.abort(),
     });

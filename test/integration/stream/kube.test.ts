@@ -1,41 +1,41 @@
 // Kubernetes adapters of the stream processor and compactor against a real kube-apiserver: the EmbeddingJob
 // compaction report (status.compaction + Compacted condition), ConfigMap checkpoints, and the coordination.k8s.io
 // Lease with fencing tokens.
-import {
-  ApiextensionsV1Api,
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  type V1CustomResourceDefinition,
-} from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
-import { GROUP, PLURAL, VERSION, type EmbeddingJob } from '../../../core/contracts/embedding-job.js';
+import { API_VERSION, type EmbeddingJob } from '../../../core/contracts/embedding-job.js';
+import { makeKubeClient } from '../../../core/kube/client.js';
+import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
+import { leases } from '../../../core/kube/objects.js';
+import { isAlreadyExists } from '../../../core/kube/rest.js';
 import { KubeLeaseBackend } from '../../../core/lease/kube-lease.js';
 import { FencedLease, LeaseLostError } from '../../../core/lease/lease.js';
 import { ConfigMapCheckpointStore } from '../../../stream/configmap-checkpoint.js';
 import { KubeJobStatusSink } from '../../../stream/job-status.js';
 
 const env = inject('testEnv');
-const kc = new KubeConfig();
-kc.loadFromFile(env.kubeconfigPath);
-const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
+const kube = makeKubeClient({ kubeconfig: env.kubeconfigPath });
+const jobs = new EmbeddingJobClient(kube);
 const namespace = `stream-${Date.now().toString(36)}`;
 const IMG = '3f2a1b4c-0000-4000-8000-000000000001';
 
 async function getJob(name: string): Promise<EmbeddingJob> {
-  return (await custom.getNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-    name,
-  })) as EmbeddingJob;
+  return (await jobs.get(namespace, name))!;
+}
+
+/** An EmbeddingJob as `kubectl apply` creates it: spec only (the defaults are the CRD's). */
+async function createJob(name: string, receiptId: number): Promise<void> {
+  await kube.request('POST', EmbeddingJobClient.collectionPath(namespace), {
+    body: {
+      apiVersion: API_VERSION,
+      kind: 'EmbeddingJob',
+      metadata: { name },
+      spec: { imageId: IMG, receiptId, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
+    },
+  });
 }
 
 beforeAll(async () => {
@@ -44,17 +44,16 @@ beforeAll(async () => {
       fileURLToPath(new URL('../../../crds/embeddingjobs.embedding.receipts.dev.yaml', import.meta.url)),
       'utf8',
     ),
-  ) as V1CustomResourceDefinition;
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  ) as object;
   try {
-    await ext.createCustomResourceDefinition({ body: crd });
+    await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd });
   } catch (err) {
-    if (!(err instanceof ApiException && err.code === 409)) throw err;
+    if (!isAlreadyExists(err)) throw err;
   }
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await kube.request('POST', '/api/v1/namespaces', { body: { metadata: { name: namespace } } });
   for (let i = 0; i < 100; i++) {
     try {
-      await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL });
+      await jobs.list(namespace);
       break;
     } catch {
       await new Promise((r) => setTimeout(r, 100));
@@ -62,25 +61,14 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
-  await core.deleteNamespace({ name: namespace });
+  await kube.request('DELETE', `/api/v1/namespaces/${namespace}`);
 });
 
 describe('KubeJobStatusSink', () => {
   it('records status.compaction per collection and a Compacted condition; Completed never moves back; 404 is fine', async () => {
     const name = 'ej-3f2a1b4c-1-abcdef01';
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'EmbeddingJob',
-        metadata: { name },
-        spec: { imageId: IMG, receiptId: 1, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
-      },
-    });
-    const sink = new KubeJobStatusSink(kc, namespace);
+    await createJob(name, 1);
+    const sink = new KubeJobStatusSink(kube, namespace);
     const base = { jobName: name, runId: 'r1', imageId: IMG, receiptId: 1 };
     await sink.report({ ...base, collection: 'lines', state: 'Completed', mergedVectors: 3 });
     let job = await getJob(name);
@@ -107,19 +95,8 @@ describe('KubeJobStatusSink', () => {
 
   it('a failed collection makes Compacted False with reason CompactionFailed naming the error', async () => {
     const name = 'ej-3f2a1b4c-2-abcdef02';
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'EmbeddingJob',
-        metadata: { name },
-        spec: { imageId: IMG, receiptId: 2, artifactsBucket: 'bkt', linesKey: 'l', wordsKey: 'w' },
-      },
-    });
-    const sink = new KubeJobStatusSink(kc, namespace);
+    await createJob(name, 2);
+    const sink = new KubeJobStatusSink(kube, namespace);
     await sink.report({
       jobName: name,
       runId: 'r2',
@@ -142,27 +119,27 @@ describe('KubeJobStatusSink', () => {
 describe('ConfigMapCheckpointStore', () => {
   it('round-trips checkpoints and refuses a writer that no longer leads', async () => {
     let aLeads = true;
-    const a = new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint', { isLeader: () => aLeads });
+    const a = new ConfigMapCheckpointStore(kube, namespace, 'stream-checkpoint', { isLeader: () => aLeads });
     expect(await a.load()).toEqual({ shards: {} });
     await a.save({ streamArn: 'arn:x', shards: { s1: { seq: '10' } } });
     await a.save({ streamArn: 'arn:x', shards: { s1: { seq: '11' }, s0: { done: true } } });
-    const b = new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint');
+    const b = new ConfigMapCheckpointStore(kube, namespace, 'stream-checkpoint');
     expect(await b.load()).toEqual({ streamArn: 'arn:x', shards: { s1: { seq: '11' }, s0: { done: true } } });
     await b.save({ streamArn: 'arn:x', shards: { s1: { seq: '12' } } });
     // a (a deposed leader) still holds the old resourceVersion; it would re-read on the 409, but it no longer leads:
     // its write fails instead of moving the checkpoint back (checkpoint.test.ts covers the real Lease).
     aLeads = false;
     await expect(a.save({ streamArn: 'arn:x', shards: { s1: { seq: '5' } } })).rejects.toThrow();
-    expect((await new ConfigMapCheckpointStore(kc, namespace, 'stream-checkpoint').load()).shards.s1).toEqual(
-      { seq: '12' },
-    );
+    expect(
+      (await new ConfigMapCheckpointStore(kube, namespace, 'stream-checkpoint').load()).shards.s1,
+    ).toEqual({ seq: '12' });
   });
 });
 
 describe('KubeLeaseBackend', () => {
   it('one holder; tokens from leaseTransitions; a stale holder is fenced after expiry', async () => {
     const mk = (id: string) =>
-      new FencedLease(new KubeLeaseBackend(kc, namespace, 'embedctl-compactor'), {
+      new FencedLease(new KubeLeaseBackend(kube, namespace, 'embedctl-compactor'), {
         identity: id,
         durationMs: 2000,
         renewEveryMs: 60_000,
@@ -177,10 +154,8 @@ describe('KubeLeaseBackend', () => {
     expect(tb).toBe(2);
     await expect(a.assertHeld()).rejects.toBeInstanceOf(LeaseLostError);
     expect(await b.assertHeld()).toBe(2);
-    const lease = await kc
-      .makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api)
-      .readNamespacedLease({ name: 'embedctl-compactor', namespace });
-    expect(lease.spec).toMatchObject({ holderIdentity: 'pod-b', leaseTransitions: 2 });
+    const lease = await leases(kube).get(namespace, 'embedctl-compactor');
+    expect(lease?.spec).toMatchObject({ holderIdentity: 'pod-b', leaseTransitions: 2 });
     await b.release();
   });
 });

@@ -53,7 +53,7 @@ describe('FencedLease (file backend)', () => {
     await a.release();
   });
 
-  it('concurrent candidates: exactly one wins each round (CAS under the lock file)', async () => {
+  it('concurrent candidates: exactly one wins each round (CAS by link(2) of the next generation)', async () => {
     const p = path();
     const leases = Array.from(
       { length: 8 },
@@ -65,13 +65,13 @@ describe('FencedLease (file backend)', () => {
   });
 });
 
-describe('FileLeaseBackend lock', () => {
-  it('breaks a lock file left by a dead process at once', async () => {
+describe('FileLeaseBackend without a lock file', () => {
+  it('a lock file left by a dead process (of an older version) does not hold anyone up', async () => {
     const { writeFileSync } = await import('node:fs');
     const p = path();
     // A pid that cannot be alive (beyond pid_max on Linux).
     writeFileSync(`${p}.lock`, '4194305');
-    const a = new FencedLease(new FileLeaseBackend(p, 60_000), { identity: 'a', durationMs: 1000 });
+    const a = new FencedLease(new FileLeaseBackend(p), { identity: 'a', durationMs: 1000 });
     const t = Date.now();
     expect(await a.tryAcquire()).toBe(1);
     expect(Date.now() - t).toBeLessThan(1000);

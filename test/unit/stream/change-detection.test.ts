@@ -1,8 +1,8 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { EmbeddingJobStatus } from '../../../core/contracts/embedding-job.js';
 import type { ChangeRecord } from '../../../core/ports/ledger.js';
 import { detect, entityTypeOf } from '../../../stream/change-detection.js';
+import type { Kube } from '../../../core/kube/rest.js';
 import { KubeJobStatusSink } from '../../../stream/job-status.js';
 
 const IMG = '3f2a1b4c-0000-4000-8000-000000000001';
@@ -187,18 +187,20 @@ function only(c: 'lines' | 'words') {
   return Object.fromEntries(Object.entries(run).filter(([k]) => !k.startsWith(`${other}_`)));
 }
 
-/** KubeJobStatusSink over an in-memory EmbeddingJob (the status subresource's read and replace). */
+/** KubeJobStatusSink over an in-memory EmbeddingJob (its read, and the status subresource's merge patch). */
 function memorySink(job: { spec: object; status?: EmbeddingJobStatus }) {
   const state = { job: { metadata: { name: 'ej-1', resourceVersion: '1', generation: 1 }, ...job } };
-  const api = {
-    getNamespacedCustomObjectStatus: async () => structuredClone(state.job),
-    replaceNamespacedCustomObjectStatus: async ({ body }: { body: typeof state.job }) => {
-      state.job = structuredClone(body);
-      return body;
+  const kube: Kube = {
+    request: async <T>(method: string, _path: string, opts?: { body?: unknown }): Promise<T> => {
+      if (method === 'PATCH') {
+        const patch = opts?.body as { status: EmbeddingJobStatus };
+        state.job = { ...state.job, status: { ...state.job.status, ...patch.status } };
+      }
+      return structuredClone(state.job) as T;
     },
+    stream: async () => undefined,
   };
-  const kc = { makeApiClient: () => api } as unknown as KubeConfig;
-  return { sink: new KubeJobStatusSink(kc, 'ns'), state };
+  return { sink: new KubeJobStatusSink(kube, 'ns'), state };
 }
 
 describe('a run that carries one collection (its job asked for one)', () => {

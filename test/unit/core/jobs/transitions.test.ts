@@ -4,6 +4,7 @@ import type { Job, Pod } from '../../../../core/kube/types.js';
 import { retryDelayMs } from '../../../../core/jobs/lifecycle.js';
 import { decide, type DecideInput } from '../../../../core/jobs/transitions.js';
 import { MEMBERS_ANNOTATION } from '../../../../controller/worker-job.js';
+import type { ContainerState, ContainerStatus } from 'kubernetes-types/core/v1.js';
 
 const now = new Date('2026-01-01T00:10:00Z');
 const settings = {
@@ -47,6 +48,16 @@ const job = (
   status: { conditions },
 });
 
+/** A worker container status as the kubelet reports it (the required fields around the state under test). */
+const worker = (state: ContainerState): ContainerStatus => ({
+  name: 'worker',
+  image: 'embedctl',
+  imageID: '',
+  ready: false,
+  restartCount: 0,
+  state,
+});
+
 const pod = (status: Pod['status']): Pod => ({
   metadata: { name: 'p', creationTimestamp: '2026-01-01T00:09:01Z' },
   status,
@@ -63,7 +74,7 @@ const input = (over: Partial<DecideInput>): DecideInput => ({
 });
 const terminated = (exitCode: number, reason = 'Error') => ({
   phase: 'Failed' as const,
-  containerStatuses: [{ name: 'worker', state: { terminated: { exitCode, reason } } }],
+  containerStatuses: [worker({ terminated: { exitCode, reason } })],
 });
 const failedJob = (reason: string) =>
   job('ejw-1', [{ type: 'Failed', status: 'True', reason, message: reason }]);
@@ -288,9 +299,7 @@ describe('decide', () => {
   it('surfaces image pull trouble once as a condition', () => {
     const p = pod({
       phase: 'Pending',
-      containerStatuses: [
-        { name: 'worker', state: { waiting: { reason: 'ImagePullBackOff', message: 'nope' } } },
-      ],
+      containerStatuses: [worker({ waiting: { reason: 'ImagePullBackOff', message: 'nope' } })],
     });
     const d = decide(input({ ej: ej(scheduled), job: job('ejw-1'), pods: [p] }));
     expect(d.patch?.conditions?.find((c) => c.type === 'Running')).toMatchObject({
@@ -309,9 +318,7 @@ describe('decide', () => {
       metadata: { name: 'p', creationTimestamp: created },
       status: {
         phase: 'Pending',
-        containerStatuses: [
-          { name: 'worker', state: { waiting: { reason: 'ErrImageNeverPull', message: 'not present' } } },
-        ],
+        containerStatuses: [worker({ waiting: { reason: 'ErrImageNeverPull', message: 'not present' } })],
       },
     });
     const young = decide(

@@ -79,7 +79,6 @@ describe('withHeldLease (snapshot restore takes the compactor lease)', () => {
       async (lease) => lease.assertHeld(),
     );
     expect(got).toBe(old + 1);
-    const { state } = await backend.read();
-    expect(state).toMatchObject({ holder: '', token: old + 1 });
+    expect((await backend.read())?.record).toMatchObject({ holder: '', token: old + 1 });
   });
 });

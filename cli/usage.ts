@@ -6,10 +6,10 @@ import { safeField } from './safe-text.js';
 
 /**
  * How `embedctl` fails, in one place: option values are parsed by validating parsers (cli/options.ts: commander's
- * argParser with InvalidArgumentError), commander's own errors (unknown option or command, a bad value) go through exitOverride, and
- * every error is one line on stderr (JSON `{"error": {"reason", "message"}}` with --json), with exit code 2 for bad
- * usage or configuration and 1 for a failure. A closed stdout (`embedctl status --json | head`) ends the process
- * quietly.
+ * argParser with InvalidArgumentError), commander's own errors (unknown option or command, a bad value) go through
+ * exitOverride, and every error is one line on stderr (JSON `{"error": {"reason", "message"}}` with --json), with
+ * exit code 2 for bad usage or configuration and 1 for a failure. A closed stdout (`embedctl status --json | head`)
+ * ends the process quietly.
  */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 

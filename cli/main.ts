@@ -4,16 +4,22 @@ import { configureUsage, exitCodeOf, exitQuietlyOnClosedPipe, writeError } from 
 
 /**
  * `embedctl`: one binary, one image, every program of the pipeline. Each program folder registers its own
- * subcommands, so this file only wires them together. Only the module of the command being run is loaded: the
- * controller's pods then do not carry the compactor's or local mode's dependencies in memory.
+ * subcommand, and the user commands live in cli/commands/ (one module per verb), so this file only wires them
+ * together. Only the module of the command being run is loaded: the controller's pods then do not carry the
+ * compactor's or local mode's dependencies in memory. Help, and a word that is no command, load them all: commander
+ * then lists every command, or refuses the word as an unknown command (exit 2).
  */
 type Register = (program: Command) => void;
 const modules: Record<string, () => Promise<{ register: Register }>> = {
   controller: () => import('../controller/command.js'),
   worker: () => import('../worker/command.js'),
   compactor: () => import('../compactor/command.js'),
-  // local mode also owns the user commands (submit, status, query, snapshot, compact).
-  local: () => import('../local/command.js'),
+  local: () => import('./commands/local.js'),
+  submit: () => import('./commands/submit.js'),
+  status: () => import('./commands/status.js'),
+  query: () => import('./commands/query.js'),
+  snapshot: () => import('./commands/snapshot/index.js'),
+  compact: () => import('./commands/compact.js'),
 };
 
 exitQuietlyOnClosedPipe();
@@ -26,8 +32,7 @@ const program = configureUsage(
 );
 
 const first = process.argv[2];
-const owner =
-  first && !first.startsWith('-') && first !== 'help' ? (modules[first] ?? modules.local!) : undefined;
+const owner = first !== undefined && Object.hasOwn(modules, first) ? modules[first] : undefined;
 for (const load of owner ? [owner] : Object.values(modules)) (await load()).register(program);
 
 try {

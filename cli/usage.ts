@@ -1,34 +1,17 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CommanderError, InvalidArgumentError, type Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { ConfigError, errorMessage, PipelineError, UsageError } from '../core/errors.js';
 import { safeField } from './safe-text.js';
 
 /**
- * How `embedctl` fails, in one place: option values are parsed by validating parsers (commander's argParser with
- * InvalidArgumentError), commander's own errors (unknown option or command, a bad value) go through exitOverride, and
- * every error is one line on stderr (JSON `{"error": {"reason", "message"}}` with --json), with exit code 2 for bad
- * usage or configuration and 1 for a failure. A closed stdout (`embedctl status --json | head`) ends the process
- * quietly.
+ * How `embedctl` fails, in one place: option values are parsed by validating parsers (cli/options.ts: commander's
+ * argParser with InvalidArgumentError), commander's own errors (unknown option or command, a bad value) go through
+ * exitOverride, and every error is one line on stderr (JSON `{"error": {"reason", "message"}}` with --json), with
+ * exit code 2 for bad usage or configuration and 1 for a failure. A closed stdout (`embedctl status --json | head`)
+ * ends the process quietly.
  */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-
-/** A parser for an integer option value ≥ `min` (and ≤ `max`): "0", "-2", "abc", "1.5" and "1e3" are refused. */
-export function intArg(min: number, max?: number): (value: string) => number {
-  const range = max === undefined ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`;
-  return (value: string) => {
-    const n = /^[+-]?\d+$/.test(value.trim()) ? Number(value) : NaN;
-    if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max))
-      throw new InvalidArgumentError(`Expected ${range}.`);
-    return n;
-  };
-}
-
-/** A parser for an argument that must hold something besides spaces. */
-export function nonEmptyArg(value: string): string {
-  if (value.trim() === '') throw new InvalidArgumentError('It must not be empty.');
-  return value;
-}
 
 /** --json anywhere before a `--`: errors are then JSON too. */
 export function jsonRequested(argv: readonly string[] = process.argv): boolean {
@@ -75,6 +58,19 @@ export function configureUsage(program: Command): Command {
   return program.exitOverride().configureOutput({
     outputError: (str) => writeError(new CommanderError(1, 'usage', str)),
   });
+}
+
+/**
+ * Runs a command body that returns its exit code; an error prints one line that says what to do (JSON with --json),
+ * with exit code 1 (2 for bad usage or configuration).
+ */
+export async function guarded(fn: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await fn();
+  } catch (err) {
+    writeError(err);
+    process.exitCode = exitCodeOf(err);
+  }
 }
 
 /** Ends the process quietly when stdout or stderr is a pipe whose reader has gone (EPIPE), as `head` does. */

@@ -1,7 +1,7 @@
 // The human summary of `local run` (issue 12, items 10 and 11): stages named as a user thinks of the pipeline, in its
 // order (the JSON keeps the internal names), and a Receipts line that counts what was rejected and what was skipped.
 import { describe, expect, it } from 'vitest';
-import { formatSummary, STAGE_LABELS } from '../../../local/format.js';
+import { formatSummary, STAGE_LABELS } from '../../../cli/run-summary-text.js';
 import type { RunSummary } from '../../../local/run.js';
 
 function summary(over: Partial<RunSummary> = {}): RunSummary {

@@ -1,7 +1,8 @@
 // The CLI's one validated option parser (issue 12, item 8): what a number flag accepts, and how errors are classed.
 import { CommanderError, InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { exitCodeOf, intArg, jsonRequested, nonEmptyArg, reasonOf } from '../../../cli/usage.js';
+import { intArg, nonEmptyArg } from '../../../cli/options.js';
+import { exitCodeOf, jsonRequested, reasonOf } from '../../../cli/usage.js';
 import { ConfigError, UsageError } from '../../../core/errors.js';
 
 describe('intArg', () => {

@@ -1,5 +1,5 @@
-import { safeField } from '../cli/safe-text.js';
-import type { RunSummary } from './run.js';
+import { safeField } from './safe-text.js';
+import type { RunSummary } from '../local/run.js';
 
 const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
 

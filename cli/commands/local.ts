@@ -1,23 +1,15 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
-import { localLogger } from './log.js';
-import { errorMessage, UsageError } from '../core/errors.js';
-import { EXIT, exitCodeOf, intArg, writeError } from '../cli/usage.js';
-import { safeField } from '../cli/safe-text.js';
-import { childEntry, localRun, type RunSummary } from './run.js';
-import { registerUserCommands } from './user-commands.js';
-import { DEFAULT_HOME } from './home.js';
-import { formatSummary } from './format.js';
+import type { Command } from 'commander';
+import { errorMessage, UsageError } from '../../core/errors.js';
+import { localLogger } from '../../local/log.js';
+import { childEntry, localRun, type RunSummary } from '../../local/run.js';
+import { homeOption, intArg } from '../options.js';
+import { formatSummary } from '../run-summary-text.js';
+import { safeField } from '../safe-text.js';
+import { EXIT, exitCodeOf, writeError } from '../usage.js';
 
-/** Exit codes of the user commands: 0 ok, 1 failed (something to look at), 2 bad usage. */
-export { EXIT };
-
-const homeOption = () =>
-  new Option('--home <dir>', 'local state directory (queues, ledger, objects, snapshots)').default(
-    process.env.EMBEDCTL_HOME ?? DEFAULT_HOME,
-  );
-
+/** `embedctl local run`: the whole pipeline on one machine (local/run.ts); exit 0 only for a complete run. */
 export function register(program: Command): void {
   const local = program
     .command('local')
@@ -106,8 +98,6 @@ export function register(program: Command): void {
         process.exitCode = summary.complete && disagree.length === 0 ? EXIT.ok : EXIT.failed;
       },
     );
-
-  registerUserCommands(program, homeOption);
 }
 
 /** What the option parsers cannot see alone; checked before the home is opened, so a bad call creates nothing. */

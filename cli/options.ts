@@ -1,0 +1,53 @@
+import { InvalidArgumentError, Option } from 'commander';
+import { COLLECTIONS, type Collection } from '../core/contracts/ids.js';
+import { ConfigError } from '../core/errors.js';
+import { DEFAULT_HOME } from '../local/home.js';
+
+/**
+ * The options and argument parsers the user commands share: every number flag (counts, and durations in whole
+ * seconds) goes through intArg, so a bad value is a usage error naming the flag and its range (exit 2, cli/usage.ts).
+ */
+
+/** A parser for an integer option value ≥ `min` (and ≤ `max`): "0", "-2", "abc", "1.5" and "1e3" are refused. */
+export function intArg(min: number, max?: number): (value: string) => number {
+  const range = max === undefined ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`;
+  return (value: string) => {
+    const n = /^[+-]?\d+$/.test(value.trim()) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max))
+      throw new InvalidArgumentError(`Expected ${range}.`);
+    return n;
+  };
+}
+
+/** A parser for an argument that must hold something besides spaces. */
+export function nonEmptyArg(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('It must not be empty.');
+  return value;
+}
+
+/** A `<collection>` argument: lines or words. */
+export function collectionArg(value: string): Collection {
+  if (!COLLECTIONS.includes(value as Collection))
+    throw new ConfigError(`collection must be lines or words, not "${value}"`);
+  return value as Collection;
+}
+
+export const homeOption = () =>
+  new Option('--home <dir>', 'local state directory (queues, ledger, objects, snapshots)').default(
+    process.env.EMBEDCTL_HOME ?? DEFAULT_HOME,
+  );
+
+export const jsonOption = () => new Option('--json', 'machine-readable output');
+
+export const chromaRootOption = () =>
+  new Option('--chroma-root <dir>', 'root of the snapshot volume (cloud; default $CHROMA_ROOT)');
+
+export const kubeconfigOption = () =>
+  new Option('--kubeconfig <path>', 'kubeconfig (cloud; default $KUBECONFIG, ~/.kube/config or in-cluster)');
+
+/** The flags of a command that reads the snapshot volume: the home's, or (--cloud) the deployed one. */
+export interface VolumeFlags {
+  home: string;
+  cloud?: boolean;
+  chromaRoot?: string;
+}

@@ -1,0 +1,34 @@
+import { safeField, safeText } from './safe-text.js';
+
+/**
+ * What the user commands print on stdout: text for a person (control characters escaped, cli/safe-text.ts), JSON for
+ * a machine (--json; JSON.stringify escapes control characters itself), and a column-padded table.
+ */
+
+/** Text for a person. */
+export function say(text: string): void {
+  process.stdout.write(safeText(text));
+}
+
+/** A value as indented JSON. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Rows as a table: the header from the first row's keys, columns three spaces apart; `empty` when there is none. */
+export function printTable(rows: Record<string, string>[], empty: string): void {
+  if (rows.length === 0) {
+    say(`${empty}\n`);
+    return;
+  }
+  rows = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, safeField(v)])));
+  const cols = Object.keys(rows[0]!);
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: Record<string, string>) =>
+    cols
+      .map((c, i) => (r[c] ?? '').padEnd(width[i]!))
+      .join('   ')
+      .trimEnd();
+  say(`${line(Object.fromEntries(cols.map((c) => [c, c])))}\n`);
+  for (const r of rows) say(`${line(r)}\n`);
+}

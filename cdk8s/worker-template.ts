@@ -12,7 +12,7 @@ import {
   selectorLabels,
   labels,
 } from './common.js';
-import { CHROMA_MOUNT_PATH, WORKER_CONFIG_KEYS } from './env.js';
+import { CHROMA_MOUNT_PATH, WORKER_CONFIG_KEYS } from '../core/config/env.js';
 
 export const WORKER_CONTAINER_NAME = 'worker';
 

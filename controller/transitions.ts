@@ -2,7 +2,8 @@ import type { Condition, EmbeddingJob, EmbeddingJobStatus } from '../core/contra
 import { removeCondition, setCondition, type ConditionInput } from '../core/kube/conditions.js';
 import type { StatusPatch } from '../core/kube/embedding-jobs.js';
 import type { Job, Pod } from '../core/kube/types.js';
-import { EXIT, WORKER_CONTAINER } from './worker-job.js';
+import { EXIT } from '../core/config/exit-codes.js';
+import { WORKER_CONTAINER } from './worker-job.js';
 
 /**
  * Pure status decision for one EmbeddingJob: given what the caches say about it, its worker Job and that Job's
@@ -241,7 +242,7 @@ export function decide(input: DecideInput): Decision {
   const failed = jobCond('Failed');
   if (failed) {
     const exit = terminated?.exitCode;
-    if (exit === EXIT.badInput)
+    if (exit === EXIT.usage)
       return retryOrFail('BadInput', `worker exited ${exit} (bad input): ${jobText(failed, terminated)}`);
     if (exit === EXIT.sourceMissing)
       return retryOrFail(

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { ENV } from '../core/config/env.js';
+import { EXIT } from '../core/config/exit-codes.js';
 import { API_VERSION, GROUP, KIND } from '../core/contracts/embedding-job.js';
 import type { Job } from '../core/kube/types.js';
 import type { WorkerSettings } from './config.js';
@@ -63,9 +65,6 @@ const RESTRICTED_CONTAINER = {
   seccompProfile: { type: 'RuntimeDefault' },
 };
 
-/** Exit codes of `embedctl worker` (controller/README.md). */
-export const EXIT = { ok: 0, retryable: 1, badInput: 2, sourceMissing: 3 } as const;
-
 /** The batch/v1 Job for one batch. Pure: same input, same manifest. */
 export function buildWorkerJob(members: readonly MemberRef[], namespace: string, s: WorkerSettings): Job {
   const name = workerJobName(members);
@@ -105,7 +104,7 @@ export function buildWorkerJob(members: readonly MemberRef[], namespace: string,
             onExitCodes: {
               containerName: WORKER_CONTAINER,
               operator: 'In',
-              values: [EXIT.badInput, EXIT.sourceMissing],
+              values: [EXIT.usage, EXIT.sourceMissing],
             },
           },
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
@@ -126,7 +125,7 @@ export function buildWorkerJob(members: readonly MemberRef[], namespace: string,
               imagePullPolicy: s.imagePullPolicy,
               args: ['worker', '--jobs', members.map((m) => m.name).join(','), '--namespace', namespace],
               env: [
-                { name: 'WORKER_JOB_NAME', value: name },
+                { name: ENV.WORKER_JOB_NAME, value: name },
                 { name: 'NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 ...s.env,

@@ -1,4 +1,4 @@
-import { OPENAI_SECRET } from '../cdk8s/env.js';
+import { OPENAI_SECRET } from '../core/config/env.js';
 import { ConfigError } from '../core/errors.js';
 
 /**

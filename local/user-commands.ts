@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { copyFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { ENV, LEASE_NAMES } from '../cdk8s/env.js';
+import { ENV, LEASE_NAMES } from '../core/config/env.js';
 import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';

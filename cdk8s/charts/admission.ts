@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import { imageRepository } from '../../controller/worker-policy.js';
 import { NAMES, clusterName, labels } from '../common.js';
 import type { EnvironmentConfig } from '../config.js';
-import { OPENAI_SECRET } from '../env.js';
+import { OPENAI_SECRET } from '../../core/config/env.js';
 import type { ChartProps } from './base.js';
 import { ClusterChart } from './base.js';
 

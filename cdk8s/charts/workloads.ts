@@ -18,7 +18,7 @@ import {
 import type { Resources } from '../config.js';
 import { ScaledObject, TriggerAuthentication } from '../crd-types.js';
 import type { AwsSqsQueueTriggerMetadata, TriggerAuthenticationSpec } from '../crd-types.js';
-import { CHROMA_MOUNT_PATH } from '../env.js';
+import { CHROMA_MOUNT_PATH } from '../../core/config/env.js';
 import { workerImageAllowlist, workerSecretAllowlist } from './admission.js';
 import type { ChartProps } from './base.js';
 import { NamespacedChart } from './base.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
-import { LEASE_NAMES } from '../../../cdk8s/env.js';
+import { LEASE_NAMES } from '../../../core/config/env.js';
 import { KubeLeaseBackend } from '../../../core/lease/kube-lease.js';
 import { FencedLease, LeaseLostError } from '../../../core/lease/lease.js';
 import { fenceVolume, readFence } from '../../../core/snapshot/fence.js';

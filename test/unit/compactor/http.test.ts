@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { startHealthServer } from '../../../compactor/http.js';
-import { compactorMetrics, streamMetrics } from '../../../stream/metrics.js';
+import { register } from 'prom-client';
+import { CompactorMetrics } from '../../../compactor/metrics.js';
+import { StreamMetrics } from '../../../stream/metrics.js';
 
 describe('health and metrics endpoint', () => {
   it('serves /healthz, /readyz from the probes and the embedctl_ metrics on /metrics', async () => {
@@ -12,6 +14,9 @@ describe('health and metrics endpoint', () => {
       expect((await fetch(url('/readyz'))).status).toBe(503);
       ready = true;
       expect((await fetch(url('/readyz'))).status).toBe(200);
+      // On the registry the compactor program gives them (compactor/command.ts).
+      const compactorMetrics = new CompactorMetrics(register);
+      const streamMetrics = new StreamMetrics(register);
       compactorMetrics.merged.inc({ collection: 'lines', how: 'added' }, 3);
       compactorMetrics.dlq.inc({ queue: 'lines', reason: 'InvalidMessage' });
       streamMetrics.records.inc({ event: 'INSERT' });

@@ -8,7 +8,13 @@ import type { Construct } from 'constructs';
 
 import type { EnvironmentConfig, Resources } from './config.js';
 import type { Program } from '../core/config/env.js';
-import { CHROMA_MOUNT_PATH, ENV, LEASE_NAMES, OPENAI_SECRET, STREAM_CHECKPOINT_CONFIGMAP } from '../core/config/env.js';
+import {
+  CHROMA_MOUNT_PATH,
+  ENV,
+  LEASE_NAMES,
+  OPENAI_SECRET,
+  STREAM_CHECKPOINT_CONFIGMAP,
+} from '../core/config/env.js';
 
 export const APP_NAME = 'receipt-embeddings';
 /** The numeric user and group every container runs as (the Dockerfile creates it too). */

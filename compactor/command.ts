@@ -7,11 +7,7 @@ import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { DynamoLedger } from '../core/aws/dynamo-ledger.js';
 import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
-import {
-  parseCompactorEnv,
-  parseCompactorLease,
-  parseCompactorTuning,
-} from '../core/config/compactor.js';
+import { parseCompactorEnv, parseCompactorLease, parseCompactorTuning } from '../core/config/compactor.js';
 import { DEFAULT_METRICS_PORT, ENV, processEnv, type Env } from '../core/config/env.js';
 import { EXIT } from '../core/config/exit-codes.js';
 import { ConfigError, errorMessage } from '../core/errors.js';

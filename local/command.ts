@@ -9,13 +9,14 @@ import { childEntry, localRun, type RunSummary } from './run.js';
 import { registerUserCommands } from './user-commands.js';
 import { DEFAULT_HOME } from './home.js';
 import { formatSummary } from './format.js';
+import { ENV, processEnv } from '../core/config/env.js';
 
 /** Exit codes of the user commands: 0 ok, 1 failed (something to look at), 2 bad usage. */
 export { EXIT };
 
 const homeOption = () =>
   new Option('--home <dir>', 'local state directory (queues, ledger, objects, snapshots)').default(
-    process.env.EMBEDCTL_HOME ?? DEFAULT_HOME,
+    processEnv()[ENV.EMBEDCTL_HOME] ?? DEFAULT_HOME,
   );
 
 export function register(program: Command): void {

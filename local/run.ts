@@ -33,6 +33,7 @@ import { Progress } from './progress.js';
 import { openSnapshotView } from './snapshot-view.js';
 import type { WorkerChildStats } from './worker-child.js';
 import type { CompactorChildStats } from './compactor-child.js';
+import { ENV, processEnv } from '../core/config/env.js';
 
 export interface RunOptions {
   home?: string;
@@ -630,7 +631,7 @@ export async function summarize(
     embedder: {
       model: embedder.model,
       dimensions: embedder.dimensions,
-      kind: process.env.OPENAI_API_KEY ? 'openai' : 'local-lexical',
+      kind: processEnv()[ENV.OPENAI_API_KEY] ? 'openai' : 'local-lexical',
     },
     submitted: x.submitted,
     skipped: x.skipped ?? { done: 0, queued: 0 },

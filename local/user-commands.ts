@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { copyFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { ENV, LEASE_NAMES } from '../core/config/env.js';
+import { ENV, LEASE_NAMES, processEnv } from '../core/config/env.js';
 import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
@@ -95,7 +95,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
             close(): void;
           };
           if (f.cloud) {
-            const env = process.env;
+            const env = processEnv();
             const url = need(env[ENV.EMBED_QUEUE_URL], ENV.EMBED_QUEUE_URL);
             const bucket = f.bucket ?? need(env[ENV.ARTIFACTS_BUCKET], ENV.ARTIFACTS_BUCKET);
             const settings = awsSettingsFromEnv(env);
@@ -160,7 +160,7 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
       }) => {
         await guarded(async () => {
           if (f.cloud) {
-            const ns = f.namespace ?? process.env[ENV.NAMESPACE] ?? 'default';
+            const ns = f.namespace ?? processEnv()[ENV.NAMESPACE] ?? 'default';
             const client = new EmbeddingJobClient(
               await makeKubeClient(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {}),
             );
@@ -635,7 +635,7 @@ async function writerLease(f: WriterFlags): Promise<LeaseBackend> {
   const kc = await loadKubeConfig(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {});
   return new KubeLeaseBackend(
     kc,
-    f.namespace ?? process.env[ENV.NAMESPACE] ?? 'default',
+    f.namespace ?? processEnv()[ENV.NAMESPACE] ?? 'default',
     f.leaseName ?? LEASE_NAMES.compactor,
   );
 }
@@ -712,8 +712,8 @@ function snapshotTarget(f: ViewFlags): {
   close(): void;
 } {
   if (f.cloud) {
-    const root = f.chromaRoot ?? process.env[ENV.CHROMA_ROOT];
-    const bucket = process.env[ENV.VECTORS_BUCKET];
+    const root = f.chromaRoot ?? processEnv()[ENV.CHROMA_ROOT];
+    const bucket = processEnv()[ENV.VECTORS_BUCKET];
     return {
       ...(root ? { root } : {}),
       ...(bucket ? { mirror: { store: new S3Store(awsSettingsFromEnv()), bucket } } : {}),

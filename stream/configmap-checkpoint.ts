@@ -63,7 +63,7 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
     private readonly options: ConfigMapCheckpointOptions = {},
   ) {
     this.api = kc.makeApiClient(CoreV1Api);
-    this.identity = options.identity || process.env.POD_NAME || `${hostname()}-${process.pid}`;
+    this.identity = options.identity || `${hostname()}-${process.pid}`;
   }
 
   async load(): Promise<Checkpoint> {

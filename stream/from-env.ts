@@ -70,17 +70,12 @@ export async function streamProcessorFromEnv(
       kc.loadFromDefault();
     }
     const identity = opts.leader?.identity || config.identity;
-    checkpoints = new ConfigMapCheckpointStore(
-      kc,
-      namespace,
-      config.checkpointConfigMap,
-      {
-        log,
-        ...(identity ? { identity } : {}),
-        ...(opts.leader?.signal ? { signal: opts.leader.signal } : {}),
-        ...(opts.leader?.isLeader ? { isLeader: opts.leader.isLeader } : {}),
-      },
-    );
+    checkpoints = new ConfigMapCheckpointStore(kc, namespace, config.checkpointConfigMap, {
+      log,
+      ...(identity ? { identity } : {}),
+      ...(opts.leader?.signal ? { signal: opts.leader.signal } : {}),
+      ...(opts.leader?.isLeader ? { isLeader: opts.leader.isLeader } : {}),
+    });
   }
   let sink: JobStatusSink | undefined;
   if (opts.sink !== undefined) sink = opts.sink ?? undefined;

@@ -48,14 +48,13 @@ function tuningOf(e: z.output<typeof Tuning>) {
 export type CompactorTuning = ReturnType<typeof tuningOf>;
 
 /** The compactor's lease: a file (`LEASE_FILE`: local mode, tests) or the Lease LEASE_NAME in NAMESPACE. */
-const LeaseEnv = z
-  .object({
-    [ENV.LEASE_FILE]: envVar.optional,
-    [ENV.NAMESPACE]: z.string().min(1).default('default'),
-    [ENV.LEASE_NAME]: z.string().min(1).default(LEASE_NAMES.compactor),
-    [ENV.POD_NAME]: envVar.optional,
-    [ENV.LEASE_DURATION_MS]: envVar.number.default(15_000),
-  });
+const LeaseEnv = z.object({
+  [ENV.LEASE_FILE]: envVar.optional,
+  [ENV.NAMESPACE]: z.string().min(1).default('default'),
+  [ENV.LEASE_NAME]: z.string().min(1).default(LEASE_NAMES.compactor),
+  [ENV.POD_NAME]: envVar.optional,
+  [ENV.LEASE_DURATION_MS]: envVar.number.default(15_000),
+});
 
 function leaseOf(e: z.output<typeof LeaseEnv>) {
   return {
@@ -70,18 +69,17 @@ function leaseOf(e: z.output<typeof LeaseEnv>) {
 export type CompactorLeaseEnv = ReturnType<typeof leaseOf>;
 
 /** Everything the cloud compactor reads besides the AWS settings (core/config/aws.ts). */
-const CompactorEnv = z
-  .object({
-    [ENV.LINES_QUEUE_URL]: envVar.required,
-    [ENV.WORDS_QUEUE_URL]: envVar.required,
-    [ENV.COMPACTION_DLQ_URL]: envVar.required,
-    [ENV.LEDGER_TABLE]: envVar.required,
-    [ENV.VECTORS_BUCKET]: envVar.required,
-    [ENV.CHROMA_ROOT]: z.string().min(1).default(CHROMA_MOUNT_PATH),
-    /** Local scratch for working copies; default a directory under the OS temp dir. */
-    [ENV.COMPACTOR_WORK_DIR]: envVar.optional,
-    [ENV.METRICS_PORT]: envVar.port.default(DEFAULT_METRICS_PORT),
-  });
+const CompactorEnv = z.object({
+  [ENV.LINES_QUEUE_URL]: envVar.required,
+  [ENV.WORDS_QUEUE_URL]: envVar.required,
+  [ENV.COMPACTION_DLQ_URL]: envVar.required,
+  [ENV.LEDGER_TABLE]: envVar.required,
+  [ENV.VECTORS_BUCKET]: envVar.required,
+  [ENV.CHROMA_ROOT]: z.string().min(1).default(CHROMA_MOUNT_PATH),
+  /** Local scratch for working copies; default a directory under the OS temp dir. */
+  [ENV.COMPACTOR_WORK_DIR]: envVar.optional,
+  [ENV.METRICS_PORT]: envVar.port.default(DEFAULT_METRICS_PORT),
+});
 
 function compactorOf(e: z.output<typeof CompactorEnv>) {
   return {
@@ -102,7 +100,9 @@ export const parseCompactorLease = (env: Env): CompactorLeaseEnv =>
 export const parseCompactorEnv = (env: Env): CompactorEnv =>
   compactorOf(parseEnv(CompactorEnv, env, 'compactor configuration'));
 
-function dropUndefined<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+function dropUndefined<T extends Record<string, unknown>>(
+  o: T,
+): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
     [K in keyof T]?: Exclude<T[K], undefined>;
   };

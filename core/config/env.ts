@@ -136,6 +136,8 @@ export const ENV = {
   /** Standalone stream processor (stream/main.ts): `1` records no job results. */
   STREAM_NO_SINK: 'STREAM_NO_SINK',
 
+  /** `npm run synth` (cdk8s/main.ts): the environment to synthesize when --env is not given. */
+  EMBEDCTL_ENV: 'EMBEDCTL_ENV',
   /** Local mode's home directory (default `.local`). */
   EMBEDCTL_HOME: 'EMBEDCTL_HOME',
   /** Local mode: `1` starts children with tsx from the sources instead of the bundle. */

@@ -66,5 +66,9 @@ export function requireQueues(c: StreamConfig): { lines: string; words: string; 
     { [ENV.LINES_QUEUE_URL]: c.queues.lines, [ENV.WORDS_QUEUE_URL]: c.queues.words },
     'stream processor configuration',
   );
-  return { lines: q.LINES_QUEUE_URL, words: q.WORDS_QUEUE_URL, ...(c.queues.dlq ? { dlq: c.queues.dlq } : {}) };
+  return {
+    lines: q.LINES_QUEUE_URL,
+    words: q.WORDS_QUEUE_URL,
+    ...(c.queues.dlq ? { dlq: c.queues.dlq } : {}),
+  };
 }

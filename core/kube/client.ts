@@ -1,4 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import { ENV, processEnv, type Env } from '../config/env.js';
 import { loadCredentials } from './credentials.js';
 import { KubeRest } from './rest.js';
 
@@ -15,12 +16,12 @@ export interface KubeClientOptions {
  */
 export async function loadKubeConfig(
   opts: KubeClientOptions = {},
-  env: NodeJS.ProcessEnv = process.env,
+  env: Env = processEnv(),
 ): Promise<KubeConfig> {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else if (env[ENV.KUBERNETES_SERVICE_HOST]) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
 }
@@ -32,7 +33,7 @@ export async function loadKubeConfig(
  */
 export async function makeKubeClient(
   opts: KubeClientOptions = {},
-  env: NodeJS.ProcessEnv = process.env,
+  env: Env = processEnv(),
 ): Promise<KubeRest> {
   const pool = opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets };
   const creds = loadCredentials(opts, env);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
+import { ENV, processEnv, type Env } from '../config/env.js';
 
 /**
  * What `KubeRest` needs to reach an API server, read without `@kubernetes/client-node`: importing that package loads
@@ -25,20 +26,20 @@ const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 export function loadCredentials(
   opts: { kubeconfig?: string } = {},
-  env: NodeJS.ProcessEnv = process.env,
+  env: Env = processEnv(),
 ): KubeCredentials | undefined {
   if (opts.kubeconfig) return fromKubeconfig(opts.kubeconfig);
-  if (env.KUBERNETES_SERVICE_HOST) return inCluster(env);
-  const list = env.KUBECONFIG?.split(':').filter(Boolean) ?? [];
+  if (env[ENV.KUBERNETES_SERVICE_HOST]) return inCluster(env);
+  const list = env[ENV.KUBECONFIG]?.split(':').filter(Boolean) ?? [];
   const path = list.length === 1 ? list[0]! : join(homedir(), '.kube', 'config');
   // Several files to merge, or none (client-node then tries localhost:8080): client-node's business.
   if (list.length > 1 || !existsSync(path)) return undefined;
   return fromKubeconfig(path);
 }
 
-function inCluster(env: NodeJS.ProcessEnv): KubeCredentials {
-  const host = env.KUBERNETES_SERVICE_HOST!;
-  const port = env.KUBERNETES_SERVICE_PORT ?? '443';
+function inCluster(env: Env): KubeCredentials {
+  const host = env[ENV.KUBERNETES_SERVICE_HOST]!;
+  const port = env[ENV.KUBERNETES_SERVICE_PORT] ?? '443';
   return {
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
     ca: readFileSync(join(SA_DIR, 'ca.crt')),

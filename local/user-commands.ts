@@ -53,7 +53,7 @@ import { openSnapshotView } from './snapshot-view.js';
 
 /**
  * The user commands `submit`, `status`, `query`, `snapshot`, `compact`. Local mode (the default) works on a
- * `--home` directory; `--cloud` uses the same environment variables as the deployed programs (cdk8s/env.ts):
+ * `--home` directory; `--cloud` uses the same environment variables as the deployed programs (core/config/env.ts):
  * SQS + S3 for submit, the EmbeddingJobs of a namespace for status, the shared volume (CHROMA_ROOT) or the S3
  * mirror (VECTORS_BUCKET) for query and snapshot.
  */

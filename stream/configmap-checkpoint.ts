@@ -22,7 +22,7 @@ export class CheckpointConflictError extends PipelineError {
 }
 
 export interface ConfigMapCheckpointOptions {
-  /** Written to the `checkpoint-writer` annotation (default `POD_NAME`, else `<hostname>-<pid>`). */
+  /** Written to the `checkpoint-writer` annotation (default `<hostname>-<pid>`; stream/from-env.ts passes POD_NAME). */
   identity?: string;
   /** Checked before every write: false = deposed, nothing is written (CheckpointFencedError). */
   isLeader?: () => boolean;

@@ -24,7 +24,7 @@ import { Ingest } from './ingest.js';
 import { JobIndex } from './job-index.js';
 import { ControllerMetrics } from './metrics.js';
 import { StatusReconciler } from './status.js';
-import { WORKER_LABELS, WORKER_SELECTOR } from './worker-job.js';
+import { WORKER_LABELS, WORKER_SELECTOR } from '../core/contracts/worker-pod.js';
 import { WorkerConfigRefused, type WorkerPolicy } from './worker-policy.js';
 
 export interface BuildOptions {

@@ -2,18 +2,10 @@ import { createHash } from 'node:crypto';
 import { ENV } from '../core/config/env.js';
 import { EXIT } from '../core/config/exit-codes.js';
 import { API_VERSION, GROUP, KIND } from '../core/contracts/embedding-job.js';
+import { WORKER_LABELS } from '../core/contracts/worker-pod.js';
 import type { Job } from '../core/kube/types.js';
 import type { WorkerSettings } from './config.js';
 
-/** Labels and annotations that tie worker Jobs and pods to their EmbeddingJobs. */
-export const WORKER_LABELS = {
-  'app.kubernetes.io/name': 'embedctl',
-  'app.kubernetes.io/component': 'embedding-worker',
-  'app.kubernetes.io/managed-by': 'embedctl-controller',
-} as const;
-export const WORKER_SELECTOR = Object.entries(WORKER_LABELS)
-  .map(([k, v]) => `${k}=${v}`)
-  .join(',');
 /** `ej-a:1,ej-b:3`: member EmbeddingJobs and the attempt this Job is for each of them. */
 export const MEMBERS_ANNOTATION = `${GROUP}/members`;
 export const WORKER_CONTAINER = 'worker';

@@ -1,7 +1,7 @@
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 
-import { WORKER_LABELS } from '../../controller/worker-job.js';
+import { WORKER_LABELS } from '../../core/contracts/worker-pod.js';
 import { APP_NAME, labels } from '../common.js';
 import type { EgressTarget, EnvironmentConfig } from '../config.js';
 import type { ChartProps } from './base.js';

@@ -11,8 +11,8 @@ import { ENVIRONMENT_NAMES, NODE_BRIDGE_IP, NODE_PORTS, loadEnvironment } from '
 import { ENV, ENV_VARS, WORKER_CONFIG_KEYS } from '../../core/config/env.js';
 import { embeddingJobCrd } from '../../crds/embedding-job-crd.js';
 import { workerImageAllowlist, workerSecretAllowlist } from '../../cdk8s/charts/admission.js';
-import { WORKER_LABELS } from '../../controller/worker-job.js';
-import { imageAllowed } from '../../controller/worker-policy.js';
+import { WORKER_LABELS } from '../../core/contracts/worker-pod.js';
+import { imageAllowed } from '../../core/contracts/image-reference.js';
 
 type Obj = {
   apiVersion: string;

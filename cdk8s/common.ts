@@ -173,7 +173,7 @@ export type EnvVar =
   | { name: string; valueFrom: { fieldRef: { fieldPath: string } } }
   | { name: string; valueFrom: { secretKeyRef: { name: string; key: string; optional: boolean } } };
 
-/** The environment of one program, as core/v1 EnvVar JSON, in a fixed order (see cdk8s/env.ts for meanings). */
+/** The environment of one program, as core/v1 EnvVar JSON, in a fixed order (see core/config/env.ts for meanings). */
 export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
   const v = (name: string, value: string): EnvVar => ({ name, value });
   const field = (name: string, fieldPath: string): EnvVar => ({

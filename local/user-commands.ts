@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { copyFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { parseSubmitCloudEnv } from '../core/config/cloud-commands.js';
 import { ENV, LEASE_NAMES, processEnv } from '../core/config/env.js';
 import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { S3Store } from '../core/aws/s3-store.js';
@@ -96,13 +97,12 @@ export function registerUserCommands(program: Command, homeOption: () => Option)
           };
           if (f.cloud) {
             const env = processEnv();
-            const url = need(env[ENV.EMBED_QUEUE_URL], ENV.EMBED_QUEUE_URL);
-            const bucket = f.bucket ?? need(env[ENV.ARTIFACTS_BUCKET], ENV.ARTIFACTS_BUCKET);
+            const cloud = parseSubmitCloudEnv(env, f.bucket);
             const settings = awsSettingsFromEnv(env);
             target = {
               store: new S3Store(settings),
-              queue: new SqsQueue(url, settings, env[ENV.EMBED_DLQ_URL]),
-              bucket,
+              queue: new SqsQueue(cloud.queueUrl, settings, cloud.dlqUrl),
+              bucket: cloud.bucket,
               close: () => {},
             };
           } else {
@@ -591,14 +591,6 @@ async function guarded(fn: () => Promise<number>): Promise<void> {
     writeError(err);
     process.exitCode = exitCodeOf(err);
   }
-}
-
-function need(value: string | undefined, name: string): string {
-  if (!value)
-    throw new ConfigError(
-      `${name} is not set (cloud mode reads the same environment as the deployed programs)`,
-    );
-  return value;
 }
 
 /** Text for a person on stdout, control characters escaped (cli/safe-text.ts). */

@@ -29,10 +29,8 @@ RUN if [ -s /etc/ssl/build-ca.crt ]; then export NODE_EXTRA_CA_CERTS=/etc/ssl/bu
  && npm_config_build_from_source=true npm rebuild better-sqlite3
 # Sources (the context is filtered by .dockerignore).
 COPY . .
-# Programs import cdk8s/env.js (the env var names shared with the charts); the rest of the cdk8s app is not needed.
 RUN npm run build \
- && npm prune --omit=dev \
- && find build/cdk8s -mindepth 1 ! -name 'env.js' -delete
+ && npm prune --omit=dev
 
 # ---------------------------------------------------------------------------------------------------- runtime
 FROM ${NODE_IMAGE} AS runtime

@@ -9,8 +9,14 @@ import type { Construct } from 'constructs';
 import { APP_NAME, LABEL, MANAGED_BY } from '../core/contracts/labels.js';
 import { RUN_AS_GID, RUN_AS_UID } from '../core/contracts/pod-security.js';
 import type { EnvironmentConfig, Resources } from './config.js';
-import type { Program } from './env.js';
-import { CHROMA_MOUNT_PATH, ENV, LEASE_NAMES, OPENAI_SECRET, STREAM_CHECKPOINT_CONFIGMAP } from './env.js';
+import type { Program } from '../core/config/env.js';
+import {
+  CHROMA_MOUNT_PATH,
+  ENV,
+  LEASE_NAMES,
+  OPENAI_SECRET,
+  STREAM_CHECKPOINT_CONFIGMAP,
+} from '../core/config/env.js';
 
 /** Object names (namespaced objects live in `cfg.namespace`). */
 export const NAMES = {
@@ -142,7 +148,7 @@ export type EnvVar =
   | { name: string; valueFrom: { fieldRef: { fieldPath: string } } }
   | { name: string; valueFrom: { secretKeyRef: { name: string; key: string; optional: boolean } } };
 
-/** The environment of one program, as core/v1 EnvVar JSON, in a fixed order (see cdk8s/env.ts for meanings). */
+/** The environment of one program, as core/v1 EnvVar JSON, in a fixed order (see core/config/env.ts for meanings). */
 export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
   const v = (name: string, value: string): EnvVar => ({ name, value });
   const field = (name: string, fieldPath: string): EnvVar => ({

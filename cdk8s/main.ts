@@ -6,12 +6,13 @@
  */
 import { parseArgs } from 'node:util';
 
+import { ENV, processEnv } from '../core/config/env.js';
 import { DEFAULT_ENV, DEFAULT_OUT, synthToDir } from './app.js';
 import { loadEnvironment, readOverrides } from './config.js';
 
 const { values } = parseArgs({
   options: {
-    env: { type: 'string', default: process.env.EMBEDCTL_ENV ?? DEFAULT_ENV },
+    env: { type: 'string', default: processEnv()[ENV.EMBEDCTL_ENV] ?? DEFAULT_ENV },
     values: { type: 'string' },
     out: { type: 'string', default: DEFAULT_OUT },
   },

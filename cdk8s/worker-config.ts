@@ -5,7 +5,7 @@
 import type { EnvironmentConfig } from './config.js';
 import { CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT } from '../core/contracts/pod-security.js';
 import { NAMES, programEnv, resourceRequirements } from './common.js';
-import { CHROMA_MOUNT_PATH, WORKER_CONFIG_KEYS } from './env.js';
+import { CHROMA_MOUNT_PATH, WORKER_CONFIG_KEYS } from '../core/config/env.js';
 
 /** ConfigMap data (all strings) for the worker settings the controller reads; keys from WORKER_CONFIG_KEYS. */
 export function workerConfigData(cfg: EnvironmentConfig): Record<string, string> {

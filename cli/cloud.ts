@@ -1,42 +1,33 @@
-import { ENV, LEASE_NAMES } from '../cdk8s/env.js';
+import { parseSubmitCloudEnv } from '../core/config/cloud-commands.js';
+import { ENV, LEASE_NAMES, processEnv } from '../core/config/env.js';
 import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
-import { ConfigError } from '../core/errors.js';
 import { makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { KubeLeaseBackend } from '../core/lease/kube-lease.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 
 /**
- * What `--cloud` talks to, built from the same environment variables as the deployed programs (cdk8s/env.ts): SQS +
+ * What `--cloud` talks to, built from the same environment variables as the deployed programs (core/config/env.ts): SQS +
  * S3 for submit, the EmbeddingJobs and the compactor's Lease in a namespace, the shared volume (CHROMA_ROOT) and its
  * S3 mirror (VECTORS_BUCKET).
  */
 
-function need(value: string | undefined, name: string): string {
-  if (!value)
-    throw new ConfigError(
-      `${name} is not set (cloud mode reads the same environment as the deployed programs)`,
-    );
-  return value;
-}
-
 /** --namespace, else $NAMESPACE, else "default". */
 export function cloudNamespace(namespace: string | undefined): string {
-  return namespace ?? process.env[ENV.NAMESPACE] ?? 'default';
+  return namespace ?? processEnv()[ENV.NAMESPACE] ?? 'default';
 }
 
 /** The EMBED queue and the artifacts bucket (--bucket, else $ARTIFACTS_BUCKET) that `submit --cloud` sends to. */
 export function cloudSubmitTarget(bucket: string | undefined) {
-  const env = process.env;
-  const url = need(env[ENV.EMBED_QUEUE_URL], ENV.EMBED_QUEUE_URL);
-  const artifacts = bucket ?? need(env[ENV.ARTIFACTS_BUCKET], ENV.ARTIFACTS_BUCKET);
+  const env = processEnv();
+  const cloud = parseSubmitCloudEnv(env, bucket);
   const settings = awsSettingsFromEnv(env);
   return {
-    bucket: artifacts,
+    bucket: cloud.bucket,
     store: new S3Store(settings),
-    queue: new SqsQueue(url, settings, env[ENV.EMBED_DLQ_URL]),
+    queue: new SqsQueue(cloud.queueUrl, settings, cloud.dlqUrl),
   };
 }
 
@@ -49,8 +40,9 @@ export function cloudVolume(chromaRoot: string | undefined): {
   root?: string;
   mirror?: { store: ObjectStore; bucket: string };
 } {
-  const root = chromaRoot ?? process.env[ENV.CHROMA_ROOT];
-  const bucket = process.env[ENV.VECTORS_BUCKET];
+  const env = processEnv();
+  const root = chromaRoot ?? env[ENV.CHROMA_ROOT];
+  const bucket = env[ENV.VECTORS_BUCKET];
   return {
     ...(root ? { root } : {}),
     ...(bucket ? { mirror: { store: new S3Store(awsSettingsFromEnv()), bucket } } : {}),

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { COLLECTIONS, type Collection } from '../core/contracts/ids.js';
+import { ENV, processEnv } from '../core/config/env.js';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_HOME } from '../local/home.js';
 
@@ -34,7 +35,7 @@ export function collectionArg(value: string): Collection {
 
 export const homeOption = () =>
   new Option('--home <dir>', 'local state directory (queues, ledger, objects, snapshots)').default(
-    process.env.EMBEDCTL_HOME ?? DEFAULT_HOME,
+    processEnv()[ENV.EMBEDCTL_HOME] ?? DEFAULT_HOME,
   );
 
 export const jsonOption = () => new Option('--json', 'machine-readable output');

@@ -1,17 +1,18 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CommanderError, type Command } from 'commander';
+import { CommanderError, InvalidArgumentError, type Command } from 'commander';
+import { EXIT } from '../core/config/exit-codes.js';
 import { ConfigError, errorMessage, PipelineError, UsageError } from '../core/errors.js';
 import { safeField } from './safe-text.js';
 
 /**
- * How `embedctl` fails, in one place: option values are parsed by validating parsers (cli/options.ts: commander's
- * argParser with InvalidArgumentError), commander's own errors (unknown option or command, a bad value) go through
- * exitOverride, and every error is one line on stderr (JSON `{"error": {"reason", "message"}}` with --json), with
- * exit code 2 for bad usage or configuration and 1 for a failure. A closed stdout (`embedctl status --json | head`)
- * ends the process quietly.
+ * How `embedctl` fails, in one place: option values are parsed by validating parsers (cli/options.ts: commander's argParser with
+ * InvalidArgumentError), commander's own errors (unknown option or command, a bad value) go through exitOverride, and
+ * every error is one line on stderr (JSON `{"error": {"reason", "message"}}` with --json), with exit code 2 for bad
+ * usage or configuration and 1 for a failure (core/config/exit-codes.ts). A closed stdout (`embedctl status --json |
+ * head`) ends the process quietly.
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export { EXIT };
 
 /** --json anywhere before a `--`: errors are then JSON too. */
 export function jsonRequested(argv: readonly string[] = process.argv): boolean {

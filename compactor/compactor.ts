@@ -3,6 +3,7 @@ import type { Collection } from '../core/contracts/ids.js';
 import { fenceVolume } from '../core/snapshot/fence.js';
 import { DEFAULT_CONFIG, type CompactorConfig, type CompactorDeps } from './config.js';
 import { Lane } from './lane.js';
+import { CompactorMetrics } from './metrics.js';
 import { ServerRegistry } from './server-registry.js';
 
 export { DEFAULT_CONFIG, type CompactorConfig, type CompactorDeps } from './config.js';
@@ -19,10 +20,12 @@ export class Compactor {
   readonly lanes: Record<Collection, Lane>;
   readonly servers: ServerRegistry;
   readonly permits = new Semaphore(2);
+  readonly metrics: CompactorMetrics;
   private ready = false;
 
   constructor(readonly deps: CompactorDeps) {
     this.config = { ...DEFAULT_CONFIG, ...(deps.config ?? {}) };
+    this.metrics = deps.metrics ?? new CompactorMetrics();
     this.servers = new ServerRegistry(deps.workRoot, deps.log);
     this.lanes = { lines: new Lane(this, 'lines'), words: new Lane(this, 'words') };
   }

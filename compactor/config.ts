@@ -4,8 +4,10 @@ import type { Logger } from '../core/log.js';
 import type { Ledger } from '../core/ports/ledger.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { Queue } from '../core/ports/queue.js';
+import type { CrashHooks } from '../core/testing/crash-points.js';
+import type { CompactorMetrics } from './metrics.js';
 
-/** Compactor tuning (env: compactor/command.ts `configFromEnv`; README "Environment"). */
+/** Compactor tuning (env: core/config/compactor.ts; README "Environment"). */
 export interface CompactorConfig {
   /** Most messages per batch and collection. */
   batchSize: number;
@@ -87,4 +89,8 @@ export interface CompactorDeps {
   workRoot: string;
   log: Logger;
   config?: Partial<CompactorConfig>;
+  /** Where its metrics go (default: a private registry). */
+  metrics?: CompactorMetrics;
+  /** Fault injection (core/testing/crash-points.ts): called at named steps and when a run's delta loads. */
+  hooks?: CrashHooks;
 }

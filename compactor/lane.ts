@@ -30,14 +30,13 @@ import {
   versionsDir,
   writeDurably,
 } from '../core/snapshot/volume.js';
-import { compactorMetrics as metrics } from '../stream/metrics.js';
 import type { CompactorConfig, CompactorDeps } from './config.js';
-import { crashPoint } from './crash.js';
 import { CrashRecord, isolate } from './crash-record.js';
 import { desiredMetadata, loadReceiptFacts, sameMetadata, stored, type ReceiptFacts } from './enrich.js';
 import { groupByBytes, loadDeltas, loadRunRows, type BadRun, type GoodRun } from './load-runs.js';
 import { planBatch, receiptKey, touch, type RunRef, type Touched } from './plan.js';
 import { Progress } from './progress.js';
+import type { CompactorMetrics } from './metrics.js';
 import { S3Mirror } from './s3-mirror.js';
 import type { ServerRegistry } from './server-registry.js';
 import { copyWhileRestarting } from './stage-copy.js';
@@ -51,6 +50,7 @@ export interface LaneOwner {
   readonly servers: ServerRegistry;
   /** Two permits, one per lane: a batch takes one, a crash suspect processed alone takes both. */
   readonly permits: Semaphore;
+  readonly metrics: CompactorMetrics;
   fence(collection: Collection | undefined): Promise<number>;
 }
 
@@ -123,7 +123,14 @@ export class Lane {
     this.log = owner.deps.log.child({ collection: c });
     this.mirror = new S3Mirror(
       c,
-      { objects, bucket, root, log: this.log, assertHeld: () => owner.deps.lease.assertHeld() },
+      {
+        objects,
+        bucket,
+        root,
+        log: this.log,
+        metrics: owner.metrics,
+        assertHeld: () => owner.deps.lease.assertHeld(),
+      },
       {
         everyPublishes: this.cfg.s3EveryPublishes,
         everySeconds: this.cfg.s3EverySeconds,
@@ -131,6 +138,15 @@ export class Lane {
       },
     );
     this.crashes = new CrashRecord(join(collectionDir(root, c), 'inflight.json'), this.log);
+  }
+
+  private get metrics(): CompactorMetrics {
+    return this.owner.metrics;
+  }
+
+  /** A fault-injection point of the crash-matrix tests (CompactorDeps.hooks). */
+  private crashPoint(step: string): void {
+    this.owner.deps.hooks?.step?.(step);
   }
 
   private get deps(): CompactorDeps {
@@ -160,7 +176,7 @@ export class Lane {
     if (removed.length) this.log.warn({ removed }, 'removed directories left by an interrupted publish');
     await this.crashes.open();
     await this.openLive();
-    metrics.versions.set({ collection: this.c }, (await listVersions(root, this.c)).length);
+    this.metrics.versions.set({ collection: this.c }, (await listVersions(root, this.c)).length);
     this.log.info({ base: this.base, count: await this.wc.count() }, 'working copy open');
   }
 
@@ -422,7 +438,7 @@ export class Lane {
   private async deadLetter(m: QueueMessage, reason: string): Promise<void> {
     await this.queue.deadLetter(m, reason);
     this.release([m]);
-    metrics.dlq.inc({ queue: this.c, reason: reason.split(':')[0]! });
+    this.metrics.dlq.inc({ queue: this.c, reason: reason.split(':')[0]! });
     this.log.warn({ messageId: m.id, reason }, 'message dead-lettered');
   }
 
@@ -505,7 +521,7 @@ export class Lane {
     for (const { imageId, receiptId, at } of plan.deleteReceipts.values()) {
       if (await ledger.getItem({ PK: pk(imageId), SK: `RECEIPT#${pad(receiptId)}` })) continue; // re-created
       await writeTombstone(ledger, imageId, receiptId, at);
-      crashPoint('after-tombstone');
+      this.crashPoint('after-tombstone');
       for (const id of await this.wc.receiptIds(imageId, receiptId)) toDelete.add(id);
     }
     for (const id of plan.deleteIds) {
@@ -540,9 +556,9 @@ export class Lane {
     let loadMs = 0;
     for (const group of groupByBytes(rows, this.cfg.maxGroupBytes, dim ?? 1536)) {
       const tl = performance.now();
-      const loaded = await loadDeltas(objects, bucket, group, this.c, dim);
+      const loaded = await loadDeltas(objects, bucket, group, this.c, dim, this.deps.hooks);
       loadMs += performance.now() - tl;
-      crashPoint('after-download');
+      this.crashPoint('after-download');
       this.progress.tick();
       dim = loaded.dimensions;
       bad.push(...loaded.bad);
@@ -596,7 +612,7 @@ export class Lane {
     }
     this.progress.tick();
     const mergeMs = performance.now() - t0;
-    metrics.mergeSeconds.observe({ collection: this.c }, mergeMs / 1000);
+    this.metrics.mergeSeconds.observe({ collection: this.c }, mergeMs / 1000);
     const r = Math.round;
     return {
       result,
@@ -628,7 +644,7 @@ export class Lane {
     const adds = [...toReplace, ...toAdd];
     const half = Math.ceil(adds.length / 2);
     await this.wc.add(adds.slice(0, half));
-    if (adds.length) crashPoint('mid-upsert');
+    if (adds.length) this.crashPoint('mid-upsert');
     await this.wc.add(adds.slice(half));
     await this.wc.updateMetadata(toUpdate);
     result.added += toAdd.length;
@@ -653,25 +669,25 @@ export class Lane {
       ['replaced', result.replaced],
       ['unchanged', result.unchanged],
     ] as const) {
-      if (n) metrics.merged.inc({ collection: this.c, how }, n);
+      if (n) this.metrics.merged.inc({ collection: this.c, how }, n);
     }
 
     // Decide the runs: COMPLETED with merged counts, FAILED with the reason (never COMPLETED with zero vectors).
     await mapLimit(good, 8, async (g) => {
       await ledger.setRunCollection(g.ref, this.c, { state: 'COMPLETED', mergedVectors: g.records.length });
       result.completed++;
-      metrics.runs.inc({ collection: this.c, state: 'COMPLETED' });
+      this.metrics.runs.inc({ collection: this.c, state: 'COMPLETED' });
       const created = Date.parse(g.item.created_at);
       if (Number.isFinite(created))
-        metrics.lag.observe({ collection: this.c }, (Date.now() - created) / 1000);
+        this.metrics.lag.observe({ collection: this.c }, (Date.now() - created) / 1000);
     });
     await mapLimit(bad, 8, async (b) => {
       await ledger.setRunCollection(b.ref, this.c, { state: 'FAILED', error: b.error.slice(0, 1000) });
       result.failed++;
-      metrics.runs.inc({ collection: this.c, state: 'FAILED' });
+      this.metrics.runs.inc({ collection: this.c, state: 'FAILED' });
       this.log.warn({ runId: b.ref.runId, error: b.error }, 'run FAILED');
     });
-    crashPoint('after-mark');
+    this.crashPoint('after-mark');
     this.progress.tick();
 
     // Only now are the messages done.
@@ -742,21 +758,21 @@ export class Lane {
         files: Object.fromEntries(files),
       }),
     );
-    crashPoint('after-copy');
+    this.crashPoint('after-copy');
     const copyMs = performance.now() - t0 - stopMs;
     await rename(staging, versionDir(root, this.c, version));
     await fsyncDir(versionsDir(root, this.c));
-    crashPoint('before-switch');
+    this.crashPoint('before-switch');
     await this.owner.fence(this.c);
     // Compare-and-swap from the version this working copy came from: a CURRENT moved by anyone else (a restore
     // without the lease, a stale NFS read at start) refuses the publish; the batch reloads CURRENT and is retried.
     await switchCurrent(root, this.c, version, { expected: this.base });
-    crashPoint('after-switch');
+    this.crashPoint('after-switch');
     this.base = version;
     this.mirror.published(version);
     const seconds = (performance.now() - t0) / 1000;
-    metrics.publishSeconds.observe({ collection: this.c }, seconds);
-    metrics.publishes.inc({ collection: this.c });
+    this.metrics.publishSeconds.observe({ collection: this.c }, seconds);
+    this.metrics.publishes.inc({ collection: this.c });
     const ms = (x: number) => Math.round(x);
     this.log.info(
       { version, count, seconds, stopMs: ms(stopMs), copyMs: ms(copyMs), restartMs: ms(restartMs) },
@@ -788,7 +804,7 @@ export class Lane {
       const removed = await pruneVersions(root, this.c, { keep: this.cfg.keepVersions, graceMs });
       removed.push(...(await removeLeftovers(root, this.c, { graceMs })));
       if (removed.length) this.log.info({ removed }, 'pruned old versions');
-      metrics.versions.set({ collection: this.c }, (await listVersions(root, this.c)).length);
+      this.metrics.versions.set({ collection: this.c }, (await listVersions(root, this.c)).length);
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'prune failed');
     }

@@ -10,7 +10,7 @@ import { mapLimit } from '../core/concurrency.js';
 import type { Ledger } from '../core/ports/ledger.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { VectorRecord } from '../core/ports/vector-store.js';
-import { crashOnRun } from './crash.js';
+import type { CrashHooks } from '../core/testing/crash-points.js';
 import type { RunRef } from './plan.js';
 import { deletedSince } from './tombstones.js';
 
@@ -95,11 +95,12 @@ export async function loadDeltas(
   rows: RunRow[],
   c: Collection,
   dimensions: number | undefined,
+  hooks: CrashHooks = {},
 ): Promise<{ good: GoodRun[]; bad: BadRun[]; dimensions: number | undefined }> {
   type Loaded =
     { error: string } | { header: { collection: string; dimensions: number }; records: VectorRecord[] };
   const loaded = await mapLimit(rows, 8, async ({ ref, rc }): Promise<Loaded> => {
-    crashOnRun(ref.runId);
+    hooks.runLoaded?.(ref.runId);
     try {
       // Size-checked before download: a delta larger than any receipt's is refused, never buffered.
       const bytes = await objects

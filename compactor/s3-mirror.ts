@@ -4,7 +4,7 @@ import type { Logger } from '../core/log.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import { archiveKey, pointerKey, uploadSnapshot } from '../core/snapshot/s3-snapshot.js';
 import { versionDir } from '../core/snapshot/volume.js';
-import { compactorMetrics as metrics } from '../stream/metrics.js';
+import type { CompactorMetrics } from './metrics.js';
 
 /**
  * The S3 mirror of one collection's live version: uploaded after `everyPublishes` publishes or `everySeconds` (and
@@ -23,6 +23,7 @@ export class S3Mirror {
       bucket: string;
       root: string;
       log: Logger;
+      metrics: CompactorMetrics;
       /** Run right before the pointer moves: a deposed holder's upload never moves it. */
       assertHeld: () => Promise<unknown>;
     },
@@ -57,7 +58,7 @@ export class S3Mirror {
           versionDir(root, this.c, version),
           { assertHeld: this.deps.assertHeld },
         );
-        metrics.s3Uploads.inc({ collection: this.c });
+        this.deps.metrics.s3Uploads.inc({ collection: this.c });
         log.info({ version, pointer, moved }, 'S3 snapshot uploaded');
         await this.trim(pointer); // the pointer may name a newer version than ours: that one is kept
       } catch (err) {

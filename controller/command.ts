@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
+import { processEnv } from '../core/config/env.js';
+import { EXIT } from '../core/config/exit-codes.js';
 import { errorMessage } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { makeKubeClient } from '../core/kube/client.js';
@@ -8,7 +10,10 @@ import { parseControllerConfig, type ControllerFlags } from './config.js';
 import { buildController } from './manager.js';
 import { streamProcessorRunnable } from '../stream/runnable.js';
 
-/** `embedctl controller`: parse config, wire, run until SIGTERM; exit 1 when leadership is lost (restart). */
+/**
+ * `embedctl controller`: parse config, wire, run until SIGTERM. Exits (core/config/exit-codes.ts) `usage` on bad
+ * configuration, `leaseLost` when leadership is lost (restart), `failed` on anything else.
+ */
 export function register(program: Command): void {
   program
     .command('controller')
@@ -40,10 +45,10 @@ export function register(program: Command): void {
       const log = createLogger('controller');
       let config;
       try {
-        config = parseControllerConfig(process.env, flags);
+        config = parseControllerConfig(processEnv(), flags);
       } catch (err) {
         log.fatal(errorMessage(err));
-        process.exit(2);
+        process.exit(EXIT.usage);
       }
       const kube = await makeKubeClient(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {});
       const queue = new SqsQueue(
@@ -76,7 +81,7 @@ export function register(program: Command): void {
         kube.close();
       } catch (err) {
         log.fatal(errorMessage(err));
-        process.exit(err instanceof LeadershipLostError ? 1 : 3);
+        process.exit(err instanceof LeadershipLostError ? EXIT.leaseLost : EXIT.failed);
       }
     });
 }

@@ -1,8 +1,15 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { CHROMA_MOUNT_PATH, DEFAULT_METRICS_PORT, ENV, WORKER_CONFIG_KEYS } from '../cdk8s/env.js';
+import {
+  CHROMA_MOUNT_PATH,
+  DEFAULT_METRICS_PORT,
+  ENV,
+  LEASE_NAMES,
+  WORKER_CONFIG_KEYS,
+  type Env,
+} from '../core/config/env.js';
 import { allowedBuckets, BucketName } from '../core/contracts/artifact-location.js';
-import { ConfigError } from '../core/errors.js';
+import { parseWithNames, stripUndefined } from '../core/config/parse.js';
 import {
   assertWorkerPolicy,
   DEFAULT_WORKER_SECRETS,
@@ -101,7 +108,7 @@ export type IngestSettings = z.output<typeof IngestSettings>;
 
 export const LeaderSettings = z.object({
   enabled: z.boolean().default(true),
-  leaseName: z.string().min(1).default('embedctl-controller'),
+  leaseName: z.string().min(1).default(LEASE_NAMES.controller),
   leaseDurationSeconds: z.coerce.number().positive().default(15),
   renewDeadlineSeconds: z.coerce.number().positive().default(10),
   retryPeriodSeconds: z.coerce.number().positive().default(2),
@@ -167,14 +174,14 @@ const SOURCES: Record<string, string> = {
   'workerPolicy.allowedSecrets': '--worker-secrets',
 };
 
-export function parseControllerConfig(env: NodeJS.ProcessEnv, flags: ControllerFlags = {}): ControllerConfig {
+export function parseControllerConfig(env: Env, flags: ControllerFlags = {}): ControllerConfig {
   const raw = {
     namespace: env[ENV.NAMESPACE],
     identity: env[ENV.POD_NAME] || `${hostname()}-${process.pid}`,
     embedQueueUrl: env[ENV.EMBED_QUEUE_URL],
     embedDlqUrl: env[ENV.EMBED_DLQ_URL],
     aws: {
-      region: env[ENV.AWS_REGION] ?? env.AWS_DEFAULT_REGION,
+      region: env[ENV.AWS_REGION] ?? env[ENV.AWS_DEFAULT_REGION],
       endpoint: env[ENV.AWS_ENDPOINT_URL] || undefined,
     },
     metricsPort: env[ENV.METRICS_PORT],
@@ -240,31 +247,4 @@ export function parseWorkerConfigMap(
     'worker ConfigMap',
   );
   return { worker, dispatch };
-}
-
-function parseWithNames<S extends z.ZodType>(
-  schema: S,
-  raw: unknown,
-  nameOf: (path: string) => string,
-  what: string,
-): z.output<S> {
-  const result = schema.safeParse(raw);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => {
-    const path = i.path.map(String).join('.');
-    const value = path
-      .split('.')
-      .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], raw);
-    return `${nameOf(path)}: ${i.message}${value === undefined ? ' (not set)' : ` (got ${JSON.stringify(value)})`}`;
-  });
-  throw new ConfigError(`invalid ${what}: ${problems.join('; ')}`, { problems });
-}
-
-function stripUndefined<T>(value: T): T {
-  if (Array.isArray(value) || typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => [k, stripUndefined(v)]),
-  ) as T;
 }

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { ENV } from '../core/config/env.js';
+import { EXIT } from '../core/config/exit-codes.js';
 import { API_VERSION, GROUP, KIND } from '../core/contracts/embedding-job.js';
 import { WORKER_CONTAINER, WORKER_EXIT } from '../core/jobs/lifecycle.js';
 import { WORKER_LABELS } from '../core/contracts/labels.js';
@@ -102,9 +104,9 @@ export function buildWorkerJob(members: readonly MemberRef[], namespace: string,
               imagePullPolicy: s.imagePullPolicy,
               args: ['worker', '--jobs', members.map((m) => m.name).join(','), '--namespace', namespace],
               env: [
-                { name: 'WORKER_JOB_NAME', value: name },
-                { name: 'NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                { name: ENV.WORKER_JOB_NAME, value: name },
+                { name: ENV.NAMESPACE, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: ENV.POD_NAME, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 // Free-form JSON from the worker ConfigMap: the apiserver validates each entry on create.
                 ...(s.env as unknown as EnvVar[]),
               ],

@@ -1,4 +1,5 @@
-import { OPENAI_SECRET } from '../cdk8s/env.js';
+import { OPENAI_SECRET } from '../core/config/env.js';
+import { imageAllowed } from '../core/contracts/image-reference.js';
 import { ConfigError } from '../core/errors.js';
 
 /**
@@ -22,25 +23,6 @@ export interface WorkerPolicy {
 /** Fixed here, not configurable: the Role bound to it is the worker's (get EmbeddingJobs, patch their status). */
 export const WORKER_SERVICE_ACCOUNT = 'embedctl-worker';
 export const DEFAULT_WORKER_SECRETS: readonly string[] = [OPENAI_SECRET.name];
-
-/** True when `image` is allowed by one of `allowed` (the rule in WorkerPolicy.allowedImages). */
-export function imageAllowed(image: string, allowed: readonly string[]): boolean {
-  return allowed.some(
-    (p) =>
-      image === p ||
-      (/[/:@]$/.test(p) && image.startsWith(p)) ||
-      image.startsWith(`${p}:`) ||
-      image.startsWith(`${p}@`),
-  );
-}
-
-/** The repository of an image reference (tag and digest dropped): what the charts allow by default. */
-export function imageRepository(image: string): string {
-  const noDigest = image.split('@')[0]!;
-  const slash = noDigest.lastIndexOf('/');
-  const colon = noDigest.lastIndexOf(':');
-  return colon > slash ? noDigest.slice(0, colon) : noDigest;
-}
 
 export interface WorkerJobFields {
   serviceAccountName: string;

@@ -1,3 +1,5 @@
+import { processEnv, type Env } from './config/env.js';
+
 /**
  * The environment of a child process the project spawns: only what a program needs to run (where binaries and temp
  * files are, the locale), plus what the caller names. Never the whole environment: a Chroma server or a local
@@ -22,7 +24,7 @@ export const BASE_ENV = [
 
 /** `names` (exact) and every variable starting with one of `prefixes`, from `env`, on top of BASE_ENV. */
 export function childEnv(
-  env: NodeJS.ProcessEnv = process.env,
+  env: Env = processEnv(),
   o: { names?: readonly string[]; prefixes?: readonly string[] } = {},
 ): Record<string, string> {
   const names = new Set<string>([...BASE_ENV, ...(o.names ?? [])]);

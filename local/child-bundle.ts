@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { ENV, processEnv } from '../core/config/env.js';
 
 export interface ChildCommand {
   command: string;
@@ -28,7 +29,7 @@ export const CACHE = join(ROOT, 'node_modules', '.cache', 'embedctl-local');
  */
 export async function fastChildEntry(self: ChildCommand, log?: Logger): Promise<ChildCommand> {
   const entry = self.args.find((a) => a.endsWith('child-main.ts'));
-  if (!entry || process.env.EMBEDCTL_CHILD_TSX === '1') return self;
+  if (!entry || processEnv()[ENV.EMBEDCTL_CHILD_TSX] === '1') return self;
   try {
     const esbuild = await import('esbuild');
     // Split at the dynamic imports of child-main.ts: a worker loads only the worker's modules and packages, the

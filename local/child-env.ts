@@ -1,4 +1,5 @@
 import { childEnv } from '../core/child-env.js';
+import { ENV, processEnv, type Env } from '../core/config/env.js';
 
 /**
  * What a `local run` child may see of the runner's environment, per program. Both get the log level and the
@@ -8,16 +9,16 @@ import { childEnv } from '../core/child-env.js';
  */
 export function localChildEnv(
   program: 'worker' | 'compactor',
-  env: NodeJS.ProcessEnv = process.env,
+  env: Env = processEnv(),
 ): Record<string, string> {
-  const common = ['LOG_LEVEL', 'EMBEDDING_DIMENSIONS'];
+  const common = [ENV.LOG_LEVEL, ENV.EMBEDDING_DIMENSIONS];
   if (program === 'compactor') return childEnv(env, { names: common, prefixes: ['EMBEDCTL_'] });
   return childEnv(env, {
     names: [
       ...common,
-      'OPENAI_API_KEY',
-      'OPENAI_BASE_URL',
-      'EMBEDDING_MODEL',
+      ENV.OPENAI_API_KEY,
+      ENV.OPENAI_BASE_URL,
+      ENV.EMBEDDING_MODEL,
       'HTTPS_PROXY',
       'https_proxy',
       'NO_PROXY',

@@ -2,8 +2,11 @@ import { join } from 'node:path';
 import { errorMessage } from '../core/errors.js';
 import { FileLeaseBackend } from '../core/lease/file-lease.js';
 import { FencedLease, LeaseLostError } from '../core/lease/lease.js';
-import { compactorMetrics } from '../stream/metrics.js';
 import { Compactor } from '../compactor/compactor.js';
+import { CompactorMetrics } from '../compactor/metrics.js';
+import { processEnv } from '../core/config/env.js';
+import { EXIT } from '../core/config/exit-codes.js';
+import { crashHooksFromEnv } from '../core/testing/crash-points.js';
 import type { Interval } from './intervals.js';
 import { localLogger } from './log.js';
 import { LOCAL_KEEP_VERSIONS, openLocal, VECTORS_BUCKET } from './home.js';
@@ -26,7 +29,7 @@ export interface CompactorChildStats {
 /**
  * The local compactor: the project's Compactor over the local ports, fenced by a file lease in the home directory
  * (so `snapshot restore` and a second runner never interleave with it). Runs until SIGTERM, or with `once` until
- * both queues have been empty for a moment. Exit codes as `embedctl compactor`: 0 ok, 1 error, 3 lease lost.
+ * both queues have been empty for a moment. Exit codes as `embedctl compactor` (core/config/exit-codes.ts).
  */
 export async function runCompactorChild(opts: {
   home?: string;
@@ -40,7 +43,10 @@ export async function runCompactorChild(opts: {
     durationMs: 5_000,
     log,
   });
+  const metrics = new CompactorMetrics();
   const compactor = new Compactor({
+    metrics,
+    hooks: crashHooksFromEnv(processEnv()),
     queues: { lines: ports.queues.lines, words: ports.queues.words },
     ledger: ports.ledger,
     objects: ports.store,
@@ -75,8 +81,8 @@ export async function runCompactorChild(opts: {
   });
   const lanes: CompactorChildStats['laneIntervals'] = {};
   const lane = (c: string) => (lanes[c] ??= { merge: [], publish: [] });
-  recordIntervals(compactorMetrics.mergeSeconds, (c, i) => lane(c).merge.push(i));
-  recordIntervals(compactorMetrics.publishSeconds, (c, i) => lane(c).publish.push(i));
+  recordIntervals(metrics.mergeSeconds, (c, i) => lane(c).merge.push(i));
+  recordIntervals(metrics.publishSeconds, (c, i) => lane(c).publish.push(i));
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGTERM', onSignal);
@@ -84,15 +90,15 @@ export async function runCompactorChild(opts: {
   let code: number;
   try {
     await compactor.run(controller.signal);
-    code = 0;
+    code = EXIT.ok;
   } catch (err) {
     if (err instanceof LeaseLostError || lease.lostSignal.aborted) {
       log.error({ err: errorMessage(err) }, 'compactor lease lost');
-      code = 3;
-    } else if (controller.signal.aborted) code = 0;
+      code = EXIT.leaseLost;
+    } else if (controller.signal.aborted) code = EXIT.ok;
     else {
       log.error({ err: errorMessage(err) }, 'compactor failed');
-      code = 1;
+      code = EXIT.failed;
     }
   } finally {
     process.off('SIGTERM', onSignal);
@@ -100,7 +106,7 @@ export async function runCompactorChild(opts: {
     ports.close();
   }
   const mergeIntervals = Object.values(lanes).flatMap((l) => l.merge);
-  return { code, stats: { ...(await stats()), mergeIntervals, laneIntervals: lanes } };
+  return { code, stats: { ...(await stats(metrics)), mergeIntervals, laneIntervals: lanes } };
 }
 
 /**
@@ -108,7 +114,7 @@ export async function runCompactorChild(opts: {
  * also when the interval ends, so wrapping it yields the intervals without touching the compactor.
  */
 function recordIntervals(
-  histogram: typeof compactorMetrics.mergeSeconds,
+  histogram: CompactorMetrics['mergeSeconds'],
   record: (collection: string, interval: Interval) => void,
 ): void {
   // The compactor calls observe({ collection }, seconds).
@@ -122,20 +128,22 @@ function recordIntervals(
   };
 }
 
-async function stats(): Promise<Omit<CompactorChildStats, 'mergeIntervals' | 'laneIntervals'>> {
-  type Histogram = typeof compactorMetrics.mergeSeconds;
+async function stats(
+  metrics: CompactorMetrics,
+): Promise<Omit<CompactorChildStats, 'mergeIntervals' | 'laneIntervals'>> {
+  type Histogram = CompactorMetrics['mergeSeconds'];
   const sums = async (h: Histogram) => (await h.get()).values.filter((v) => v.metricName?.endsWith('_sum'));
   const sum = async (h: Histogram) => (await sums(h)).reduce((s, v) => s + v.value, 0) * 1000;
-  const count = (await compactorMetrics.publishes.get()).values.reduce((s, v) => s + v.value, 0);
+  const count = (await metrics.publishes.get()).values.reduce((s, v) => s + v.value, 0);
   return {
-    mergeMs: Math.round(await sum(compactorMetrics.mergeSeconds)),
+    mergeMs: Math.round(await sum(metrics.mergeSeconds)),
     mergeMsByCollection: Object.fromEntries(
-      (await sums(compactorMetrics.mergeSeconds)).map((v) => [
+      (await sums(metrics.mergeSeconds)).map((v) => [
         String(v.labels.collection),
         Math.round(v.value * 1000),
       ]),
     ),
-    publishMs: Math.round(await sum(compactorMetrics.publishSeconds)),
+    publishMs: Math.round(await sum(metrics.publishSeconds)),
     publishes: count,
   };
 }

@@ -20,6 +20,8 @@ import { openDatabase, type Db } from '../core/local/sqlite.js';
 import { LocalEmbedder } from '../core/embedding/local-embedder.js';
 import type { Embedder } from '../core/ports/embedder.js';
 import { ensureHome } from './home-guard.js';
+import { ENV, processEnv, type Env } from '../core/config/env.js';
+import { parseEmbedderEnv } from '../core/config/worker.js';
 
 /**
  * Local mode's state directory (`.local/` by default, `--home` to change) and the embedded adapters on it:
@@ -143,7 +145,7 @@ export interface HomePaths {
   lease: string;
 }
 
-export function homePaths(home = process.env.EMBEDCTL_HOME ?? DEFAULT_HOME): HomePaths {
+export function homePaths(home = processEnv()[ENV.EMBEDCTL_HOME] ?? DEFAULT_HOME): HomePaths {
   const root = resolve(home);
   return {
     root,
@@ -203,16 +205,17 @@ export function openLocal(
 }
 
 /** OpenAI (or any compatible server at OPENAI_BASE_URL) when OPENAI_API_KEY is set, else the local lexical embedder. */
-export async function embedderFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<Embedder> {
-  if (env.OPENAI_API_KEY) {
+export async function embedderFromEnv(env: Env = processEnv()): Promise<Embedder> {
+  const { apiKey, baseUrl, model, dimensions } = parseEmbedderEnv(env);
+  if (apiKey) {
     // Loaded only when used: the OpenAI SDK is a fifth of a local worker process's start-up.
     const { OpenAIEmbedder } = await import('../core/embedding/openai-embedder.js');
     return new OpenAIEmbedder({
-      apiKey: env.OPENAI_API_KEY,
-      ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}),
-      ...(env.EMBEDDING_MODEL ? { model: env.EMBEDDING_MODEL } : {}),
-      ...(env.EMBEDDING_DIMENSIONS ? { dimensions: Number(env.EMBEDDING_DIMENSIONS) } : {}),
+      apiKey,
+      ...(baseUrl ? { baseURL: baseUrl } : {}),
+      ...(model ? { model } : {}),
+      ...(dimensions !== undefined ? { dimensions } : {}),
     });
   }
-  return new LocalEmbedder(env.EMBEDDING_DIMENSIONS ? Number(env.EMBEDDING_DIMENSIONS) : undefined);
+  return new LocalEmbedder(dimensions);
 }

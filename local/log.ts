@@ -1,10 +1,11 @@
 import { pino, type Logger } from 'pino';
+import { ENV, processEnv } from '../core/config/env.js';
 
 /**
  * Logger of the local programs: the same JSON lines as core/log.ts, but on stderr, so stdout carries only what
  * the command prints (the summary, `--json`, a child's stats line).
  */
-export function localLogger(component: string, level = process.env.LOG_LEVEL ?? 'warn'): Logger {
+export function localLogger(component: string, level = processEnv()[ENV.LOG_LEVEL] ?? 'warn'): Logger {
   return pino({ level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination(2));
 }
 

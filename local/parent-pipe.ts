@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { PARENT_PIPE_ENV } from '../core/local/launcher.js';
+import { processEnv } from '../core/config/env.js';
 
 /**
  * A child of `local run` (a worker or the compactor) dies with the runner. The launcher gives each child a stdin pipe
@@ -10,7 +11,7 @@ import { PARENT_PIPE_ENV } from '../core/local/launcher.js';
  * and resumes. The pipe holds no event-loop reference, so it never keeps a finished child alive.
  */
 export function exitWithParent(): void {
-  if (process.env[PARENT_PIPE_ENV] !== 'stdin') return; // started by hand: nothing to watch
+  if (processEnv()[PARENT_PIPE_ENV] !== 'stdin') return; // started by hand: nothing to watch
   const stdin = process.stdin;
   const gone = () => {
     // No logging: stderr is a pipe to the dead runner too.

@@ -1,3 +1,4 @@
+import { ENV, processEnv } from '../core/config/env.js';
 import { similarity } from '../core/contracts/vector-distance.js';
 import { parseVectorId, type Collection } from '../core/contracts/ids.js';
 import { errorMessage } from '../core/errors.js';
@@ -129,7 +130,7 @@ export async function summarize(
     embedder: {
       model: embedder.model,
       dimensions: embedder.dimensions,
-      kind: process.env.OPENAI_API_KEY ? 'openai' : 'local-lexical',
+      kind: processEnv()[ENV.OPENAI_API_KEY] ? 'openai' : 'local-lexical',
     },
     submitted: x.submitted,
     skipped: x.skipped ?? { done: 0, queued: 0 },

@@ -27,6 +27,7 @@ import { RunObserver } from './run-observer.js';
 import type { RunSummary } from './run-summary.js';
 
 export type { RunSummary, StageTime } from './run-summary.js';
+import { ENV, processEnv } from '../core/config/env.js';
 
 export interface RunOptions {
   home?: string;

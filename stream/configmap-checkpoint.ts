@@ -26,7 +26,7 @@ export class CheckpointConflictError extends PipelineError {
 }
 
 export interface ConfigMapCheckpointOptions {
-  /** Written to the `checkpoint-writer` annotation (default `POD_NAME`, else `<hostname>-<pid>`). */
+  /** Written to the `checkpoint-writer` annotation (default `<hostname>-<pid>`; stream/from-env.ts passes POD_NAME). */
   identity?: string;
   /** Checked before every write: false = deposed, nothing is written (CheckpointFencedError). */
   isLeader?: () => boolean;
@@ -67,7 +67,7 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
     private readonly options: ConfigMapCheckpointOptions = {},
   ) {
     this.configMaps = configMaps(kube);
-    this.identity = options.identity || process.env.POD_NAME || `${hostname()}-${process.pid}`;
+    this.identity = options.identity || `${hostname()}-${process.pid}`;
   }
 
   async load(): Promise<Checkpoint> {

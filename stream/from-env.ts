@@ -1,5 +1,4 @@
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ENV, STREAM_CHECKPOINT_CONFIGMAP } from '../cdk8s/env.js';
 import { awsSettingsFromEnv, clientConfig, type AwsSettings } from '../core/aws/config.js';
 import {
   DynamoStreamFeed,
@@ -8,20 +7,18 @@ import {
 } from '../core/aws/dynamo-stream-feed.js';
 import { DynamoLedger } from '../core/aws/dynamo-ledger.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
+import { ENV, processEnv, type Env } from '../core/config/env.js';
+import { parseStreamEnv, requireQueues } from '../core/config/stream.js';
 import { ConfigError } from '../core/errors.js';
 import { makeKubeClient } from '../core/kube/client.js';
 import type { Kube } from '../core/kube/rest.js';
+import type { CrashHooks } from '../core/testing/crash-points.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { ConfigMapCheckpointStore } from './configmap-checkpoint.js';
 import { KubeJobStatusSink, type JobStatusSink } from './job-status.js';
+import type { StreamMetrics } from './metrics.js';
 import { StreamProcessor } from './processor.js';
 import { PendingRunSweeper } from './sweeper.js';
-
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const v = env[name];
-  if (!v) throw new ConfigError(`${name} is not set`, { name });
-  return v;
-}
 
 export async function streamArnFor(settings: AwsSettings, table: string): Promise<string> {
   const ddb = new DynamoDBClient(clientConfig(settings));
@@ -41,67 +38,66 @@ export interface LeaderFence {
 }
 
 /**
- * Builds the cloud stream processor from the environment (cdk8s/env.ts names). Checkpoints go to a ConfigMap (over
- * `kube`, the controller's client, else one from the default credentials), or to `STREAM_CHECKPOINT_FILE` when that
- * is set. Job results are recorded on EmbeddingJobs in NAMESPACE unless `sink` is given. `leader` fences the
- * ConfigMap checkpoint.
+ * Builds the cloud stream processor from the environment (core/config/stream.ts). Checkpoints go to a ConfigMap (over
+ * `kube`, the controller's client, else one from the default credentials), or to `STREAM_CHECKPOINT_FILE` when that is set. Job results are
+ * recorded on EmbeddingJobs in NAMESPACE unless `sink` is given (or STREAM_NO_SINK=1). `leader` fences the ConfigMap
+ * checkpoint.
  */
 export async function streamProcessorFromEnv(
   opts: {
-    env?: NodeJS.ProcessEnv;
+    env?: Env;
     kube?: Kube;
     log?: Logger;
     sink?: JobStatusSink | null;
     leader?: LeaderFence;
+    metrics?: StreamMetrics;
+    hooks?: CrashHooks;
   } = {},
 ): Promise<StreamProcessor> {
-  const env = opts.env ?? process.env;
+  const env = opts.env ?? processEnv();
+  const config = parseStreamEnv(env);
   const log = opts.log ?? createLogger('stream');
   const settings = awsSettingsFromEnv(env);
-  const streamArn =
-    env[ENV.LEDGER_STREAM_ARN] || (await streamArnFor(settings, required(env, ENV.LEDGER_TABLE)));
-  const namespace = env[ENV.NAMESPACE] ?? 'default';
+  const queues = requireQueues(config);
+  const streamArn = config.streamArn ?? (await streamArnFor(settings, ledgerTableOf(config.ledgerTable)));
+  const { namespace } = config;
   let kube = opts.kube;
   const kubeClient = (): Kube => (kube ??= makeKubeClient());
   let checkpoints: CheckpointStore;
-  if (env.STREAM_CHECKPOINT_FILE) {
-    checkpoints = new FileCheckpointStore(env.STREAM_CHECKPOINT_FILE);
+  if (config.checkpointFile) {
+    checkpoints = new FileCheckpointStore(config.checkpointFile);
   } else {
-    const identity = opts.leader?.identity || env[ENV.POD_NAME];
-    checkpoints = new ConfigMapCheckpointStore(
-      kubeClient(),
-      namespace,
-      env.STREAM_CHECKPOINT_CONFIGMAP ?? STREAM_CHECKPOINT_CONFIGMAP,
-      {
-        log,
-        ...(identity ? { identity } : {}),
-        ...(opts.leader?.signal ? { signal: opts.leader.signal } : {}),
-        ...(opts.leader?.isLeader ? { isLeader: opts.leader.isLeader } : {}),
-      },
-    );
+    const identity = opts.leader?.identity || config.identity;
+    checkpoints = new ConfigMapCheckpointStore(kubeClient(), namespace, config.checkpointConfigMap, {
+      log,
+      ...(identity ? { identity } : {}),
+      ...(opts.leader?.signal ? { signal: opts.leader.signal } : {}),
+      ...(opts.leader?.isLeader ? { isLeader: opts.leader.isLeader } : {}),
+    });
   }
   let sink: JobStatusSink | undefined;
   if (opts.sink !== undefined) sink = opts.sink ?? undefined;
-  else sink = new KubeJobStatusSink(kubeClient(), namespace);
-  const dlq = env[ENV.COMPACTION_DLQ_URL];
+  else if (config.sink) sink = new KubeJobStatusSink(kubeClient(), namespace);
   return new StreamProcessor({
     feed: new DynamoStreamFeed({ streamArn, checkpoints, settings, log }),
     queues: {
-      lines: new SqsQueue(required(env, ENV.LINES_QUEUE_URL), settings, dlq),
-      words: new SqsQueue(required(env, ENV.WORDS_QUEUE_URL), settings, dlq),
+      lines: new SqsQueue(queues.lines, settings, queues.dlq),
+      words: new SqsQueue(queues.words, settings, queues.dlq),
     },
     ...(sink ? { sink } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.hooks ? { hooks: opts.hooks } : {}),
     log,
   });
 }
 
-function nonNegativeInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0)
-    throw new ConfigError(`${name} must be a non-negative integer, got ${raw}`, { name });
-  return n;
+/** Without LEDGER_STREAM_ARN the stream is looked up on the table, which must then be named. */
+function ledgerTableOf(table: string | undefined): string {
+  if (!table)
+    throw new ConfigError(`${ENV.LEDGER_TABLE} or ${ENV.LEDGER_STREAM_ARN} must be set`, {
+      name: ENV.LEDGER_TABLE,
+    });
+  return table;
 }
 
 /**
@@ -110,28 +106,28 @@ function nonNegativeInt(env: NodeJS.ProcessEnv, name: string, fallback: number):
  * warning) and the queue URLs.
  */
 export function pendingRunSweeperFromEnv(
-  opts: { env?: NodeJS.ProcessEnv; log?: Logger } = {},
+  opts: { env?: Env; log?: Logger; metrics?: StreamMetrics } = {},
 ): PendingRunSweeper | undefined {
-  const env = opts.env ?? process.env;
-  const intervalMs = nonNegativeInt(env, 'STREAM_SWEEP_INTERVAL_MS', 600_000);
+  const env = opts.env ?? processEnv();
+  const config = parseStreamEnv(env);
+  const { intervalMs, afterMs, limit } = config.sweep;
   if (intervalMs === 0) return undefined;
   const log = opts.log ?? createLogger('stream');
-  const table = env[ENV.LEDGER_TABLE];
+  const table = config.ledgerTable;
   if (!table) {
     // Only the stream ARN was given: the stream processor runs, the sweeper cannot (it reads the table).
     log.warn(`${ENV.LEDGER_TABLE} is not set: the pending-run sweeper is off`);
     return undefined;
   }
-  const afterMs = nonNegativeInt(env, 'STREAM_SWEEP_AFTER_MS', 1_800_000);
-  const limit = nonNegativeInt(env, 'STREAM_SWEEP_LIMIT', 500);
   const settings = awsSettingsFromEnv(env);
-  const dlq = env[ENV.COMPACTION_DLQ_URL];
+  const queues = requireQueues(config);
   return new PendingRunSweeper({
     ledger: new DynamoLedger(table, settings),
     queues: {
-      lines: new SqsQueue(required(env, ENV.LINES_QUEUE_URL), settings, dlq),
-      words: new SqsQueue(required(env, ENV.WORDS_QUEUE_URL), settings, dlq),
+      lines: new SqsQueue(queues.lines, settings, queues.dlq),
+      words: new SqsQueue(queues.words, settings, queues.dlq),
     },
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
     log,
     intervalMs,
     afterMs,

@@ -6,10 +6,10 @@ import { errorMessage, PipelineError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ChangeFeed } from '../core/ports/ledger.js';
 import type { OutgoingMessage, Queue } from '../core/ports/queue.js';
-import { crashPoint } from '../compactor/crash.js';
+import type { CrashHooks } from '../core/testing/crash-points.js';
 import { detect, type CompactionReport } from './change-detection.js';
 import type { JobStatusSink } from './job-status.js';
-import { streamMetrics } from './metrics.js';
+import { StreamMetrics } from './metrics.js';
 
 /**
  * Stream processor: ledger changes → LINES/WORDS messages (+ compaction results → EmbeddingJobs). A batch's
@@ -26,12 +26,19 @@ export interface StreamProcessorDeps {
   batchLimit?: number;
   /** Backoff cap for retried sends/reports (default 30 s). */
   maxBackoffMs?: number;
+  /** Default: a private registry. */
+  metrics?: StreamMetrics;
+  /** Fault injection (core/testing/crash-points.ts): called at named steps. */
+  hooks?: Pick<CrashHooks, 'step'>;
 }
 
 export class StreamProcessor {
   private lastTimestamp = 0;
+  private readonly metrics: StreamMetrics;
 
-  constructor(private readonly deps: StreamProcessorDeps) {}
+  constructor(private readonly deps: StreamProcessorDeps) {
+    this.metrics = deps.metrics ?? new StreamMetrics();
+  }
 
   /** Runs until the signal aborts. */
   async run(signal: AbortSignal): Promise<void> {
@@ -62,12 +69,12 @@ export class StreamProcessor {
       await commit();
       return 0;
     }
-    crashPoint('stream-after-read');
+    this.deps.hooks?.step?.('stream-after-read');
     const perQueue: Record<Collection, OutgoingMessage[]> = { lines: [], words: [] };
     const reports: CompactionReport[] = [];
     const counts: { collection: Collection; type: string }[] = [];
     for (const record of records) {
-      streamMetrics.records.inc({ event: record.eventName });
+      this.metrics.records.inc({ event: record.eventName });
       const d = detect(record, this.timestamp());
       for (const { collection, message } of d.messages) {
         perQueue[collection].push({
@@ -85,9 +92,9 @@ export class StreamProcessor {
         () => this.deps.queues[c].send(perQueue[c]),
         signal,
       );
-      crashPoint(`stream-after-send-${c}`);
+      this.deps.hooks?.step?.(`stream-after-send-${c}`);
     }
-    for (const { collection, type } of counts) streamMetrics.messages.inc({ collection, entity_type: type });
+    for (const { collection, type } of counts) this.metrics.messages.inc({ collection, entity_type: type });
     if (this.deps.sink) {
       for (const r of reports) {
         await this.retrying(
@@ -95,11 +102,11 @@ export class StreamProcessor {
           () => this.deps.sink!.report(r),
           signal,
         );
-        streamMetrics.reports.inc({ state: r.state });
+        this.metrics.reports.inc({ state: r.state });
       }
     }
     await this.retrying('commit checkpoint', commit, signal);
-    streamMetrics.lastCommit.setToCurrentTime();
+    this.metrics.lastCommit.setToCurrentTime();
     this.deps.log.debug(
       { records: records.length, lines: perQueue.lines.length, words: perQueue.words.length },
       'stream batch committed',
@@ -115,7 +122,7 @@ export class StreamProcessor {
         return;
       } catch (err) {
         if (isFenced(err)) throw err; // not ours to write any more: never retried
-        streamMetrics.sendRetries.inc();
+        this.metrics.sendRetries.inc();
         const delay = backoffMs(attempt, { baseMs: 200, maxMs: this.deps.maxBackoffMs ?? 30_000 });
         this.deps.log.warn({ err: errorMessage(err), attempt, delayMs: delay }, `${what} failed; retrying`);
         await sleep(delay, undefined, { signal });

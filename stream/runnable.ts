@@ -1,11 +1,13 @@
 import type { Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs } from '../core/backoff.js';
+import { processEnv, type Env } from '../core/config/env.js';
+import { parseStreamEnv } from '../core/config/stream.js';
 import { errorMessage } from '../core/errors.js';
 import type { Kube } from '../core/kube/rest.js';
 import type { Logger } from '../core/log.js';
 import { pendingRunSweeperFromEnv, streamProcessorFromEnv } from './from-env.js';
-import { compactorMetrics, streamMetrics } from './metrics.js';
+import { StreamMetrics } from './metrics.js';
 
 /**
  * The stream processor as a leader-only runnable for the controller's manager:
@@ -25,30 +27,30 @@ export function streamProcessorRunnable(opts: {
   registry?: Registry;
   /** The controller's client: checkpoints and job status go through it. */
   kube: Kube;
-  env?: NodeJS.ProcessEnv;
+  env?: Env;
   /** This replica still leads (the manager's `isLeader`); checked before every checkpoint write. */
   isLeader?: () => boolean;
 }): (signal: AbortSignal) => Promise<void> {
-  const env = opts.env ?? process.env;
-  if (opts.registry) {
-    for (const m of [...Object.values(streamMetrics), compactorMetrics.dlq]) {
-      const name = (m as unknown as { name: string }).name;
-      if (!opts.registry.getSingleMetric(name))
-        opts.registry.registerMetric(m as Parameters<Registry['registerMetric']>[0]);
-    }
-  }
+  const env = opts.env ?? processEnv();
+  // Once per runnable: a restarted processor (after a failed start) counts on.
+  const metrics = new StreamMetrics(opts.registry);
   return async (signal) => {
-    if (env.STREAM_PROCESSOR === 'off') return void (await waitAbort(signal));
+    if (!parseStreamEnv(env).enabled) return void (await waitAbort(signal));
     const log = opts.log.child({ component: 'stream' });
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
         const processor = await streamProcessorFromEnv({
           env,
           log,
+          metrics,
           kube: opts.kube,
           leader: { signal, ...(opts.isLeader ? { isLeader: opts.isLeader } : {}) },
         });
-        const sweeper = pendingRunSweeperFromEnv({ env, log: log.child({ component: 'sweeper' }) });
+        const sweeper = pendingRunSweeperFromEnv({
+          env,
+          log: log.child({ component: 'sweeper' }),
+          metrics,
+        });
         // The sweeper stops with the processor: a processor that stopped (deposed) must not go on sending.
         const stopSweeper = new AbortController();
         await Promise.all([

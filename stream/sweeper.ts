@@ -7,7 +7,7 @@ import type { Logger } from '../core/log.js';
 import type { ChangeRecord, Item, Ledger } from '../core/ports/ledger.js';
 import type { OutgoingMessage, Queue } from '../core/ports/queue.js';
 import { detect, type Outgoing } from './change-detection.js';
-import { streamMetrics } from './metrics.js';
+import { StreamMetrics } from './metrics.js';
 
 /**
  * Re-announces CompactionRuns left PENDING: a run whose INSERT fell into a stream gap (the stream processor was
@@ -34,6 +34,8 @@ export interface PendingRunSweeperDeps {
   /** `aws_region` of the messages, as the stream's records carry it. */
   region?: string;
   now?: () => number;
+  /** Default: a private registry. */
+  metrics?: StreamMetrics;
 }
 
 export interface SweepResult {
@@ -64,8 +66,11 @@ export class PendingRunSweeper {
   /** `{PK}|{SK}|{collection}` → when this process last re-announced it. */
   private readonly swept = new Map<string, number>();
   private lastTimestamp = 0;
+  private readonly metrics: StreamMetrics;
 
-  constructor(private readonly deps: PendingRunSweeperDeps) {}
+  constructor(private readonly deps: PendingRunSweeperDeps) {
+    this.metrics = deps.metrics ?? new StreamMetrics();
+  }
 
   get intervalMs(): number {
     return this.deps.intervalMs ?? 600_000;
@@ -160,7 +165,7 @@ export class PendingRunSweeper {
         continue;
       }
       messages += batch.length;
-      streamMetrics.sweptRuns.inc({ collection: c }, batch.length);
+      this.metrics.sweptRuns.inc({ collection: c }, batch.length);
       for (const { key, run } of batch) {
         this.swept.set(key, now);
         const id = `${run.PK}|${run.SK}`;

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ENV } from '../cdk8s/env.js';
+import { ENV, processEnv } from '../core/config/env.js';
+import { EXIT } from '../core/config/exit-codes.js';
+import { parseWorkerEnv, type WorkerConfig } from '../core/config/worker.js';
 import { awsSettingsFromEnv } from '../core/aws/config.js';
 import { DynamoLedger } from '../core/aws/dynamo-ledger.js';
 import { S3Store } from '../core/aws/s3-store.js';
@@ -21,9 +23,6 @@ import type { Embedder } from '../core/ports/embedder.js';
 import { KubeStatusReporter, loadWorkItems } from './kube.js';
 import { DEFAULT_JOB_CONCURRENCY, processBatch } from './batch.js';
 import type { FailureReason, Reporter, WorkItem } from './work-item.js';
-
-/** Exit codes understood by the controller's podFailurePolicy (controller/README.md). */
-export const EXIT = { ok: 0, retry: 1, badInput: 2, sourceMissing: 3 } as const;
 
 interface Flags {
   jobs?: string;
@@ -76,7 +75,6 @@ export function register(program: Command): void {
 }
 
 async function runWorker(flags: Flags, log: Logger): Promise<number> {
-  const env = process.env;
   const jobConcurrency = Number(flags.jobConcurrency);
   const embedConcurrency = Number(flags.embedConcurrency);
   const writeConcurrency = Number(flags.writeConcurrency ?? jobConcurrency);
@@ -87,34 +85,27 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
     !(writeConcurrency >= 1)
   ) {
     log.fatal('exactly one of --jobs or --jobs-file is required; concurrencies must be ≥ 1');
-    return EXIT.badInput;
+    return EXIT.usage;
   }
   if (!['openai', 'local'].includes(flags.embedder)) {
     log.fatal(`--embedder must be openai or local, not ${flags.embedder}`);
-    return EXIT.badInput;
+    return EXIT.usage;
   }
+  let config: WorkerConfig;
   let embedder: Embedder;
   let embedderFor: ((model: string) => Embedder) | undefined;
-  let vectorsBucket: string;
   let artifactBuckets: string[];
-  let table: string;
   try {
-    vectorsBucket = required(env, ENV.VECTORS_BUCKET);
-    artifactBuckets = allowedBuckets(required(env, ENV.ARTIFACTS_BUCKET), env[ENV.ARTIFACTS_BUCKETS_ALLOWED]);
-    table = required(env, ENV.LEDGER_TABLE);
-    const dimensions = Number(env[ENV.EMBEDDING_DIMENSIONS] ?? DEFAULT_DIMENSIONS);
-    if (!Number.isInteger(dimensions) || dimensions < 1) {
-      throw new ConfigError(
-        `${ENV.EMBEDDING_DIMENSIONS} must be a positive integer, not ${env[ENV.EMBEDDING_DIMENSIONS]}`,
-      );
-    }
+    config = parseWorkerEnv(processEnv());
+    artifactBuckets = allowedBuckets(config.artifactsBucket, config.artifactsBucketsAllowed);
+    const { apiKey, baseUrl, model, dimensions = DEFAULT_DIMENSIONS } = config.embedder;
     if (flags.embedder === 'local') {
       embedder = new LocalEmbedder(dimensions);
     } else {
       const make = (model: string) =>
         new OpenAIEmbedder({
-          apiKey: env[ENV.OPENAI_API_KEY] ?? '',
-          ...(env[ENV.OPENAI_BASE_URL] ? { baseURL: env[ENV.OPENAI_BASE_URL] } : {}),
+          apiKey: apiKey ?? '',
+          ...(baseUrl ? { baseURL: baseUrl } : {}),
           model,
           dimensions,
           concurrency: embedConcurrency,
@@ -125,21 +116,22 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
         if (!e) cache.set(model, (e = make(model)));
         return e;
       };
-      embedder = embedderFor(env[ENV.EMBEDDING_MODEL] ?? DEFAULT_MODEL);
+      embedder = embedderFor(model ?? DEFAULT_MODEL);
     }
   } catch (err) {
     // Configuration the operator can fix (a missing secret, say): retryable, so the items are not failed for good.
     log.fatal(errorMessage(err));
-    return EXIT.retry;
+    return EXIT.failed;
   }
 
-  const aws = awsSettingsFromEnv(env);
+  const { vectorsBucket, ledgerTable: table } = config;
+  const aws = awsSettingsFromEnv(processEnv());
   const store = new S3Store(aws);
   const ledger = new DynamoLedger(table, aws);
   const scratch = flags.scratch ?? join(tmpdir(), `embedctl-worker-${process.pid}`);
   const linesIndex = flags.merchant
     ? new SnapshotLinesIndexSource({
-        chromaRoot: env[ENV.CHROMA_ROOT] ?? '/mnt/chroma',
+        chromaRoot: config.chromaRoot,
         scratchDir: scratch,
         objectStore: store,
         vectorsBucket,
@@ -150,16 +142,16 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
   let items: WorkItem[];
   let reporter: Reporter;
   let closeKube = () => {};
-  const workerJob = env.WORKER_JOB_NAME;
+  const workerJob = config.workerJobName;
   try {
     if (flags.jobsFile) {
       items = await readJobsFile(flags.jobsFile);
       reporter = fileReporter(flags.reportFile);
     } else {
-      const namespace = flags.namespace ?? env[ENV.NAMESPACE];
+      const namespace = flags.namespace ?? config.namespace;
       if (!namespace) {
         log.fatal(`--namespace or ${ENV.NAMESPACE} is required`);
-        return EXIT.badInput;
+        return EXIT.usage;
       }
       const kube = await makeKubeClient(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {});
       closeKube = () => kube.close();
@@ -169,11 +161,11 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
         .map((s) => s.trim())
         .filter(Boolean);
       items = await loadWorkItems(client, namespace, names, workerJob, log);
-      reporter = new KubeStatusReporter(client, namespace, workerJob ?? env[ENV.POD_NAME] ?? 'worker', log);
+      reporter = new KubeStatusReporter(client, namespace, workerJob ?? config.podName ?? 'worker', log);
     }
   } catch (err) {
     log.fatal({ err: errorMessage(err) }, 'could not load the batch');
-    return err instanceof ConfigError || err instanceof z.ZodError ? EXIT.badInput : EXIT.retry;
+    return err instanceof ConfigError || err instanceof z.ZodError ? EXIT.usage : EXIT.failed;
   }
 
   const stop = new AbortController();
@@ -228,12 +220,6 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
 function cpuMs(): number {
   const u = process.cpuUsage();
   return Math.round((u.user + u.system) / 1000);
-}
-
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const v = env[name];
-  if (!v) throw new ConfigError(`${name} is not set`);
-  return v;
 }
 
 const JobsFile = z.array(

@@ -1,10 +1,10 @@
 import { ApiObject } from 'cdk8s';
 import type { Construct } from 'constructs';
 
-import { imageRepository } from '../../controller/worker-policy.js';
+import { imageRepository } from '../../core/contracts/image-reference.js';
 import { NAMES, clusterName, labels } from '../common.js';
 import type { EnvironmentConfig } from '../config.js';
-import { OPENAI_SECRET } from '../env.js';
+import { OPENAI_SECRET } from '../../core/config/env.js';
 import type { ChartProps } from './base.js';
 import { ClusterChart } from './base.js';
 

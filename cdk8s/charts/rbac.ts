@@ -6,7 +6,7 @@ import { GROUP, PLURAL } from '../../core/contracts/embedding-job.js';
 import { NAMES, irsaAnnotations, labels } from '../common.js';
 import type { ChartProps } from './base.js';
 import type { EnvironmentConfig } from '../config.js';
-import type { Program } from '../env.js';
+import type { Program } from '../../core/config/env.js';
 import { NamespacedChart } from './base.js';
 
 /** An RBAC resource reference (cdk8s-plus-27 renders one rule per resource; `resourceName` scopes it). */

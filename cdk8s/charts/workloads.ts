@@ -18,7 +18,7 @@ import {
 import type { Resources } from '../config.js';
 import { ScaledObject, TriggerAuthentication } from '../crd-types.js';
 import type { AwsSqsQueueTriggerMetadata, TriggerAuthenticationSpec } from '../crd-types.js';
-import { CHROMA_MOUNT_PATH } from '../env.js';
+import { CHROMA_MOUNT_PATH, ENV } from '../../core/config/env.js';
 import { workerImageAllowlist, workerSecretAllowlist } from './admission.js';
 import type { ChartProps } from './base.js';
 import { NamespacedChart } from './base.js';
@@ -216,8 +216,8 @@ export class CompactorChart extends NamespacedChart {
       const secret = cfg.aws.staticCredentialsSecret;
       authSpec = {
         secretTargetRef: [
-          { parameter: 'awsAccessKeyID', name: secret, key: 'AWS_ACCESS_KEY_ID' },
-          { parameter: 'awsSecretAccessKey', name: secret, key: 'AWS_SECRET_ACCESS_KEY' },
+          { parameter: 'awsAccessKeyID', name: secret, key: ENV.AWS_ACCESS_KEY_ID },
+          { parameter: 'awsSecretAccessKey', name: secret, key: ENV.AWS_SECRET_ACCESS_KEY },
         ],
       };
     } else if (keda.roleArn) {

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { ENV } from '../../cdk8s/env.js';
+import { ENV } from '../../core/config/env.js';
 import { similarity } from '../../core/contracts/vector-distance.js';
 import { COLLECTIONS, parseVectorId, type Collection } from '../../core/contracts/ids.js';
 import { ConfigError } from '../../core/errors.js';

@@ -2,7 +2,7 @@ import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { ENV } from '../../cdk8s/env.js';
+import { ENV } from '../../core/config/env.js';
 import { embeddingJobName } from '../../core/contracts/embedding-job.js';
 import type { EmbedMessage } from '../../core/contracts/embed-message.js';
 import { UsageError } from '../../core/errors.js';

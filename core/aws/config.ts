@@ -1,5 +1,7 @@
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { ConfigError } from '../errors.js';
+import { z } from 'zod';
+import { ENV, processEnv, type Env } from '../config/env.js';
+import { envVar, parseEnv } from '../config/parse.js';
 
 /**
  * Shared AWS client settings. `endpoint` points every client at one compatible server (moto on loopback in tests,
@@ -30,11 +32,25 @@ export interface AwsTimeouts {
 
 export const DEFAULT_AWS_TIMEOUTS: AwsTimeouts = { connectMs: 5_000, requestMs: 60_000 };
 
-/** Environment variables that override DEFAULT_AWS_TIMEOUTS (milliseconds, positive integers). */
-export const AWS_TIMEOUT_ENV = {
-  connectMs: 'AWS_CONNECT_TIMEOUT_MS',
-  requestMs: 'AWS_REQUEST_TIMEOUT_MS',
-} as const;
+const AwsEnv = z.object({
+  [ENV.AWS_REGION]: envVar.optional,
+  [ENV.AWS_DEFAULT_REGION]: envVar.optional,
+  /** One endpoint for every client (moto in tests, kind emulators); unset in the cloud. */
+  [ENV.AWS_ENDPOINT_URL]: envVar.optional,
+  [ENV.AWS_ACCESS_KEY_ID]: envVar.optional,
+  [ENV.AWS_SECRET_ACCESS_KEY]: envVar.optional,
+});
+
+const millis = z
+  .string()
+  .trim()
+  .regex(/^\d+$/, { error: 'must be a positive integer of milliseconds' })
+  .transform(Number)
+  .pipe(z.number().int().min(1, { error: 'must be a positive integer of milliseconds' }));
+const TimeoutsEnv = z.object({
+  [ENV.AWS_CONNECT_TIMEOUT_MS]: millis.default(DEFAULT_AWS_TIMEOUTS.connectMs),
+  [ENV.AWS_REQUEST_TIMEOUT_MS]: millis.default(DEFAULT_AWS_TIMEOUTS.requestMs),
+});
 
 /**
  * Settings from an environment (the process's, or one a test or the compactor child passes). Static credentials are
@@ -42,32 +58,20 @@ export const AWS_TIMEOUT_ENV = {
  * Identity, profiles). Timeouts: AWS_CONNECT_TIMEOUT_MS and AWS_REQUEST_TIMEOUT_MS (ConfigError when not a positive
  * integer).
  */
-export function awsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsSettings {
-  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
+export function awsSettingsFromEnv(env: Env = processEnv()): AwsSettings {
+  const e = parseEnv(AwsEnv, env, 'AWS settings');
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = e;
   return {
-    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}),
+    region: e.AWS_REGION ?? e.AWS_DEFAULT_REGION ?? 'us-east-1',
+    ...(e.AWS_ENDPOINT_URL ? { endpoint: e.AWS_ENDPOINT_URL } : {}),
     ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey } } : {}),
     timeouts: awsTimeoutsFromEnv(env),
   };
 }
 
-export function awsTimeoutsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsTimeouts {
-  const ms = (key: keyof AwsTimeouts): number => {
-    const name = AWS_TIMEOUT_ENV[key];
-    const raw = env[name];
-    if (raw === undefined || raw === '') return DEFAULT_AWS_TIMEOUTS[key];
-    const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(n) || n <= 0)
-      throw new ConfigError(
-        `${name} must be a positive integer of milliseconds, not ${JSON.stringify(raw)}`,
-        {
-          [name]: raw,
-        },
-      );
-    return n;
-  };
-  return { connectMs: ms('connectMs'), requestMs: ms('requestMs') };
+export function awsTimeoutsFromEnv(env: Env = processEnv()): AwsTimeouts {
+  const e = parseEnv(TimeoutsEnv, env, 'AWS timeouts');
+  return { connectMs: e.AWS_CONNECT_TIMEOUT_MS, requestMs: e.AWS_REQUEST_TIMEOUT_MS };
 }
 
 export function clientConfig(s: AwsSettings) {

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childEnv } from '../child-env.js';
 import { TransientError } from '../errors.js';
+import { processEnv } from '../config/env.js';
 
 /**
  * A Chroma server (`chroma run`, the Rust server shipped in the npm `chromadb` package) on one persist directory.
@@ -56,7 +57,10 @@ export async function startChromaServer(opts: {
       process.execPath,
       [chromaCliPath(), 'run', '--path', opts.path, '--host', host, '--port', String(port)],
       // A minimal environment: the server needs no API key or cloud credentials of its parent.
-      { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv(process.env, { prefixes: ['CHROMA_', 'RUST_'] }) },
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: childEnv(processEnv(), { prefixes: ['CHROMA_', 'RUST_'] }),
+      },
     );
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stderr = '';

@@ -1,3 +1,4 @@
+import { processEnv, type Env } from '../config/env.js';
 import { loadCredentials } from './credentials.js';
 import { KubeRest } from './rest.js';
 
@@ -9,7 +10,7 @@ export interface KubeClientOptions {
 }
 
 /** The one factory the programs use: a keep-alive JSON client for the configured cluster (credentials.ts). */
-export function makeKubeClient(opts: KubeClientOptions = {}, env: NodeJS.ProcessEnv = process.env): KubeRest {
+export function makeKubeClient(opts: KubeClientOptions = {}, env: Env = processEnv()): KubeRest {
   return KubeRest.fromCredentials(
     loadCredentials(opts, env),
     opts.maxSockets === undefined ? {} : { maxSockets: opts.maxSockets },

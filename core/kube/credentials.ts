@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { ENV, processEnv, type Env } from '../config/env.js';
 
 /**
  * What `KubeRest` needs to reach an API server, read here rather than through `@kubernetes/client-node`: importing
@@ -36,23 +37,23 @@ const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 export function loadCredentials(
   opts: { kubeconfig?: string } = {},
-  env: NodeJS.ProcessEnv = process.env,
+  env: Env = processEnv(),
 ): KubeCredentials {
   if (opts.kubeconfig) return fromKubeconfig(opts.kubeconfig);
-  if (env.KUBERNETES_SERVICE_HOST) return inCluster(env);
-  const list = env.KUBECONFIG?.split(':').filter(Boolean) ?? [];
+  if (env[ENV.KUBERNETES_SERVICE_HOST]) return inCluster(env);
+  const list = env[ENV.KUBECONFIG]?.split(':').filter(Boolean) ?? [];
   const paths = (list.length ? list : [join(homedir(), '.kube', 'config')]).filter((p) => existsSync(p));
   if (!paths.length) {
     throw new ConfigError('no Kubernetes credentials: not in a cluster, and no kubeconfig file found', {
-      KUBECONFIG: env.KUBECONFIG ?? null,
+      KUBECONFIG: env[ENV.KUBECONFIG] ?? null,
     });
   }
   return fromKubeconfig(...paths);
 }
 
-function inCluster(env: NodeJS.ProcessEnv): KubeCredentials {
-  const host = env.KUBERNETES_SERVICE_HOST!;
-  const port = env.KUBERNETES_SERVICE_PORT ?? '443';
+function inCluster(env: Env): KubeCredentials {
+  const host = env[ENV.KUBERNETES_SERVICE_HOST]!;
+  const port = env[ENV.KUBERNETES_SERVICE_PORT] ?? '443';
   return {
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
     ca: readFileSync(join(SA_DIR, 'ca.crt')),

@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { childEnv } from '../child-env.js';
+import { ENV } from '../config/env.js';
 
 /** What to run: the local stand-in for a worker Job's pod template. */
 export interface LaunchSpec {
@@ -34,7 +35,7 @@ export type LaunchReason = 'Completed' | 'Failed' | 'DeadlineExceeded' | 'Signal
  * when the launcher's process ends, however it ends (SIGKILL included). A child that sees it end has lost its parent
  * and should stop at once (local/parent-pipe.ts), as a pod's containers stop with the pod.
  */
-export const PARENT_PIPE_ENV = 'EMBEDCTL_PARENT_PIPE';
+export const PARENT_PIPE_ENV = ENV.EMBEDCTL_PARENT_PIPE;
 
 export interface LaunchResult {
   name: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { programEnv } from '../../cdk8s/common.js';
 import { loadEnvironment } from '../../cdk8s/config.js';
-import { ENV } from '../../cdk8s/env.js';
+import { ENV } from '../../core/config/env.js';
 import { parseControllerConfig } from '../../controller/config.js';
 
 const value = (env: ReturnType<typeof programEnv>, name: string) =>

@@ -8,13 +8,13 @@ import { parseAllDocuments } from 'yaml';
 
 import { DEFAULT_ENV, OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
 import { ENVIRONMENT_NAMES, NODE_BRIDGE_IP, NODE_PORTS, loadEnvironment } from '../../cdk8s/config.js';
-import { ENV, ENV_VARS } from '../../cdk8s/env.js';
+import { ENV, ENV_VARS, WORKER_CONFIG_KEYS } from '../../core/config/env.js';
 import { embeddingJobCrd } from '../../crds/embedding-job-crd.js';
 import { workerImageAllowlist, workerSecretAllowlist } from '../../cdk8s/charts/admission.js';
 import { DispatchSettings, parseWorkerConfigMap } from '../../controller/config.js';
 import { buildWorkerJob } from '../../controller/worker-job.js';
 import { WORKER_LABELS } from '../../core/contracts/labels.js';
-import { imageAllowed } from '../../controller/worker-policy.js';
+import { imageAllowed } from '../../core/contracts/image-reference.js';
 
 type Obj = {
   apiVersion: string;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ENV } from '../../../cdk8s/env.js';
+import { ENV } from '../../../core/config/env.js';
 import { COLLECTIONS } from '../../../core/contracts/ids.js';
 import { readPointer } from '../../../core/snapshot/s3-snapshot.js';
 import { listVersions, readCurrent } from '../../../core/snapshot/volume.js';

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ENV } from '../../../cdk8s/env.js';
+import { ENV } from '../../../core/config/env.js';
 import { DEFAULT_CONFIG } from '../../../compactor/compactor.js';
 import { COLLECTIONS } from '../../../core/contracts/ids.js';
 import { ConfigError } from '../../../core/errors.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ENV, LEASE_NAMES } from '../../../cdk8s/env.js';
+import { ENV, LEASE_NAMES } from '../../../core/config/env.js';
 import { ConfigError } from '../../../core/errors.js';
 import { fenceVolume } from '../../../core/snapshot/fence.js';
 import { describeLiveState, ensureLiveIntact, intactVersion } from '../../../core/snapshot/repair.js';

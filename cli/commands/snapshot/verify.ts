@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ENV } from '../../../cdk8s/env.js';
+import { ENV } from '../../../core/config/env.js';
 import { COLLECTIONS, type Collection } from '../../../core/contracts/ids.js';
 import type { ObjectStore } from '../../../core/ports/object-store.js';
 import { fileSha256 } from '../../../core/snapshot/file-digests.js';

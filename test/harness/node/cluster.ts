@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { synthToDir } from '../../../cdk8s/app.js';
 import type { EnvironmentConfig } from '../../../cdk8s/config.js';
 import { loadEnvironment, NODE_BRIDGE_IP, NODE_PORTS } from '../../../cdk8s/config.js';
-import { OPENAI_SECRET } from '../../../cdk8s/env.js';
+import { OPENAI_SECRET } from '../../../core/config/env.js';
 import { startApiServer } from '../apiserver.js';
 import type { Component, ComponentContext } from '../component.js';
 import { startControllerManager } from '../controller-manager.js';

@@ -1,10 +1,12 @@
 // Two compactors at once (docs/adr/0004-single-compactor-fencing-token.md: two writers corrupt silently, so the Lease
 // is the only protection): only the holder publishes; the other waits without touching the volume; a holder that was
-// paused past its lease (SIGSTOP) and resumes finds the lease gone, publishes nothing, and exits 3 (failures 1, 2).
+// paused past its lease (SIGSTOP) and resumes finds the lease gone, publishes nothing, and exits
+// EXIT.leaseLost (failures 1, 2).
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
+import { EXIT } from '../../../core/config/exit-codes.js';
 import { runCollection } from '../../../core/contracts/compaction-run.js';
 import { FileLeaseBackend } from '../../../core/lease/file-lease.js';
 import { versionsDir } from '../../../core/snapshot/volume.js';
@@ -61,7 +63,7 @@ async function completed(
 }
 
 describe('two compactors', () => {
-  it('only the lease holder publishes; a paused holder that lost its lease publishes nothing and exits 3', async () => {
+  it('only the lease holder publishes; a paused holder that lost its lease publishes nothing and exits with leaseLost', async () => {
     const w = await makeWorld(env, 'two');
     const r1 = makeReceipt(70);
     const run1 = await writeRun(w, r1);
@@ -108,7 +110,7 @@ describe('two compactors', () => {
       const beforeResume = await publishers(w);
       a.child.kill('SIGCONT');
       const aDone = await a.done;
-      expect(aDone.code, aDone.stderr).toBe(3);
+      expect(aDone.code, aDone.stderr).toBe(EXIT.leaseLost);
       expect(await publishers(w)).toEqual(beforeResume);
       const after = beforeResume.filter((p) => !before.some((q) => q.version === p.version));
       expect(after.length).toBeGreaterThan(0);

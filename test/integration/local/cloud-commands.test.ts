@@ -1,6 +1,6 @@
 // `embedctl submit --cloud` and `embedctl status --cloud` against the real servers of the test environment: moto
 // (SQS + S3) and the kube-apiserver with the EmbeddingJob CRD. Through the CLI in a child process, with only the
-// environment variables the deployed programs read (cdk8s/env.ts).
+// environment variables the deployed programs read (core/config/env.ts).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

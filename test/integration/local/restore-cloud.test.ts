@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
-import { LEASE_NAMES } from '../../../cdk8s/env.js';
+import { LEASE_NAMES } from '../../../core/config/env.js';
 import { makeKubeClient } from '../../../core/kube/client.js';
 import { KubeLeaseBackend } from '../../../core/lease/kube-lease.js';
 import { FencedLease, LeaseLostError } from '../../../core/lease/lease.js';

@@ -13,7 +13,7 @@ import type { Item } from '../../../core/ports/ledger.js';
 import type { QueueMessage } from '../../../core/ports/queue.js';
 import { detect } from '../../../stream/change-detection.js';
 import { pendingRunSweeperFromEnv } from '../../../stream/from-env.js';
-import { streamMetrics } from '../../../stream/metrics.js';
+import { StreamMetrics } from '../../../stream/metrics.js';
 import { PendingRunSweeper } from '../../../stream/sweeper.js';
 import { awsSettings, createQueueWithDlq, uniqueName } from '../../support/aws.js';
 
@@ -108,13 +108,15 @@ describe('PendingRunSweeper on DynamoDB + SQS', () => {
   });
 
   it('re-announces a run PENDING past the threshold with exactly its INSERT message, once per collection; fresh and COMPLETED runs are not swept', async () => {
+    const metrics = new StreamMetrics();
     const counter = async (c: Collection) =>
-      (await streamMetrics.sweptRuns.get()).values.find((v) => v.labels.collection === c)?.value ?? 0;
+      (await metrics.sweptRuns.get()).values.find((v) => v.labels.collection === c)?.value ?? 0;
     const before = { lines: await counter('lines'), words: await counter('words') };
     const sweeper = new PendingRunSweeper({
       ledger,
       queues,
       log,
+      metrics,
       afterMs: 30 * 60_000,
       region: settings.region,
     });

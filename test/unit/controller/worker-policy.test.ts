@@ -8,10 +8,9 @@ import { DispatchSettings, parseWorkerConfigMap } from '../../../controller/conf
 import {
   WORKER_SERVICE_ACCOUNT,
   WorkerConfigRefused,
-  imageAllowed,
-  imageRepository,
   type WorkerPolicy,
 } from '../../../controller/worker-policy.js';
+import { imageAllowed, imageRepository } from '../../../core/contracts/image-reference.js';
 
 const policy: WorkerPolicy & { configMap: string } = {
   configMap: 'embedctl-worker',

@@ -1,13 +1,15 @@
-import { register } from 'prom-client';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { HealthServer } from '../../../../core/http/health-server.js';
 import { createLogger } from '../../../../core/log.js';
-import { compactorMetrics, streamMetrics } from '../../../../stream/metrics.js';
+import { CompactorMetrics } from '../../../../compactor/metrics.js';
+import { StreamMetrics } from '../../../../stream/metrics.js';
 
 describe('health and metrics endpoint', () => {
   it('serves /healthz, /readyz from the probes and the embedctl_ metrics on /metrics', async () => {
     let ready = false;
-    // The compactor's wiring: its metrics and the stream's live on prom-client's default registry.
+    // The compactor's wiring: one injected registry for its metrics (compactor/command.ts).
+    const register = new Registry();
     const srv = new HealthServer({
       port: 0,
       host: '127.0.0.1',
@@ -22,6 +24,9 @@ describe('health and metrics endpoint', () => {
       expect((await fetch(url('/readyz'))).status).toBe(503);
       ready = true;
       expect((await fetch(url('/readyz'))).status).toBe(200);
+      // On the registry the compactor program gives them (compactor/command.ts).
+      const compactorMetrics = new CompactorMetrics(register);
+      const streamMetrics = new StreamMetrics(register);
       compactorMetrics.merged.inc({ collection: 'lines', how: 'added' }, 3);
       compactorMetrics.dlq.inc({ queue: 'lines', reason: 'InvalidMessage' });
       streamMetrics.records.inc({ event: 'INSERT' });

@@ -1,15 +1,24 @@
 /**
- * Environment variables the programs (`embedctl controller | worker | compactor`) read, and the charts set.
+ * Environment variables the programs (`embedctl controller | worker | compactor`, the stream processor, local mode)
+ * read, and the charts set.
  *
- * This file is the single list both sides agree on: the cdk8s app (cdk8s/charts/*.ts) writes these names into pod
- * specs, and program code should import the constants from here instead of spelling the strings again, e.g.
+ * The single list of names: every variable any program reads is named here, the cdk8s app (cdk8s/charts/*.ts) writes
+ * the deployed ones into pod specs, and each program parses its own with one zod schema (core/config/<program>.ts,
+ * controller/config.ts), whose errors name the variable and the bad value. Nothing else reads `process.env`.
  *
- *   import { ENV } from '../cdk8s/env.js';
- *   const url = process.env[ENV.EMBED_QUEUE_URL];
- *
- * `usedBy` says which programs receive the variable in the charts; `required` says whether the charts always set it.
- * Changing a name here changes the charts on the next `npm run synth` (the drift test then demands a re-synth).
+ * `ENV_VARS` lists the variables the charts set: `usedBy` says which programs receive them, `required` whether the
+ * charts always set them. The tuning variables below them (COMPACTOR_*, STREAM_*, …) are never set by the charts;
+ * their defaults are in the schemas. Changing a name here changes the charts on the next `npm run synth` (the drift
+ * test then demands a re-synth).
  */
+
+/** The process environment, or one a caller passes (tests, local mode's children). */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The only read of `process.env`: programs call it at their edge and pass the result down. */
+export function processEnv(): Env {
+  return process.env;
+}
 
 export type Program = 'controller' | 'worker' | 'compactor';
 
@@ -82,6 +91,65 @@ export const ENV = {
    */
   KUBERNETES_SERVICE_HOST: 'KUBERNETES_SERVICE_HOST',
   KUBERNETES_SERVICE_PORT: 'KUBERNETES_SERVICE_PORT',
+  /** kubeconfig files (colon-separated) when not in a cluster. */
+  KUBECONFIG: 'KUBECONFIG',
+  /** Region fallback the AWS SDK also honours when AWS_REGION is unset. */
+  AWS_DEFAULT_REGION: 'AWS_DEFAULT_REGION',
+  /** Per-attempt AWS HTTP timeouts in milliseconds (core/aws/config.ts DEFAULT_AWS_TIMEOUTS). */
+  AWS_CONNECT_TIMEOUT_MS: 'AWS_CONNECT_TIMEOUT_MS',
+  AWS_REQUEST_TIMEOUT_MS: 'AWS_REQUEST_TIMEOUT_MS',
+
+  /** Compactor: a file lease (local mode, tests) instead of the Kubernetes Lease LEASE_NAME. */
+  LEASE_FILE: 'LEASE_FILE',
+  /** Compactor: lease duration in milliseconds. */
+  LEASE_DURATION_MS: 'LEASE_DURATION_MS',
+  /** Compactor tuning (core/config/compactor.ts; defaults in compactor/config.ts DEFAULT_CONFIG). */
+  COMPACTOR_WORK_DIR: 'COMPACTOR_WORK_DIR',
+  COMPACTOR_BATCH_SIZE: 'COMPACTOR_BATCH_SIZE',
+  COMPACTOR_BATCH_WINDOW_MS: 'COMPACTOR_BATCH_WINDOW_MS',
+  COMPACTOR_PUBLISH_HOLD_MS: 'COMPACTOR_PUBLISH_HOLD_MS',
+  COMPACTOR_WAIT_SECONDS: 'COMPACTOR_WAIT_SECONDS',
+  COMPACTOR_VISIBILITY_SECONDS: 'COMPACTOR_VISIBILITY_SECONDS',
+  COMPACTOR_MAX_RECEIVES: 'COMPACTOR_MAX_RECEIVES',
+  COMPACTOR_KEEP_VERSIONS: 'COMPACTOR_KEEP_VERSIONS',
+  COMPACTOR_GRACE_SECONDS: 'COMPACTOR_GRACE_SECONDS',
+  COMPACTOR_S3_EVERY_PUBLISHES: 'COMPACTOR_S3_EVERY_PUBLISHES',
+  COMPACTOR_S3_EVERY_SECONDS: 'COMPACTOR_S3_EVERY_SECONDS',
+  COMPACTOR_S3_KEEP: 'COMPACTOR_S3_KEEP',
+  COMPACTOR_EXIT_WHEN_IDLE_MS: 'COMPACTOR_EXIT_WHEN_IDLE_MS',
+  COMPACTOR_MAX_GROUP_BYTES: 'COMPACTOR_MAX_GROUP_BYTES',
+  COMPACTOR_STALL_SECONDS: 'COMPACTOR_STALL_SECONDS',
+  COMPACTOR_CRASH_LIMIT: 'COMPACTOR_CRASH_LIMIT',
+  COMPACTOR_CHROMA_TIMEOUT_SECONDS: 'COMPACTOR_CHROMA_TIMEOUT_SECONDS',
+
+  /** Stream processor (core/config/stream.ts): `off` disables it in the controller. */
+  STREAM_PROCESSOR: 'STREAM_PROCESSOR',
+  /** Stream checkpoints in this file instead of the ConfigMap (local mode, tests). */
+  STREAM_CHECKPOINT_FILE: 'STREAM_CHECKPOINT_FILE',
+  /** Name of the checkpoint ConfigMap (default STREAM_CHECKPOINT_CONFIGMAP). */
+  STREAM_CHECKPOINT_CONFIGMAP: 'STREAM_CHECKPOINT_CONFIGMAP',
+  /** Pending-run sweeper (stream/sweeper.ts): interval (0 = off), minimum run age, runs per sweep. */
+  STREAM_SWEEP_INTERVAL_MS: 'STREAM_SWEEP_INTERVAL_MS',
+  STREAM_SWEEP_AFTER_MS: 'STREAM_SWEEP_AFTER_MS',
+  STREAM_SWEEP_LIMIT: 'STREAM_SWEEP_LIMIT',
+  /** Standalone stream processor (stream/main.ts): `1` records no job results. */
+  STREAM_NO_SINK: 'STREAM_NO_SINK',
+
+  /** `npm run synth` (cdk8s/main.ts): the environment to synthesize when --env is not given. */
+  EMBEDCTL_ENV: 'EMBEDCTL_ENV',
+  /** Local mode's home directory (default `.local`). */
+  EMBEDCTL_HOME: 'EMBEDCTL_HOME',
+  /** Local mode: `1` starts children with tsx from the sources instead of the bundle. */
+  EMBEDCTL_CHILD_TSX: 'EMBEDCTL_CHILD_TSX',
+  /** Local mode: set on children whose stdin is the parent's lifeline pipe (core/local/launcher.ts). */
+  EMBEDCTL_PARENT_PIPE: 'EMBEDCTL_PARENT_PIPE',
+  /**
+   * Fault injection for the crash-matrix tests (core/testing/crash-points.ts), read only at the program edge: SIGKILL
+   * at step EMBEDCTL_CRASH_AT after skipping EMBEDCTL_CRASH_AFTER hits; every time run EMBEDCTL_CRASH_ON_RUN loads.
+   */
+  EMBEDCTL_CRASH_AT: 'EMBEDCTL_CRASH_AT',
+  EMBEDCTL_CRASH_AFTER: 'EMBEDCTL_CRASH_AFTER',
+  EMBEDCTL_CRASH_ON_RUN: 'EMBEDCTL_CRASH_ON_RUN',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];

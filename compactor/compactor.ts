@@ -6,7 +6,7 @@ import { Lane } from './lane.js';
 import { ServerRegistry } from './server-registry.js';
 
 export { DEFAULT_CONFIG, type CompactorConfig, type CompactorDeps } from './config.js';
-export type { BatchResult } from './lane.js';
+export type { BatchResult } from './batch-result.js';
 
 /**
  * The singleton compactor (DESIGN §2, issue 5): LINES/WORDS messages → merged working copy → immutable version on the

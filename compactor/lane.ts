@@ -24,8 +24,6 @@ import { S3Mirror } from './s3-mirror.js';
 import type { ServerRegistry } from './server-registry.js';
 import { WorkingCopy } from './working-copy.js';
 
-export type { BatchResult } from './batch-result.js';
-
 /** What a lane needs from its compactor: the shared deps, config, server registry and the volume fence. */
 export interface LaneOwner {
   readonly deps: CompactorDeps;

@@ -6,7 +6,7 @@ import type { RunRef } from './plan.js';
 
 /** When a message is given up on (dead-lettered) and with what reason, decided from what is known (pure). */
 
-/** A message in whose batch the process died too often (crash-record.ts `isolate` decides which). */
+/** A message in whose batch the process died too often (compactor/isolation.ts decides which). */
 export function crashLoopReason(d: { deaths: number; alone: number }): string {
   return `CrashLoop: the compactor died ${d.deaths} times with this message in its batch, ${d.alone} times with it alone`;
 }

@@ -3,7 +3,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Queue, QueueMessage } from '../core/ports/queue.js';
 
-export interface ReceiveOptions {
+export interface BatchReceiveOptions {
   /** Long-poll wait of the first receive. */
   waitSeconds: number;
   /** After the first message arrives, keep receiving for up to this long to fill the batch. */
@@ -15,7 +15,7 @@ export interface ReceiveOptions {
 /** Receives up to batchSize messages: one long poll, then more for up to the batch window. */
 export async function receiveBatch(
   q: Queue,
-  opts: ReceiveOptions,
+  opts: BatchReceiveOptions,
   signal: AbortSignal,
   log: Logger,
 ): Promise<QueueMessage[]> {

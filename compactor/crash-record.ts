@@ -27,9 +27,9 @@ const FORGET_MS = 15 * 24 * 3600_000;
  * Durable count of process deaths per message (failure: a message that kills the compactor — OOM, a crash in
  * Chroma — never reaches `failed()`, so without this it is redelivered until retention expires). Before a batch is
  * processed its message ids are written here; a clean end clears them. A process that starts and finds ids left
- * charges each of them one death. The lane then isolates suspects (compactor/isolation.ts), so a repeat death narrows down to the
- * culprit, which goes to the DLQ with reason `CrashLoop` once it died alone `crashLimit` times. Kept on the shared
- * volume, next to the collection, because a restarted pod may run on another node.
+ * charges each of them one death. The lane then isolates suspects (compactor/isolation.ts), so a repeat death
+ * narrows down to the culprit, which goes to the DLQ with reason `CrashLoop` once it died alone `crashLimit` times.
+ * Kept on the shared volume, next to the collection, because a restarted pod may run on another node.
  */
 export class CrashRecord {
   private state: State = { inflight: [], messages: {} };

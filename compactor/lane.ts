@@ -39,9 +39,9 @@ type How = { holdMore: boolean; exclusive: boolean };
 
 /**
  * One collection's lane: receive → merge (compactor/merge.ts) → publish (compactor/publish.ts: fenced,
- * compare-and-swap of CURRENT) → decide runs → delete messages. A batch that fails is bisected (compactor/bisect.ts)
- * so only the culprit is retried or dead-lettered; a message in whose batch the process died is isolated
- * (CrashRecord).
+ * compare-and-swap of CURRENT) → decide runs → delete messages (compactor/commit.ts). A batch that fails is
+ * bisected (compactor/bisect.ts) so only the culprit is retried or dead-lettered; a message in whose batch the
+ * process died is isolated (compactor/isolation.ts).
  */
 export class Lane {
   readonly wc: WorkingCopy;
@@ -293,7 +293,7 @@ export class Lane {
     return commitBatches(this.committing, [await mergeBatch(this.merging, msgs, signal)]);
   }
 
-  /** Publishes the working copy as the new live version (compactor/publish.ts); the working copy now derives from it. */
+  /** Publishes the working copy as the new live version (compactor/publish.ts), the base of what merges next. */
   async publish(mergedIds: string[]): Promise<string> {
     const version = await publishVersion(this.publishing, this.base, mergedIds);
     this.base = version;

@@ -35,11 +35,11 @@ export interface PublishContext {
 
 /**
  * Stop (Chroma flushes; its HNSW files are persisted after every merge, see WorkingCopy) → copy into a hidden
- * staging dir on the volume, verified byte-identical by SHA-256 of every file, while the working server restarts on
- * the very bytes being copied and validates them with real Chroma reads (count, a query, every merged id) → rename →
- * fence → compare-and-swap CURRENT from `base`, the version the working copy came from. Chroma never runs on the
- * shared volume (slow and unsafe on NFS), and each publish loads the index once (the working server needs it anyway).
- * Returns the version now live.
+ * staging dir on the volume, verified byte-identical by SHA-256 of every file, while the working server restarts
+ * on the very bytes being copied and validates them with real Chroma reads (count, a query, every merged id) →
+ * rename → fence → compare-and-swap CURRENT from `base`, the version the working copy came from. Chroma never runs
+ * on the shared volume (slow and unsafe on NFS), and each publish loads the index once (the working server needs it
+ * anyway). Returns the version now live.
  */
 export async function publishVersion(
   ctx: PublishContext,

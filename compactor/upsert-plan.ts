@@ -18,7 +18,7 @@ export interface Upserts {
   unchanged: number;
 }
 
-/** Incoming records against the stored ones of the same ids: add new ids, skip unchanged, update metadata, else replace. */
+/** Incoming records against the stored ones: add new ids, skip unchanged, update metadata, else replace. */
 export function planUpserts(records: Iterable<VectorRecord>, existing: Map<string, StoredRecord>): Upserts {
   const out: Upserts = { toAdd: [], toReplace: [], toUpdate: [], unchanged: 0 };
   for (const r of records) {

@@ -7,7 +7,7 @@ import { CompactorMetrics } from './metrics.js';
 import { ServerRegistry } from './server-registry.js';
 
 export { DEFAULT_CONFIG, type CompactorConfig, type CompactorDeps } from './config.js';
-export type { BatchResult } from './lane.js';
+export type { BatchResult } from './batch-result.js';
 
 /**
  * The singleton compactor (docs/adr/0004-single-compactor-fencing-token.md): LINES/WORDS messages → merged working copy

@@ -5,7 +5,7 @@ import type { QueueMessage } from '../core/ports/queue.js';
 import { errorMessage } from '../core/errors.js';
 import { fsyncDir, writeDurably } from '../core/snapshot/volume.js';
 
-interface Deaths {
+export interface Deaths {
   /** Times the process died while this message was in the batch being processed. */
   deaths: number;
   /** …of which while it was processed alone, with the other lane idle (nothing else can have killed it). */
@@ -27,9 +27,9 @@ const FORGET_MS = 15 * 24 * 3600_000;
  * Durable count of process deaths per message (failure: a message that kills the compactor — OOM, a crash in
  * Chroma — never reaches `failed()`, so without this it is redelivered until retention expires). Before a batch is
  * processed its message ids are written here; a clean end clears them. A process that starts and finds ids left
- * charges each of them one death. The lane then isolates suspects (`isolate`), so a repeat death narrows down to the
- * culprit, which goes to the DLQ with reason `CrashLoop` once it died alone `crashLimit` times. Kept on the shared
- * volume, next to the collection, because a restarted pod may run on another node.
+ * charges each of them one death. The lane then isolates suspects (compactor/isolation.ts), so a repeat death
+ * narrows down to the culprit, which goes to the DLQ with reason `CrashLoop` once it died alone `crashLimit` times.
+ * Kept on the shared volume, next to the collection, because a restarted pod may run on another node.
  */
 export class CrashRecord {
   private state: State = { inflight: [], messages: {} };
@@ -100,34 +100,4 @@ export class CrashRecord {
     await rename(tmp, this.path);
     await fsyncDir(dirname(this.path));
   }
-}
-
-/**
- * How a received batch is processed given its messages' deaths (pure): messages that died alone `crashLimit` times
- * go to the DLQ; never-suspected ones form one batch; suspects of one death go in groups of √batchSize, of more
- * deaths one at a time and `exclusive` (run with the other lane idle, so a death then is theirs alone). A culprit among 1,000 is dead-lettered after 2 + `crashLimit` deaths (the full batch, its
- * group of 32, then alone), and an innocent message is never dead-lettered for it (it never dies alone).
- */
-export function isolate<M extends { id: string }>(
-  msgs: M[],
-  deathsOf: (id: string) => Deaths | undefined,
-  opts: { batchSize: number; crashLimit: number },
-): { crashLooping: { m: M; deaths: Deaths }[]; groups: { msgs: M[]; exclusive: boolean }[] } {
-  const crashLooping: { m: M; deaths: Deaths }[] = [];
-  const clean: M[] = [];
-  const once: M[] = [];
-  const alone: M[][] = [];
-  for (const m of msgs) {
-    const d = deathsOf(m.id);
-    if (!d || d.deaths === 0) clean.push(m);
-    else if (d.alone >= opts.crashLimit) crashLooping.push({ m, deaths: d });
-    else if (d.deaths === 1) once.push(m);
-    else alone.push([m]);
-  }
-  const size = Math.max(1, Math.ceil(Math.sqrt(opts.batchSize)));
-  const groups = clean.length ? [{ msgs: clean, exclusive: false }] : [];
-  for (let i = 0; i < once.length; i += size)
-    groups.push({ msgs: once.slice(i, i + size), exclusive: false });
-  for (const msgs of alone) groups.push({ msgs, exclusive: true });
-  return { crashLooping, groups };
 }

@@ -9,7 +9,7 @@ import { SqsQueue } from '../core/aws/sqs-queue.js';
 import { parseCompactorEnv, parseCompactorLease, parseCompactorTuning } from '../core/config/compactor.js';
 import { DEFAULT_METRICS_PORT, ENV, processEnv, type Env } from '../core/config/env.js';
 import { EXIT } from '../core/config/exit-codes.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { HealthServer } from '../core/http/health-server.js';
 import { makeKubeClient } from '../core/kube/client.js';
 import { FileLeaseBackend } from '../core/lease/file-lease.js';
@@ -91,11 +91,11 @@ export async function runCompactor(
     return EXIT.ok;
   } catch (err) {
     if (err instanceof LeaseLostError || compactor.deps.lease.lostSignal.aborted) {
-      opts.log.error({ err: errorMessage(err) }, 'compactor lease lost: exiting without further writes');
+      opts.log.error({ err }, 'compactor lease lost: exiting without further writes');
       return EXIT.leaseLost;
     }
     if ((err as Error).name === 'AbortError' && controller.signal.aborted) return EXIT.ok;
-    opts.log.error({ err: errorMessage(err), stack: (err as Error).stack }, 'compactor failed');
+    opts.log.error({ err }, 'compactor failed');
     return err instanceof ConfigError ? EXIT.usage : EXIT.failed;
   } finally {
     process.off('SIGTERM', onSignal);
@@ -132,7 +132,7 @@ export function register(program: Command): void {
           registry,
         });
       } catch (err) {
-        log.error({ err: errorMessage(err) }, 'compactor could not start');
+        log.error({ err }, 'compactor could not start');
         code = err instanceof ConfigError ? EXIT.usage : EXIT.failed;
       }
       process.exit(code);

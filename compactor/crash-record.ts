@@ -2,7 +2,6 @@ import { mkdir, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../core/log.js';
 import type { QueueMessage } from '../core/ports/queue.js';
-import { errorMessage } from '../core/errors.js';
 import { fsyncDir, writeDurably } from '../core/snapshot/volume.js';
 
 export interface Deaths {
@@ -46,10 +45,7 @@ export class CrashRecord {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT')
-        this.log.warn(
-          { err: errorMessage(err), path: this.path },
-          'crash record unreadable; starting afresh',
-        );
+        this.log.warn({ err, path: this.path }, 'crash record unreadable; starting afresh');
       this.state = { inflight: [], messages: {} };
     }
     const charged = this.state.inflight;

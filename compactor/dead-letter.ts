@@ -1,6 +1,5 @@
 import { runCollection } from '../core/contracts/compaction-run.js';
 import type { Collection } from '../core/contracts/ids.js';
-import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Ledger } from '../core/ports/ledger.js';
 import type { Queue, QueueMessage } from '../core/ports/queue.js';
@@ -51,7 +50,7 @@ export class DeadLetters {
           error: reason.slice(0, 1000),
         });
     } catch (err) {
-      this.log.warn({ err: errorMessage(err), runId: ref.runId }, 'could not mark the run FAILED');
+      this.log.warn({ err, runId: ref.runId }, 'could not mark the run FAILED');
     }
   }
 }

@@ -3,7 +3,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Semaphore } from 'async-mutex';
 import type { Collection } from '../core/contracts/ids.js';
 import { backoffMs } from '../core/backoff.js';
-import { errorMessage } from '../core/errors.js';
 import { LeaseLostError } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
 import type { QueueMessage } from '../core/ports/queue.js';
@@ -165,7 +164,7 @@ export class Lane {
       } catch (err) {
         if (signal.aborted) break;
         // Throttled or failed receives count toward nothing (failure 5): back off and poll again.
-        this.log.warn({ err: errorMessage(err) }, 'receive failed; backing off');
+        this.log.warn({ err }, 'receive failed; backing off');
         await sleep(1000, undefined, { signal }).catch(() => undefined);
         continue;
       }
@@ -261,16 +260,11 @@ export class Lane {
       // A CURRENT moved by someone else is refused and reloaded (below), not a lost lease: ours is still valid.
       const moved = err instanceof CurrentMovedError && !this.deps.lease.lostSignal.aborted;
       if (!moved && (err instanceof LeaseLostError || this.deps.lease.lostSignal.aborted)) {
-        this.log.error({ err: errorMessage(err) }, 'lease lost: stopping without writing');
+        this.log.error({ err }, 'lease lost: stopping without writing');
         throw err;
       }
-      this.log.error(
-        { err: errorMessage(err), messages: batch.length },
-        'batch failed; working copy reset to the live version',
-      );
-      await this.crashes
-        .end([])
-        .catch((e: unknown) => this.log.warn({ err: errorMessage(e) }, 'crash record not cleared'));
+      this.log.error({ err, messages: batch.length }, 'batch failed; working copy reset to the live version');
+      await this.crashes.end([]).catch((e: unknown) => this.log.warn({ err: e }, 'crash record not cleared'));
       await this.openLive();
       return { msgs: batch.filter((m) => this.held.has(m)), err };
     }
@@ -301,7 +295,7 @@ export class Lane {
           this.held.release([m]);
         }
       } catch (e) {
-        this.log.warn({ err: errorMessage(e) }, 'could not reschedule a failed message');
+        this.log.warn({ err: e }, 'could not reschedule a failed message');
       }
     }
   }

@@ -1,7 +1,7 @@
 import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Collection } from '../core/contracts/ids.js';
-import { errorMessage, TransientError } from '../core/errors.js';
+import { TransientError } from '../core/errors.js';
 import type { FencedLease } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
 import {
@@ -135,7 +135,7 @@ export async function pruneOld(
     if (removed.length) log.info({ removed }, 'pruned old versions');
     await countVersions(ctx.metrics, root, c);
   } catch (err) {
-    log.warn({ err: errorMessage(err) }, 'prune failed');
+    log.warn({ err }, 'prune failed');
   }
 }
 

@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Queue, QueueMessage } from '../core/ports/queue.js';
 
@@ -39,7 +38,7 @@ export async function receiveBatch(
       });
     } catch (err) {
       // A throttled fill-up receive ends the window; what we already hold is processed now.
-      log.warn({ err: errorMessage(err) }, 'receive failed while filling the batch');
+      log.warn({ err }, 'receive failed while filling the batch');
       break;
     }
     if (more.length === 0)

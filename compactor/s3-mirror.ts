@@ -1,5 +1,4 @@
 import type { Collection } from '../core/contracts/ids.js';
-import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import { archiveKey, pointerKey, uploadSnapshot } from '../core/snapshot/s3-snapshot.js';
@@ -63,7 +62,7 @@ export class S3Mirror {
         await this.trim(pointer); // the pointer may name a newer version than ours: that one is kept
       } catch (err) {
         this.unmirrored ??= version;
-        log.error({ err: errorMessage(err), version }, 'S3 snapshot upload failed; will retry');
+        log.error({ err, version }, 'S3 snapshot upload failed; will retry');
       }
     });
     this.upload = job;

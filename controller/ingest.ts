@@ -121,7 +121,7 @@ export class Ingest {
         if (signal.aborted) break;
         errors++;
         const delay = backoffMs(errors, { baseMs: 500, maxMs: 30_000 });
-        log.warn({ err: errorMessage(err), retryInMs: delay }, 'receive failed');
+        log.warn({ err, retryInMs: delay }, 'receive failed');
         await sleep(delay, undefined, { signal }).catch(() => undefined);
         continue;
       }
@@ -170,9 +170,7 @@ export class Ingest {
   private deleteStored(handles: string[], log: Logger): void {
     const p = this.d.queue
       .deleteBatch(handles)
-      .catch((err: unknown) =>
-        log.warn({ messages: handles.length, err: errorMessage(err) }, 'could not delete messages'),
-      )
+      .catch((err: unknown) => log.warn({ messages: handles.length, err: err }, 'could not delete messages'))
       .finally(() => this.deleting.delete(p));
     this.deleting.add(p);
   }
@@ -205,7 +203,7 @@ export class Ingest {
       }
       m.inc({ result: 'failed' });
       log.error(
-        { ej: name, messageId: message.id, err: errorMessage(err) },
+        { ej: name, messageId: message.id, err: err },
         'could not create EmbeddingJob; message left in the queue',
       );
       return;
@@ -221,10 +219,7 @@ export class Ingest {
       log.warn({ messageId: message.id, reason }, 'message dead-lettered');
     } catch (err) {
       this.d.metrics.messages.inc({ result: 'failed' });
-      log.error(
-        { messageId: message.id, err: errorMessage(err) },
-        'could not dead-letter message; left in the queue',
-      );
+      log.error({ messageId: message.id, err: err }, 'could not dead-letter message; left in the queue');
     }
   }
 }

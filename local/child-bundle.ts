@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { ENV, processEnv } from '../core/config/env.js';
 
@@ -67,7 +66,7 @@ export async function fastChildEntry(self: ChildCommand, log?: Logger): Promise<
     }
     return { command: process.execPath, args: [main] };
   } catch (err) {
-    log?.info({ err: errorMessage(err) }, 'children start through tsx (no bundle)');
+    log?.info({ err }, 'children start through tsx (no bundle)');
     return self;
   }
 }

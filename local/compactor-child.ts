@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { errorMessage } from '../core/errors.js';
 import { FileLeaseBackend } from '../core/lease/file-lease.js';
 import { FencedLease, LeaseLostError } from '../core/lease/lease.js';
 import { Compactor } from '../compactor/compactor.js';
@@ -93,11 +92,11 @@ export async function runCompactorChild(opts: {
     code = EXIT.ok;
   } catch (err) {
     if (err instanceof LeaseLostError || lease.lostSignal.aborted) {
-      log.error({ err: errorMessage(err) }, 'compactor lease lost');
+      log.error({ err }, 'compactor lease lost');
       code = EXIT.leaseLost;
     } else if (controller.signal.aborted) code = EXIT.ok;
     else {
-      log.error({ err: errorMessage(err) }, 'compactor failed');
+      log.error({ err }, 'compactor failed');
       code = EXIT.failed;
     }
   } finally {

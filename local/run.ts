@@ -3,7 +3,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { embeddingJobName } from '../core/contracts/embedding-job.js';
-import { errorMessage, UsageError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
 import { ExponentialBackoff } from '../core/kube/work-queue.js';
 import { ProcessLauncher, type LaunchResult } from '../core/local/launcher.js';
 import type { Logger } from '../core/log.js';
@@ -27,7 +27,6 @@ import { RunObserver } from './run-observer.js';
 import type { RunSummary } from './run-summary.js';
 
 export type { RunSummary, StageTime } from './run-summary.js';
-import { ENV, processEnv } from '../core/config/env.js';
 
 export interface RunOptions {
   home?: string;
@@ -259,7 +258,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     await launcher.stop(5000);
     // Every child is gone: their snapshot copies and working copies (a full version each) are not kept.
     await rm(ports.paths.scratch, { recursive: true, force: true }).catch((err: unknown) =>
-      log.warn({ err: errorMessage(err), scratch: ports.paths.scratch }, 'could not remove scratch'),
+      log.warn({ err, scratch: ports.paths.scratch }, 'could not remove scratch'),
     );
     progress.stop();
     unlock();

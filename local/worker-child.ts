@@ -1,6 +1,5 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage } from '../core/errors.js';
 import { SnapshotLinesIndexSource } from '../core/chroma/lines-snapshot.js';
 import { StaticPlaceLookup, type PlaceLookup } from '../core/merchant/place-lookup.js';
 import type { Embedder } from '../core/ports/embedder.js';
@@ -100,7 +99,7 @@ export async function runWorkerChild(opts: {
     printStats(stats);
     return outcome.exitCode;
   } catch (err) {
-    log.error({ err: errorMessage(err) }, 'worker batch failed');
+    log.error({ err }, 'worker batch failed');
     return 1;
   } finally {
     ports.close();

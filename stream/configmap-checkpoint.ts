@@ -113,7 +113,7 @@ export class ConfigMapCheckpointStore implements CheckpointStore {
         } catch (inner) {
           // API errors (of the write or of the re-read): a short pause within the deadline, then another attempt.
           lastErr = inner;
-          this.options.log?.warn({ err: errorMessage(inner), attempt }, 'stream checkpoint write failed');
+          this.options.log?.warn({ err: inner, attempt }, 'stream checkpoint write failed');
           await sleep(backoffMs(attempt, { baseMs: 100, maxMs: Math.max(0, deadline - Date.now()) }));
         }
       }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs } from '../core/backoff.js';
 import { compactionAttributes } from '../core/contracts/compaction-message.js';
 import type { Collection } from '../core/contracts/ids.js';
-import { errorMessage, PipelineError } from '../core/errors.js';
+import { PipelineError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ChangeFeed } from '../core/ports/ledger.js';
 import type { OutgoingMessage, Queue } from '../core/ports/queue.js';
@@ -50,11 +50,11 @@ export class StreamProcessor {
         if (signal.aborted) break;
         if (isFenced(err)) {
           // Deposed: the checkpoint store refuses to write, so nothing more may be handled here.
-          this.deps.log.error({ err: errorMessage(err) }, 'stream processor lost leadership; stopping');
+          this.deps.log.error({ err }, 'stream processor lost leadership; stopping');
           break;
         }
         // Reading failed (the feed keeps its position): back off and read again.
-        this.deps.log.warn({ err: errorMessage(err) }, 'stream read failed; retrying');
+        this.deps.log.warn({ err }, 'stream read failed; retrying');
         await sleep(1000, undefined, { signal }).catch(() => undefined);
       }
     }
@@ -124,7 +124,7 @@ export class StreamProcessor {
         if (isFenced(err)) throw err; // not ours to write any more: never retried
         this.metrics.sendRetries.inc();
         const delay = backoffMs(attempt, { baseMs: 200, maxMs: this.deps.maxBackoffMs ?? 30_000 });
-        this.deps.log.warn({ err: errorMessage(err), attempt, delayMs: delay }, `${what} failed; retrying`);
+        this.deps.log.warn({ err, attempt, delayMs: delay }, `${what} failed; retrying`);
         await sleep(delay, undefined, { signal });
       }
     }

@@ -3,7 +3,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs } from '../core/backoff.js';
 import { processEnv, type Env } from '../core/config/env.js';
 import { parseStreamEnv } from '../core/config/stream.js';
-import { errorMessage } from '../core/errors.js';
 import type { Kube } from '../core/kube/rest.js';
 import type { Logger } from '../core/log.js';
 import { pendingRunSweeperFromEnv, streamProcessorFromEnv } from './from-env.js';
@@ -60,7 +59,7 @@ export function streamProcessorRunnable(opts: {
         return;
       } catch (err) {
         if (signal.aborted) return;
-        log.error({ err: errorMessage(err), attempt }, 'stream processor could not start; retrying');
+        log.error({ err, attempt }, 'stream processor could not start; retrying');
         await sleep(backoffMs(attempt, { baseMs: 1000, maxMs: 30_000 }), undefined, { signal }).catch(
           () => undefined,
         );

@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { compactionAttributes } from '../core/contracts/compaction-message.js';
 import { runCollections, type CompactionRunItem } from '../core/contracts/compaction-run.js';
 import type { Collection } from '../core/contracts/ids.js';
-import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ChangeRecord, Item, Ledger } from '../core/ports/ledger.js';
 import type { OutgoingMessage, Queue } from '../core/ports/queue.js';
@@ -90,7 +89,7 @@ export class PendingRunSweeper {
         await this.sweepOnce(signal);
       } catch (err) {
         if (signal.aborted) break;
-        this.deps.log.warn({ err: errorMessage(err) }, 'pending-run sweep failed; the next sweep retries');
+        this.deps.log.warn({ err }, 'pending-run sweep failed; the next sweep retries');
       }
     }
     this.deps.log.info('pending-run sweeper stopped');
@@ -157,10 +156,7 @@ export class PendingRunSweeper {
         );
       } catch (err) {
         // The runs stay PENDING: the next sweep sends them again. The other queue still gets its messages.
-        this.deps.log.warn(
-          { err: errorMessage(err), collection: c, runs: batch.length },
-          'sweep send failed',
-        );
+        this.deps.log.warn({ err, collection: c, runs: batch.length }, 'sweep send failed');
         firstErr ??= err;
         continue;
       }

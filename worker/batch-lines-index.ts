@@ -38,9 +38,7 @@ export class BatchLinesIndex {
    */
   async close(): Promise<void> {
     await this.opening;
-    await this.opened
-      ?.close()
-      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'closing lines snapshot'));
+    await this.opened?.close().catch((err: unknown) => this.log.warn({ err }, 'closing lines snapshot'));
   }
 
   private async open(): Promise<MerchantIndex> {
@@ -50,7 +48,7 @@ export class BatchLinesIndex {
       this.opened = await this.timer.timed('openIndex', () => source.open());
       return this.opened ? batchedQueries(this.opened.store) : { unavailable: 'no lines snapshot yet' };
     } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'lines snapshot unavailable');
+      this.log.warn({ err }, 'lines snapshot unavailable');
       return { unavailable: `lines snapshot unavailable: ${errorMessage(err)}` };
     }
   }

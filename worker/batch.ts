@@ -127,7 +127,7 @@ async function report(log: Logger, send: () => Promise<void>): Promise<boolean> 
     await send();
     return true;
   } catch (err) {
-    log.error({ err: errorMessage(err) }, 'report failed; the item stays unreported');
+    log.error({ err }, 'report failed; the item stays unreported');
     return false;
   }
 }

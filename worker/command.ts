@@ -164,7 +164,7 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
       reporter = new KubeStatusReporter(client, namespace, workerJob ?? config.podName ?? 'worker', log);
     }
   } catch (err) {
-    log.fatal({ err: errorMessage(err) }, 'could not load the batch');
+    log.fatal({ err }, 'could not load the batch');
     return err instanceof ConfigError || err instanceof z.ZodError ? EXIT.usage : EXIT.failed;
   }
 

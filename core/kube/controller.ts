@@ -124,10 +124,10 @@ export class Controller {
       if (err instanceof TerminalError) {
         m?.terminalErrors.inc({ controller: name });
         this.queue.forget(key);
-        log.error({ err: err.message }, 'reconcile failed (terminal, not retried)');
+        log.error({ err }, 'reconcile failed (terminal, not retried)');
       } else if (isConflict(err)) {
         this.queue.addRateLimited(key);
-        log.debug({ err: String(err) }, 'conflict, retrying');
+        log.debug({ err }, 'conflict, retrying');
       } else {
         m?.reconcileErrors.inc({ controller: name });
         this.queue.addRateLimited(key);

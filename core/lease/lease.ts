@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, PipelineError } from '../errors.js';
+import { PipelineError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LeaseLock, type LeaseBackend } from './lock.js';
 
@@ -78,7 +78,7 @@ export class FencedLease {
         const token = await this.tryAcquire();
         if (token !== undefined) return token;
       } catch (err) {
-        this.opts.log?.warn({ err: errorMessage(err) }, 'lease acquire attempt failed');
+        this.opts.log?.warn({ err }, 'lease acquire attempt failed');
       }
       await sleep(this.retryEveryMs, undefined, { signal });
     }
@@ -115,7 +115,7 @@ export class FencedLease {
       }
       if (result === 'conflict') this.opts.log?.warn('lease renewal conflicted; retrying');
     } catch (err) {
-      this.opts.log?.warn({ err: errorMessage(err) }, 'lease renewal failed');
+      this.opts.log?.warn({ err }, 'lease renewal failed');
     }
     if (this.lock.expired()) this.markLost('lease not renewed within its duration');
   }
@@ -126,7 +126,7 @@ export class FencedLease {
     try {
       await this.lock.release();
     } catch (err) {
-      this.opts.log?.warn({ err: errorMessage(err) }, 'lease release failed; it will expire');
+      this.opts.log?.warn({ err }, 'lease release failed; it will expire');
     }
   }
 

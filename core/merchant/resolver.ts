@@ -53,7 +53,7 @@ export async function resolveMerchant(a: ResolveArgs): Promise<MerchantResult> {
   try {
     return await resolve(a);
   } catch (err) {
-    a.log?.warn({ err: errorMessage(err) }, 'merchant resolution failed');
+    a.log?.warn({ err }, 'merchant resolution failed');
     return { reason: `resolution failed: ${errorMessage(err)}` };
   }
 }

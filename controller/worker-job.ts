@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ENV } from '../core/config/env.js';
 import { EXIT } from '../core/config/exit-codes.js';
 import { API_VERSION, GROUP, KIND } from '../core/contracts/embedding-job.js';
-import { WORKER_CONTAINER, WORKER_EXIT } from '../core/jobs/lifecycle.js';
+import { WORKER_CONTAINER } from '../core/jobs/lifecycle.js';
 import { WORKER_LABELS } from '../core/contracts/labels.js';
 import { CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT } from '../core/contracts/pod-security.js';
 import type { EnvVar, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
@@ -83,7 +83,7 @@ export function buildWorkerJob(members: readonly MemberRef[], namespace: string,
             onExitCodes: {
               containerName: WORKER_CONTAINER,
               operator: 'In',
-              values: [WORKER_EXIT.badInput, WORKER_EXIT.sourceMissing],
+              values: [EXIT.usage, EXIT.sourceMissing],
             },
           },
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },

@@ -1,3 +1,4 @@
+import { EXIT } from '../config/exit-codes.js';
 import type { WorkerReport } from '../contracts/embedding-job.js';
 import { backoffMs } from '../backoff.js';
 
@@ -7,9 +8,6 @@ import { backoffMs } from '../backoff.js';
  * local runner (local/loop.ts reading child processes) classify their facts into these outcomes; the stores
  * (core/ports/job-store.ts) only write the verdicts down. controller/README.md has the table of reasons.
  */
-
-/** Exit codes of `embedctl worker` (controller/README.md): the same in a pod and in a local child process. */
-export const WORKER_EXIT = { ok: 0, retryable: 1, badInput: 2, sourceMissing: 3 } as const;
 
 /** The worker's container in its pod (the status reader finds the exit code there). */
 export const WORKER_CONTAINER = 'worker';
@@ -121,7 +119,7 @@ export function outcomeVerdict(
 export function exitFailureReason(
   exitCode: number | null | undefined,
 ): 'BadInput' | 'SourceMissing' | undefined {
-  if (exitCode === WORKER_EXIT.badInput) return 'BadInput';
-  if (exitCode === WORKER_EXIT.sourceMissing) return 'SourceMissing';
+  if (exitCode === EXIT.usage) return 'BadInput';
+  if (exitCode === EXIT.sourceMissing) return 'SourceMissing';
   return undefined;
 }

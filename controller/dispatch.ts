@@ -57,10 +57,7 @@ export class Dispatcher {
           failures++;
           next = backoffMs(failures, { baseMs: 250, maxMs: 30_000 });
           this.dirty = true;
-          this.d.log.error(
-            { err: err instanceof Error ? err.message : String(err), retryInMs: next },
-            'dispatch failed',
-          );
+          this.d.log.error({ err, retryInMs: next }, 'dispatch failed');
         }
       }
       await new Promise<void>((resolve) => {

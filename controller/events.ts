@@ -43,7 +43,7 @@ export class EventRecorder {
           count: 1,
         },
       })
-      .catch((err: unknown) => this.opts.log.debug({ ej: ej.metadata.name, err: err }, 'event not recorded'))
+      .catch((err: unknown) => this.opts.log.debug({ ej: ej.metadata.name, err }, 'event not recorded'))
       .finally(() => this.inflight--);
   }
 }

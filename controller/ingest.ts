@@ -170,7 +170,7 @@ export class Ingest {
   private deleteStored(handles: string[], log: Logger): void {
     const p = this.d.queue
       .deleteBatch(handles)
-      .catch((err: unknown) => log.warn({ messages: handles.length, err: err }, 'could not delete messages'))
+      .catch((err: unknown) => log.warn({ messages: handles.length, err }, 'could not delete messages'))
       .finally(() => this.deleting.delete(p));
     this.deleting.add(p);
   }
@@ -203,7 +203,7 @@ export class Ingest {
       }
       m.inc({ result: 'failed' });
       log.error(
-        { ej: name, messageId: message.id, err: err },
+        { ej: name, messageId: message.id, err },
         'could not create EmbeddingJob; message left in the queue',
       );
       return;
@@ -219,7 +219,7 @@ export class Ingest {
       log.warn({ messageId: message.id, reason }, 'message dead-lettered');
     } catch (err) {
       this.d.metrics.messages.inc({ result: 'failed' });
-      log.error({ messageId: message.id, err: err }, 'could not dead-letter message; left in the queue');
+      log.error({ messageId: message.id, err }, 'could not dead-letter message; left in the queue');
     }
   }
 }

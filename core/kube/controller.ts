@@ -131,10 +131,7 @@ export class Controller {
       } else {
         m?.reconcileErrors.inc({ controller: name });
         this.queue.addRateLimited(key);
-        log.error(
-          { err: err instanceof Error ? err.message : String(err), retries: this.queue.retries(key) },
-          'reconcile failed',
-        );
+        log.error({ err, retries: this.queue.retries(key) }, 'reconcile failed');
       }
     } finally {
       m?.activeWorkers.dec({ controller: name });

@@ -123,7 +123,7 @@ export class Informer<T extends KubeObject> {
           reason = 'error';
         }
         const delay = backoffMs(errors, { baseMs: 250, maxMs: 30_000 });
-        this.opts.log.warn({ informer: this.opts.name, err: err, retryInMs: delay }, 'list/watch failed');
+        this.opts.log.warn({ informer: this.opts.name, err, retryInMs: delay }, 'list/watch failed');
         await sleep(delay, undefined, { signal }).catch(() => undefined);
       }
     }
@@ -238,7 +238,7 @@ export class Informer<T extends KubeObject> {
       try {
         h(obj, old);
       } catch (err) {
-        this.opts.log.error({ informer: this.opts.name, err: err }, 'informer handler threw');
+        this.opts.log.error({ informer: this.opts.name, err }, 'informer handler threw');
       }
     }
   }

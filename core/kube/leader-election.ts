@@ -89,12 +89,12 @@ export class LeaderElector {
     try {
       if (await this.lock.release()) this.opts.log.info({ lease: this.opts.name }, 'released leadership');
     } catch (err) {
-      this.opts.log.warn({ lease: this.opts.name, err: err }, 'could not release the Lease');
+      this.opts.log.warn({ lease: this.opts.name, err }, 'could not release the Lease');
     }
   }
 
   private logError(err: unknown): undefined {
-    this.opts.log.warn({ lease: this.opts.name, err: err }, 'lease request failed');
+    this.opts.log.warn({ lease: this.opts.name, err }, 'lease request failed');
     return undefined;
   }
 

@@ -93,10 +93,7 @@ export class Manager {
     try {
       await r.start(signal);
     } catch (err) {
-      this.opts.log.error(
-        { runnable: r.name, err: err instanceof Error ? err.stack : String(err) },
-        'runnable failed',
-      );
+      this.opts.log.error({ runnable: r.name, err }, 'runnable failed');
     }
   }
 

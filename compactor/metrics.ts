@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { type Counter, type Gauge, type Histogram, Registry } from 'prom-client';
+import { metricsOn } from '../core/metrics.js';
 
 /**
  * Metrics of the compactor (prefix `embedctl_`), on the registry its /metrics serves. Without one they go to a
@@ -16,63 +17,39 @@ export class CompactorMetrics {
   readonly s3Uploads: Counter<'collection'>;
 
   constructor(registry: Registry = new Registry()) {
-    const registers = [registry];
-    this.merged = new Counter({
-      name: 'embedctl_compactor_merged_vectors_total',
-      help: 'Delta vectors merged into a published version, by how (added, replaced, unchanged)',
-      labelNames: ['collection', 'how'],
-      registers,
-    });
-    this.mergeSeconds = new Histogram({
-      name: 'embedctl_compactor_merge_seconds',
-      help: 'Time to apply one batch to the working copy',
-      labelNames: ['collection'],
-      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
-      registers,
-    });
-    this.publishSeconds = new Histogram({
-      name: 'embedctl_compactor_publish_seconds',
-      help: 'Stop, copy, validate and switch of one new version',
-      labelNames: ['collection'],
-      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60],
-      registers,
-    });
-    this.versions = new Gauge({
-      name: 'embedctl_compactor_versions',
-      help: 'Versions kept on the volume',
-      labelNames: ['collection'],
-      registers,
-    });
-    this.publishes = new Counter({
-      name: 'embedctl_compactor_publishes_total',
-      help: 'Published versions',
-      labelNames: ['collection'],
-      registers,
-    });
-    this.lag = new Histogram({
-      name: 'embedctl_compaction_lag_seconds',
-      help: 'CompactionRun creation to COMPLETED, per collection',
-      labelNames: ['collection'],
-      buckets: [0.5, 1, 2, 3, 5, 10, 30, 60, 300, 900],
-      registers,
-    });
-    this.runs = new Counter({
-      name: 'embedctl_compactor_runs_total',
-      help: 'Runs finished',
-      labelNames: ['collection', 'state'],
-      registers,
-    });
-    this.dlq = new Counter({
-      name: 'embedctl_dlq_messages_total',
-      help: 'Messages moved to the dead-letter queue',
-      labelNames: ['queue', 'reason'],
-      registers,
-    });
-    this.s3Uploads = new Counter({
-      name: 'embedctl_compactor_s3_snapshots_total',
-      help: 'Snapshots uploaded to S3',
-      labelNames: ['collection'],
-      registers,
-    });
+    const m = metricsOn(registry);
+    this.merged = m.counter(
+      'embedctl_compactor_merged_vectors_total',
+      'Delta vectors merged into a published version, by how (added, replaced, unchanged)',
+      ['collection', 'how'],
+    );
+    this.mergeSeconds = m.histogram(
+      'embedctl_compactor_merge_seconds',
+      'Time to apply one batch to the working copy',
+      ['collection'],
+      [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    );
+    this.publishSeconds = m.histogram(
+      'embedctl_compactor_publish_seconds',
+      'Stop, copy, validate and switch of one new version',
+      ['collection'],
+      [0.1, 0.5, 1, 2, 5, 10, 30, 60],
+    );
+    this.versions = m.gauge('embedctl_compactor_versions', 'Versions kept on the volume', ['collection']);
+    this.publishes = m.counter('embedctl_compactor_publishes_total', 'Published versions', ['collection']);
+    this.lag = m.histogram(
+      'embedctl_compaction_lag_seconds',
+      'CompactionRun creation to COMPLETED, per collection',
+      ['collection'],
+      [0.5, 1, 2, 3, 5, 10, 30, 60, 300, 900],
+    );
+    this.runs = m.counter('embedctl_compactor_runs_total', 'Runs finished', ['collection', 'state']);
+    this.dlq = m.counter('embedctl_dlq_messages_total', 'Messages moved to the dead-letter queue', [
+      'queue',
+      'reason',
+    ]);
+    this.s3Uploads = m.counter('embedctl_compactor_s3_snapshots_total', 'Snapshots uploaded to S3', [
+      'collection',
+    ]);
   }
 }

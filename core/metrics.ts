@@ -15,3 +15,16 @@ export function metricsOn(registry: Registry) {
       new Histogram<L>({ name, help, labelNames, buckets, registers }),
   };
 }
+export type MetricsOn = ReturnType<typeof metricsOn>;
+
+/**
+ * The base class of a component's metrics: `new` creates the metrics `declare` lists on the registry it is given and
+ * holds them as fields, so each metric is written once (its type comes from its declaration).
+ */
+export function metricsClass<T extends object>(declare: (m: MetricsOn) => T) {
+  return class {
+    constructor(registry: Registry) {
+      Object.assign(this, declare(metricsOn(registry)));
+    }
+  } as new (registry: Registry) => Readonly<T>;
+}

@@ -1,5 +1,5 @@
-import { type Counter, type Gauge, type Histogram, type Registry } from 'prom-client';
-import { metricsOn } from '../metrics.js';
+import type { Registry } from 'prom-client';
+import { metricsClass } from '../metrics.js';
 import type { QueueObserver } from './work-queue.js';
 
 /**
@@ -7,72 +7,60 @@ import type { QueueObserver } from './work-queue.js';
  * (docs/adr/0007-hand-written-kube-client.md). One set per Registry; created by the manager and shared by its
  * controllers and informers.
  */
-export class KubeMetrics {
-  readonly reconcileTotal: Counter<'controller' | 'result'>;
-  readonly reconcileErrors: Counter<'controller'>;
-  readonly terminalErrors: Counter<'controller'>;
-  readonly reconcileTime: Histogram<'controller'>;
-  readonly activeWorkers: Gauge<'controller'>;
-  readonly queueDepth: Gauge<'name'>;
-  readonly queueAdds: Counter<'name'>;
-  readonly queueRetries: Counter<'name'>;
-  readonly queueDuration: Histogram<'name'>;
-  readonly workDuration: Histogram<'name'>;
-  readonly leaderStatus: Gauge<'name'>;
-  readonly relists: Counter<'resource' | 'reason'>;
-
-  constructor(readonly registry: Registry) {
-    const m = metricsOn(registry);
-    const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-    this.reconcileTotal = m.counter(
+export class KubeMetrics extends metricsClass((m) => {
+  const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+  return {
+    reconcileTotal: m.counter(
       'controller_runtime_reconcile_total',
       'Total reconciliations per controller and result (success, error, requeue_after).',
       ['controller', 'result'],
-    );
-    this.reconcileErrors = m.counter(
+    ),
+    reconcileErrors: m.counter(
       'controller_runtime_reconcile_errors_total',
       'Total reconciliation errors per controller.',
       ['controller'],
-    );
-    this.terminalErrors = m.counter(
+    ),
+    terminalErrors: m.counter(
       'controller_runtime_terminal_reconcile_errors_total',
       'Reconciliation errors that are not retried.',
       ['controller'],
-    );
-    this.reconcileTime = m.histogram(
+    ),
+    reconcileTime: m.histogram(
       'controller_runtime_reconcile_time_seconds',
       'Length of time per reconciliation per controller.',
       ['controller'],
       buckets,
-    );
-    this.activeWorkers = m.gauge(
+    ),
+    activeWorkers: m.gauge(
       'controller_runtime_active_workers',
       'Number of currently used workers per controller.',
       ['controller'],
-    );
-    this.queueDepth = m.gauge('workqueue_depth', 'Current depth of workqueue.', ['name']);
-    this.queueAdds = m.counter('workqueue_adds_total', 'Total adds handled by workqueue.', ['name']);
-    this.queueRetries = m.counter('workqueue_retries_total', 'Total retries handled by workqueue.', ['name']);
-    this.queueDuration = m.histogram(
+    ),
+    queueDepth: m.gauge('workqueue_depth', 'Current depth of workqueue.', ['name']),
+    queueAdds: m.counter('workqueue_adds_total', 'Total adds handled by workqueue.', ['name']),
+    queueRetries: m.counter('workqueue_retries_total', 'Total retries handled by workqueue.', ['name']),
+    queueDuration: m.histogram(
       'workqueue_queue_duration_seconds',
       'How long in seconds an item stays in workqueue before being requested.',
       ['name'],
       buckets,
-    );
-    this.workDuration = m.histogram(
+    ),
+    workDuration: m.histogram(
       'workqueue_work_duration_seconds',
       'How long in seconds processing an item from workqueue takes.',
       ['name'],
       buckets,
-    );
-    this.leaderStatus = m.gauge('leader_election_master_status', '1 while this replica holds the Lease.', [
-      'name',
-    ]);
-    this.relists = m.counter(
+    ),
+    leaderStatus: m.gauge('leader_election_master_status', '1 while this replica holds the Lease.', ['name']),
+    relists: m.counter(
       'embedctl_informer_relists_total',
       'Informer relists by resource and reason (initial, gone, silence, error).',
       ['resource', 'reason'],
-    );
+    ),
+  };
+}) {
+  constructor(readonly registry: Registry) {
+    super(registry);
   }
 
   queueObserver(name: string): QueueObserver {

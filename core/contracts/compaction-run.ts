@@ -91,6 +91,11 @@ export const CompactionRunItem = z
   });
 export type CompactionRunItem = z.infer<typeof CompactionRunItem>;
 
+/** The run a ledger item holds (checked), or undefined where there is no item. */
+export function parseRunItem(item: Record<string, unknown> | undefined): CompactionRunItem | undefined {
+  return item ? CompactionRunItem.parse(item) : undefined;
+}
+
 /** One collection's view of a run, without the `{c}_` prefixes. */
 export interface RunCollection {
   state: RunState;

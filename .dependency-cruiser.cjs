@@ -4,11 +4,25 @@
  * compactor/) ← local/ (all programs on one machine) ← cli/ (the `embedctl` entry point). The deployment app (cdk8s/,
  * crds/) sits beside the programs and shares only core/ with them. Rules are by folder, so files may move inside one.
  */
-const RUNTIME = '^(core|controller|worker|stream|compactor|local|cli|cdk8s|crds)/';
-const PROGRAMS = '(controller|worker|stream|compactor)';
+const PROGRAMS = ['controller', 'worker', 'stream', 'compactor'];
+const DEPLOYMENT = ['cdk8s', 'crds'];
+const TESTS = ['bench', 'test'];
+const RUNTIME = ['core', ...PROGRAMS, 'local', 'cli', ...DEPLOYMENT];
 
-/** Node's own modules (`stream/promises`) are not this repository's stream/ folder. */
-const notBuiltin = (rule) => ({ ...rule, to: { ...rule.to, dependencyTypesNot: ['core'] } });
+/** The path pattern of files under any of these folders (group 1 is the folder). */
+const under = (folders) => (folders.length === 1 ? `^${folders[0]}/` : `^(${folders.join('|')})/`);
+
+/**
+ * Files under `from` may not import files under `to`. Node's own modules (`stream/promises`) are not this
+ * repository's stream/ folder, hence `dependencyTypesNot`.
+ */
+const forbid = (name, comment, from, to) => ({
+  name,
+  severity: 'error',
+  comment,
+  from: { path: under(from.folders), ...(from.not ? { pathNot: from.not } : {}) },
+  to: { path: under(to.folders), ...(to.not ? { pathNot: to.not } : {}), dependencyTypesNot: ['core'] },
+});
 
 module.exports = {
   forbidden: [
@@ -17,83 +31,68 @@ module.exports = {
       severity: 'error',
       comment: 'A cycle means neither side can be read, moved or tested alone.',
       from: {},
-      to: { circular: true },
+      to: { circular: true, dependencyTypesNot: ['core'] },
     },
-    {
-      name: 'core-imports-only-core',
-      severity: 'error',
-      comment: 'core/ is the bottom layer: contracts, ports, adapters and config that every program shares.',
-      from: { path: '^core/' },
-      to: { path: '^(controller|worker|stream|compactor|local|cli|cdk8s|crds|bench|test)/' },
-    },
-    {
-      name: 'programs-import-only-core',
-      severity: 'error',
-      comment:
-        'A program (controller, worker, stream, compactor) uses core/ and its own folder, never another program, the ' +
+    forbid(
+      'core-imports-only-core',
+      'core/ is the bottom layer: contracts, ports, adapters and config that every program shares.',
+      { folders: ['core'] },
+      { folders: [...RUNTIME.filter((f) => f !== 'core'), ...TESTS] },
+    ),
+    forbid(
+      'programs-import-only-core',
+      'A program (controller, worker, stream, compactor) uses core/ and its own folder, never another program, the ' +
         'deployment app, local mode or the CLI.',
-      from: { path: `^${PROGRAMS}/` },
-      to: {
-        path: `^(${PROGRAMS.slice(1, -1)}|local|cli|cdk8s|crds|bench|test)/`,
-        pathNot: ['^$1/', '^stream/'],
-      },
-    },
-    {
-      name: 'only-the-controller-hosts-the-stream-processor',
-      severity: 'error',
-      comment:
-        'The stream processor runs inside the controller process as a leader-only runnable (controller/command.ts), ' +
+      { folders: PROGRAMS },
+      // `$1` is the importing program's own folder; stream/ is governed by the two rules below.
+      { folders: [...PROGRAMS, 'local', 'cli', ...DEPLOYMENT, ...TESTS], not: ['^$1/', '^stream/'] },
+    ),
+    forbid(
+      'only-the-controller-hosts-the-stream-processor',
+      'The stream processor runs inside the controller process as a leader-only runnable (controller/command.ts), ' +
         'so the controller may import stream/; no other program may.',
-      from: { path: '^(worker|compactor)/' },
-      to: { path: '^stream/' },
-    },
-    {
-      name: 'stream-imports-no-program',
-      severity: 'error',
-      comment: 'stream/ is hosted by the controller but depends on none: it uses core/ only.',
-      from: { path: '^stream/' },
-      to: { path: '^(controller|worker|compactor)/' },
-    },
-    {
-      name: 'deployment-imports-only-core',
-      severity: 'error',
-      comment:
-        'cdk8s/ and crds/ describe the deployment; they share the contract (core/config, core/contracts) only.',
-      from: { path: '^(cdk8s|crds)/' },
-      to: { path: '^(controller|worker|stream|compactor|local|cli|bench|test)/' },
-    },
-    {
-      name: 'local-imports-programs-and-core',
-      severity: 'error',
-      comment: 'local/ runs the programs on one machine: it may use them and core/, not the deployment app.',
-      from: { path: '^local/' },
-      to: { path: '^(cdk8s|crds|bench|test)/' },
-    },
-    {
-      name: 'nothing-imports-the-cli',
-      severity: 'error',
-      comment:
-        'cli/ is the top: it composes everything and nothing depends on it. Exception while the `local` verbs are ' +
+      { folders: ['worker', 'compactor'] },
+      { folders: ['stream'] },
+    ),
+    forbid(
+      'stream-imports-no-program',
+      'stream/ is hosted by the controller but depends on none: it uses core/ only.',
+      { folders: ['stream'] },
+      { folders: PROGRAMS.filter((f) => f !== 'stream') },
+    ),
+    forbid(
+      'deployment-imports-only-core',
+      'cdk8s/ and crds/ describe the deployment; they share the contract (core/config, core/contracts) only.',
+      { folders: DEPLOYMENT },
+      { folders: [...PROGRAMS, 'local', 'cli', ...TESTS] },
+    ),
+    forbid(
+      'local-imports-programs-and-core',
+      'local/ runs the programs on one machine: it may use them and core/, not the deployment app.',
+      { folders: ['local'] },
+      { folders: [...DEPLOYMENT, ...TESTS] },
+    ),
+    forbid(
+      'nothing-imports-the-cli',
+      'cli/ is the top: it composes everything and nothing depends on it. Exception while the `local` verbs are ' +
         'registered from local/ (local/command.ts, local/user-commands.ts use cli/usage and cli/safe-text): drop it ' +
         'once they live in cli/commands/.',
-      from: { path: RUNTIME, pathNot: '^(cli|local)/' },
-      to: { path: '^cli/' },
-    },
-    {
-      name: 'runtime-imports-no-tests',
-      severity: 'error',
-      comment: 'Tests and benches may import anything; nothing shipped imports them.',
-      from: { path: RUNTIME },
-      to: { path: '^(test|bench)/' },
-    },
-    {
-      name: 'tests-import-no-bench',
-      severity: 'error',
-      comment: 'Benches build on the test harness, not the other way round.',
-      from: { path: '^test/' },
-      to: { path: '^bench/' },
-    },
-  ].map(notBuiltin),
+      { folders: RUNTIME, not: '^(cli|local)/' },
+      { folders: ['cli'] },
+    ),
+    forbid(
+      'runtime-imports-no-tests',
+      'Tests and benches may import anything; nothing shipped imports them.',
+      { folders: RUNTIME },
+      { folders: ['test', 'bench'] },
+    ),
+    forbid(
+      'tests-import-no-bench',
+      'Benches build on the test harness, not the other way round.',
+      { folders: ['test'] },
+      { folders: ['bench'] },
+    ),
+  ],
   options: {
     doNotFollow: { path: 'node_modules' },
     exclude: { path: '^(node_modules|build|charts)/' },

@@ -7,6 +7,16 @@ import type { ApiObjectMetadata } from 'cdk8s';
 import { ApiObject } from 'cdk8s';
 import type { Construct } from 'constructs';
 
+/** The construct class of one custom resource kind: `new Kind(scope, id, { metadata, spec })`, with `Kind.GVK`. */
+function customResource<Spec>(gvk: { readonly apiVersion: string; readonly kind: string }) {
+  return class extends ApiObject {
+    static readonly GVK = gvk;
+    constructor(scope: Construct, id: string, props: { metadata: ApiObjectMetadata; spec: Spec }) {
+      super(scope, id, { ...gvk, metadata: props.metadata, spec: props.spec });
+    }
+  };
+}
+
 // ------------------------------------------------------------------------------------------------ KEDA (keda.sh)
 
 /** `aws-sqs-queue` trigger metadata (KEDA docs, scaler `aws_sqs_queue_scaler.go`); values are strings. */
@@ -38,12 +48,10 @@ export interface ScaledObjectSpec {
   readonly triggers: readonly ScaledObjectTrigger[];
 }
 
-export class ScaledObject extends ApiObject {
-  static readonly GVK = { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject' } as const;
-  constructor(scope: Construct, id: string, props: { metadata: ApiObjectMetadata; spec: ScaledObjectSpec }) {
-    super(scope, id, { ...ScaledObject.GVK, metadata: props.metadata, spec: props.spec });
-  }
-}
+export class ScaledObject extends customResource<ScaledObjectSpec>({
+  apiVersion: 'keda.sh/v1alpha1',
+  kind: 'ScaledObject',
+}) {}
 
 export interface TriggerAuthenticationSpec {
   /** `provider: aws` with either identityOwner (keda | workload) or an explicit roleArn (mutually exclusive). */
@@ -60,16 +68,10 @@ export interface TriggerAuthenticationSpec {
   }[];
 }
 
-export class TriggerAuthentication extends ApiObject {
-  static readonly GVK = { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication' } as const;
-  constructor(
-    scope: Construct,
-    id: string,
-    props: { metadata: ApiObjectMetadata; spec: TriggerAuthenticationSpec },
-  ) {
-    super(scope, id, { ...TriggerAuthentication.GVK, metadata: props.metadata, spec: props.spec });
-  }
-}
+export class TriggerAuthentication extends customResource<TriggerAuthenticationSpec>({
+  apiVersion: 'keda.sh/v1alpha1',
+  kind: 'TriggerAuthentication',
+}) {}
 
 // ------------------------------------------------------------------------ Prometheus Operator (monitoring.coreos.com)
 
@@ -83,13 +85,7 @@ export interface ServiceMonitorSpec {
   }[];
 }
 
-export class ServiceMonitor extends ApiObject {
-  static readonly GVK = { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor' } as const;
-  constructor(
-    scope: Construct,
-    id: string,
-    props: { metadata: ApiObjectMetadata; spec: ServiceMonitorSpec },
-  ) {
-    super(scope, id, { ...ServiceMonitor.GVK, metadata: props.metadata, spec: props.spec });
-  }
-}
+export class ServiceMonitor extends customResource<ServiceMonitorSpec>({
+  apiVersion: 'monitoring.coreos.com/v1',
+  kind: 'ServiceMonitor',
+}) {}

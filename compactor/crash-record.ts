@@ -2,7 +2,7 @@ import { mkdir, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../core/log.js';
 import type { QueueMessage } from '../core/ports/queue.js';
-import { fsyncDir, writeDurably } from '../core/snapshot/volume.js';
+import { fsyncDir, writeDurably } from '../core/durable-fs.js';
 
 export interface Deaths {
   /** Times the process died while this message was in the batch being processed. */

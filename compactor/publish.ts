@@ -1,11 +1,11 @@
 import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Collection } from '../core/contracts/ids.js';
+import { fsyncDir, writeDurably } from '../core/durable-fs.js';
 import { TransientError } from '../core/errors.js';
 import type { FencedLease } from '../core/lease/lease.js';
 import type { Logger } from '../core/log.js';
 import {
-  fsyncDir,
   listVersions,
   newVersionId,
   pruneVersions,
@@ -14,7 +14,6 @@ import {
   VERSION_INFO,
   versionDir,
   versionsDir,
-  writeDurably,
 } from '../core/snapshot/volume.js';
 import type { CrashHooks } from '../core/testing/crash-points.js';
 import type { CompactorMetrics } from './metrics.js';

@@ -13,6 +13,7 @@ import {
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import { DirectoryObjectStore } from '../core/local/dir-store.js';
+import { processAlive } from '../core/local/process-alive.js';
 import { LocalJobTable } from '../core/local/job-table.js';
 import { SqliteLedger } from '../core/local/sqlite-ledger.js';
 import { SqliteQueue } from '../core/local/sqlite-queue.js';
@@ -121,16 +122,7 @@ export function runnerState(paths: HomePaths): RunnerState {
   }
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0) return { alive: false };
-  return { pid, alive: alive(pid) };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return { pid, alive: processAlive(pid) };
 }
 
 export interface HomePaths {

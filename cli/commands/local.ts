@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { errorMessage, UsageError } from '../../core/errors.js';
 import { localLogger } from '../../local/log.js';
-import { childEntry, localRun, type RunSummary } from '../../local/run.js';
+import { childEntry, localRun, type RunOptions, type RunSummary } from '../../local/run.js';
 import { homeOption, intArg } from '../options.js';
 import { formatSummary } from '../run-summary-text.js';
 import { safeField } from '../safe-text.js';
@@ -31,74 +31,56 @@ export function register(program: Command): void {
     .option('--no-places', 'no sample place lookup (merchants then resolve only through the lines snapshot)')
     .option('--no-queries', 'skip the similarity queries of the summary')
     .option('--json', 'print the summary as JSON on stdout (logs stay on stderr)')
-    .action(
-      async (
-        f: {
-          home: string;
-          receipts: number;
-          seed: number;
-          input?: string;
-          concurrency: number;
-          batchSize: number;
-          maxAttempts: number;
-          timeout: number;
-          places: boolean;
-          queries: boolean;
-          json?: boolean;
-        },
-        cmd: Command,
-      ) => {
-        const log = localLogger('local');
-        let summary: RunSummary;
-        try {
-          checkRunUsage(f, cmd);
-        } catch (err) {
-          writeError(err, f.json);
-          process.exitCode = exitCodeOf(err);
-          return;
-        }
-        try {
-          summary = await localRun({
-            home: f.home,
-            receipts: f.receipts,
-            seed: f.seed,
-            input: f.input,
-            concurrency: f.concurrency,
-            batchSize: f.batchSize,
-            maxAttempts: f.maxAttempts,
-            places: f.places,
-            timeoutMs: f.timeout * 1000,
-            queries: f.queries,
-            self: childEntry(),
-            log,
-            progress: !f.json,
-          });
-        } catch (err) {
-          if (exitCodeOf(err) === EXIT.usage || f.json) writeError(err, f.json);
-          else
-            process.stderr.write(
-              `embedctl local run failed: ${safeField(errorMessage(err))}\n` +
-                `State is kept in ${f.home}; run the same command again to resume, or remove the directory to start over.\n`,
-            );
-          process.exitCode = exitCodeOf(err);
-          return;
-        }
-        process.stdout.write(f.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
-        // A live snapshot that holds other counts than the job results is not a finished run (a version restored
-        // to an older one, a lost CURRENT, a failed compaction): say so and exit non-zero.
-        const disagree = Object.entries(summary.vectors).filter(([, v]) => v.snapshot !== v.expected);
-        if (disagree.length)
+    .action(async (f: RunFlags, cmd: Command) => {
+      const log = localLogger('local');
+      let summary: RunSummary;
+      try {
+        checkRunUsage(f, cmd);
+      } catch (err) {
+        writeError(err, f.json);
+        process.exitCode = exitCodeOf(err);
+        return;
+      }
+      try {
+        const { timeout, json, ...asIs } = f;
+        summary = await localRun({
+          ...asIs,
+          timeoutMs: timeout * 1000,
+          self: childEntry(),
+          log,
+          progress: !json,
+        });
+      } catch (err) {
+        if (exitCodeOf(err) === EXIT.usage || f.json) writeError(err, f.json);
+        else
           process.stderr.write(
-            `embedctl local run: the live snapshot disagrees with the job results (${disagree
-              .map(([c, v]) => `${c}: ${v.snapshot} vectors, job results say ${v.expected}`)
-              .join(
-                '; ',
-              )}). Check it with: embedctl snapshot verify --home ${f.home} (docs/local.md, "A damaged snapshot")\n`,
+            `embedctl local run failed: ${safeField(errorMessage(err))}\n` +
+              `State is kept in ${f.home}; run the same command again to resume, or remove the directory to start over.\n`,
           );
-        process.exitCode = summary.complete && disagree.length === 0 ? EXIT.ok : EXIT.failed;
-      },
-    );
+        process.exitCode = exitCodeOf(err);
+        return;
+      }
+      process.stdout.write(f.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+      // A live snapshot that holds other counts than the job results is not a finished run (a version restored
+      // to an older one, a lost CURRENT, a failed compaction): say so and exit non-zero.
+      const disagree = Object.entries(summary.vectors).filter(([, v]) => v.snapshot !== v.expected);
+      if (disagree.length)
+        process.stderr.write(
+          `embedctl local run: the live snapshot disagrees with the job results (${disagree
+            .map(([c, v]) => `${c}: ${v.snapshot} vectors, job results say ${v.expected}`)
+            .join(
+              '; ',
+            )}). Check it with: embedctl snapshot verify --home ${f.home} (docs/local.md, "A damaged snapshot")\n`,
+        );
+      process.exitCode = summary.complete && disagree.length === 0 ? EXIT.ok : EXIT.failed;
+    });
 }
+
+/** The options of `local run` as commander parses them: RunOptions' own, but for --timeout in seconds and --json. */
+type RunFlags = Pick<
+  RunOptions,
+  'receipts' | 'seed' | 'input' | 'concurrency' | 'batchSize' | 'maxAttempts' | 'places' | 'queries'
+> & { home: string; timeout: number; json?: boolean };
 
 /** What the option parsers cannot see alone; checked before the home is opened, so a bad call creates nothing. */
 function checkRunUsage(f: { input?: string }, cmd: Command): void {

@@ -1,7 +1,7 @@
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
 import { ENV, processEnv, type Env } from '../config/env.js';
-import { envVar, parseEnv } from '../config/parse.js';
+import { definedOnly, envVar, parseEnv } from '../config/parse.js';
 
 /**
  * Shared AWS client settings. `endpoint` points every client at one compatible server (moto on loopback in tests,
@@ -61,12 +61,12 @@ const TimeoutsEnv = z.object({
 export function awsSettingsFromEnv(env: Env = processEnv()): AwsSettings {
   const e = parseEnv(AwsEnv, env, 'AWS settings');
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = e;
-  return {
+  return definedOnly({
     region: e.AWS_REGION ?? e.AWS_DEFAULT_REGION ?? 'us-east-1',
-    ...(e.AWS_ENDPOINT_URL ? { endpoint: e.AWS_ENDPOINT_URL } : {}),
-    ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+    endpoint: e.AWS_ENDPOINT_URL,
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
     timeouts: awsTimeoutsFromEnv(env),
-  };
+  });
 }
 
 export function awsTimeoutsFromEnv(env: Env = processEnv()): AwsTimeouts {

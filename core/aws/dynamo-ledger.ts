@@ -14,9 +14,9 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { CompactionRunItem, runKey } from '../contracts/compaction-run.js';
+import { CompactionRunItem, parseRunItem, runKey } from '../contracts/compaction-run.js';
 import type { Collection } from '../contracts/ids.js';
-import type { CollectionOutcome, Item, Ledger } from '../ports/ledger.js';
+import type { CollectionOutcome, Item, Ledger, RunIds } from '../ports/ledger.js';
 import { clientConfig, type AwsSettings } from './config.js';
 
 /** Ledger port over one DynamoDB single table (PK/SK strings, stream NEW_AND_OLD_IMAGES). */
@@ -46,15 +46,10 @@ export class DynamoLedger implements Ledger {
   }
 
   async getRun(imageId: string, receiptId: number, runId: string): Promise<CompactionRunItem | undefined> {
-    const item = await this.getItem(runKey(imageId, receiptId, runId));
-    return item ? CompactionRunItem.parse(item) : undefined;
+    return parseRunItem(await this.getItem(runKey(imageId, receiptId, runId)));
   }
 
-  async setRunCollection(
-    key: { imageId: string; receiptId: number; runId: string },
-    collection: Collection,
-    outcome: CollectionOutcome,
-  ): Promise<void> {
+  async setRunCollection(key: RunIds, collection: Collection, outcome: CollectionOutcome): Promise<void> {
     const now = new Date().toISOString();
     const names: Record<string, string> = { '#state': `${collection}_state`, '#updated': 'updated_at' };
     const values: Record<string, unknown> = { ':state': outcome.state, ':now': now };

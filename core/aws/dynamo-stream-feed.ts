@@ -10,9 +10,10 @@ import {
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeDurably } from '../durable-fs.js';
 import type { Logger } from '../log.js';
 import type { ChangeFeed, ChangeRecord, Item } from '../ports/ledger.js';
 import { clientConfig, type AwsSettings } from './config.js';
@@ -63,13 +64,7 @@ export class FileCheckpointStore implements CheckpointStore {
   async save(checkpoint: Checkpoint): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(JSON.stringify(checkpoint));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeDurably(tmp, JSON.stringify(checkpoint));
     await rename(tmp, this.path);
   }
 }

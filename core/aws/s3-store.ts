@@ -14,7 +14,7 @@ import {
   ObjectTooLargeError,
   SourceMissingError,
 } from '../errors.js';
-import type { GetOptions, ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
+import type { GetOptions, ObjectInfo, ObjectStore, PutBody, PutOptions } from '../ports/object-store.js';
 import { clientConfig, type AwsSettings } from './config.js';
 
 const SINGLE_PUT_LIMIT = 8 * 1024 * 1024;
@@ -72,12 +72,7 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async put(
-    bucket: string,
-    key: string,
-    body: Buffer | string | Readable,
-    options: PutOptions = {},
-  ): Promise<void> {
+  async put(bucket: string, key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
     assertKeyInBucket(bucket, key);
     // Before any request: the SDK would send a number as a header, and S3 keeps only printable ASCII.
     assertObjectMetadata(bucket, key, options.metadata);

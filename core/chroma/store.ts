@@ -123,36 +123,33 @@ export class ChromaVectorStore implements VectorStore {
 
   async upsert(collection: Collection, records: VectorRecord[]): Promise<void> {
     const c = await this.collection(collection);
-    for (let i = 0; i < records.length; i += CHROMA_CHUNK) {
-      const chunk = records.slice(i, i + CHROMA_CHUNK);
-      await this.op(`upsert ${collection}`, () =>
+    await inChunks(records, (chunk) =>
+      this.op(`upsert ${collection}`, () =>
         c.upsert({
           ids: chunk.map((r) => r.id),
           embeddings: chunk.map((r) => Array.from(r.embedding)),
           documents: chunk.map((r) => r.document),
           metadatas: chunk.map((r) => withoutNulls(r.metadata)),
         }),
-      );
-    }
+      ),
+    );
   }
 
   async updateMetadata(collection: Collection, updates: { id: string; metadata: Metadata }[]): Promise<void> {
     const c = await this.collection(collection);
-    for (let i = 0; i < updates.length; i += CHROMA_CHUNK) {
-      const chunk = updates.slice(i, i + CHROMA_CHUNK);
-      await this.op(`update ${collection}`, () =>
+    await inChunks(updates, (chunk) =>
+      this.op(`update ${collection}`, () =>
         c.update({
           ids: chunk.map((u) => u.id),
           metadatas: chunk.map((u) => u.metadata as ChromaMetadata),
         }),
-      );
-    }
+      ),
+    );
   }
 
   async delete(collection: Collection, ids: string[]): Promise<void> {
     const c = await this.collection(collection);
-    for (let i = 0; i < ids.length; i += CHROMA_CHUNK)
-      await this.op(`delete ${collection}`, () => c.delete({ ids: ids.slice(i, i + CHROMA_CHUNK) }));
+    await inChunks(ids, (chunk) => this.op(`delete ${collection}`, () => c.delete({ ids: chunk })));
   }
 
   async get(collection: Collection, args: Parameters<VectorStore['get']>[1]): ReturnType<VectorStore['get']> {
@@ -221,4 +218,9 @@ export class ChromaVectorStore implements VectorStore {
 /** Chroma rejects null metadata values on insert; absent keys mean the same thing there. */
 function withoutNulls(m: Metadata): ChromaMetadata {
   return Object.fromEntries(Object.entries(m).filter(([, v]) => v !== null)) as ChromaMetadata;
+}
+
+/** Sends `items` CHROMA_CHUNK at a time, one request after the other. */
+async function inChunks<T>(items: T[], send: (chunk: T[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += CHROMA_CHUNK) await send(items.slice(i, i + CHROMA_CHUNK));
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CHROMA_MOUNT_PATH, DEFAULT_METRICS_PORT, ENV, LEASE_NAMES, type Env } from './env.js';
-import { envVar, parseEnv } from './parse.js';
+import { definedOnly, envVar, parseEnv } from './parse.js';
 
 /** Compactor tuning variables: all optional (defaults in compactor/config.ts DEFAULT_CONFIG); seconds become ms. */
 const Tuning = z.object({
@@ -25,7 +25,7 @@ const Tuning = z.object({
 
 function tuningOf(e: z.output<typeof Tuning>) {
   const ms = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
-  return dropUndefined({
+  return definedOnly({
     batchSize: e.COMPACTOR_BATCH_SIZE,
     batchWindowMs: e.COMPACTOR_BATCH_WINDOW_MS,
     publishHoldMs: e.COMPACTOR_PUBLISH_HOLD_MS,
@@ -50,8 +50,8 @@ export type CompactorTuning = ReturnType<typeof tuningOf>;
 /** The compactor's lease: a file (`LEASE_FILE`: local mode, tests) or the Lease LEASE_NAME in NAMESPACE. */
 const LeaseEnv = z.object({
   [ENV.LEASE_FILE]: envVar.optional,
-  [ENV.NAMESPACE]: z.string().min(1).default('default'),
-  [ENV.LEASE_NAME]: z.string().min(1).default(LEASE_NAMES.compactor),
+  [ENV.NAMESPACE]: envVar.orDefault('default'),
+  [ENV.LEASE_NAME]: envVar.orDefault(LEASE_NAMES.compactor),
   [ENV.POD_NAME]: envVar.optional,
   [ENV.LEASE_DURATION_MS]: envVar.number.default(15_000),
 });
@@ -75,7 +75,7 @@ const CompactorEnv = z.object({
   [ENV.COMPACTION_DLQ_URL]: envVar.required,
   [ENV.LEDGER_TABLE]: envVar.required,
   [ENV.VECTORS_BUCKET]: envVar.required,
-  [ENV.CHROMA_ROOT]: z.string().min(1).default(CHROMA_MOUNT_PATH),
+  [ENV.CHROMA_ROOT]: envVar.orDefault(CHROMA_MOUNT_PATH),
   /** Local scratch for working copies; default a directory under the OS temp dir. */
   [ENV.COMPACTOR_WORK_DIR]: envVar.optional,
   [ENV.METRICS_PORT]: envVar.port.default(DEFAULT_METRICS_PORT),
@@ -99,11 +99,3 @@ export const parseCompactorLease = (env: Env): CompactorLeaseEnv =>
   leaseOf(parseEnv(LeaseEnv, env, 'compactor lease'));
 export const parseCompactorEnv = (env: Env): CompactorEnv =>
   compactorOf(parseEnv(CompactorEnv, env, 'compactor configuration'));
-
-function dropUndefined<T extends Record<string, unknown>>(
-  o: T,
-): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
-    [K in keyof T]?: Exclude<T[K], undefined>;
-  };
-}

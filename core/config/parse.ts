@@ -25,14 +25,20 @@ export function parseWithNames<S extends z.ZodType>(
   throw new ConfigError(`invalid ${what}: ${problems.join('; ')}`, { problems });
 }
 
+/** `T` with its possibly-undefined fields made optional and never undefined. */
+export type DefinedOnly<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & {
+  [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined>;
+};
+
+/** Drops the undefined fields of `o` (this level only), so an unset variable leaves its field absent. */
+export function definedOnly<T extends object>(o: T): DefinedOnly<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as DefinedOnly<T>;
+}
+
 /** Drops undefined fields at every depth, so that schema defaults apply to them. */
 export function stripUndefined<T>(value: T): T {
   if (Array.isArray(value) || typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => [k, stripUndefined(v)]),
-  ) as T;
+  return Object.fromEntries(Object.entries(definedOnly(value)).map(([k, v]) => [k, stripUndefined(v)])) as T;
 }
 
 /**
@@ -50,6 +56,8 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: Env, what: strin
 export const envVar = {
   required: z.string({ error: 'is required' }).min(1),
   optional: z.string().min(1).optional(),
+  /** A non-empty string, `value` when unset. */
+  orDefault: (value: string) => z.string().min(1).default(value),
   /** A non-negative number, e.g. milliseconds or seconds. */
   number: z.coerce.number<string>().min(0, { error: 'must be a non-negative number' }),
   /** A non-negative integer. */

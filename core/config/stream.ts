@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ENV, STREAM_CHECKPOINT_CONFIGMAP, type Env } from './env.js';
-import { envVar, parseEnv } from './parse.js';
+import { definedOnly, envVar, parseEnv } from './parse.js';
 
 /** The stream processor (in the controller, or stream/main.ts standalone) besides the AWS settings. */
 const StreamEnv = z.object({
@@ -10,10 +10,10 @@ const StreamEnv = z.object({
   [ENV.LEDGER_STREAM_ARN]: envVar.optional,
   /** Unset: no sweeper (with a warning), and LEDGER_STREAM_ARN is then required. */
   [ENV.LEDGER_TABLE]: envVar.optional,
-  [ENV.NAMESPACE]: z.string().min(1).default('default'),
+  [ENV.NAMESPACE]: envVar.orDefault('default'),
   [ENV.POD_NAME]: envVar.optional,
   [ENV.STREAM_CHECKPOINT_FILE]: envVar.optional,
-  [ENV.STREAM_CHECKPOINT_CONFIGMAP]: z.string().min(1).default(STREAM_CHECKPOINT_CONFIGMAP),
+  [ENV.STREAM_CHECKPOINT_CONFIGMAP]: envVar.orDefault(STREAM_CHECKPOINT_CONFIGMAP),
   [ENV.LINES_QUEUE_URL]: envVar.optional,
   [ENV.WORDS_QUEUE_URL]: envVar.optional,
   [ENV.COMPACTION_DLQ_URL]: envVar.optional,
@@ -41,13 +41,13 @@ export interface StreamConfig {
 
 export function parseStreamEnv(env: Env): StreamConfig {
   const e = parseEnv(StreamEnv, env, 'stream processor configuration');
-  return {
+  return definedOnly({
     enabled: e.STREAM_PROCESSOR !== 'off',
-    ...(e.LEDGER_STREAM_ARN ? { streamArn: e.LEDGER_STREAM_ARN } : {}),
-    ...(e.LEDGER_TABLE ? { ledgerTable: e.LEDGER_TABLE } : {}),
+    streamArn: e.LEDGER_STREAM_ARN,
+    ledgerTable: e.LEDGER_TABLE,
     namespace: e.NAMESPACE,
-    ...(e.POD_NAME ? { identity: e.POD_NAME } : {}),
-    ...(e.STREAM_CHECKPOINT_FILE ? { checkpointFile: e.STREAM_CHECKPOINT_FILE } : {}),
+    identity: e.POD_NAME,
+    checkpointFile: e.STREAM_CHECKPOINT_FILE,
     checkpointConfigMap: e.STREAM_CHECKPOINT_CONFIGMAP,
     queues: { lines: e.LINES_QUEUE_URL, words: e.WORDS_QUEUE_URL, dlq: e.COMPACTION_DLQ_URL },
     sink: e.STREAM_NO_SINK !== '1',
@@ -56,7 +56,7 @@ export function parseStreamEnv(env: Env): StreamConfig {
       afterMs: e.STREAM_SWEEP_AFTER_MS,
       limit: e.STREAM_SWEEP_LIMIT,
     },
-  };
+  });
 }
 
 /** The LINES and WORDS queue URLs, which the processor and the sweeper both need (errors name the variable). */
@@ -66,9 +66,5 @@ export function requireQueues(c: StreamConfig): { lines: string; words: string; 
     { [ENV.LINES_QUEUE_URL]: c.queues.lines, [ENV.WORDS_QUEUE_URL]: c.queues.words },
     'stream processor configuration',
   );
-  return {
-    lines: q.LINES_QUEUE_URL,
-    words: q.WORDS_QUEUE_URL,
-    ...(c.queues.dlq ? { dlq: c.queues.dlq } : {}),
-  };
+  return definedOnly({ lines: q.LINES_QUEUE_URL, words: q.WORDS_QUEUE_URL, dlq: c.queues.dlq });
 }

@@ -20,16 +20,21 @@ export const COMPACTION_RUN_SK = /^RECEIPT#(\d{5})#COMPACTION_RUN#(.+)$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Per-collection fields a run may carry, as `{c}_{field}`. */
-const COLLECTION_FIELDS = [
-  'state',
-  'delta_key',
-  'sha256',
-  'vectors',
-  'merged_vectors',
-  'error',
-  'started_at',
-  'finished_at',
-] as const;
+const CollectionFields = {
+  state: RunState.optional(),
+  delta_key: z.string().min(1).optional(),
+  sha256: z.string().regex(SHA256).optional(),
+  vectors: z.number().int().min(0).optional(),
+  merged_vectors: z.number().int().min(0).optional(),
+  error: z.string().optional(),
+  started_at: z.string().optional(),
+  finished_at: z.string().optional(),
+};
+const COLLECTION_FIELDS = Object.keys(CollectionFields) as (keyof typeof CollectionFields)[];
+/** The fields of CollectionFields once per collection, `{c}_{field}`, collection by collection. */
+const perCollection = Object.fromEntries(
+  COLLECTIONS.flatMap((c) => COLLECTION_FIELDS.map((f) => [`${c}_${f}`, CollectionFields[f]])),
+) as { [F in keyof typeof CollectionFields as `${Collection}_${F}`]: (typeof CollectionFields)[F] };
 /** A collection the run carries has every one of these. */
 const REQUIRED_COLLECTION_FIELDS = ['state', 'delta_key', 'sha256', 'vectors'] as const;
 
@@ -60,22 +65,7 @@ export const CompactionRunItem = z
     dimensions: z.number().int().min(1).optional(),
     created_at: z.string(),
     updated_at: z.string(),
-    lines_state: RunState.optional(),
-    lines_delta_key: z.string().min(1).optional(),
-    lines_sha256: z.string().regex(SHA256).optional(),
-    lines_vectors: z.number().int().min(0).optional(),
-    lines_merged_vectors: z.number().int().min(0).optional(),
-    lines_error: z.string().optional(),
-    lines_started_at: z.string().optional(),
-    lines_finished_at: z.string().optional(),
-    words_state: RunState.optional(),
-    words_delta_key: z.string().min(1).optional(),
-    words_sha256: z.string().regex(SHA256).optional(),
-    words_vectors: z.number().int().min(0).optional(),
-    words_merged_vectors: z.number().int().min(0).optional(),
-    words_error: z.string().optional(),
-    words_started_at: z.string().optional(),
-    words_finished_at: z.string().optional(),
+    ...perCollection,
   })
   .loose()
   .superRefine((item, ctx) => {
@@ -100,6 +90,11 @@ export const CompactionRunItem = z
     }
   });
 export type CompactionRunItem = z.infer<typeof CompactionRunItem>;
+
+/** The run a ledger item holds (checked), or undefined where there is no item. */
+export function parseRunItem(item: Record<string, unknown> | undefined): CompactionRunItem | undefined {
+  return item ? CompactionRunItem.parse(item) : undefined;
+}
 
 /** One collection's view of a run, without the `{c}_` prefixes. */
 export interface RunCollection {

@@ -54,19 +54,49 @@ export function encodeDelta(header: Omit<DeltaHeader, 'rows'>, records: VectorRe
     }
     flat.set(r.embedding, i * dims);
   });
-  const embeddingType = new FixedSizeList(dims, new Field('item', new Float32(), false));
+  const bytes = Buffer.from(
+    deltaFile({
+      listSize: dims,
+      flat,
+      ids: records.map((r) => r.id),
+      documents: records.map((r) => r.document),
+      metadata: records.map((r) => JSON.stringify(r.metadata)),
+      header: {
+        collection: header.collection,
+        runId: header.runId,
+        dimensions: String(dims),
+        model: header.model,
+        rows: String(records.length),
+      },
+    }),
+  );
+  return { bytes, sha256: sha256Hex(bytes) };
+}
+
+/**
+ * The Arrow IPC file of a delta, laid out from what it is given without any check: encodeDelta checks first, and
+ * tests use it to write the hostile files a foreign writer could (declared dimensions or rows that do not match).
+ */
+export function deltaFile(o: {
+  /** Floats per embedding; `flat` holds one list of them per id. */
+  listSize: number;
+  flat: Float32Array;
+  ids: string[];
+  documents: string[];
+  /** JSON per row, as it is to be stored. */
+  metadata: string[];
+  /** The schema metadata, as strings. */
+  header: { collection: string; runId: string; dimensions: string; model: string; rows: string };
+}): Uint8Array {
+  const rows = o.ids.length;
+  const embeddingType = new FixedSizeList(o.listSize, new Field('item', new Float32(), false));
   const embedding = makeData({
     type: embeddingType,
-    length: records.length,
+    length: rows,
     nullCount: 0,
-    child: makeData({ type: new Float32(), length: flat.length, nullCount: 0, data: flat }),
+    child: makeData({ type: new Float32(), length: o.flat.length, nullCount: 0, data: o.flat }),
   });
   const strings = (values: string[]) => vectorFromArray(values, new Utf8()).data[0] as Data<Utf8>;
-  const columns = {
-    id: strings(records.map((r) => r.id)),
-    document: strings(records.map((r) => r.document)),
-    metadata: strings(records.map((r) => JSON.stringify(r.metadata))),
-  };
   const schema = new Schema(
     [
       new Field('id', new Utf8(), false),
@@ -76,24 +106,23 @@ export function encodeDelta(header: Omit<DeltaHeader, 'rows'>, records: VectorRe
     ],
     new Map([
       ['format', DELTA_FORMAT],
-      ['collection', header.collection],
-      ['run_id', header.runId],
-      ['dimensions', String(dims)],
-      ['model', header.model],
-      ['rows', String(records.length)],
+      ['collection', o.header.collection],
+      ['run_id', o.header.runId],
+      ['dimensions', o.header.dimensions],
+      ['model', o.header.model],
+      ['rows', o.header.rows],
     ]),
   );
   const batch = new RecordBatch(
     schema,
     makeData({
       type: new Struct(schema.fields),
-      length: records.length,
+      length: rows,
       nullCount: 0,
-      children: [columns.id, columns.document, columns.metadata, embedding],
+      children: [strings(o.ids), strings(o.documents), strings(o.metadata), embedding],
     }),
   );
-  const bytes = Buffer.from(tableToIPC(new Table(schema, [batch]), 'file'));
-  return { bytes, sha256: sha256Hex(bytes) };
+  return tableToIPC(new Table(schema, [batch]), 'file');
 }
 
 /** Largest embedding dimension a delta may declare (OpenAI's largest model has 3072; 16384 leaves room). */

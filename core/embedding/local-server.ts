@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeNow, readBody } from '../http/plain-server.js';
 import { embedText, LOCAL_MODEL } from './local-embedder.js';
 
 /**
@@ -50,7 +51,7 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
       faults.next500--;
       return sendError(res, 500, 'The server had an error', 'server_error');
     }
-    const body = JSON.parse(await readBody(req)) as {
+    const body = JSON.parse((await readBody(req)).toString('utf8')) as {
       input?: string | string[];
       model?: string;
       dimensions?: number;
@@ -112,21 +113,8 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
     url: `http://${address}:${port}/v1`,
     stats,
     faults,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeNow(server),
   };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { writeDurably } from '../durable-fs.js';
 import type { LeaseBackend, LeaseRecord, StoredLease } from './lock.js';
 
 /**
@@ -40,13 +41,7 @@ export class FileLeaseBackend implements LeaseBackend {
     const next = version === undefined ? 1 : Number(version) + 1;
     if (version === undefined && (await this.generations()).length) return false;
     const tmp = join(this.dir, `.${this.prefix}${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(JSON.stringify(record));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeDurably(tmp, JSON.stringify(record), 'wx');
     try {
       await link(tmp, this.file(next));
     } catch (err) {

@@ -11,7 +11,7 @@ import {
   ObjectTooLargeError,
   SourceMissingError,
 } from '../errors.js';
-import type { GetOptions, ObjectInfo, ObjectStore, PutOptions } from '../ports/object-store.js';
+import type { GetOptions, ObjectInfo, ObjectStore, PutBody, PutOptions } from '../ports/object-store.js';
 
 const META_DIR = '.meta';
 const TMP_DIR = '.tmp';
@@ -94,12 +94,7 @@ export class DirectoryObjectStore implements ObjectStore {
     };
   }
 
-  async put(
-    bucket: string,
-    key: string,
-    body: Buffer | string | Readable,
-    options: PutOptions = {},
-  ): Promise<void> {
+  async put(bucket: string, key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
     const path = this.objectPath(bucket, key);
     // S3's rules, so local mode refuses what the cloud would: before anything is written.
     assertObjectMetadata(bucket, key, options.metadata);

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
-import { CompactionRunItem, runKey } from '../contracts/compaction-run.js';
+import { CompactionRunItem, parseRunItem, runKey } from '../contracts/compaction-run.js';
 import type { Collection } from '../contracts/ids.js';
 import { PipelineError } from '../errors.js';
-import type { ChangeFeed, ChangeRecord, CollectionOutcome, Item, Ledger } from '../ports/ledger.js';
+import type { ChangeFeed, ChangeRecord, CollectionOutcome, Item, Ledger, RunIds } from '../ports/ledger.js';
 import { immediate, openDatabase, type Db } from './sqlite.js';
 
 const SCHEMA = `
@@ -63,19 +63,14 @@ export class SqliteLedger implements Ledger {
   }
 
   async getRun(imageId: string, receiptId: number, runId: string): Promise<CompactionRunItem | undefined> {
-    const item = await this.getItem(runKey(imageId, receiptId, runId));
-    return item ? CompactionRunItem.parse(item) : undefined;
+    return parseRunItem(await this.getItem(runKey(imageId, receiptId, runId)));
   }
 
   /**
    * Same conditions as the DynamoDB adapter: only this collection's fields change; a COMPLETED collection never
    * moves back (such an update is skipped silently); COMPLETED on a missing run throws ConditionFailedError.
    */
-  async setRunCollection(
-    key: { imageId: string; receiptId: number; runId: string },
-    collection: Collection,
-    outcome: CollectionOutcome,
-  ): Promise<void> {
+  async setRunCollection(key: RunIds, collection: Collection, outcome: CollectionOutcome): Promise<void> {
     const k = runKey(key.imageId, key.receiptId, key.runId);
     immediate(this.db, () => {
       const old = this.read(k);

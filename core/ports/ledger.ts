@@ -7,6 +7,13 @@ import type { Collection } from '../contracts/ids.js';
  */
 export type Item = Record<string, unknown> & { PK: string; SK: string };
 
+/** The ids that name one CompactionRun (runKey turns them into its PK/SK). */
+export interface RunIds {
+  imageId: string;
+  receiptId: number;
+  runId: string;
+}
+
 export interface CollectionOutcome {
   state: Extract<RunState, 'PROCESSING' | 'COMPLETED' | 'FAILED'>;
   mergedVectors?: number;
@@ -18,11 +25,7 @@ export interface Ledger {
   putRunIfAbsent(run: CompactionRunItem): Promise<boolean>;
   getRun(imageId: string, receiptId: number, runId: string): Promise<CompactionRunItem | undefined>;
   /** Updates one collection's fields only, so lines and words never overwrite each other. */
-  setRunCollection(
-    key: { imageId: string; receiptId: number; runId: string },
-    collection: Collection,
-    outcome: CollectionOutcome,
-  ): Promise<void>;
+  setRunCollection(key: RunIds, collection: Collection, outcome: CollectionOutcome): Promise<void>;
   putItem(item: Item): Promise<void>;
   deleteItem(key: { PK: string; SK: string }): Promise<void>;
   getItem(key: { PK: string; SK: string }): Promise<Item | undefined>;

@@ -7,6 +7,9 @@ export interface ObjectInfo {
   metadata?: Record<string, string>;
 }
 
+/** What `put` stores: text, bytes, or a stream read to its end. */
+export type PutBody = Buffer | string | Readable;
+
 export interface PutOptions {
   contentType?: string;
   /**
@@ -30,7 +33,7 @@ export interface ObjectStore {
   getBuffer(bucket: string, key: string, options?: GetOptions): Promise<Buffer>;
   /** Undefined when absent. */
   head(bucket: string, key: string): Promise<ObjectInfo | undefined>;
-  put(bucket: string, key: string, body: Buffer | string | Readable, options?: PutOptions): Promise<void>;
+  put(bucket: string, key: string, body: PutBody, options?: PutOptions): Promise<void>;
   list(bucket: string, prefix: string): Promise<ObjectInfo[]>;
   delete(bucket: string, key: string): Promise<void>;
 }

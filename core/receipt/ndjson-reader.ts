@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
+import type { z } from 'zod';
 import { LineRow, WordRow } from '../contracts/ndjson-rows.js';
 import { parseOrThrow } from '../contracts/validation.js';
 import { InputError } from '../errors.js';
@@ -219,66 +220,95 @@ function checkIds(
   }
 }
 
+/** How a row is told apart from the others of its file: a duplicate key is an InputError on `field`. */
+interface RowIdentity<T> {
+  key: (r: T) => string | number;
+  field: string;
+  duplicate: (r: T, firstRow: number) => string;
+}
+
+/**
+ * Reads the rows of one file: each parsed with `schema`, checked against the job's ids, unique by `identity`, then
+ * `check`ed; an empty file is an InputError.
+ */
+async function readRows<T extends { image_id: string; receipt_id: number }>(
+  stream: Readable,
+  o: {
+    schema: z.ZodType<T>;
+    expected: ExpectedIds;
+    identity: RowIdentity<T>;
+    check?: (r: T, row: number) => void;
+    file: string;
+    limits: NdjsonLimits;
+  },
+): Promise<T[]> {
+  const { file } = o;
+  const out: T[] = [];
+  const seen = new Map<string | number, number>();
+  for await (const { row, value } of readNdjson(stream, file, o.limits)) {
+    const r = parseOrThrow(o.schema, value, { file, row });
+    checkIds(r, o.expected, file, row);
+    const key = o.identity.key(r);
+    const first = seen.get(key);
+    if (first !== undefined)
+      throw new InputError(o.identity.duplicate(r, first), { file, row, field: o.identity.field });
+    seen.set(key, row);
+    o.check?.(r, row);
+    out.push(r);
+  }
+  if (out.length === 0) throw new InputError('file is empty', { file });
+  return out;
+}
+
 /** Reads and validates lines.ndjson: full row schema, ids of the job, unique line ids, not empty. */
-export async function readLines(
+export function readLines(
   stream: Readable,
   expected: ExpectedIds,
   file = 'lines.ndjson',
   limits: NdjsonLimits = DEFAULT_LIMITS,
 ): Promise<LineRow[]> {
-  const out: LineRow[] = [];
-  const seen = new Map<number, number>();
-  for await (const { row, value } of readNdjson(stream, file, limits)) {
-    const line = parseOrThrow(LineRow, value, { file, row });
-    checkIds(line, expected, file, row);
-    const first = seen.get(line.line_id);
-    if (first !== undefined)
-      throw new InputError(`duplicate line_id ${line.line_id} (first at row ${first})`, {
-        file,
-        row,
-        field: 'line_id',
-      });
-    seen.set(line.line_id, row);
-    out.push(line);
-  }
-  if (out.length === 0) throw new InputError('file is empty', { file });
-  return out;
+  return readRows(stream, {
+    schema: LineRow,
+    expected,
+    identity: {
+      key: (line) => line.line_id,
+      field: 'line_id',
+      duplicate: (line, first) => `duplicate line_id ${line.line_id} (first at row ${first})`,
+    },
+    file,
+    limits,
+  });
 }
 
 /**
  * Reads and validates words.ndjson: full row schema, ids of the job, unique (line_id, word_id), every word on a known
  * line (when `lineIds` is given), not empty.
  */
-export async function readWords(
+export function readWords(
   stream: Readable,
   expected: ExpectedIds,
   lineIds?: ReadonlySet<number>,
   file = 'words.ndjson',
   limits: NdjsonLimits = DEFAULT_LIMITS,
 ): Promise<WordRow[]> {
-  const out: WordRow[] = [];
-  const seen = new Map<string, number>();
-  for await (const { row, value } of readNdjson(stream, file, limits)) {
-    const word = parseOrThrow(WordRow, value, { file, row });
-    checkIds(word, expected, file, row);
-    const key = `${word.line_id}:${word.word_id}`;
-    const first = seen.get(key);
-    if (first !== undefined) {
-      throw new InputError(
+  return readRows(stream, {
+    schema: WordRow,
+    expected,
+    identity: {
+      key: (word) => `${word.line_id}:${word.word_id}`,
+      field: 'word_id',
+      duplicate: (word, first) =>
         `duplicate word (line_id ${word.line_id}, word_id ${word.word_id}; first at row ${first})`,
-        {
+    },
+    check: (word, row) => {
+      if (lineIds && !lineIds.has(word.line_id))
+        throw new InputError(`line_id ${word.line_id} is not in lines.ndjson`, {
           file,
           row,
-          field: 'word_id',
-        },
-      );
-    }
-    seen.set(key, row);
-    if (lineIds && !lineIds.has(word.line_id)) {
-      throw new InputError(`line_id ${word.line_id} is not in lines.ndjson`, { file, row, field: 'line_id' });
-    }
-    out.push(word);
-  }
-  if (out.length === 0) throw new InputError('file is empty', { file });
-  return out;
+          field: 'line_id',
+        });
+    },
+    file,
+    limits,
+  });
 }

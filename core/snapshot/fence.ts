@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LeaseLostError } from '../lease/lease.js';
-import { fsyncDir, writeDurably } from './volume.js';
+import { fsyncDir, writeDurably } from '../durable-fs.js';
 
 /** The file on the volume root that records the highest fencing token that claimed the volume. */
 export const FENCE_FILE = 'FENCE';

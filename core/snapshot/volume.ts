@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Collection } from '../contracts/ids.js';
+import { fsyncDir, writeDurably } from '../durable-fs.js';
 import { TransientError } from '../errors.js';
 import { LeaseLostError } from '../lease/lease.js';
 import { copyFilesHashing, digestDiff, listFiles, NotAFileError, sha256Files } from './file-digests.js';
@@ -121,25 +122,6 @@ export async function switchCurrent(
     throw err;
   }
   await fsyncDir(dir);
-}
-
-export async function writeDurably(path: string, content: string): Promise<void> {
-  await writeFile(path, content);
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

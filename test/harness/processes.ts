@@ -10,6 +10,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '../../core/local/process-alive.js';
 
 /** One line of the run's pidfile (JSON lines). The first line records the owning Node process. */
 type PidRecord = { owner: number } | { pid: number; name: string; command: string };
@@ -28,15 +29,6 @@ export interface ExitInfo {
 }
 
 const PIDFILE = 'pids.jsonl';
-
-function alive(pidOrGroup: number): boolean {
-  try {
-    process.kill(pidOrGroup, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -171,7 +163,7 @@ export class ProcessRegistry {
     let left: string[] = [];
     do {
       left = this.children
-        .filter((p) => alive(p.pid) || alive(-p.pid))
+        .filter((p) => processAlive(p.pid) || processAlive(-p.pid))
         .map((p) => `${p.name} (pid ${p.pid})`);
       if (left.length === 0) return;
       await sleep(50);

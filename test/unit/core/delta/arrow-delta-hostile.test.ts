@@ -1,28 +1,14 @@
-import {
-  Field,
-  FixedSizeList,
-  Float32,
-  makeData,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  tableToIPC,
-  Utf8,
-  vectorFromArray,
-  type Data,
-} from 'apache-arrow';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeDelta, DELTA_FORMAT, encodeDelta } from '../../../../core/delta/arrow-delta.js';
+import { decodeDelta, deltaFile, encodeDelta } from '../../../../core/delta/arrow-delta.js';
 import { ObjectTooLargeError, PipelineError } from '../../../../core/errors.js';
 import { DirectoryObjectStore } from '../../../../core/local/dir-store.js';
 
 /**
  * A delta as a hostile writer could make it: any declared dimensions/rows, any list size, raw metadata strings.
- * (The same layout as encodeDelta, which cannot produce these.)
+ * (deltaFile is encodeDelta's layout without its checks.)
  */
 function hostileDelta(o: {
   declaredDims: string;
@@ -31,42 +17,21 @@ function hostileDelta(o: {
   metadata?: string[];
 }): Uint8Array {
   const n = o.metadata?.length ?? 2;
-  const flat = new Float32Array(n * o.listSize).fill(0.5);
-  const embeddingType = new FixedSizeList(o.listSize, new Field('item', new Float32(), false));
-  const embedding = makeData({
-    type: embeddingType,
-    length: n,
-    nullCount: 0,
-    child: makeData({ type: new Float32(), length: flat.length, nullCount: 0, data: flat }),
-  });
-  const strings = (values: string[]) => vectorFromArray(values, new Utf8()).data[0] as Data<Utf8>;
-  const schema = new Schema(
-    [
-      new Field('id', new Utf8(), false),
-      new Field('document', new Utf8(), false),
-      new Field('metadata', new Utf8(), false),
-      new Field('embedding', embeddingType, false),
-    ],
-    new Map([
-      ['format', DELTA_FORMAT],
-      ['collection', 'lines'],
-      ['run_id', 'r'],
-      ['dimensions', o.declaredDims],
-      ['model', 'm'],
-      ['rows', o.rows ?? String(n)],
-    ]),
-  );
   const ids = Array.from({ length: n }, (_, i) => `id-${i}`);
-  const batch = new RecordBatch(
-    schema,
-    makeData({
-      type: new Struct(schema.fields),
-      length: n,
-      nullCount: 0,
-      children: [strings(ids), strings(ids), strings(o.metadata ?? ids.map(() => '{}')), embedding],
-    }),
-  );
-  return tableToIPC(new Table(schema, [batch]), 'file');
+  return deltaFile({
+    listSize: o.listSize,
+    flat: new Float32Array(n * o.listSize).fill(0.5),
+    ids,
+    documents: ids,
+    metadata: o.metadata ?? ids.map(() => '{}'),
+    header: {
+      collection: 'lines',
+      runId: 'r',
+      dimensions: o.declaredDims,
+      model: 'm',
+      rows: o.rows ?? String(n),
+    },
+  });
 }
 
 function corrupt(bytes: Uint8Array): PipelineError {

@@ -20,7 +20,8 @@ export default defineConfig({
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
-          fileParallelism: false,
+          // Two files at a time: most of the suite waits on servers, timeouts and child processes, not on CPU.
+          maxWorkers: 2,
         },
       },
       {

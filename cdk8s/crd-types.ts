@@ -93,3 +93,27 @@ export class ServiceMonitor extends ApiObject {
     super(scope, id, { ...ServiceMonitor.GVK, metadata: props.metadata, spec: props.spec });
   }
 }
+
+export interface AlertingRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+}
+
+/** `spec.groups` is Prometheus's own rule-file format, so promtool checks and tests it as is. */
+export interface PrometheusRuleSpec {
+  readonly groups: readonly { readonly name: string; readonly rules: readonly AlertingRule[] }[];
+}
+
+export class PrometheusRule extends ApiObject {
+  static readonly GVK = { apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule' } as const;
+  constructor(
+    scope: Construct,
+    id: string,
+    props: { metadata: ApiObjectMetadata; spec: PrometheusRuleSpec },
+  ) {
+    super(scope, id, { ...PrometheusRule.GVK, metadata: props.metadata, spec: props.spec });
+  }
+}

@@ -14,6 +14,7 @@ export class CompactorMetrics {
   readonly runs: Counter<'collection' | 'state'>;
   readonly dlq: Counter<'queue' | 'reason'>;
   readonly s3Uploads: Counter<'collection'>;
+  readonly s3UnmirroredSince: Gauge<'collection'>;
 
   constructor(registry: Registry = new Registry()) {
     const registers = [registry];
@@ -71,6 +72,13 @@ export class CompactorMetrics {
     this.s3Uploads = new Counter({
       name: 'embedctl_compactor_s3_snapshots_total',
       help: 'Snapshots uploaded to S3',
+      labelNames: ['collection'],
+      registers,
+    });
+    // A time, not an age: a stuck or failing mirror keeps it, so the S3-mirror-stale alert fires from any scrape.
+    this.s3UnmirroredSince = new Gauge({
+      name: 'embedctl_compactor_s3_unmirrored_since_timestamp_seconds',
+      help: 'Unix time of the oldest publish not yet uploaded to S3; 0 while S3 holds the live version',
       labelNames: ['collection'],
       registers,
     });

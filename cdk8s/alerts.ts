@@ -38,7 +38,7 @@ export function alertingRules(cfg: EnvironmentConfig): PrometheusRuleSpec {
       labels: { severity: 'warning' },
       annotations: {
         summary: 'Messages were moved to a dead-letter queue',
-        description: `{{ $value }} message(s) of queue {{ $labels.queue }} dead-lettered in the last ${dlqWindow}.`,
+        description: `About {{ printf "%.0f" $value }} message(s) of queue {{ $labels.queue }} dead-lettered in the last ${dlqWindow}.`,
       },
     },
     {

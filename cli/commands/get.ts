@@ -4,7 +4,7 @@ import { durationArg, withResourceOptions } from '../options.js';
 import { say } from '../print.js';
 import { KINDS, kindArg, type Kind, type KindName } from '../resources/kinds.js';
 import { outputOption, render, tableCells, type Output } from '../resources/output.js';
-import { openResources, type ResourceFlags } from '../resources/sources.js';
+import { openResources, type ResourceFlags, type Resources } from '../resources/sources.js';
 import { formatTable } from '../print.js';
 import { guarded } from '../usage.js';
 
@@ -50,11 +50,7 @@ async function get(kindName: KindName, name: string | undefined, f: GetFlags): P
 }
 
 /** Every object of the kind, or the one named (NotFound, exit 1, when it does not exist). */
-export async function listNamed(
-  kind: Kind,
-  res: Parameters<Kind['list']>[0],
-  name: string | undefined,
-): Promise<unknown[]> {
+export async function listNamed(kind: Kind, res: Resources, name: string | undefined): Promise<unknown[]> {
   const all = await kind.list(res);
   if (name === undefined) return all;
   const one = all.filter((i) => kind.name(i) === name);
@@ -68,7 +64,7 @@ export async function listNamed(
  */
 async function watch(
   kind: Kind,
-  res: Parameters<Kind['list']>[0],
+  res: Resources,
   name: string | undefined,
   f: GetFlags,
   first: unknown[],

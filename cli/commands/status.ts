@@ -5,7 +5,7 @@ import { openLocal, runnerState, type RunnerState } from '../../local/home.js';
 import { cloudJobClient, cloudNamespace } from '../cloud.js';
 import { homeOption, jsonOption, kubeconfigOption } from '../options.js';
 import { printJson, printTable, say } from '../print.js';
-import { age, compactedText } from '../resources/views.js';
+import { jobRow, localJobAsEmbeddingJob } from '../resources/views.js';
 import { existingHome, guarded } from '../usage.js';
 
 interface StatusFlags {
@@ -88,15 +88,10 @@ function runnerText(r: RunnerState, claimed: number): string {
     : `runner (pid ${r.pid}) is not alive: it was stopped or killed${jobs}`;
 }
 
+/** The columns of `get jobs` (cli/resources/views.ts), and a MESSAGE that says why a job is not moving. */
 function localRow(j: LocalJob, runner: RunnerState): Record<string, string> {
   return {
-    NAME: j.name,
-    PHASE: j.phase,
-    ATTEMPTS: String(j.attempts),
-    LINES: j.result ? String(j.result.rows) : '',
-    WORDS: j.result ? String(j.result.words) : '',
-    COMPACTED: j.phase === 'Succeeded' ? compactedText(j.compaction, j.spec.collections) : '',
-    AGE: age(j.createdAt, Date.now()),
+    ...jobRow(localJobAsEmbeddingJob(j), Date.now()).cells,
     MESSAGE:
       j.phase === 'Failed' || j.phase === 'Pending'
         ? `${j.reason ?? ''}${j.message ? `: ${j.message}` : ''}`.slice(0, 160)
@@ -109,13 +104,7 @@ function localRow(j: LocalJob, runner: RunnerState): Record<string, string> {
 function cloudRow(j: EmbeddingJob): Record<string, string> {
   const s = j.status ?? {};
   return {
-    NAME: j.metadata.name,
-    PHASE: s.phase ?? '',
-    ATTEMPTS: String(s.attempts ?? 0),
-    LINES: s.result ? String(s.result.rows) : '',
-    WORDS: s.result ? String(s.result.words) : '',
-    COMPACTED: s.phase === 'Succeeded' ? compactedText(s.compaction, j.spec.collections) : '',
-    AGE: j.metadata.creationTimestamp ? age(Date.parse(j.metadata.creationTimestamp), Date.now()) : '',
+    ...jobRow(j, Date.now()).cells,
     MESSAGE: s.phase === 'Failed' ? (s.message ?? '').slice(0, 160) : '',
   };
 }

@@ -70,6 +70,8 @@ async function watch(
   first: unknown[],
 ): Promise<never> {
   const seen = new Map(first.map((i) => [kind.name(i), JSON.stringify(i)]));
+  // An empty first listing printed no header ("No jobs found."): the first change prints it.
+  let header = first.length > 0;
   for (;;) {
     await new Promise((r) => setTimeout(r, f.interval));
     const changed = (await kind.list(res)).filter((i) => {
@@ -86,14 +88,13 @@ async function watch(
           render([i], f.output, (x) => kind.row(x, Date.now()), { empty: '', single: true }),
           f,
         );
-    else
-      write(
-        formatTable(changed.map((i) => tableCells(kind.row(i, Date.now()), f.output)))
-          .split('\n')
-          .slice(1)
-          .join('\n'),
-        f,
-      );
+    else {
+      // Laid out with the first listing's rows, so the new lines stay under its header (as kubectl's do).
+      const cells = (items: unknown[]) => items.map((i) => tableCells(kind.row(i, Date.now()), f.output));
+      const lines = formatTable([...cells(first), ...cells(changed)]).split('\n');
+      write(lines.slice(header ? 1 + first.length : 0).join('\n'), f);
+      header = true;
+    }
   }
 }
 

@@ -253,7 +253,7 @@ describe('kubectl-shaped output (issue 16 part 3)', () => {
   });
 
   it('kubectl get receipts (the category) lists EmbeddingJobs', () => {
-    expect(kubectl('get', 'receipts', '-n', namespace, '-o', 'name')).toBe(`${PLURAL}.${GROUP}/${name}\n`);
+    expect(kubectl('get', 'receipts', '-n', namespace, '-o', 'name')).toBe(`embeddingjob.${GROUP}/${name}\n`);
   });
 
   it('a timestamp that is no RFC 3339 date-time is refused (format: date-time)', async () => {

@@ -58,7 +58,7 @@ describe('kubectl-shaped commands on a local home', () => {
     expect(describeJob.stdout).toMatch(/^Phase:\s+Failed$/m);
   });
 
-  it('wait exits 0 once the named job meets the condition, 1 on timeout', async () => {
+  it('wait on a named job that does not get there exits 1 on timeout, naming it', async () => {
     const { home, pending } = homeWithJobs();
     const timeout = await cli(['wait', pending, '--for=condition=Succeeded', '--timeout=1s', '--home', home])
       .done;

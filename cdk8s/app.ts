@@ -47,7 +47,8 @@ export function buildApp(cfg: EnvironmentConfig, outdir = 'charts'): App {
   add(new CompactorChart(app, 'compactor', { ...props, serviceAccount: rbac.compactorSa }));
   add(new NetworkChart(app, 'network', props));
   add(new AdmissionChart(app, 'admission', props));
-  if (cfg.monitoring.serviceMonitor) add(new MonitoringChart(app, 'monitoring', props));
+  if (cfg.monitoring.serviceMonitor || cfg.monitoring.alerts.enabled)
+    add(new MonitoringChart(app, 'monitoring', props));
   return app;
 }
 

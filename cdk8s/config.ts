@@ -194,6 +194,26 @@ export const EnvironmentConfig = z.object({
     serviceMonitor: z.boolean().default(false),
     serviceMonitorLabels: z.record(z.string(), z.string()).default({}),
     scrapeInterval: z.string().default('30s'),
+    /** The PrometheusRule (needs its CRD in the cluster) and its thresholds; docs/deploy.md lists the alerts. */
+    alerts: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Labels Prometheus's ruleSelector matches (kube-prometheus-stack: `release`). */
+        labels: z.record(z.string(), z.string()).default({}),
+        /** Messages dead-lettered within this window fire EmbedctlMessagesDeadLettered. */
+        deadLetterWindowMinutes: z.number().int().positive().default(15),
+        /** p90 CompactionRun lag; at most 15 because the lag histogram's top bucket is 900 s. */
+        compactionLagMinutes: z.number().positive().max(15).default(5),
+        /** How long no controller replica may hold the leader Lease. */
+        noLeaderMinutes: z.number().int().positive().default(5),
+        /** Share of EmbeddingJobs ending Failed (over 30 minutes) that fires EmbedctlWorkerFailureRate. */
+        workerFailureRatio: z.number().gt(0).max(1).default(0.1),
+        /** Compactor container restarts within 30 minutes (a lost Lease exits the process). */
+        compactorRestarts: z.number().int().positive().default(3),
+        /** Age of the oldest publish not yet mirrored to S3. */
+        s3MirrorStaleMinutes: z.number().int().positive().default(30),
+      })
+      .prefault({}),
   }),
 });
 export type EnvironmentConfig = z.infer<typeof EnvironmentConfig>;
@@ -328,7 +348,11 @@ export const ENVIRONMENTS = {
       apiServer: { cidrs: ['10.0.0.0/16'], ports: [443] },
       aws: { cidrs: ['10.0.0.0/16'], ports: [443] },
     },
-    monitoring: { serviceMonitor: true, serviceMonitorLabels: { release: 'kube-prometheus-stack' } },
+    monitoring: {
+      serviceMonitor: true,
+      serviceMonitorLabels: { release: 'kube-prometheus-stack' },
+      alerts: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
+    },
   },
   kind: {
     name: 'kind',

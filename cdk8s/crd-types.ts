@@ -89,3 +89,21 @@ export class ServiceMonitor extends customResource<ServiceMonitorSpec>({
   apiVersion: 'monitoring.coreos.com/v1',
   kind: 'ServiceMonitor',
 }) {}
+
+export interface AlertingRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+}
+
+/** `spec.groups` is Prometheus's own rule-file format, so promtool checks and tests it as is. */
+export interface PrometheusRuleSpec {
+  readonly groups: readonly { readonly name: string; readonly rules: readonly AlertingRule[] }[];
+}
+
+export class PrometheusRule extends customResource<PrometheusRuleSpec>({
+  apiVersion: 'monitoring.coreos.com/v1',
+  kind: 'PrometheusRule',
+}) {}

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { COLLECTIONS, type Collection } from '../core/contracts/ids.js';
 import { ENV, processEnv } from '../core/config/env.js';
 import { ConfigError } from '../core/errors.js';
@@ -18,6 +18,13 @@ export function intArg(min: number, max?: number): (value: string) => number {
       throw new InvalidArgumentError(`Expected ${range}.`);
     return n;
   };
+}
+
+/** A parser for a duration as kubectl writes it (`90s`, `5m`, `1h`; a bare number is seconds), in milliseconds. */
+export function durationArg(value: string): number {
+  const m = /^(\d+)(s|m|h)?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('Expected a duration such as 60s, 5m or 1h.');
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 's' | 'm' | 'h'];
 }
 
 /** A parser for an argument that must hold something besides spaces. */
@@ -51,4 +58,17 @@ export interface VolumeFlags {
   home: string;
   cloud?: boolean;
   chromaRoot?: string;
+}
+
+/**
+ * The flags of a command that reads the pipeline's resources (get, describe, wait): the home, or (--cloud) the
+ * namespace's EmbeddingJobs and the deployed ledger, volume and queues (cli/resources/sources.ts).
+ */
+export function withResourceOptions(cmd: Command): Command {
+  return cmd
+    .addOption(homeOption())
+    .option('--cloud', 'read the deployed pipeline (Kubernetes API, DynamoDB, the volume or S3, SQS)')
+    .option('-n, --namespace <ns>', 'namespace of the EmbeddingJobs (cloud; default $NAMESPACE or "default")')
+    .addOption(kubeconfigOption())
+    .addOption(chromaRootOption());
 }

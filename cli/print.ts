@@ -17,10 +17,11 @@ export function printJson(value: unknown): void {
 
 /** Rows as a table: the header from the first row's keys, columns three spaces apart; `empty` when there is none. */
 export function printTable(rows: Record<string, string>[], empty: string): void {
-  if (rows.length === 0) {
-    say(`${empty}\n`);
-    return;
-  }
+  say(rows.length === 0 ? `${empty}\n` : formatTable(rows));
+}
+
+/** The text of printTable for at least one row (fields made printable, cli/safe-text.ts). */
+export function formatTable(rows: Record<string, string>[]): string {
   rows = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, safeField(v)])));
   const cols = Object.keys(rows[0]!);
   const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
@@ -29,6 +30,5 @@ export function printTable(rows: Record<string, string>[], empty: string): void 
       .map((c, i) => (r[c] ?? '').padEnd(width[i]!))
       .join('   ')
       .trimEnd();
-  say(`${line(Object.fromEntries(cols.map((c) => [c, c])))}\n`);
-  for (const r of rows) say(`${line(r)}\n`);
+  return [Object.fromEntries(cols.map((c) => [c, c])), ...rows].map((r) => `${line(r)}\n`).join('');
 }

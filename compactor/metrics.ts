@@ -37,6 +37,12 @@ export class CompactorMetrics extends metricsClass((m) => ({
     'reason',
   ]),
   s3Uploads: m.counter('embedctl_compactor_s3_snapshots_total', 'Snapshots uploaded to S3', ['collection']),
+  // A time, not an age: a stuck or failing mirror keeps it, so the S3-mirror-stale alert fires from any scrape.
+  s3UnmirroredSince: m.gauge(
+    'embedctl_compactor_s3_unmirrored_since_timestamp_seconds',
+    'Unix time of the oldest publish not yet uploaded to S3; 0 while S3 holds the live version',
+    ['collection'],
+  ),
 })) {
   constructor(registry: Registry = new Registry()) {
     super(registry);

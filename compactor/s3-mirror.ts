@@ -13,6 +13,8 @@ export class S3Mirror {
   private publishes = 0;
   private lastUpload = Date.now();
   private unmirrored: string | undefined;
+  /** When the oldest publish not yet in S3 happened (exported as the unmirrored-since gauge). */
+  private unmirroredSince: number | undefined;
   private upload: Promise<void> = Promise.resolve();
 
   constructor(
@@ -32,6 +34,8 @@ export class S3Mirror {
   published(version: string): void {
     this.unmirrored = version;
     this.publishes++;
+    this.unmirroredSince ??= Date.now();
+    this.reportUnmirrored();
   }
 
   /** Uploads the live version when due (or `force`), then trims S3 to the newest K. */
@@ -46,6 +50,7 @@ export class S3Mirror {
     this.unmirrored = undefined;
     this.publishes = 0;
     this.lastUpload = Date.now();
+    const takenAt = this.lastUpload;
     const { objects, bucket, root, log } = this.deps;
     const job = this.upload.then(async () => {
       try {
@@ -58,10 +63,15 @@ export class S3Mirror {
           { assertHeld: this.deps.assertHeld },
         );
         this.deps.metrics.s3Uploads.inc({ collection: this.c });
+        // A publish since this version was taken is still pending: count it from then (at most one upload early).
+        this.unmirroredSince = this.unmirrored === undefined ? undefined : takenAt;
+        this.reportUnmirrored();
         log.info({ version, pointer, moved }, 'S3 snapshot uploaded');
         await this.trim(pointer); // the pointer may name a newer version than ours: that one is kept
       } catch (err) {
         this.unmirrored ??= version;
+        this.unmirroredSince ??= takenAt;
+        this.reportUnmirrored();
         log.error({ err, version }, 'S3 snapshot upload failed; will retry');
       }
     });
@@ -72,6 +82,10 @@ export class S3Mirror {
   /** Waits for an upload in progress (it never throws). */
   async settled(): Promise<void> {
     await this.upload;
+  }
+
+  private reportUnmirrored(): void {
+    this.deps.metrics.s3UnmirroredSince.set({ collection: this.c }, (this.unmirroredSince ?? 0) / 1000);
   }
 
   private async trim(pointed: string): Promise<void> {

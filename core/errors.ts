@@ -11,6 +11,7 @@ export type ErrorReason =
   | 'LeaseLost'
   | 'SnapshotDamaged'
   | 'BadUsage'
+  | 'NotFound'
   | 'Transient';
 
 export class PipelineError extends Error {
@@ -30,6 +31,13 @@ export class PipelineError extends Error {
     this.reason = reason;
     this.context = context;
     this.retryable = reason === 'Transient';
+  }
+}
+
+/** A named object that does not exist (`embedctl get jobs <name>`); exit 1, like kubectl's NotFound. */
+export class NotFoundError extends PipelineError {
+  constructor(kind: string, name: string) {
+    super('NotFound', `${kind} "${name}" not found`, { kind, name });
   }
 }
 

@@ -47,6 +47,8 @@ export function embeddingJobCrd(): JsonSchema {
         plural: PLURAL,
         singular: 'embeddingjob',
         shortNames: ['ej'],
+        // `kubectl get receipts` (or `embedding`) lists EmbeddingJobs with whatever else the project adds later.
+        categories: ['receipts', 'embedding'],
       },
       versions: [
         {
@@ -65,6 +67,14 @@ export function embeddingJobCrd(): JsonSchema {
               jsonPath: ".status.conditions[?(@.type=='Compacted')].status",
             },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            // priority 1: shown by `kubectl get -o wide` (and `embedctl get jobs -o wide`), not the default table.
+            {
+              name: 'Reason',
+              type: 'string',
+              jsonPath: ".status.conditions[?(@.type=='Running')].reason",
+              priority: 1,
+            },
+            { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
           ],
           schema: {
             openAPIV3Schema: {

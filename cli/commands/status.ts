@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { EmbeddingJob } from '../../core/contracts/embedding-job.js';
-import type { Collection } from '../../core/contracts/ids.js';
 import { isCompacted, type LocalJob } from '../../core/local/job-table.js';
 import { openLocal, runnerState, type RunnerState } from '../../local/home.js';
 import { cloudJobClient, cloudNamespace } from '../cloud.js';
 import { homeOption, jsonOption, kubeconfigOption } from '../options.js';
 import { printJson, printTable, say } from '../print.js';
+import { jobRow, localJobAsEmbeddingJob } from '../resources/views.js';
 import { existingHome, guarded } from '../usage.js';
 
 interface StatusFlags {
@@ -77,21 +77,6 @@ async function localStatus(f: StatusFlags): Promise<number> {
   }
 }
 
-const age = (ms: number) => {
-  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
-};
-
-function compactedText(
-  c: Partial<Record<Collection, string>> | undefined,
-  collections: readonly Collection[],
-): string {
-  if (!c) return '-';
-  if (collections.every((k) => c[k] === 'Completed')) return 'True';
-  if (collections.some((k) => c[k] === 'Failed')) return 'Failed';
-  return 'Pending';
-}
-
 /** The runner of the home: whether the jobs shown Scheduled or Running are really being worked on. */
 function runnerText(r: RunnerState, claimed: number): string {
   if (r.alive) return `runner: pid ${r.pid} is running`;
@@ -103,15 +88,10 @@ function runnerText(r: RunnerState, claimed: number): string {
     : `runner (pid ${r.pid}) is not alive: it was stopped or killed${jobs}`;
 }
 
+/** The columns of `get jobs` (cli/resources/views.ts), and a MESSAGE that says why a job is not moving. */
 function localRow(j: LocalJob, runner: RunnerState): Record<string, string> {
   return {
-    NAME: j.name,
-    PHASE: j.phase,
-    ATTEMPTS: String(j.attempts),
-    LINES: j.result ? String(j.result.rows) : '',
-    WORDS: j.result ? String(j.result.words) : '',
-    COMPACTED: j.phase === 'Succeeded' ? compactedText(j.compaction, j.spec.collections) : '',
-    AGE: age(j.createdAt),
+    ...jobRow(localJobAsEmbeddingJob(j), Date.now()).cells,
     MESSAGE:
       j.phase === 'Failed' || j.phase === 'Pending'
         ? `${j.reason ?? ''}${j.message ? `: ${j.message}` : ''}`.slice(0, 160)
@@ -124,13 +104,7 @@ function localRow(j: LocalJob, runner: RunnerState): Record<string, string> {
 function cloudRow(j: EmbeddingJob): Record<string, string> {
   const s = j.status ?? {};
   return {
-    NAME: j.metadata.name,
-    PHASE: s.phase ?? '',
-    ATTEMPTS: String(s.attempts ?? 0),
-    LINES: s.result ? String(s.result.rows) : '',
-    WORDS: s.result ? String(s.result.words) : '',
-    COMPACTED: s.phase === 'Succeeded' ? compactedText(s.compaction, j.spec.collections) : '',
-    AGE: j.metadata.creationTimestamp ? age(Date.parse(j.metadata.creationTimestamp)) : '',
+    ...jobRow(j, Date.now()).cells,
     MESSAGE: s.phase === 'Failed' ? (s.message ?? '').slice(0, 160) : '',
   };
 }

@@ -22,6 +22,12 @@ export type Phase = z.infer<typeof Phase>;
 export const CompactionState = z.enum(['Pending', 'Completed', 'Failed']);
 export type CompactionState = z.infer<typeof CompactionState>;
 
+/**
+ * An RFC 3339 timestamp as the Kubernetes API writes them (`format: date-time` in the CRD, so the apiserver refuses
+ * anything else and clients know to parse it). zod only annotates here: the CRD does the validating.
+ */
+const Timestamp = z.string().meta({ format: 'date-time' });
+
 export const EmbeddingJobSpec = z.object({
   imageId: z.string().regex(new RegExp(UUID_PATTERN)).describe('Image UUID of the receipt.'),
   receiptId: z.number().int().min(1).describe('Receipt number within the image (>= 1).'),
@@ -46,7 +52,7 @@ export const Condition = z.object({
   status: z.enum(['True', 'False', 'Unknown']),
   reason: z.string().min(1),
   message: z.string(),
-  lastTransitionTime: z.string(),
+  lastTransitionTime: Timestamp,
   observedGeneration: z.number().int().min(0).optional(),
 });
 export type Condition = z.infer<typeof Condition>;
@@ -77,19 +83,23 @@ export const WorkerReport = z.object({
     .optional()
     .describe('Why it failed (Failed only).'),
   message: z.string().optional(),
-  reportedAt: z.string().optional(),
+  reportedAt: Timestamp.optional(),
 });
 export type WorkerReport = z.infer<typeof WorkerReport>;
 
 export const EmbeddingJobStatus = z.object({
   phase: Phase.optional(),
   observedGeneration: z.number().int().min(0).optional(),
-  conditions: z.array(Condition).optional(),
+  // One condition per type (metav1.Condition's contract): a map list lets server-side apply merge them by type.
+  conditions: z
+    .array(Condition)
+    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
+    .optional(),
   attempts: z.number().int().min(0).optional(),
   workerJob: z.string().optional(),
-  startTime: z.string().optional(),
-  completionTime: z.string().optional(),
-  nextAttemptTime: z.string().optional(),
+  startTime: Timestamp.optional(),
+  completionTime: Timestamp.optional(),
+  nextAttemptTime: Timestamp.optional(),
   result: JobResult.optional(),
   report: WorkerReport.optional(),
   compaction: z.object({ lines: CompactionState.optional(), words: CompactionState.optional() }).optional(),

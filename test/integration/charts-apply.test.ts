@@ -139,29 +139,32 @@ function kedaCrds(workDir: string): { files: string[]; source: string } {
   };
 }
 
-/** Prometheus Operator's ServiceMonitor CRD is not fetched; a minimal one lets the prod charts be dry-run. */
-function minimalServiceMonitorCrd(workDir: string): string {
-  const file = join(workDir, 'servicemonitor-minimal-crd.yaml');
+/** Prometheus Operator's CRDs are not fetched; minimal ones (ServiceMonitor, PrometheusRule) let prod be dry-run. */
+function minimalPrometheusOperatorCrds(workDir: string): string {
+  const file = join(workDir, 'prometheus-operator-minimal-crds.yaml');
+  const crd = (kind: string, plural: string): object => ({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.monitoring.coreos.com` },
+    spec: {
+      group: 'monitoring.coreos.com',
+      scope: 'Namespaced',
+      names: { kind, plural, singular: kind.toLowerCase() },
+      versions: [
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        },
+      ],
+    },
+  });
   writeFileSync(
     file,
-    stringify({
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'servicemonitors.monitoring.coreos.com' },
-      spec: {
-        group: 'monitoring.coreos.com',
-        scope: 'Namespaced',
-        names: { kind: 'ServiceMonitor', plural: 'servicemonitors', singular: 'servicemonitor' },
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-          },
-        ],
-      },
-    }),
+    [crd('ServiceMonitor', 'servicemonitors'), crd('PrometheusRule', 'prometheusrules')]
+      .map((o) => stringify(o))
+      .join('---\n'),
   );
   return file;
 }
@@ -230,13 +233,13 @@ describe('charts/ on the real apiserver', () => {
   });
 
   it('also accepts the prod, kind and node environments (server-side dry run)', async () => {
-    const smCrd = minimalServiceMonitorCrd(workDir);
-    await ok(['apply', '-f', smCrd]);
+    await ok(['apply', '-f', minimalPrometheusOperatorCrds(workDir)]);
     await ok([
       'wait',
       '--for=condition=Established',
       '--timeout=60s',
       'crd/servicemonitors.monitoring.coreos.com',
+      'crd/prometheusrules.monitoring.coreos.com',
     ]);
     // Each in its own namespace: switching an install from one environment to another in place is not an upgrade
     // (the `app.kubernetes.io/instance` selector label and the PVC are immutable; docs/deploy.md says so).

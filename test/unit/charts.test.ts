@@ -414,6 +414,10 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     expect(all.some((o) => o.kind === 'ServiceMonitor')).toBe(cfg.monitoring.serviceMonitor);
   });
 
+  it('emit the PrometheusRule only when alerts are enabled', () => {
+    expect(all.some((o) => o.kind === 'PrometheusRule')).toBe(cfg.monitoring.alerts.enabled);
+  });
+
   it('deny ingress by default and allow only the metrics scrape', () => {
     expect(find(all, 'NetworkPolicy', 'default-deny-ingress')).toMatchObject({
       spec: { podSelector: {}, policyTypes: ['Ingress'] },

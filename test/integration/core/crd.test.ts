@@ -2,6 +2,9 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ROOT } from '../../support/local-cli.js';
 import {
   CustomObjectsApi,
   KubeConfig,
@@ -190,6 +193,137 @@ describe('EmbeddingJob spec is immutable (CEL self == oldSelf)', () => {
     expect(got.spec).toEqual(ej.spec);
     expect(got.metadata.labels?.touched).toBe('yes');
     expect(got.status?.phase).toBe('Running');
+  });
+});
+
+describe('kubectl-shaped output (issue 16 part 3)', () => {
+  const kc = new KubeConfig();
+  let api: CustomObjectsApi;
+  const namespace = `crd-get-${Date.now().toString(36)}`;
+  let name: string;
+
+  beforeAll(async () => {
+    api = await crdNamespace(kc, namespace);
+    const ej = newEmbeddingJob(
+      {
+        image_id: randomUUID(),
+        receipt_id: 4,
+        artifacts_bucket: 'artifacts',
+        lines_key: 'receipts/w/lines.ndjson',
+        words_key: 'receipts/w/words.ndjson',
+      },
+      namespace,
+    );
+    name = ej.metadata.name;
+    const ref = { group: GROUP, version: VERSION, namespace, plural: PLURAL };
+    await api.createNamespacedCustomObject({ ...ref, body: ej });
+    const at = new Date().toISOString();
+    await api.patchNamespacedCustomObjectStatus(
+      {
+        ...ref,
+        name,
+        body: {
+          status: {
+            phase: 'Failed',
+            attempts: 3,
+            message: 'gave up after 3 attempt(s): lines.ndjson is missing',
+            conditions: [
+              {
+                type: 'Running',
+                status: 'False',
+                reason: 'SourceMissing',
+                message: 'x',
+                lastTransitionTime: at,
+              },
+            ],
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  });
+
+  it('kubectl get ej -o wide shows REASON and MESSAGE; the default table does not', () => {
+    const wide = kubectl('get', 'ej', '-n', namespace, '-o', 'wide');
+    expect(wide.split('\n')[0]).toMatch(
+      /^NAME\s+PHASE\s+ATTEMPTS\s+LINES\s+WORDS\s+COMPACTED\s+AGE\s+REASON\s+MESSAGE$/,
+    );
+    expect(wide).toMatch(new RegExp(`${name}\\s+Failed\\s+3\\s.*SourceMissing\\s+gave up after 3 attempt`));
+    expect(kubectl('get', 'ej', '-n', namespace).split('\n')[0]).not.toMatch(/REASON|MESSAGE/);
+  });
+
+  it('kubectl get receipts (the category) lists EmbeddingJobs', () => {
+    expect(kubectl('get', 'receipts', '-n', namespace, '-o', 'name')).toBe(`embeddingjob.${GROUP}/${name}\n`);
+  });
+
+  it('a timestamp that is no RFC 3339 date-time is refused (format: date-time)', async () => {
+    await expect(
+      api.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          name,
+          body: { status: { startTime: 'yesterday' } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+    ).rejects.toThrow(/startTime/);
+  });
+
+  it('kubectl embedctl (a kubectl-embedctl on PATH) prints the same rows as kubectl get ej', () => {
+    // kubectl finds plugins as `kubectl-<name>` executables on PATH. package.json's bin installs the built CLI under
+    // that name (test/unit/cli/kubectl-plugin.test.ts); here a shim runs the source, as the other CLI tests do.
+    const dir = mkdtempSync(join(tmpdir(), 'kubectl-plugin-'));
+    try {
+      const shim = join(dir, 'kubectl-embedctl');
+      writeFileSync(
+        shim,
+        `#!/bin/sh\nexec "${process.execPath}" --import tsx "${join(ROOT, 'cli', 'main.ts')}" "$@"\n`,
+      );
+      chmodSync(shim, 0o755);
+      // Only the shim's directory and the system's: kubectl warns about (and `plugin list` counts) unreadable entries.
+      const path = { ...process.env, PATH: `${dir}:/usr/bin:/bin`, LOG_LEVEL: 'warn' };
+      const run = (...args: string[]) =>
+        execFileSync(join(env.binDir, 'kubectl'), args, { encoding: 'utf8', env: path, cwd: ROOT });
+      expect(run('plugin', 'list', '--name-only')).toMatch(/^kubectl-embedctl$/m);
+      const out = run(
+        'embedctl',
+        'get',
+        'jobs',
+        '--cloud',
+        '-n',
+        namespace,
+        '--kubeconfig',
+        env.kubeconfigPath,
+        '-o',
+        'wide',
+      );
+      const row = (text: string) =>
+        text
+          .split('\n')
+          .find((l) => l.startsWith(name))!
+          .split(/\s{3,}/)
+          .filter((c) => !/^\d+[smhd]$/.test(c));
+      expect(row(out)).toEqual(row(kubectl('get', 'ej', '-n', namespace, '-o', 'wide')));
+      const yaml = run(
+        'embedctl',
+        'get',
+        'jobs',
+        name,
+        '--cloud',
+        '-n',
+        namespace,
+        '--kubeconfig',
+        env.kubeconfigPath,
+        '-o',
+        'yaml',
+      );
+      expect(yaml).toMatch(new RegExp(`^kind: EmbeddingJob$`, 'm'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

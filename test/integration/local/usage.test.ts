@@ -55,6 +55,15 @@ describe('bad usage exits 2 with one line naming the flag and its range (item 8)
       { args: ['query', ''], mentions: ['text-or-id', /empty/] },
       { args: ['query', '   '], mentions: ['text-or-id', /empty/] },
       { args: ['status', '--bogus'], mentions: ['--bogus'] },
+      { args: ['get', 'pods'], mentions: ['kind', /jobs, runs, snapshots or deadletters/] },
+      { args: ['get', 'jobs', '-o', 'xml'], mentions: ['--output', /table, wide, json, yaml/] },
+      { args: ['get', 'runs', '--watch'], mentions: ['--watch', /jobs only/] },
+      { args: ['get', 'jobs', '--watch', '--interval', 'soon'], mentions: ['--interval', /duration/] },
+      { args: ['describe', 'deadletters', 'x'], mentions: ['describe', /job, run or snapshot/] },
+      { args: ['describe', 'job'], mentions: [/missing required argument/] },
+      { args: ['wait', '--for', 'condition=Ready'], mentions: ['--for', /condition=Compacted/] },
+      { args: ['wait', '--for', 'condition=Compacted', '--timeout', '1d'], mentions: ['--timeout'] },
+      { args: ['get', 'jobs'], mentions: ['--home', /does not exist/] },
     ];
     await all(cases, async ({ args, mentions }) => {
       const home = join(tempHome(), 'home');

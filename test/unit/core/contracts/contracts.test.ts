@@ -9,6 +9,7 @@ import { CompactionMessage } from '../../../../core/contracts/compaction-message
 import { newCompactionRun, runCollection } from '../../../../core/contracts/compaction-run.js';
 import { InputError } from '../../../../core/errors.js';
 import { CRD_FILE, renderCrd } from '../../../../crds/generate.js';
+import { embeddingJobCrd } from '../../../../crds/embedding-job-crd.js';
 
 const IMAGE = '3f2a9c1e-8b7d-4e6f-9a0b-1c2d3e4f5a6b';
 const message = { image_id: IMAGE, receipt_id: 1, artifacts_bucket: 'bkt', lines_key: 'l', words_key: 'w' };
@@ -121,6 +122,32 @@ describe('EmbeddingJob', () => {
 
   it('the CRD in crds/ is what the zod schemas generate (no drift)', () => {
     expect(readFileSync(CRD_FILE, 'utf8')).toBe(renderCrd());
+  });
+
+  it('the CRD follows the API conventions kubectl users expect', () => {
+    const crd = embeddingJobCrd() as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const version = crd.spec.versions[0];
+    const { spec, status } = version.schema.openAPIV3Schema.properties;
+    expect(crd.spec.names.categories).toEqual(['receipts', 'embedding']);
+    expect(status.properties.conditions).toMatchObject({
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    });
+    for (const t of ['startTime', 'completionTime', 'nextAttemptTime'])
+      expect(status.properties[t].format).toBe('date-time');
+    expect(status.properties.conditions.items.properties.lastTransitionTime.format).toBe('date-time');
+    expect(spec['x-kubernetes-validations']).toEqual([expect.objectContaining({ rule: 'self == oldSelf' })]);
+    const columns = version.additionalPrinterColumns as { name: string; priority?: number }[];
+    expect(columns.map((c) => `${c.name}${c.priority ? `:${c.priority}` : ''}`)).toEqual([
+      'Phase',
+      'Attempts',
+      'Lines',
+      'Words',
+      'Compacted',
+      'Age',
+      'Reason:1',
+      'Message:1',
+    ]);
   });
 });
 

@@ -21,7 +21,9 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 300_000,
           // Two files at a time: most of the suite waits on servers, timeouts and child processes, not on CPU.
+          // (A project with its own maxWorkers needs its own group: after the unit files.)
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
       {

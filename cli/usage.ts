@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CommanderError, InvalidArgumentError, type Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { EXIT } from '../core/config/exit-codes.js';
 import { ConfigError, errorMessage, PipelineError, UsageError } from '../core/errors.js';
 import { safeField } from './safe-text.js';

@@ -18,7 +18,6 @@ import { parseAllDocuments, stringify } from 'yaml';
 import '../harness/env.js';
 import { OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
 import { loadEnvironment } from '../../cdk8s/config.js';
-import { WORKER_CONFIG_KEYS } from '../../core/config/env.js';
 import { DispatchSettings, parseWorkerConfigMap } from '../../controller/config.js';
 import { buildWorkerJob } from '../../controller/worker-job.js';
 

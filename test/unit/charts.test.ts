@@ -8,7 +8,7 @@ import { parseAllDocuments } from 'yaml';
 
 import { DEFAULT_ENV, OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
 import { ENVIRONMENT_NAMES, NODE_BRIDGE_IP, NODE_PORTS, loadEnvironment } from '../../cdk8s/config.js';
-import { ENV, ENV_VARS, WORKER_CONFIG_KEYS } from '../../core/config/env.js';
+import { ENV, ENV_VARS } from '../../core/config/env.js';
 import { embeddingJobCrd } from '../../crds/embedding-job-crd.js';
 import { workerImageAllowlist, workerSecretAllowlist } from '../../cdk8s/charts/admission.js';
 import { DispatchSettings, parseWorkerConfigMap } from '../../controller/config.js';

@@ -129,7 +129,7 @@ describe('batches are loaded in groups bounded by bytes', () => {
 });
 
 describe('lane permits (async-mutex Semaphore(2))', () => {
-  it('an exclusive attempt waits for the other lane\'s batch and holds off new ones until it ends', async () => {
+  it("an exclusive attempt waits for the other lane's batch and holds off new ones until it ends", async () => {
     const { Semaphore } = await import('async-mutex');
     const permits = new Semaphore(2);
     const events: string[] = [];

@@ -13,7 +13,7 @@ import type { EmbeddingJob } from '../../../core/contracts/embedding-job.js';
 import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
 import type { Job, Pod } from '../../../core/kube/types.js';
 import { CRD_FILE } from '../../../crds/generate.js';
-import type { ContainerState, ContainerStatus } from 'kubernetes-types/core/v1.js';
+import { workerContainer as worker } from '../../support/container-status.js';
 import { waitFor as waitForValue } from '../../support/wait.js';
 
 export const quietLog = () => pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
@@ -200,16 +200,6 @@ export async function setPodStatus(
     contentType: MERGE_PATCH,
   });
 }
-
-/** A worker container status as the kubelet reports it (the required fields around the state under test). */
-const worker = (state: ContainerState): ContainerStatus => ({
-  name: 'worker',
-  image: 'embedctl',
-  imageID: '',
-  ready: false,
-  restartCount: 0,
-  state,
-});
 
 const t = () => new Date().toISOString();
 export const running = (): Pod['status'] => ({

@@ -4,7 +4,7 @@ import type { Job, Pod } from '../../../../core/kube/types.js';
 import { retryDelayMs } from '../../../../core/jobs/lifecycle.js';
 import { decide, type DecideInput } from '../../../../core/jobs/transitions.js';
 import { MEMBERS_ANNOTATION } from '../../../../controller/worker-job.js';
-import type { ContainerState, ContainerStatus } from 'kubernetes-types/core/v1.js';
+import { workerContainer as worker } from '../../../support/container-status.js';
 
 const now = new Date('2026-01-01T00:10:00Z');
 const settings = {
@@ -46,16 +46,6 @@ const job = (
 ): Job => ({
   metadata: { name, creationTimestamp: created, annotations: { [MEMBERS_ANNOTATION]: 'ej-a:1' } },
   status: { conditions },
-});
-
-/** A worker container status as the kubelet reports it (the required fields around the state under test). */
-const worker = (state: ContainerState): ContainerStatus => ({
-  name: 'worker',
-  image: 'embedctl',
-  imageID: '',
-  ready: false,
-  restartCount: 0,
-  state,
 });
 
 const pod = (status: Pod['status']): Pod => ({

@@ -24,6 +24,8 @@ const BENCHES: Bench[] = [
   { name: 'worker', module: './worker.js', fn: 'benchWorker', needsEnv: true },
   { name: 'compactor', module: './compactor.js', fn: 'benchCompactor', needsEnv: true },
   { name: 'local', module: './local.js', fn: 'benchLocal', needsEnv: false },
+  // The per-program images tools/image/build.sh made (`npm run prebench`).
+  { name: 'image', module: './images.js', fn: 'benchImages', needsEnv: false },
   // Brings up its own real node (root; test/harness/node) on the bridge address, beside the loopback servers.
   { name: 'cluster', module: './cluster.js', fn: 'benchCluster', needsEnv: false },
 ];

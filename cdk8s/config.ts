@@ -77,7 +77,12 @@ export const EnvironmentConfig = z.object({
   /** Environment name; also the `app.kubernetes.io/instance` label. */
   name: z.string().regex(/^[a-z0-9-]+$/),
   namespace: z.string().regex(/^[a-z0-9-]{1,63}$/),
-  image: z.string().min(1),
+  /** One image per program (Dockerfile targets; docs/adr/0016): the controller hosts the stream processor. */
+  images: z.object({
+    controller: z.string().min(1),
+    worker: z.string().min(1),
+    compactor: z.string().min(1),
+  }),
   imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
   aws: z.object({
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/),
@@ -160,7 +165,7 @@ export const EnvironmentConfig = z.object({
     scratchSize: memQuantity.default('10Gi'),
     /**
      * Images worker Jobs may use (controller --allowed-images and the admission policy): repositories (any tag or
-     * digest), prefixes ending in `/`, `:` or `@`, or exact references. Default: the repository of `image`.
+     * digest), prefixes ending in `/`, `:` or `@`, or exact references. Default: the repository of `images.worker`.
      */
     allowedImages: z.array(z.string().min(1)).min(1).optional(),
   }),
@@ -232,6 +237,14 @@ const nodeSqs = (name: string): string => `${NODE_AWS_ENDPOINT}/123456789012/${n
 const sqs = (region: string, name: string): string =>
   `https://sqs.${region}.amazonaws.com/${ACCOUNT}/${name}`;
 
+/** The three images of one build (tools/image/build.sh names them `<prefix>-<program>:<tag>`). */
+const images = (prefix: string, tag: string): EnvironmentInput['images'] => ({
+  controller: `${prefix}-controller:${tag}`,
+  worker: `${prefix}-worker:${tag}`,
+  compactor: `${prefix}-compactor:${tag}`,
+});
+const ECR_PREFIX = `${ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/receipt-embeddings`;
+
 const smallResources = { cpuRequest: '100m', cpuLimit: '500m', memoryRequest: '256Mi', memoryLimit: '512Mi' };
 
 /**
@@ -242,7 +255,7 @@ export const ENVIRONMENTS = {
   dev: {
     name: 'dev',
     namespace: 'receipt-embeddings',
-    image: `${ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/receipt-embeddings:0.1.0`,
+    images: images(ECR_PREFIX, '0.1.0'),
     aws: { region: 'us-east-1' },
     queues: {
       embed: sqs('us-east-1', 'receipt-embed-dev'),
@@ -291,7 +304,7 @@ export const ENVIRONMENTS = {
   prod: {
     name: 'prod',
     namespace: 'receipt-embeddings',
-    image: `${ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/receipt-embeddings:0.1.0`,
+    images: images(ECR_PREFIX, '0.1.0'),
     imagePullPolicy: 'IfNotPresent',
     aws: { region: 'us-east-1' },
     queues: {
@@ -357,7 +370,7 @@ export const ENVIRONMENTS = {
   kind: {
     name: 'kind',
     namespace: 'receipt-embeddings',
-    image: 'localhost/receipt-embeddings:dev',
+    images: images('localhost/receipt-embeddings', 'dev'),
     imagePullPolicy: 'Never',
     aws: {
       region: 'us-east-1',
@@ -404,7 +417,7 @@ export const ENVIRONMENTS = {
   node: {
     name: 'node',
     namespace: 'receipt-embeddings',
-    image: 'localhost/receipt-embeddings:dev',
+    images: images('localhost/receipt-embeddings', 'dev'),
     imagePullPolicy: 'Never',
     aws: {
       region: 'us-east-1',

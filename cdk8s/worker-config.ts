@@ -12,7 +12,7 @@ export function workerConfigData(cfg: EnvironmentConfig): Record<string, string>
   const K = WORKER_CONFIG_KEYS;
   const w = cfg.worker;
   return {
-    [K.image]: cfg.image,
+    [K.image]: cfg.images.worker,
     [K.imagePullPolicy]: cfg.imagePullPolicy,
     [K.serviceAccountName]: NAMES.worker,
     [K.resources]: JSON.stringify(resourceRequirements(w.resources)),

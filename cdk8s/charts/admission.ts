@@ -8,9 +8,9 @@ import { OPENAI_SECRET } from '../../core/config/env.js';
 import type { ChartProps } from './base.js';
 import { ClusterChart } from './base.js';
 
-/** Images worker Jobs may use: `worker.allowedImages`, or the repository of the environment's image. */
+/** Images worker Jobs may use: `worker.allowedImages`, or the repository of the environment's worker image. */
 export function workerImageAllowlist(cfg: EnvironmentConfig): string[] {
-  return cfg.worker.allowedImages ?? [imageRepository(cfg.image)];
+  return cfg.worker.allowedImages ?? [imageRepository(cfg.images.worker)];
 }
 
 /** Secrets the worker's env may reference: the OpenAI key's, and the emulators' static AWS keys when configured. */
@@ -25,11 +25,20 @@ const ALL_CONTAINERS =
   'object.spec.template.spec.containers + ' +
   '(has(object.spec.template.spec.initContainers) ? object.spec.template.spec.initContainers : [])';
 
+/**
+ * The allowlists as VAP variables (one field each, so a Kustomize overlay can replace a list without touching the
+ * rules); the validations and their messages refer to them.
+ */
+export function workerJobVariables(cfg: EnvironmentConfig): { name: string; expression: string }[] {
+  return [
+    { name: 'allowedImages', expression: celList(workerImageAllowlist(cfg)) },
+    { name: 'allowedSecrets', expression: celList(workerSecretAllowlist(cfg)) },
+  ];
+}
+
 /** The CEL validations; the same rules as controller/worker-policy.ts. */
-export function workerJobValidations(cfg: EnvironmentConfig): { expression: string; message: string }[] {
+export function workerJobValidations(): { expression: string; message: string; messageExpression?: string }[] {
   const sa = JSON.stringify(NAMES.worker);
-  const images = celList(workerImageAllowlist(cfg));
-  const secrets = celList(workerSecretAllowlist(cfg));
   const pod = 'object.spec.template.spec';
   return [
     {
@@ -40,16 +49,19 @@ export function workerJobValidations(cfg: EnvironmentConfig): { expression: stri
     },
     {
       expression:
-        `(${ALL_CONTAINERS}).all(c, ${images}.exists(p, c.image == p || ` +
+        `(${ALL_CONTAINERS}).all(c, variables.allowedImages.exists(p, c.image == p || ` +
         `((p.endsWith('/') || p.endsWith(':') || p.endsWith('@')) && c.image.startsWith(p)) || ` +
         `c.image.startsWith(p + ':') || c.image.startsWith(p + '@')))`,
-      message: `worker images must be one of ${workerImageAllowlist(cfg).join(', ')}`,
+      message: 'worker images must be one of the allowed images',
+      messageExpression: `'worker images must be one of ' + variables.allowedImages.join(', ')`,
     },
     {
       expression:
         `(${ALL_CONTAINERS}).all(c, !has(c.envFrom) && (!has(c.env) || c.env.all(e, ` +
-        `!has(e.valueFrom) || !has(e.valueFrom.secretKeyRef) || e.valueFrom.secretKeyRef.name in ${secrets})))`,
-      message: `worker env may reference only the Secrets ${workerSecretAllowlist(cfg).join(', ')} (no envFrom)`,
+        `!has(e.valueFrom) || !has(e.valueFrom.secretKeyRef) || e.valueFrom.secretKeyRef.name in variables.allowedSecrets)))`,
+      message: 'worker env may reference only the allowed Secrets (no envFrom)',
+      messageExpression:
+        `'worker env may reference only the Secrets ' + variables.allowedSecrets.join(', ') + ' (no envFrom)'`,
     },
     {
       // Secrets reach a pod through volumes too: the controller's Jobs mount only /tmp and the Chroma claim.
@@ -85,7 +97,8 @@ export class AdmissionChart extends ClusterChart {
         matchConditions: [
           { name: 'created-by-the-controller', expression: `request.userInfo.username == ${JSON.stringify(controllerUser)}` },
         ],
-        validations: workerJobValidations(cfg),
+        variables: workerJobVariables(cfg),
+        validations: workerJobValidations(),
       },
     });
     new ApiObject(this, 'worker-jobs-binding', {

@@ -118,7 +118,7 @@ export class ControllerChart extends NamespacedChart {
       containers: [
         {
           name: 'controller',
-          image: cfg.image,
+          image: cfg.images.controller,
           imagePullPolicy: cfg.imagePullPolicy as kplus.ImagePullPolicy,
           args: [
             'controller',
@@ -187,7 +187,7 @@ export class CompactorChart extends NamespacedChart {
       containers: [
         {
           name: 'compactor',
-          image: cfg.image,
+          image: cfg.images.compactor,
           imagePullPolicy: cfg.imagePullPolicy as kplus.ImagePullPolicy,
           args: ['compactor'],
           ports: [{ name: 'metrics', number: cfg.metricsPort, protocol: kplus.Protocol.TCP }],

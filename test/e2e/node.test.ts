@@ -152,9 +152,9 @@ describe('the node environment deployed with kubectl', () => {
         ns,
         'run',
         'root-shell',
-        '--image=localhost/receipt-embeddings:dev',
+        '--image=localhost/receipt-embeddings-controller:dev',
         '--image-pull-policy=Never',
-        '--overrides={"spec":{"containers":[{"name":"root-shell","image":"localhost/receipt-embeddings:dev","securityContext":{"privileged":true}}]}}',
+        '--overrides={"spec":{"containers":[{"name":"root-shell","image":"localhost/receipt-embeddings-controller:dev","securityContext":{"privileged":true}}]}}',
       ]),
     ).toThrow(/violates PodSecurity "restricted/);
   });
@@ -366,7 +366,7 @@ describe('the node environment deployed with kubectl', () => {
   });
 
   it('an image that does not exist: the job says ErrImageNeverPull, does not spin, and is retried once the image is fixed', async () => {
-    const restore = await patchWorkerConfig({ image: 'localhost/receipt-embeddings:does-not-exist' });
+    const restore = await patchWorkerConfig({ image: 'localhost/receipt-embeddings-worker:does-not-exist' });
     const receipts = generateReceipts(2, 37);
     const names = new Set(receipts.map(key));
     try {

@@ -18,6 +18,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import '../harness/env.js';
 import { OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
 import { loadEnvironment } from '../../cdk8s/config.js';
+import { KUSTOMIZE_OVERLAYS } from '../../cdk8s/kustomize.js';
 import { DispatchSettings, parseWorkerConfigMap } from '../../controller/config.js';
 import { buildWorkerJob } from '../../controller/worker-job.js';
 
@@ -83,6 +84,25 @@ const chartFiles = (dir: string): string[] =>
     .filter((f) => f.endsWith(OUTPUT_EXTENSION))
     .sort()
     .map((f) => join(dir, f));
+
+/** Every pod template of a set of objects, and the worker pod the controller builds from their ConfigMap. */
+function podTemplates(all: Obj[], namespace: string): { name: string; spec: Record<string, unknown> }[] {
+  const out: { name: string; spec: Record<string, unknown> }[] = [];
+  for (const o of all) {
+    const t = (o.spec as { template?: { spec?: Record<string, unknown> } } | undefined)?.template?.spec;
+    if (t) out.push({ name: `pss-${o.kind.toLowerCase()}-${o.metadata.name}`, spec: t });
+    if (o.kind === 'ConfigMap' && o.metadata.name === 'embedctl-worker') {
+      // The worker pod as the controller builds it from the charts' ConfigMap.
+      const { worker } = parseWorkerConfigMap(o.data as Record<string, string>, DispatchSettings.parse({}));
+      const job = buildWorkerJob([{ name: 'ej-example', uid: 'u', attempt: 1 }], namespace, worker);
+      out.push({
+        name: 'pss-worker-job',
+        spec: job.spec!.template.spec as unknown as Record<string, unknown>,
+      });
+    }
+  }
+  return out;
+}
 
 /**
  * KEDA's ScaledObject and TriggerAuthentication CRDs. Preferred source: the KEDA Go module (module cache, or the
@@ -277,27 +297,7 @@ describe('charts/ on the real apiserver', () => {
     const podFrom = (name: string, spec: Record<string, unknown>): string =>
       JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS }, spec });
 
-    const templates = (): { name: string; spec: Record<string, unknown> }[] => {
-      const all = chartFiles(CHARTS).flatMap(readDocs);
-      const out: { name: string; spec: Record<string, unknown> }[] = [];
-      for (const o of all) {
-        const t = (o.spec as { template?: { spec?: Record<string, unknown> } } | undefined)?.template?.spec;
-        if (t) out.push({ name: `pss-${o.kind.toLowerCase()}-${o.metadata.name}`, spec: t });
-        if (o.kind === 'ConfigMap' && o.metadata.name === 'embedctl-worker') {
-          // The worker pod as the controller builds it from the charts' ConfigMap.
-          const { worker } = parseWorkerConfigMap(
-            o.data as Record<string, string>,
-            DispatchSettings.parse({}),
-          );
-          const job = buildWorkerJob([{ name: 'ej-example', uid: 'u', attempt: 1 }], NS, worker);
-          out.push({
-            name: 'pss-worker-job',
-            spec: job.spec!.template.spec as unknown as Record<string, unknown>,
-          });
-        }
-      }
-      return out;
-    };
+    const templates = () => podTemplates(chartFiles(CHARTS).flatMap(readDocs), NS);
 
     it('admits every pod template of the charts as a Pod (controller, compactor, worker)', async () => {
       const list = templates();
@@ -350,7 +350,7 @@ describe('charts/ on the real apiserver', () => {
       const r = await kubectl(
         ['create', '-f', '-'],
         podFrom('pss-privileged', {
-          containers: [{ name: 'bad', image: dev.image, securityContext: { privileged: true } }],
+          containers: [{ name: 'bad', image: dev.images.controller, securityContext: { privileged: true } }],
         }),
       );
       expect(r.code).not.toBe(0);
@@ -362,7 +362,7 @@ describe('charts/ on the real apiserver', () => {
       const r = await kubectl(
         ['create', '-f', '-'],
         podFrom('pss-root', {
-          containers: [{ name: 'root', image: dev.image, securityContext: { runAsUser: 0 } }],
+          containers: [{ name: 'root', image: dev.images.controller, securityContext: { runAsUser: 0 } }],
         }),
       );
       expect(r.code).not.toBe(0);
@@ -554,4 +554,86 @@ describe('charts/ on the real apiserver', () => {
       expect(await can(sa, verb, resource, ns ?? NS)).toBe(false);
     });
   });
+});
+
+/**
+ * The Kustomize layout (cdk8s/kustomize.ts): every overlay, rendered by the test environment's kubectl, is the cdk8s
+ * synth of its environment object for object, and installs on the real apiserver, where Pod Security "restricted"
+ * admits its pod templates. One overlay at a time: they share the namespace and the cluster-scoped names.
+ */
+describe('Kustomize overlays (charts/overlays) on the real apiserver', () => {
+  const key = (o: Obj): string => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+  const render = async (env: string): Promise<Obj[]> =>
+    parseAllDocuments(await ok(['kustomize', join(CHARTS, 'overlays', env)]))
+      .map((d) => d.toJSON() as Obj | null)
+      .filter((o): o is Obj => o !== null);
+
+  beforeAll(async () => {
+    mkdirSync(workDir, { recursive: true });
+    await ok(['apply', '--server-side', '--force-conflicts', ...fileArgs(kedaCrds(workDir).files)]);
+    await ok(['apply', '-f', minimalPrometheusOperatorCrds(workDir)]);
+    for (const crd of [
+      'scaledobjects.keda.sh',
+      'servicemonitors.monitoring.coreos.com',
+      'prometheusrules.monitoring.coreos.com',
+    ])
+      await ok(['wait', '--for=condition=Established', '--timeout=60s', `crd/${crd}`]);
+  });
+
+  it.each(KUSTOMIZE_OVERLAYS)('overlays/%s renders to the cdk8s synth of its environment', async (env) => {
+    const got = new Map((await render(env)).map((o) => [key(o), o]));
+    const dir = join(workDir, `synth-${env}`);
+    const want = synthToDir(loadEnvironment(env), dir).flatMap((f) => readDocs(join(dir, f)));
+    expect([...got.keys()].sort()).toEqual(want.map(key).sort());
+    for (const w of want) expect(got.get(key(w)), key(w)).toEqual(w);
+  });
+
+  it.each(KUSTOMIZE_OVERLAYS)(
+    'kubectl apply -k overlays/%s installs, and the namespace admits its pod templates as "restricted" Pods',
+    async (env) => {
+      const overlay = join(CHARTS, 'overlays', env);
+      const objects = await render(env);
+      const ns = objects.find((o) => o.kind === 'Namespace')!.metadata.name;
+      // The previous install (the plain charts, or the previous overlay) is still being deleted.
+      await kubectl(['wait', '--for=delete', `namespace/${ns}`, '--timeout=120s']);
+      await ok(['apply', '-k', overlay]);
+      for (const o of objects) {
+        const group = o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
+        await ok([
+          ...(o.metadata.namespace ? ['-n', o.metadata.namespace] : []),
+          'get',
+          `${o.kind.toLowerCase()}${group}`,
+          o.metadata.name,
+        ]);
+      }
+      const list = podTemplates(objects, ns);
+      expect(list.map((t) => t.name).sort()).toEqual([
+        'pss-deployment-embedctl-compactor',
+        'pss-deployment-embedctl-controller',
+        'pss-worker-job',
+      ]);
+      for (const t of list) {
+        const pod = JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: t.name, namespace: ns },
+          spec: t.spec,
+        });
+        const r = await kubectl(['create', '-f', '-'], pod);
+        expect(r.code, `${env} ${t.name}: ${r.stderr}`).toBe(0);
+        expect(r.stderr, `${env} ${t.name}`).toBe('');
+      }
+      const bad = await kubectl(
+        ['create', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'pss-privileged', namespace: ns },
+          spec: { containers: [{ name: 'bad', image: 'x:1', securityContext: { privileged: true } }] },
+        }),
+      );
+      expect(bad.stderr).toMatch(/violates PodSecurity "restricted:latest"/);
+      await ok(['delete', '-k', overlay, '--wait=false']);
+    },
+  );
 });

@@ -1,12 +1,13 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 import { DEFAULT_ENV, OUTPUT_EXTENSION, synthToDir } from '../../cdk8s/app.js';
+import { KUSTOMIZE_BASE_ENV, KUSTOMIZE_OVERLAYS, writeKustomize } from '../../cdk8s/kustomize.js';
 import { ENVIRONMENT_NAMES, NODE_BRIDGE_IP, NODE_PORTS, loadEnvironment } from '../../cdk8s/config.js';
 import { ENV, ENV_VARS } from '../../core/config/env.js';
 import { embeddingJobCrd } from '../../crds/embedding-job-crd.js';
@@ -181,7 +182,13 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
         expect(sc.capabilities, at).toEqual({ drop: ['ALL'] });
         expect(sc.seccompProfile, at).toEqual({ type: 'RuntimeDefault' });
         expect(c.image, at).not.toMatch(/:latest$/);
-        expect(c.image, at).toBe(cfg.image);
+        // One image per program (docs/adr/0016).
+        const program = /worker/.test(where)
+          ? 'worker'
+          : /compactor/.test(where)
+            ? 'compactor'
+            : 'controller';
+        expect(c.image, at).toBe(cfg.images[program]);
         for (const k of ['cpu', 'memory']) {
           expect(c.resources?.requests?.[k], `${at} request ${k}`).toBeTruthy();
           expect(c.resources?.limits?.[k], `${at} limit ${k}`).toBeTruthy();
@@ -265,6 +272,7 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
       spec: {
         failurePolicy: string;
         matchConditions: { expression: string }[];
+        variables: { name: string; expression: string }[];
         validations: { expression: string }[];
       };
     };
@@ -274,13 +282,14 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
     ]);
     const text = vap.spec.validations.map((v) => v.expression).join('\n');
     expect(text).toContain('serviceAccountName == "embedctl-worker"');
+    expect(text).toContain('variables.allowedImages.exists(');
+    expect(text).toContain('in variables.allowedSecrets');
     const allowed = workerImageAllowlist(cfg);
-    expect(text).toContain(`[${allowed.map((x) => JSON.stringify(x)).join(', ')}].exists(`);
-    expect(text).toContain(
-      `in [${workerSecretAllowlist(cfg)
-        .map((x) => JSON.stringify(x))
-        .join(', ')}]`,
-    );
+    const list = (xs: string[]): string => `[${xs.map((x) => JSON.stringify(x)).join(', ')}]`;
+    expect(vap.spec.variables).toEqual([
+      { name: 'allowedImages', expression: list(allowed) },
+      { name: 'allowedSecrets', expression: list(workerSecretAllowlist(cfg)) },
+    ]);
     expect(find(all, 'ValidatingAdmissionPolicyBinding', `${cfg.namespace}-worker-jobs`)).toMatchObject({
       spec: { policyName: `${cfg.namespace}-worker-jobs`, validationActions: ['Deny'] },
     });
@@ -290,7 +299,7 @@ describe.each(ENVIRONMENT_NAMES)('charts for %s', (envName) => {
       '--allowed-images',
       allowed.join(','),
     ]);
-    expect(imageAllowed(cfg.image, allowed)).toBe(true);
+    expect(imageAllowed(cfg.images.worker, allowed)).toBe(true);
   });
 
   it("let KEDA read queue depth with its own identity, never the compactor's role", () => {
@@ -526,6 +535,25 @@ describe('charts/ on disk', () => {
     }
   });
 
+  it('holds the Kustomize base and overlays of a fresh synth; run `npm run synth` if this fails', () => {
+    const dir = join(tmpRoot, 'kustomize');
+    const fresh = writeKustomize(
+      dir,
+      loadEnvironment(KUSTOMIZE_BASE_ENV),
+      KUSTOMIZE_OVERLAYS.map((n) => loadEnvironment(n)),
+    );
+    const onDisk = ['base', 'overlays']
+      .flatMap((d) => readdirSync(join(REPO, 'charts', d), { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => relative(join(REPO, 'charts'), join(e.parentPath, e.name)))
+      .sort();
+    expect(onDisk).toEqual(fresh);
+    for (const f of fresh) {
+      expect(readFileSync(join(REPO, 'charts', f), 'utf8'), f).toBe(readFileSync(join(dir, f), 'utf8'));
+    }
+    for (const env of KUSTOMIZE_OVERLAYS) expect(fresh).toContain(`overlays/${env}/kustomization.yaml`);
+  });
+
   it('is deterministic: two synths are byte-identical', () => {
     const again = synthToDir(loadEnvironment(DEFAULT_ENV), join(tmpRoot, 'again'));
     for (const f of again) {
@@ -545,10 +573,11 @@ describe('configuration', () => {
 
   it('merges overrides and leaves the rest', () => {
     const cfg = loadEnvironment('prod', {
-      image: 'example.com/x@sha256:' + 'a'.repeat(64),
+      images: { worker: 'example.com/x@sha256:' + 'a'.repeat(64) },
       worker: { batchSize: 7 },
     });
-    expect(cfg.image).toMatch(/@sha256:/);
+    expect(cfg.images.worker).toMatch(/@sha256:/);
+    expect(cfg.images.controller).toMatch(/receipt-embeddings-controller:0\.1\.0$/);
     expect(cfg.worker.batchSize).toBe(7);
     expect(cfg.worker.maxActivePods).toBe(10);
   });

@@ -6,13 +6,15 @@
 #   tools/kind/up.sh --down     # delete the cluster
 #
 # Needs: kind, kubectl, helm (or network access to the KEDA release manifest), docker or podman, node/npm.
-# Environment: KEDA_VERSION (2.20.2), IMAGE (localhost/receipt-embeddings:dev), CLUSTER (receipt-embeddings),
-#              BUILD_IMAGE=1 to build the image first (docker build, or tools/image/build.sh with podman).
+# Environment: KEDA_VERSION (2.20.2), CLUSTER (receipt-embeddings), BUILD_IMAGE=1 to build the images first (docker
+#              build of each Dockerfile target, or tools/image/build.sh with podman): the `kind` environment's
+#              localhost/receipt-embeddings-{controller,worker,compactor}:dev.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 CLUSTER="${CLUSTER:-receipt-embeddings}"
-IMAGE="${IMAGE:-localhost/receipt-embeddings:dev}"
+IMAGES=(localhost/receipt-embeddings-controller:dev localhost/receipt-embeddings-worker:dev
+  localhost/receipt-embeddings-compactor:dev)
 KEDA_VERSION="${KEDA_VERSION:-2.20.2}"
 NS=receipt-embeddings
 OUT="${OUT:-$ROOT/build/charts-kind}"
@@ -73,15 +75,19 @@ if "receipts" not in ddb.list_tables()["TableNames"]:
 print("emulator resources ready")
 '
 
-# 4. image
+# 4. images (one per program, docs/adr/0016)
 if [ "${BUILD_IMAGE:-0}" = 1 ]; then
-  if [ "$ENGINE" = docker ]; then docker build -t "$IMAGE" "$ROOT"; else IMAGE="$IMAGE" "$ROOT/tools/image/build.sh"; fi
+  if [ "$ENGINE" = docker ]; then
+    for image in "${IMAGES[@]}"; do
+      target=${image#localhost/receipt-embeddings-}; docker build --target "${target%%:*}" -t "$image" "$ROOT"
+    done
+  else "$ROOT/tools/image/build.sh"; fi
 fi
-log "loading $IMAGE into the cluster"
+log "loading ${IMAGES[*]} into the cluster"
 if [ "$ENGINE" = docker ]; then
-  kind load docker-image "$IMAGE" --name "$CLUSTER"
+  kind load docker-image "${IMAGES[@]}" --name "$CLUSTER"
 else
-  archive=$(mktemp --suffix=.tar); podman save -o "$archive" "$IMAGE"
+  archive=$(mktemp --suffix=.tar); podman save --multi-image-archive -o "$archive" "${IMAGES[@]}"
   kind load image-archive "$archive" --name "$CLUSTER"; rm -f "$archive"
 fi
 

@@ -14,6 +14,7 @@ import { startMoto } from '../moto.js';
 import { PortAllocator } from '../ports.js';
 import { ProcessRegistry, reapStaleRuns } from '../processes.js';
 import { defaultBinDir, defaultImageDir, defaultKedaDir, defaultMotoVenv } from '../versions.js';
+import { IMAGE_PROGRAMS } from '../../../tools/image/programs.js';
 import { createAwsResources } from './aws-resources.js';
 import { createBridge } from './bridge.js';
 import { waitEstablished } from './crds.js';
@@ -118,14 +119,17 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
   const kedaDir = opts.kedaDir ?? defaultKedaDir();
   const motoVenv = opts.motoVenv ?? defaultMotoVenv();
   const imageDir = opts.imageDir ?? join(defaultImageDir(), 'node');
-  const images = { app: join(imageDir, 'app.tar'), pause: join(imageDir, 'pause.tar') };
+  // One image per program (docs/adr/0016) and the pod sandbox's.
+  const images = {
+    ...Object.fromEntries(IMAGE_PROGRAMS.map((p) => [`${p} image`, join(imageDir, `${p}.tar`)])),
+    'pause image': join(imageDir, 'pause.tar'),
+  };
   requireTools({
     kubelet: join(binDir, 'kubelet'),
     'kube-scheduler': join(binDir, 'kube-scheduler'),
     'keda-operator': join(kedaDir, 'bin', 'keda-operator'),
     'moto venv': join(motoVenv, 'bin', 'moto_server'),
-    'project image': images.app,
-    'pause image': images.pause,
+    ...images,
   });
   const tmpParent = opts.tmpParent ?? '/tmp';
   const reaped = reapStaleRuns(tmpParent, RUN_PREFIX);
@@ -196,8 +200,7 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
     );
     const importP = containerdP.then((c) =>
       step('image import', () => {
-        c.importImage(images.pause);
-        c.importImage(images.app);
+        for (const tar of Object.values(images)) c.importImage(tar);
       }),
     );
     const motoP = step('moto', () =>

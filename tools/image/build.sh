@@ -188,7 +188,7 @@ log "images run as uid 10001; sizes: $(IFS=,; echo "${sizes[*]}" | sed 's/,/, /g
 
 if [ -n "${SAVE:-}" ]; then
   images=(); for program in "${PROGRAMS[@]}"; do images+=("$(image_of "$program")"); done
-  podman save --multi-image-archive -o "$SAVE" "${images[@]}"
+  podman save -q --multi-image-archive -o "$SAVE" "${images[@]}"
   log "saved docker-archive $SAVE (${images[*]})"
 fi
 
@@ -197,7 +197,7 @@ fi
 save_once() { # IMAGE TAR: saves only when the tar is missing or holds another image id
   local id; id=$(podman image inspect "$1" --format '{{.Id}}')
   if [ -f "$2" ] && [ "$(cat "$2.id" 2>/dev/null)" = "$id" ]; then return; fi
-  rm -f "$2" "$2.id"; podman save -o "$2" "$1"; echo "$id" > "$2.id"
+  rm -f "$2" "$2.id"; podman save -q -o "$2" "$1"; echo "$id" > "$2.id"
   log "saved $1 to $2"
 }
 if [ -n "${SAVE_DIR:-}" ]; then

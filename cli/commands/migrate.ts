@@ -10,6 +10,7 @@ import { ConfigError, UsageError } from '../../core/errors.js';
 import { parseSourceUri, sourceUri, type LambdaSource } from '../../core/migrate/lambda-snapshot.js';
 import { planCollection, runPlan, type MigrateDeps, type Plan } from '../../core/migrate/migrate.js';
 import { fenceVolume } from '../../core/snapshot/fence.js';
+import { DEFAULT_RESTORE_LIMITS } from '../../core/snapshot/s3-snapshot.js';
 import { crashHooksFromEnv } from '../../core/testing/crash-points.js';
 import {
   chromaRootOption,
@@ -30,6 +31,7 @@ type MigrateFlags = WriterFlags & {
   replace?: boolean;
   json?: boolean;
   leaseWait: number;
+  maxArchiveBytes?: number;
 };
 
 export function register(program: Command): void {
@@ -58,6 +60,11 @@ export function register(program: Command): void {
     .option('--lease-name <name>', `the compactor's Lease (cloud; default ${LEASE_NAMES.compactor})`)
     .addOption(kubeconfigOption())
     .option('--lease-wait <seconds>', "how long to wait for the compactor's lease", intArg(0, 3600), 5)
+    .option(
+      '--max-archive-bytes <n>',
+      `refuse a snapshot larger than this, compressed or unpacked (default ${DEFAULT_RESTORE_LIMITS.maxArchiveBytes})`,
+      intArg(1),
+    )
     .addOption(jsonOption())
     .action((collections: string[], f: MigrateFlags) => guarded(() => migrate(collections, f)));
 }
@@ -77,11 +84,15 @@ async function migrate(args: string[], f: MigrateFlags): Promise<number> {
       );
     const lines: string[] = [];
     const log = f.json ? undefined : (l: string) => process.stderr.write(`${l}\n`);
+    const limits = f.maxArchiveBytes
+      ? { ...DEFAULT_RESTORE_LIMITS, maxArchiveBytes: f.maxArchiveBytes, maxBytes: f.maxArchiveBytes }
+      : DEFAULT_RESTORE_LIMITS;
     const base = {
       source,
       root,
       mirror,
       scratch,
+      limits,
       replace: !!f.replace,
       hooks: crashHooksFromEnv(processEnv()),
     };

@@ -86,7 +86,8 @@ describe('embedctl migrate (local home, from moto S3, fixtures by Python chromad
     expect(await readCurrent(root, 'lines')).toBeUndefined();
     expect(await listVersions(root, 'lines')).toHaveLength(1);
 
-    const r = await run(['--from', `s3://${bucket}/old/`, '--home', home]);
+    // The killed run's file lease stays held until it expires (60 s): the rerun waits for it.
+    const r = await run(['--from', `s3://${bucket}/old/`, '--home', home, '--lease-wait', '120']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/lines: resumed 5153 records .* version 20260714_120000 → CURRENT/);
     expect(r.stdout).toMatch(/words: migrated 5153 records .* version 20260714_120500 → CURRENT/);

@@ -23,6 +23,7 @@ const modules: Record<string, () => Promise<{ register: Register }>> = {
   query: () => import('./commands/query.js'),
   snapshot: () => import('./commands/snapshot/index.js'),
   compact: () => import('./commands/compact.js'),
+  migrate: () => import('./commands/migrate.js'),
 };
 
 exitQuietlyOnClosedPipe();

@@ -1,6 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Collection } from '../../core/contracts/ids.js';
@@ -111,12 +121,12 @@ export function lambdaFixtures(spec: FixtureSpec): LambdaFixtures {
   };
 }
 
-function readExpected(dir: string, name: string, dim: number): ExpectedRecords {
-  const json = JSON.parse(readFileSync(join(dir, 'expected', `${name}.json`), 'utf8')) as Omit<
+function readExpected(dir: string, name: string, dim: number, sub = 'expected'): ExpectedRecords {
+  const json = JSON.parse(readFileSync(join(dir, sub, `${name}.json`), 'utf8')) as Omit<
     ExpectedRecords,
     'embeddings'
   >;
-  const raw = readFileSync(join(dir, 'expected', `${name}.f32`));
+  const raw = readFileSync(join(dir, sub, `${name}.f32`));
   const all = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
   const embeddings = json.ids.map((_, i) => all.slice(i * dim, (i + 1) * dim));
   return { ...json, embeddings };
@@ -139,4 +149,29 @@ async function uploadTree(
     keys.push(key);
   }
   return keys;
+}
+
+/** What Python chromadb 1.5.x reads from collection `c` of the Chroma directory `dir` (it opens a copy). */
+export function readWithChromadbPy(dir: string, c: Collection, dim: number): ExpectedRecords {
+  const out = mkdtempSync(join(tmpdir(), 'chromadb-py-read-'));
+  try {
+    execFileSync(
+      join(chromadbPyVenv(), 'bin', 'python'),
+      [
+        join(dirname(SCRIPT), 'read_collection.py'),
+        '--dir',
+        dir,
+        '--collection',
+        c,
+        '--out',
+        out,
+        '--name',
+        c,
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ANONYMIZED_TELEMETRY: 'False' } },
+    );
+    return readExpected(out, c, dim, '');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }

@@ -8,6 +8,7 @@ import { S3Store } from '../core/aws/s3-store.js';
 import { SqsQueue } from '../core/aws/sqs-queue.js';
 import { parseCompactorEnv, parseCompactorLease, parseCompactorTuning } from '../core/config/compactor.js';
 import { DEFAULT_METRICS_PORT, ENV, processEnv, type Env } from '../core/config/env.js';
+import { parseVectorStoreEnv } from '../core/config/vector-store.js';
 import { EXIT } from '../core/config/exit-codes.js';
 import { ConfigError } from '../core/errors.js';
 import { HealthServer } from '../core/http/health-server.js';
@@ -47,6 +48,8 @@ export function compactorFromEnv(
 ): Compactor {
   const config = parseCompactorEnv(env);
   const aws = awsSettingsFromEnv(env);
+  const store = parseVectorStoreEnv(env);
+  const workRoot = config.workDir ?? join(tmpdir(), 'embedctl-compactor');
   return new Compactor({
     queues: {
       lines: new SqsQueue(config.queues.lines, aws, config.queues.dlq),
@@ -56,8 +59,19 @@ export function compactorFromEnv(
     objects: new S3Store(aws),
     bucket: config.vectorsBucket,
     lease: leaseFromEnv(env, log),
-    root: config.chromaRoot,
-    workRoot: config.workDir ?? join(tmpdir(), 'embedctl-compactor'),
+    // Remote mode mounts no volume: the crash record stays in the pod's scratch (it survives container restarts).
+    root: store.mode === 'remote' ? join(workRoot, 'state') : config.chromaRoot,
+    workRoot,
+    ...(store.mode === 'remote'
+      ? {
+          remote: {
+            url: store.url,
+            tenant: store.tenant,
+            database: store.database,
+            leaseName: parseCompactorLease(env).name,
+          },
+        }
+      : {}),
     log,
     config: parseCompactorTuning(env),
     metrics,

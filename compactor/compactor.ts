@@ -4,6 +4,7 @@ import { fenceVolume } from '../core/snapshot/fence.js';
 import { DEFAULT_CONFIG, type CompactorConfig, type CompactorDeps } from './config.js';
 import { Lane } from './lane.js';
 import { CompactorMetrics } from './metrics.js';
+import { RemoteStore } from './remote.js';
 import { ServerRegistry } from './server-registry.js';
 
 export { DEFAULT_CONFIG, type CompactorConfig, type CompactorDeps } from './config.js';
@@ -21,12 +22,16 @@ export class Compactor {
   readonly servers: ServerRegistry;
   readonly permits = new Semaphore(2);
   readonly metrics: CompactorMetrics;
+  /** Remote mode (deps.remote): the collections of a Chroma server, fenced in their metadata. */
+  readonly remote: RemoteStore | undefined;
   private ready = false;
 
   constructor(readonly deps: CompactorDeps) {
     this.config = { ...DEFAULT_CONFIG, ...(deps.config ?? {}) };
     this.metrics = deps.metrics ?? new CompactorMetrics();
     this.servers = new ServerRegistry(deps.workRoot, deps.log);
+    this.remote =
+      deps.remote && new RemoteStore(deps.remote, deps.lease, deps.log, this.config.chromaTimeoutMs);
     this.lanes = { lines: new Lane(this, 'lines'), words: new Lane(this, 'words') };
   }
 
@@ -80,8 +85,12 @@ export class Compactor {
     }
   }
 
-  /** The volume fence (core/snapshot/fence.ts) with this compactor's lease, before every switch of CURRENT. */
+  /**
+   * The volume fence (core/snapshot/fence.ts) with this compactor's lease, before every switch of CURRENT; in remote
+   * mode the claim of the server's collections (core/chroma/remote-fence.ts).
+   */
   fence(collection: Collection | undefined): Promise<number> {
+    if (this.remote) return this.remote.claim(collection);
     return fenceVolume(this.deps.root, this.deps.lease, collection ? { collection } : {});
   }
 }

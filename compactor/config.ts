@@ -6,6 +6,7 @@ import type { ObjectStore } from '../core/ports/object-store.js';
 import type { Queue } from '../core/ports/queue.js';
 import type { CrashHooks } from '../core/testing/crash-points.js';
 import type { CompactorMetrics } from './metrics.js';
+import type { RemoteChroma } from './remote.js';
 
 /** Compactor tuning (env: core/config/compactor.ts; README "Environment"). */
 export interface CompactorConfig {
@@ -83,8 +84,13 @@ export interface CompactorDeps {
   objects: ObjectStore;
   bucket: string;
   lease: FencedLease;
-  /** Shared volume root (`{root}/{collection}/versions/…`, `CURRENT`). */
+  /**
+   * Shared volume root (`{root}/{collection}/versions/…`, `CURRENT`). In remote mode no volume: a local directory
+   * for the crash record only.
+   */
   root: string;
+  /** Remote mode (docs/adr/0013-remote-vector-store.md): merge into this Chroma server; no versions, no S3 mirror. */
+  remote?: RemoteChroma;
   /** Local scratch for the working copies (never on the shared volume). */
   workRoot: string;
   log: Logger;

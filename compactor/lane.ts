@@ -24,6 +24,7 @@ import { receiveBatch } from './receive.js';
 import { S3Mirror } from './s3-mirror.js';
 import type { ServerRegistry } from './server-registry.js';
 import type { CompactorMetrics } from './metrics.js';
+import type { RemoteCollection, RemoteStore } from './remote.js';
 import { WorkingCopy } from './working-copy.js';
 
 /** What a lane needs from its compactor: the shared deps, config, server registry and the volume fence. */
@@ -34,6 +35,8 @@ export interface LaneOwner {
   /** Two permits, one per lane: a batch takes one, a crash suspect processed alone takes both. */
   readonly permits: Semaphore;
   readonly metrics: CompactorMetrics;
+  /** Remote mode (compactor/remote.ts): the lanes write to a Chroma server instead of publishing versions. */
+  readonly remote: RemoteStore | undefined;
   fence(collection: Collection | undefined): Promise<number>;
 }
 
@@ -47,6 +50,9 @@ type How = { holdMore: boolean; exclusive: boolean };
  */
 export class Lane {
   readonly wc: WorkingCopy;
+  /** What batches merge into: the working copy, or in remote mode the server's collection. */
+  readonly target: WorkingCopy;
+  private readonly remote: RemoteCollection | undefined;
   base: string | undefined;
   readonly progress = new Progress();
   private readonly mirror: S3Mirror;
@@ -65,6 +71,8 @@ export class Lane {
   ) {
     const { workRoot, root, objects, bucket, lease } = owner.deps;
     this.wc = new WorkingCopy(c, join(workRoot, c, 'work'), owner.servers, owner.config.chromaTimeoutMs);
+    this.remote = owner.remote?.target(c);
+    this.target = this.remote ?? this.wc;
     this.log = owner.deps.log.child({ collection: c });
     this.mirror = new S3Mirror(
       c,
@@ -94,7 +102,16 @@ export class Lane {
     const deadLetter = (m: QueueMessage, reason: string) => this.rejects.deadLetter(m, reason);
     const { metrics } = owner;
     const { hooks } = owner.deps;
-    this.merging = { c, wc, deps: owner.deps, cfg: owner.config, progress, metrics, hooks, deadLetter };
+    this.merging = {
+      c,
+      wc: this.target,
+      deps: owner.deps,
+      cfg: owner.config,
+      progress,
+      metrics,
+      hooks,
+      deadLetter,
+    };
     const fence = (x: Collection) => owner.fence(x);
     this.publishing = { c, wc, root, lease, progress, log, metrics, hooks, fence };
     this.opening = { c, wc, deps: owner.deps, log, fence };
@@ -136,23 +153,23 @@ export class Lane {
    */
   async init(): Promise<void> {
     const { root } = this.deps;
-    const removed = await removeLeftovers(root, this.c);
+    const removed = this.remote ? [] : await removeLeftovers(root, this.c);
     if (removed.length) this.log.warn({ removed }, 'removed directories left by an interrupted publish');
     await this.crashes.open();
     await this.openLive();
-    await countVersions(this.owner.metrics, root, this.c);
-    this.log.info({ base: this.base, count: await this.wc.count() }, 'working copy open');
+    if (!this.remote) await countVersions(this.owner.metrics, root, this.c);
+    this.log.info({ base: this.base, count: await this.target.count() }, 'working copy open');
   }
 
   /** Resets the working copy to CURRENT (repaired first when damaged or missing). */
   private async openLive(): Promise<void> {
-    this.base = await openLive(this.opening);
+    this.base = this.remote ? await this.remote.openLive() : await openLive(this.opening);
   }
 
   async close(): Promise<void> {
     await this.mirror.settled();
     this.held.stop();
-    await this.wc.stop();
+    await this.target.stop();
   }
 
   async loop(signal: AbortSignal): Promise<void> {
@@ -308,6 +325,7 @@ export class Lane {
 
   /** Publishes the working copy as the new live version (compactor/publish.ts), the base of what merges next. */
   async publish(mergedIds: string[]): Promise<string> {
+    if (this.remote) return (this.base = await this.remote.commit());
     const version = await publishVersion(this.publishing, this.base, mergedIds);
     this.base = version;
     this.mirror.published(version);
@@ -316,6 +334,7 @@ export class Lane {
 
   /** Old versions go after the grace period (`graceMs`, unless given); CURRENT and the newest K stay. */
   prune(graceMs = this.cfg.graceMs): Promise<void> {
+    if (this.remote) return Promise.resolve(); // no versions: the server's collection is the only copy
     return pruneOld(this.publishing, { keep: this.cfg.keepVersions, graceMs });
   }
 

@@ -19,7 +19,8 @@ import type { Metadata, VectorRecord } from '../core/ports/vector-store.js';
  * Chroma server on it. Only this process opens it, so no second server can ever share the directory.
  */
 export class WorkingCopy {
-  server: ChromaServer | undefined;
+  /** The server this copy writes to: its own child server, or (compactor/remote.ts) a remote one it never stops. */
+  server: Pick<ChromaServer, 'url' | 'stop'> | undefined;
   store: ChromaVectorStore | undefined;
   private collectionId: string | undefined;
   private tenantDb: { tenant: string; database: string } | undefined;
@@ -61,14 +62,24 @@ export class WorkingCopy {
   }
 
   private async open() {
-    this.server = this.registry
-      ? await this.registry.start(this.dir)
-      : await startChromaServer({ path: this.dir });
-    this.store = new ChromaVectorStore(this.server.url, { timeoutMs: this.timeoutMs });
-    const c = await this.store.collection(this.collection);
+    const { server, store } = await this.connect();
+    this.server = server;
+    this.store = store;
+    const c = await store.collection(this.collection);
     this.collectionId = c.id;
     this.tenantDb = { tenant: c.tenant, database: c.database };
     return c;
+  }
+
+  /** A child server on `dir` and a store on it (compactor/remote.ts connects to a remote server instead). */
+  protected async connect(): Promise<{
+    server: Pick<ChromaServer, 'url' | 'stop'>;
+    store: ChromaVectorStore;
+  }> {
+    const server = this.registry
+      ? await this.registry.start(this.dir)
+      : await startChromaServer({ path: this.dir });
+    return { server, store: new ChromaVectorStore(server.url, { timeoutMs: this.timeoutMs }) };
   }
 
   /** SIGTERM and wait: Chroma flushes on a clean stop, so the directory is a complete portable snapshot. */

@@ -19,6 +19,7 @@ import { makeKubeClient } from '../core/kube/client.js';
 import { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { SnapshotLinesIndexSource } from '../core/chroma/lines-snapshot.js';
+import { RemoteLinesIndexSource } from '../core/chroma/remote-lines.js';
 import type { Embedder } from '../core/ports/embedder.js';
 import { KubeStatusReporter, loadWorkItems } from './kube.js';
 import { DEFAULT_JOB_CONCURRENCY, processBatch } from './batch.js';
@@ -129,15 +130,18 @@ async function runWorker(flags: Flags, log: Logger): Promise<number> {
   const store = new S3Store(aws);
   const ledger = new DynamoLedger(table, aws);
   const scratch = flags.scratch ?? join(tmpdir(), `embedctl-worker-${process.pid}`);
-  const linesIndex = flags.merchant
-    ? new SnapshotLinesIndexSource({
-        chromaRoot: config.chromaRoot,
-        scratchDir: scratch,
-        objectStore: store,
-        vectorsBucket,
-        log,
-      })
-    : undefined;
+  const vectorStore = config.vectorStore;
+  const linesIndex = !flags.merchant
+    ? undefined
+    : vectorStore.mode === 'remote'
+      ? new RemoteLinesIndexSource({ ...vectorStore, log })
+      : new SnapshotLinesIndexSource({
+          chromaRoot: config.chromaRoot,
+          scratchDir: scratch,
+          objectStore: store,
+          vectorsBucket,
+          log,
+        });
 
   let items: WorkItem[];
   let reporter: Reporter;

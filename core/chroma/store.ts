@@ -1,4 +1,11 @@
-import { ChromaClient, type Collection as ChromaCollection, type Metadata as ChromaMetadata } from 'chromadb';
+import {
+  AdminClient,
+  ChromaClient,
+  ChromaNotFoundError,
+  ChromaUniqueError,
+  type Collection as ChromaCollection,
+  type Metadata as ChromaMetadata,
+} from 'chromadb';
 import type { Collection } from '../contracts/ids.js';
 import { DISTANCE_SPACE } from '../contracts/vector-distance.js';
 import { TransientError } from '../errors.js';
@@ -35,6 +42,9 @@ export class ChromaTimeoutError extends TransientError {
 export interface ChromaStoreOptions {
   /** Bound on each HTTP request to the server, from sending it to the end of its answer (default 60 s). */
   timeoutMs?: number;
+  /** Tenant and database of the collections (a remote server may hold several deployments); Chroma's defaults. */
+  tenant?: string;
+  database?: string;
 }
 
 /** The chromadb client's internal HTTP client (no public hook for a per-request signal). */
@@ -63,7 +73,14 @@ export class ChromaVectorStore implements VectorStore {
   ) {
     const u = new URL(url);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_CHROMA_TIMEOUT_MS;
-    this.client = new ChromaClient({ host: u.hostname, port: Number(u.port), ssl: u.protocol === 'https:' });
+    const ssl = u.protocol === 'https:';
+    this.client = new ChromaClient({
+      host: u.hostname,
+      port: Number(u.port || (ssl ? 443 : 80)),
+      ssl,
+      ...(opts.tenant ? { tenant: opts.tenant } : {}),
+      ...(opts.database ? { database: opts.database } : {}),
+    });
     this.withDeadlines();
   }
 
@@ -119,6 +136,25 @@ export class ChromaVectorStore implements VectorStore {
       this.collections.set(name, c);
     }
     return c;
+  }
+
+  /** The collection's metadata, read afresh from the server (no cache); undefined when it does not exist. */
+  async collectionMetadata(name: Collection): Promise<Metadata | undefined> {
+    try {
+      const c = await this.op(`getCollection ${name}`, () =>
+        this.client.getCollection({ name, embeddingFunction: null } as never),
+      );
+      return (c.metadata ?? {}) as Metadata;
+    } catch (err) {
+      if (err instanceof ChromaNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Replaces the collection's metadata: Chroma's modify replaces the whole map, it never merges keys. */
+  async replaceCollectionMetadata(name: Collection, metadata: Metadata): Promise<void> {
+    const c = await this.collection(name);
+    await this.op(`modify ${name}`, () => c.modify({ metadata: withoutNulls(metadata) }));
   }
 
   async upsert(collection: Collection, records: VectorRecord[]): Promise<void> {
@@ -212,6 +248,29 @@ export class ChromaVectorStore implements VectorStore {
   async count(collection: Collection): Promise<number> {
     const c = await this.collection(collection);
     return this.op(`count ${collection}`, () => c.count());
+  }
+}
+
+/** Creates the database (in an existing tenant) unless it exists: a writer's first start on a remote server. */
+export async function ensureDatabase(
+  url: string,
+  opts: { tenant: string; database: string; timeoutMs?: number },
+): Promise<void> {
+  const u = new URL(url);
+  const ssl = u.protocol === 'https:';
+  const admin = new AdminClient({
+    host: u.hostname,
+    port: Number(u.port || (ssl ? 443 : 80)),
+    ssl,
+    fetchOptions: { signal: AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_CHROMA_TIMEOUT_MS) },
+  });
+  try {
+    await admin.getDatabase({ name: opts.database, tenant: opts.tenant });
+  } catch (err) {
+    if (!(err instanceof ChromaNotFoundError)) throw err;
+    await admin.createDatabase({ name: opts.database, tenant: opts.tenant }).catch((e: unknown) => {
+      if (!(e instanceof ChromaUniqueError)) throw e; // created meanwhile by someone else: fine
+    });
   }
 }
 

@@ -60,6 +60,17 @@ export const ENV = {
   AWS_ENDPOINT_URL: 'AWS_ENDPOINT_URL',
   /** Root of the shared Chroma volume (EFS on EKS, hostPath PV on kind). */
   CHROMA_ROOT: 'CHROMA_ROOT',
+  /**
+   * Where the vectors live (core/config/vector-store.ts): `volume` (default: snapshot versions on CHROMA_ROOT, mirrored
+   * to S3) or `remote` (a Chroma server at CHROMA_URL that the compactor writes and workers query;
+   * docs/adr/0013-remote-vector-store.md).
+   */
+  VECTOR_STORE: 'VECTOR_STORE',
+  /** `remote` mode: base URL of the Chroma server (http or https), e.g. http://chroma.chroma.svc:8000. */
+  CHROMA_URL: 'CHROMA_URL',
+  /** `remote` mode: Chroma tenant and database of the collections (defaults default_tenant / default_database). */
+  CHROMA_TENANT: 'CHROMA_TENANT',
+  CHROMA_DATABASE: 'CHROMA_DATABASE',
   /** Namespace the program runs in (downward API `metadata.namespace`). */
   NAMESPACE: 'NAMESPACE',
   /** Name of this pod (downward API `metadata.name`); used as the Lease holder identity. */
@@ -277,6 +288,33 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
     usedBy: ['worker', 'compactor'],
     required: true,
     default: CHROMA_MOUNT_PATH,
+  },
+  {
+    name: ENV.VECTOR_STORE,
+    description: 'vector store mode: volume (default) or remote (a Chroma server at CHROMA_URL)',
+    usedBy: ['worker', 'compactor'],
+    required: false,
+    default: 'volume',
+  },
+  {
+    name: ENV.CHROMA_URL,
+    description: 'remote mode: base URL of the Chroma server',
+    usedBy: ['worker', 'compactor'],
+    required: false,
+  },
+  {
+    name: ENV.CHROMA_TENANT,
+    description: 'remote mode: Chroma tenant',
+    usedBy: ['worker', 'compactor'],
+    required: false,
+    default: 'default_tenant',
+  },
+  {
+    name: ENV.CHROMA_DATABASE,
+    description: 'remote mode: Chroma database',
+    usedBy: ['worker', 'compactor'],
+    required: false,
+    default: 'default_database',
   },
   {
     name: ENV.NAMESPACE,

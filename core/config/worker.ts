@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CHROMA_MOUNT_PATH, ENV, type Env } from './env.js';
 import { definedOnly, envVar, parseEnv } from './parse.js';
+import { parseVectorStoreEnv, type VectorStoreConfig } from './vector-store.js';
 
 /** The embedding provider: OpenAI-compatible when OPENAI_API_KEY is set (the worker, local mode's workers). */
 const EmbedderEnv = z.object({
@@ -50,6 +51,8 @@ export interface WorkerConfig {
   artifactsBucketsAllowed?: string;
   ledgerTable: string;
   chromaRoot: string;
+  /** VECTOR_STORE and, in remote mode, the Chroma server merchant resolution queries. */
+  vectorStore: VectorStoreConfig;
   workerJobName?: string;
   namespace?: string;
   podName?: string;
@@ -64,6 +67,7 @@ export function parseWorkerEnv(env: Env): WorkerConfig {
     artifactsBucketsAllowed: e.ARTIFACTS_BUCKETS_ALLOWED,
     ledgerTable: e.LEDGER_TABLE,
     chromaRoot: e.CHROMA_ROOT,
+    vectorStore: parseVectorStoreEnv(env),
     workerJobName: e.WORKER_JOB_NAME,
     namespace: e.NAMESPACE,
     podName: e.POD_NAME,

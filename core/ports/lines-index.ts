@@ -2,9 +2,9 @@ import type { VectorStore } from './vector-store.js';
 
 /** A read view of the live `lines` snapshot, opened once per batch and shared by its jobs. */
 export interface LinesIndex {
-  /** Snapshot version, and where it came from. */
+  /** Snapshot version, and where it came from (`remote`: the live collection of a Chroma server, no snapshot). */
   readonly version: string;
-  readonly origin: 'volume' | 's3';
+  readonly origin: 'volume' | 's3' | 'remote';
   readonly store: VectorStore;
   close(): Promise<void>;
 }

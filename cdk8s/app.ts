@@ -40,7 +40,7 @@ export function buildApp(cfg: EnvironmentConfig, outdir = 'charts'): App {
   };
   add(new NamespaceChart(app, 'namespace', props));
   add(new CrdsChart(app, 'crds', props));
-  add(new StorageChart(app, 'storage', props));
+  if (cfg.storage.mode !== 'remote') add(new StorageChart(app, 'storage', props));
   const rbac = add(new RbacChart(app, 'rbac', props));
   add(new ConfigChart(app, 'config', props));
   add(new ControllerChart(app, 'controller', { ...props, serviceAccount: rbac.controllerSa }));

@@ -178,6 +178,17 @@ export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
   out.push(v(ENV.METRICS_PORT, String(cfg.metricsPort)), v(ENV.LOG_LEVEL, cfg.logLevel));
   const q = cfg.queues;
   const allowed = cfg.buckets.allowedArtifacts.join(',');
+  const st = cfg.storage;
+  // Where the vectors are, for the compactor and the worker: the mounted volume, or the remote server.
+  const vectorStore =
+    st.mode === 'remote'
+      ? [
+          v(ENV.VECTOR_STORE, 'remote'),
+          v(ENV.CHROMA_URL, st.url),
+          v(ENV.CHROMA_TENANT, st.tenant),
+          v(ENV.CHROMA_DATABASE, st.database),
+        ]
+      : [v(ENV.CHROMA_ROOT, CHROMA_MOUNT_PATH)];
   if (program === 'controller') {
     out.push(
       v(ENV.EMBED_QUEUE_URL, q.embed),
@@ -203,7 +214,7 @@ export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
       v(ENV.COMPACTION_DLQ_URL, q.compactionDlq),
       v(ENV.VECTORS_BUCKET, cfg.buckets.vectors),
       v(ENV.LEDGER_TABLE, cfg.ledger.table),
-      v(ENV.CHROMA_ROOT, CHROMA_MOUNT_PATH),
+      ...vectorStore,
       v(ENV.LEASE_NAME, NAMES.leases.compactor),
       v(ENV.EMBEDDING_DIMENSIONS, String(cfg.embedding.dimensions)),
     );
@@ -213,7 +224,7 @@ export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
       v(ENV.ARTIFACTS_BUCKET, cfg.buckets.artifacts),
       v(ENV.VECTORS_BUCKET, cfg.buckets.vectors),
       v(ENV.LEDGER_TABLE, cfg.ledger.table),
-      v(ENV.CHROMA_ROOT, CHROMA_MOUNT_PATH),
+      ...vectorStore,
       v(ENV.EMBEDDING_MODEL, cfg.embedding.model),
       v(ENV.EMBEDDING_DIMENSIONS, String(cfg.embedding.dimensions)),
     );

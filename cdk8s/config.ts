@@ -30,7 +30,15 @@ const sqsUrl = z
   );
 const arn = z.string().regex(/^arn:aws[a-z-]*:/, 'an ARN');
 
-/** Shared Chroma volume (ReadWriteMany). */
+const port = z.number().int().min(1).max(65535);
+/** Where a component may connect: IPv4/IPv6 CIDRs and TCP ports (NetworkPolicy ipBlocks cannot name hosts). */
+export const EgressTarget = z.object({
+  cidrs: z.array(z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/, 'a CIDR like 10.0.0.0/16')).min(1),
+  ports: z.array(port).min(1),
+});
+export type EgressTarget = z.infer<typeof EgressTarget>;
+
+/** Shared Chroma volume (ReadWriteMany), or (`remote`) no volume at all: a Chroma server the pods reach over HTTP. */
 export const Storage = z.discriminatedUnion('mode', [
   z.object({
     /** Dynamic provisioning by the EFS CSI driver: one access point, owned by uid/gid (fsGroup is ignored on EFS). */
@@ -62,16 +70,23 @@ export const Storage = z.discriminatedUnion('mode', [
     path: z.string().startsWith('/'),
     size: memQuantity.default('10Gi'),
   }),
+  z.object({
+    /**
+     * VECTOR_STORE=remote (docs/adr/0013-remote-vector-store.md): the compactor writes and workers query a Chroma
+     * server (single-node or distributed, same API); no PV, PVC or volume mounts, no snapshots in S3.
+     */
+    mode: z.literal('remote'),
+    url: z
+      .string()
+      .url()
+      .regex(/^https?:\/\//, 'an http(s) URL'),
+    tenant: z.string().min(1).default('default_tenant'),
+    database: z.string().min(1).default('default_database'),
+    /** Where the server answers (its Service's cluster IPs or load balancer), for the compactor's and workers' egress. */
+    egress: EgressTarget,
+  }),
 ]);
 export type Storage = z.infer<typeof Storage>;
-
-const port = z.number().int().min(1).max(65535);
-/** Where a component may connect: IPv4/IPv6 CIDRs and TCP ports (NetworkPolicy ipBlocks cannot name hosts). */
-export const EgressTarget = z.object({
-  cidrs: z.array(z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/, 'a CIDR like 10.0.0.0/16')).min(1),
-  ports: z.array(port).min(1),
-});
-export type EgressTarget = z.infer<typeof EgressTarget>;
 
 export const EnvironmentConfig = z.object({
   /** Environment name; also the `app.kubernetes.io/instance` label. */

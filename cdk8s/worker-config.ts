@@ -19,8 +19,10 @@ export function workerConfigData(cfg: EnvironmentConfig): Record<string, string>
     [K.activeDeadlineSeconds]: String(w.activeDeadlineSeconds),
     [K.backoffLimit]: String(w.backoffLimit),
     [K.ttlSecondsAfterFinished]: String(w.ttlSecondsAfterFinished),
-    [K.pvcName]: NAMES.pvc,
-    [K.chromaMountPath]: CHROMA_MOUNT_PATH,
+    // Remote mode: no volume in worker pods (the controller mounts one only when pvcName is set).
+    ...(cfg.storage.mode === 'remote'
+      ? {}
+      : { [K.pvcName]: NAMES.pvc, [K.chromaMountPath]: CHROMA_MOUNT_PATH }),
     [K.scratchSize]: w.scratchSize,
     [K.batchSize]: String(w.batchSize),
     [K.batchWindowSeconds]: String(w.batchWindowSeconds),

@@ -26,7 +26,8 @@ const SELECTORS: Record<Component, Record<string, string>> = {
 
 /**
  * Egress of one component, pure: DNS to kube-dns only, the apiserver, the AWS endpoints, the EKS Pod Identity agent
- * when that identity mode is used, and the embeddings API for workers only (controller and compactor never call it).
+ * when that identity mode is used, the embeddings API for workers only (controller and compactor never call it), and
+ * in remote storage mode the Chroma server for the compactor and workers.
  */
 export function egressRules(cfg: EnvironmentConfig, component: Component): EgressRule[] {
   const n = cfg.network;
@@ -49,6 +50,7 @@ export function egressRules(cfg: EnvironmentConfig, component: Component): Egres
   if (cfg.identity === 'pod-identity')
     rules.push({ to: [{ ipBlock: { cidr: '169.254.170.23/32' } }], ports: [tcp(80)] });
   if (component === 'worker') rules.push(toTarget(n.embeddingApi));
+  if (cfg.storage.mode === 'remote' && component !== 'controller') rules.push(toTarget(cfg.storage.egress));
   return rules;
 }
 

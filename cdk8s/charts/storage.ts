@@ -19,6 +19,8 @@ export class StorageChart extends ClusterChart {
     super(scope, id, props);
     const { cfg } = props;
     const st = cfg.storage;
+    // Remote storage has no volume: the app does not add this chart then (cdk8s/app.ts).
+    if (st.mode === 'remote') throw new Error('StorageChart: storage mode remote has no volume');
     const pvName = clusterName(cfg, 'chroma');
     let storageClassName = '';
     let volume: kplus.IPersistentVolume | undefined;

@@ -167,12 +167,16 @@ export class CompactorChart extends NamespacedChart {
     super(scope, id, props);
     const { cfg } = props;
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp', { sizeLimit: quantityToSize(cfg.compactor.scratchSize) });
-    const chroma = kplus.Volume.fromPersistentVolumeClaim(
-      this,
-      'chroma',
-      kplus.PersistentVolumeClaim.fromClaimName(this, 'pvc', NAMES.pvc),
-      { name: 'chroma' },
-    );
+    // Remote storage mode: no shared volume, the compactor writes to the Chroma server (CHROMA_URL).
+    const chroma =
+      cfg.storage.mode === 'remote'
+        ? undefined
+        : kplus.Volume.fromPersistentVolumeClaim(
+            this,
+            'chroma',
+            kplus.PersistentVolumeClaim.fromClaimName(this, 'pvc', NAMES.pvc),
+            { name: 'chroma' },
+          );
     const dep = new kplus.Deployment(this, 'deployment', {
       metadata: { name: NAMES.compactor, labels: labels(cfg, 'compactor') },
       replicas: 0,
@@ -183,7 +187,7 @@ export class CompactorChart extends NamespacedChart {
       securityContext: PLUS_POD_SECURITY,
       strategy: kplus.DeploymentStrategy.recreate(),
       terminationGracePeriod: Duration.seconds(120),
-      volumes: [tmp, chroma],
+      volumes: chroma ? [tmp, chroma] : [tmp],
       containers: [
         {
           name: 'compactor',
@@ -196,7 +200,7 @@ export class CompactorChart extends NamespacedChart {
           securityContext: PLUS_CONTAINER_SECURITY,
           volumeMounts: [
             { path: '/tmp', volume: tmp },
-            { path: CHROMA_MOUNT_PATH, volume: chroma },
+            ...(chroma ? [{ path: CHROMA_MOUNT_PATH, volume: chroma }] : []),
           ],
           ...probes(cfg),
         },
@@ -204,10 +208,17 @@ export class CompactorChart extends NamespacedChart {
     });
     dep.select(kplus.LabelSelector.of({ labels: selectorLabels(cfg, 'compactor') }));
     applyRestrictedPatches(ApiObject.of(dep), POD_SPEC, 1);
-    normalizeDeployment(dep, cfg.compactor.resources, cfg.compactor.scratchSize, [
-      JsonPatch.remove(`${POD_SPEC}/containers/0/volumeMounts/1/readOnly`),
-      JsonPatch.remove(`${POD_SPEC}/volumes/1/persistentVolumeClaim/readOnly`),
-    ]);
+    normalizeDeployment(
+      dep,
+      cfg.compactor.resources,
+      cfg.compactor.scratchSize,
+      chroma
+        ? [
+            JsonPatch.remove(`${POD_SPEC}/containers/0/volumeMounts/1/readOnly`),
+            JsonPatch.remove(`${POD_SPEC}/volumes/1/persistentVolumeClaim/readOnly`),
+          ]
+        : [],
+    );
     metricsService(this, cfg, 'compactor');
 
     const keda = cfg.compactor.keda;

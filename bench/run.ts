@@ -26,6 +26,8 @@ const BENCHES: Bench[] = [
   { name: 'local', module: './local.js', fn: 'benchLocal', needsEnv: false },
   // The per-program images tools/image/build.sh made (`npm run prebench`).
   { name: 'image', module: './images.js', fn: 'benchImages', needsEnv: false },
+  // docs/scale.md: N hash shards merging at once (own Chroma servers) against one.
+  { name: 'sharded', module: './sharded.js', fn: 'benchSharded', needsEnv: false },
   // Brings up its own real node (root; test/harness/node) on the bridge address, beside the loopback servers.
   { name: 'cluster', module: './cluster.js', fn: 'benchCluster', needsEnv: false },
 ];

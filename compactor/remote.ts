@@ -89,6 +89,14 @@ export class RemoteCollection extends WorkingCopy {
     });
   }
 
+  /**
+   * Connects, without the working copy's re-tuning of a foreign collection's HNSW persistence: that is for a server
+   * we restart on every publish; a remote server's (or a distributed Chroma's index) settings are its operator's.
+   */
+  override async start(): Promise<void> {
+    if (!this.server) await this.open();
+  }
+
   /** Reconnects (no copy: the server's collection is the live one) and drops the cached receipt index. */
   override async reset(): Promise<void> {
     await this.stop();

@@ -61,7 +61,7 @@ export class WorkingCopy {
     }
   }
 
-  private async open() {
+  protected async open() {
     const { server, store } = await this.connect();
     this.server = server;
     this.store = store;

@@ -73,7 +73,7 @@ function remoteCompactor(
     ledger: w.ledger,
     objects: w.objects,
     bucket: w.bucket,
-    lease: new FencedLease(new FileLeaseBackend(w.leaseFile), { identity, durationMs: 3000, log: silent }),
+    lease: new FencedLease(new FileLeaseBackend(w.leaseFile), { identity, durationMs: 10_000, log: silent }),
     root: join(w.dir, 'state'),
     workRoot: join(w.dir, `work-${identity}`),
     remote,
@@ -241,6 +241,66 @@ describe('remote vector store', () => {
       expect(existsSync(join(w.dir, 'no-volume'))).toBe(false);
     },
   );
+
+  it('two compactor processes: a holder paused past its Lease resumes, writes nothing more to the server and exits leaseLost; the successor fenced the collections', async () => {
+    const w = await makeWorld(env, 'remote-two');
+    const remote = await remoteFor('two');
+    const envOf = (pod: string, idleMs: string) =>
+      childEnv(w, env, {
+        VECTOR_STORE: 'remote',
+        CHROMA_URL: remote.url,
+        CHROMA_DATABASE: remote.database,
+        POD_NAME: pod,
+        COMPACTOR_EXIT_WHEN_IDLE_MS: idleMs,
+        COMPACTOR_WORK_DIR: join(w.dir, pod),
+      });
+    const completed = async (run: CompactionRunItem) => {
+      const item = await w.ledger.getRun(run.image_id, run.receipt_id, run.run_id);
+      return !!item && COLLECTIONS.every((c) => runCollection(item, c)?.state === 'COMPLETED');
+    };
+    const until = async (what: string, fn: () => Promise<boolean>) => {
+      for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
+        if (await fn()) return;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`timed out waiting for ${what}`);
+    };
+    const r1 = makeReceipt(80);
+    const run1 = await writeRun(w, r1);
+    await pumpStream(w);
+    const a = spawnTsx('cli/main.ts', ['compactor'], envOf('compactor-a', '120000'));
+    const b = { current: undefined as ReturnType<typeof spawnTsx> | undefined };
+    try {
+      await until('A merged run 1', () => completed(run1));
+      const tokenA = (await storeOf(remote).collectionMetadata('lines'))![FENCE_KEYS.token] as number;
+      b.current = spawnTsx('cli/main.ts', ['compactor'], envOf('compactor-b', '5000'));
+      a.child.kill('SIGSTOP');
+      const r2 = makeReceipt(81);
+      const run2 = await writeRun(w, r2);
+      await pumpStream(w);
+      await until('B merged run 2', () => completed(run2));
+      const bDone = await b.current.done;
+      expect(bDone.code, bDone.stderr).toBe(0);
+      const before = { lines: await ids(remote, 'lines'), words: await ids(remote, 'words') };
+      a.child.kill('SIGCONT');
+      const aDone = await a.done;
+      expect(aDone.code, aDone.stderr).toBe(4); // EXIT.leaseLost
+      for (const c of COLLECTIONS) {
+        expect(await ids(remote, c)).toEqual(before[c]);
+        expect(before[c]).toEqual([...expectedUnion([r1, r2], c).keys()].sort());
+        const meta = (await storeOf(remote).collectionMetadata(c))!;
+        expect(meta[FENCE_KEYS.holder]).toBe('compactor-b');
+        expect(meta[FENCE_KEYS.token] as number).toBeGreaterThan(tokenA);
+      }
+    } finally {
+      for (const p of [a, b.current]) {
+        if (p && p.child.exitCode === null && p.child.signalCode === null) {
+          p.child.kill('SIGCONT');
+          p.child.kill('SIGKILL');
+        }
+      }
+    }
+  });
 
   it('a writer whose token was superseded is refused before its next write; the successor writes; nothing of the stale writer lands', async () => {
     const w = await makeWorld(env, 'remote-fence');

@@ -2,6 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 // Three projects: `unit` needs no servers; `integration` starts the real test environment once (globalSetup)
 // and shares its endpoints with every test file through `inject`; `e2e` does the same with a real node.
+// Local mode embeds with the lexical embedder in tests (fast, exact), and every child process a test starts inherits
+// that; the tests of the sentence embedder ask for it explicitly (docs/local.md).
+const env = { EMBEDCTL_EMBEDDER: 'lexical' };
+
 export default defineConfig({
   test: {
     projects: [
@@ -10,6 +14,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           globalSetup: ['test/harness/unit-tmp.ts'],
+          env,
           testTimeout: 20_000,
         },
       },
@@ -18,6 +23,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
+          env,
           testTimeout: 180_000,
           hookTimeout: 300_000,
           // Two files at a time: most of the suite waits on servers, timeouts and child processes, not on CPU.
@@ -33,6 +39,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/harness/node/global-setup.ts'],
+          env,
           testTimeout: 600_000,
           hookTimeout: 300_000,
           fileParallelism: false,

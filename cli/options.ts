@@ -2,6 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { COLLECTIONS, type Collection } from '../core/contracts/ids.js';
 import { ENV, processEnv } from '../core/config/env.js';
 import { ConfigError } from '../core/errors.js';
+import { EMBEDDER_KINDS } from '../local/embedder.js';
 import { DEFAULT_HOME } from '../local/home.js';
 
 /**
@@ -44,6 +45,13 @@ export const homeOption = () =>
   new Option('--home <dir>', 'local state directory (queues, ledger, objects, snapshots)').default(
     processEnv()[ENV.EMBEDCTL_HOME] ?? DEFAULT_HOME,
   );
+
+/** Local mode's embedder (local/embedder.ts chooseEmbedder). */
+export const embedderOption = () =>
+  new Option(
+    '--embedder <kind>',
+    `sentence (all-MiniLM-L6-v2 in-process), lexical (hashed words, for tests) or openai (OPENAI_API_KEY); default: $${ENV.EMBEDCTL_EMBEDDER}, else what the home was embedded with, else openai when OPENAI_API_KEY is set, else sentence`,
+  ).choices(EMBEDDER_KINDS);
 
 export const jsonOption = () => new Option('--json', 'machine-readable output');
 

@@ -1,6 +1,12 @@
 import { safeField } from './safe-text.js';
 import type { RunSummary } from '../local/run.js';
 
+const EMBEDDER_TEXT: Record<RunSummary['embedder']['kind'], string> = {
+  sentence: 'sentence embeddings, in-process',
+  lexical: 'deterministic lexical, not semantic',
+  openai: 'OpenAI-compatible API',
+};
+
 const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
 
 /**
@@ -27,7 +33,7 @@ export function formatSummary(s: RunSummary): string {
   const ok = s.complete ? 'complete' : 'INCOMPLETE (timed out waiting for compaction)';
   out.push(`Local run ${ok} in ${secs(s.totalMs)} — home ${s.home}`);
   out.push(
-    `Embedder: ${s.embedder.model} (${s.embedder.dimensions} dims, ${s.embedder.kind === 'openai' ? 'OpenAI-compatible API' : 'deterministic lexical, not semantic'})`,
+    `Embedder: ${s.embedder.model} (${s.embedder.dimensions} dims, ${EMBEDDER_TEXT[s.embedder.kind]})`,
   );
   out.push('');
   const skipped = s.skipped ?? { done: 0, queued: 0 };

@@ -18,11 +18,8 @@ import { LocalJobTable } from '../core/local/job-table.js';
 import { SqliteLedger } from '../core/local/sqlite-ledger.js';
 import { SqliteQueue } from '../core/local/sqlite-queue.js';
 import { openDatabase, type Db } from '../core/local/sqlite.js';
-import { LocalEmbedder } from '../core/embedding/local-embedder.js';
-import type { Embedder } from '../core/ports/embedder.js';
 import { ensureHome } from './home-guard.js';
-import { ENV, processEnv, type Env } from '../core/config/env.js';
-import { parseEmbedderEnv } from '../core/config/worker.js';
+import { ENV, processEnv } from '../core/config/env.js';
 
 /**
  * Local mode's state directory (`.local/` by default, `--home` to change) and the embedded adapters on it:
@@ -194,20 +191,4 @@ export function openLocal(
       jobs.db.close();
     },
   };
-}
-
-/** OpenAI (or any compatible server at OPENAI_BASE_URL) when OPENAI_API_KEY is set, else the local lexical embedder. */
-export async function embedderFromEnv(env: Env = processEnv()): Promise<Embedder> {
-  const { apiKey, baseUrl, model, dimensions } = parseEmbedderEnv(env);
-  if (apiKey) {
-    // Loaded only when used: the OpenAI SDK is a fifth of a local worker process's start-up.
-    const { OpenAIEmbedder } = await import('../core/embedding/openai-embedder.js');
-    return new OpenAIEmbedder({
-      apiKey,
-      ...(baseUrl ? { baseURL: baseUrl } : {}),
-      ...(model ? { model } : {}),
-      ...(dimensions !== undefined ? { dimensions } : {}),
-    });
-  }
-  return new LocalEmbedder(dimensions);
 }

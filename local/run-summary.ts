@@ -1,11 +1,12 @@
-import { ENV, processEnv } from '../core/config/env.js';
 import { similarity } from '../core/contracts/vector-distance.js';
 import { parseVectorId, type Collection } from '../core/contracts/ids.js';
+import { rerankByDocument, rerankPool } from '../core/embedding/rerank.js';
 import { errorMessage } from '../core/errors.js';
 import type { LocalJob } from '../core/local/job-table.js';
 import type { Embedder } from '../core/ports/embedder.js';
 import type { QueryHit } from '../core/ports/vector-store.js';
 import type { OverheadBreakdown } from './intervals.js';
+import type { EmbedderKind } from './embedder.js';
 import type { LocalPorts } from './home.js';
 import { openSnapshotView } from './snapshot-view.js';
 
@@ -23,7 +24,7 @@ export interface StageTime {
 
 export interface RunSummary {
   home: string;
-  embedder: { model: string; dimensions: number; kind: 'local-lexical' | 'openai' };
+  embedder: { model: string; dimensions: number; kind: EmbedderKind };
   /** Receipts uploaded and queued by this run. */
   submitted: number;
   /** Receipts of this run's input that were neither uploaded nor queued again: same content, job already there. */
@@ -67,6 +68,7 @@ export async function summarize(
   ports: LocalPorts,
   embedder: Embedder,
   x: {
+    embedderKind: EmbedderKind;
     submitted: number;
     skipped?: RunSummary['skipped'];
     /** Receipts of the input rejected while the folder was read (they are in `failures` already). */
@@ -130,7 +132,7 @@ export async function summarize(
     embedder: {
       model: embedder.model,
       dimensions: embedder.dimensions,
-      kind: processEnv()[ENV.OPENAI_API_KEY] ? 'openai' : 'local-lexical',
+      kind: x.embedderKind,
     },
     submitted: x.submitted,
     skipped: x.skipped ?? { done: 0, queued: 0 },
@@ -171,10 +173,10 @@ async function demoQueries(
   const out: RunSummary['queries'] = [];
   const lines = view.store('lines');
   const words = view.store('words');
-  const hits = (h: QueryHit[]) =>
+  const hits = (h: (QueryHit & { similarity?: number })[]) =>
     h.map((x) => ({
       id: x.id,
-      similarity: Math.round(similarity(x.distance) * 1000) / 1000,
+      similarity: Math.round((x.similarity ?? similarity(x.distance)) * 1000) / 1000,
       text: x.document,
       ...(typeof x.metadata?.merchant_name === 'string' ? { merchant: x.metadata.merchant_name } : {}),
     }));
@@ -197,19 +199,18 @@ async function demoQueries(
       if ((best.hits[0]?.similarity ?? 0) >= 0.99) break;
     }
     if (best) out.push(best);
+    // Ranked as `embedctl query` ranks free text (core/embedding/rerank.ts).
     const [total, milk] = await embedder.embed(['TOTAL', 'milk']);
+    const like = async (store: NonNullable<typeof lines>, c: Collection, v: Float32Array) =>
+      hits(await rerankByDocument(embedder, v, await store.query(c, v, rerankPool(3)), 3));
     if (lines)
       out.push({
         title: `lines like 'TOTAL'`,
         collection: 'lines',
-        hits: hits(await lines.query('lines', total!, 3)),
+        hits: await like(lines, 'lines', total!),
       });
     if (words)
-      out.push({
-        title: `words like 'milk'`,
-        collection: 'words',
-        hits: hits(await words.query('words', milk!, 3)),
-      });
+      out.push({ title: `words like 'milk'`, collection: 'words', hits: await like(words, 'words', milk!) });
   } catch (err) {
     out.push({ title: `queries failed: ${errorMessage(err)}`, collection: 'lines', hits: [] });
   }

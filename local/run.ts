@@ -2,14 +2,17 @@ import { statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ENV } from '../core/config/env.js';
 import { embeddingJobName } from '../core/contracts/embedding-job.js';
 import { UsageError } from '../core/errors.js';
 import { ExponentialBackoff } from '../core/kube/work-queue.js';
 import { ProcessLauncher, type LaunchResult } from '../core/local/launcher.js';
 import type { Logger } from '../core/log.js';
+import type { Embedder } from '../core/ports/embedder.js';
 import { artifactKeys, generateReceipts, type GeneratedReceipt } from '../core/sample/index.js';
 import { StreamProcessor } from '../stream/processor.js';
-import { ARTIFACTS_BUCKET, embedderFromEnv, lockHome, openLocal, type LocalPorts } from './home.js';
+import { ARTIFACTS_BUCKET, lockHome, openLocal, type LocalPorts } from './home.js';
+import { chooseEmbedder, makeEmbedder, recordHomeEmbedder, type EmbedderKind } from './embedder.js';
 import { readInputFolder, submitReceipts, type InputReceipt, type Rejected } from './input.js';
 import {
   dispatchAll,
@@ -40,6 +43,8 @@ export interface RunOptions {
   timeoutMs: number;
   /** Run the similarity queries of the summary. */
   queries: boolean;
+  /** The embedder asked for (`--embedder`); unset: the home's, else OpenAI with OPENAI_API_KEY, else sentence. */
+  embedder?: EmbedderKind;
   /** How a child process is started (local/child-main with this process's node and loader flags). */
   self: { command: string; args: string[] };
   log: Logger;
@@ -61,14 +66,25 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
     throw new UsageError(`--input ${o.input} is not a directory`, { input: o.input });
   const ports = openLocal(o.home);
   let unlock: () => void;
+  let embedderKind: EmbedderKind;
+  let embedder: Embedder;
   try {
+    // Before anything runs: a missing model or a home of another embedder stops the run here (exit 2).
+    embedderKind = chooseEmbedder(ports.paths, o.embedder);
+    embedder = await makeEmbedder(embedderKind);
     unlock = lockHome(ports.paths);
   } catch (err) {
     ports.close();
     throw err;
   }
+  try {
+    recordHomeEmbedder(ports.paths, embedderKind, embedder);
+  } catch (err) {
+    unlock();
+    ports.close();
+    throw err;
+  }
   const failures: RunSummary['failures'] = [];
-  const embedder = await embedderFromEnv();
   const progress = new Progress(o.progress);
   const abort = new AbortController();
   const onSignal = () => abort.abort(new Error('interrupted'));
@@ -183,7 +199,8 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
 
     // 4. Dispatch: jobs → worker processes.
     observer.start('workers');
-    const workerEnv = localChildEnv('worker');
+    // The workers embed with the runner's choice, whatever their environment would pick.
+    const workerEnv = { ...localChildEnv('worker'), [ENV.EMBEDCTL_EMBEDDER]: embedderKind };
     progress.start('workers', ports.jobs.list().length + receipts.length - firstWave);
     await dispatchAll(
       ports.jobs,
@@ -237,6 +254,7 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
 
     // 6. Summary from the job table and the live snapshot.
     const summary = await observer.summary(ports, embedder, {
+      embedderKind,
       submitted: submittedNames.length,
       skipped,
       rejected: rejected.length,

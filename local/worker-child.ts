@@ -9,7 +9,8 @@ import { processBatch } from '../worker/batch.js';
 import type { Reporter, WorkItem } from '../worker/work-item.js';
 import { BusyRecorder, type Interval } from './intervals.js';
 import { localLogger, printStats } from './log.js';
-import { embedderFromEnv, openLocal, VECTORS_BUCKET } from './home.js';
+import { askedEmbedder, chooseEmbedder, makeEmbedder } from './embedder.js';
+import { openLocal, VECTORS_BUCKET } from './home.js';
 
 /** What a worker child prints as its last stdout line, for the runner's per-stage times. */
 export interface WorkerChildStats {
@@ -66,7 +67,10 @@ export async function runWorkerChild(opts: {
         });
       },
     };
-    const embedder = new TimedEmbedder(await embedderFromEnv());
+    // The runner sets EMBEDCTL_EMBEDDER to its choice (local/run.ts); else the home's, as the runner would choose.
+    const embedder = new TimedEmbedder(
+      await makeEmbedder(chooseEmbedder(ports.paths, askedEmbedder(undefined))),
+    );
     const outcome = await processBatch(
       {
         store: ports.store,

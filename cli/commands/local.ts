@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { errorMessage, UsageError } from '../../core/errors.js';
 import { localLogger } from '../../local/log.js';
 import { childEntry, localRun, type RunOptions, type RunSummary } from '../../local/run.js';
-import { homeOption, intArg } from '../options.js';
+import { embedderOption, homeOption, intArg } from '../options.js';
+import { askedEmbedder } from '../../local/embedder.js';
 import { formatSummary } from '../run-summary-text.js';
 import { safeField } from '../safe-text.js';
 import { EXIT, exitCodeOf, writeError } from '../usage.js';
@@ -21,6 +22,7 @@ export function register(program: Command): void {
       'generate (or read) receipts, then ingest → workers → stream → compactor until everything is compacted; print a summary',
     )
     .addOption(homeOption())
+    .addOption(embedderOption())
     .option('--receipts <n>', 'synthetic receipts to generate', intArg(0), 20)
     .option('--seed <n>', 'seed of the synthetic receipts (same seed, same receipts)', intArg(0), 1)
     .option('--input <folder>', 'embed the NDJSON pairs of this folder instead of generating receipts')
@@ -42,9 +44,11 @@ export function register(program: Command): void {
         return;
       }
       try {
-        const { timeout, json, ...asIs } = f;
+        const { timeout, json, embedder, ...asIs } = f;
+        const asked = askedEmbedder(embedder);
         summary = await localRun({
           ...asIs,
+          ...(asked ? { embedder: asked } : {}),
           timeoutMs: timeout * 1000,
           self: childEntry(),
           log,
@@ -80,7 +84,7 @@ export function register(program: Command): void {
 type RunFlags = Pick<
   RunOptions,
   'receipts' | 'seed' | 'input' | 'concurrency' | 'batchSize' | 'maxAttempts' | 'places' | 'queries'
-> & { home: string; timeout: number; json?: boolean };
+> & { home: string; timeout: number; json?: boolean; embedder?: string };
 
 /** What the option parsers cannot see alone; checked before the home is opened, so a bad call creates nothing. */
 function checkRunUsage(f: { input?: string }, cmd: Command): void {

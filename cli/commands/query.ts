@@ -2,10 +2,13 @@ import { Option, type Command } from 'commander';
 import { ENV } from '../../core/config/env.js';
 import { similarity } from '../../core/contracts/vector-distance.js';
 import { COLLECTIONS, parseVectorId, type Collection } from '../../core/contracts/ids.js';
+import { rerankByDocument, rerankPool, type RankedHit } from '../../core/embedding/rerank.js';
 import { ConfigError } from '../../core/errors.js';
-import { embedderFromEnv } from '../../local/home.js';
+import { askedEmbedder, chooseEmbedder, makeEmbedder } from '../../local/embedder.js';
+import { homePaths } from '../../local/home.js';
 import {
   chromaRootOption,
+  embedderOption,
   homeOption,
   intArg,
   jsonOption,
@@ -18,6 +21,7 @@ import { guarded } from '../usage.js';
 
 interface QueryFlags extends VolumeFlags {
   collection?: string;
+  embedder?: string;
   results: number;
   json?: boolean;
 }
@@ -33,6 +37,7 @@ export function register(program: Command): void {
       nonEmptyArg,
     )
     .addOption(homeOption())
+    .addOption(embedderOption())
     .option(
       '--cloud',
       `read the live version from ${ENV.CHROMA_ROOT} (or the S3 mirror in ${ENV.VECTORS_BUCKET})`,
@@ -73,18 +78,27 @@ async function query(text: string, f: QueryFlags): Promise<number> {
       throw new ConfigError(
         `no published ${collection} snapshot yet: run the pipeline first (embedctl local run)`,
       );
-    let vector: Float32Array;
+    let hits: RankedHit[];
     if (id) {
       const got = await store.get(collection, { ids: [text], include: ['embeddings'] });
       if (!got.embeddings?.[0])
         throw new ConfigError(`no vector with id ${text} in ${collection} ${view.versions[collection]}`);
-      vector = got.embeddings[0];
+      hits = (await store.query(collection, got.embeddings[0], f.results)).map((h) => ({
+        ...h,
+        similarity: similarity(h.distance),
+      }));
     } else {
-      [vector] = (await (await embedderFromEnv()).embed([text])) as [Float32Array];
+      // Embedded as the snapshot's vectors were (a query in another vector space finds nothing sensible): the
+      // deployed pipeline's are OpenAI's, a home's are what state/embedder.json says.
+      const asked = askedEmbedder(f.embedder);
+      const kind = f.cloud ? (asked ?? 'openai') : chooseEmbedder(homePaths(f.home), asked);
+      const embedder = await makeEmbedder(kind);
+      const [vector] = (await embedder.embed([text])) as [Float32Array];
+      const pool = await store.query(collection, vector, rerankPool(f.results));
+      hits = await rerankByDocument(embedder, vector, pool, f.results);
     }
-    const hits = await store.query(collection, vector, f.results);
-    const rows = hits.map((h) => ({
-      similarity: Math.round(similarity(h.distance) * 1000) / 1000,
+    const rows = hits.map(({ similarity: sim, ...h }) => ({
+      similarity: Math.round(sim * 1000) / 1000,
       ...h,
     }));
     if (f.json) printJson({ collection, version: view.versions[collection], hits: rows });

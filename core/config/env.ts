@@ -150,6 +150,10 @@ export const ENV = {
   EMBEDCTL_ENV: 'EMBEDCTL_ENV',
   /** Local mode's home directory (default `.local`). */
   EMBEDCTL_HOME: 'EMBEDCTL_HOME',
+  /** Local mode's embedder when `--embedder` is not given: sentence, lexical or openai (local/embedder.ts). */
+  EMBEDCTL_EMBEDDER: 'EMBEDCTL_EMBEDDER',
+  /** Local mode: where tools/model/install-minilm.sh puts the sentence model (default ~/.cache/embedctl/models). */
+  EMBEDCTL_MODELS: 'EMBEDCTL_MODELS',
   /** Local mode: `1` starts children with tsx from the sources instead of the bundle. */
   EMBEDCTL_CHILD_TSX: 'EMBEDCTL_CHILD_TSX',
   /** Local mode: set on children whose stdin is the parent's lifeline pipe (core/local/launcher.ts). */

@@ -7,7 +7,7 @@ import type { RunSummary } from '../../../local/run.js';
 function summary(over: Partial<RunSummary> = {}): RunSummary {
   return {
     home: '/tmp/h',
-    embedder: { model: 'local-hash-v1', dimensions: 1536, kind: 'local-lexical' },
+    embedder: { model: 'local-hash-v1', dimensions: 1536, kind: 'lexical' },
     submitted: 0,
     skipped: { done: 20, queued: 0 },
     receipts: { total: 20, succeeded: 20, failed: 0 },

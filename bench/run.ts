@@ -28,6 +28,7 @@ const BENCHES: Bench[] = [
   { name: 'image', module: './images.js', fn: 'benchImages', needsEnv: false },
   // docs/scale.md: N hash shards merging at once (own Chroma servers) against one.
   { name: 'sharded', module: './sharded.js', fn: 'benchSharded', needsEnv: false },
+  { name: 'embedder', module: './embedder.js', fn: 'benchEmbedder', needsEnv: false },
   // Brings up its own real node (root; test/harness/node) on the bridge address, beside the loopback servers.
   { name: 'cluster', module: './cluster.js', fn: 'benchCluster', needsEnv: false },
 ];

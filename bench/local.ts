@@ -45,6 +45,8 @@ export async function benchLocalRun(
       places: true,
       timeoutMs: 30 * 60_000,
       queries: false,
+      // The pipeline's figures, comparable with earlier runs: bench/embedder.ts measures the sentence model.
+      embedder: 'lexical',
       self: childEntry(),
       log: localLogger('bench'),
       progress: false,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,17 @@ describe('sentence embedder (all-MiniLM-L6-v2, int8 ONNX)', () => {
     expect(cosine(milk!, almondMilk!)).toBeGreaterThan(cosine(milk!, total!) + 0.1);
     // No shared word or trigram, yet closer than an unrelated row: what the lexical embedder cannot do.
     expect(cosine(total!, amountDue!)).toBeGreaterThan(cosine(total!, depot!) + 0.1);
+  });
+
+  it("agrees with the model's float32 weights (an independent forward pass) to a cosine of 0.995", async () => {
+    const ref = JSON.parse(
+      readFileSync(join(import.meta.dirname, 'fixtures', 'minilm-fp32.json'), 'utf8'),
+    ) as { vectors: Record<string, number[]> };
+    const texts = Object.keys(ref.vectors);
+    expect(texts).toHaveLength(4);
+    const got = await e.embed(texts);
+    for (const [i, t] of texts.entries())
+      expect(cosine(got[i]!, Float32Array.from(ref.vectors[t]!)), t).toBeGreaterThan(0.995);
   });
 
   it('cuts a text longer than the model takes (128 tokens) instead of failing', async () => {

@@ -8,10 +8,9 @@ import { UsageError } from '../core/errors.js';
 import { ExponentialBackoff } from '../core/kube/work-queue.js';
 import { ProcessLauncher, type LaunchResult } from '../core/local/launcher.js';
 import type { Logger } from '../core/log.js';
-import type { Embedder } from '../core/ports/embedder.js';
 import { artifactKeys, generateReceipts, type GeneratedReceipt } from '../core/sample/index.js';
 import { StreamProcessor } from '../stream/processor.js';
-import { ARTIFACTS_BUCKET, lockHome, openLocal, type LocalPorts } from './home.js';
+import { ARTIFACTS_BUCKET, homePaths, lockHome, openLocal, type LocalPorts } from './home.js';
 import { chooseEmbedder, makeEmbedder, recordHomeEmbedder, type EmbedderKind } from './embedder.js';
 import { readInputFolder, submitReceipts, type InputReceipt, type Rejected } from './input.js';
 import {
@@ -64,14 +63,12 @@ export async function localRun(o: RunOptions): Promise<RunSummary> {
   // Before the home is opened: a bad --input creates nothing.
   if (o.input !== undefined && !statSync(o.input, { throwIfNoEntry: false })?.isDirectory())
     throw new UsageError(`--input ${o.input} is not a directory`, { input: o.input });
+  // Before the home is opened too: a missing model or a home of another embedder stops the run here (exit 2).
+  const embedderKind = chooseEmbedder(homePaths(o.home), o.embedder);
+  const embedder = await makeEmbedder(embedderKind);
   const ports = openLocal(o.home);
   let unlock: () => void;
-  let embedderKind: EmbedderKind;
-  let embedder: Embedder;
   try {
-    // Before anything runs: a missing model or a home of another embedder stops the run here (exit 2).
-    embedderKind = chooseEmbedder(ports.paths, o.embedder);
-    embedder = await makeEmbedder(embedderKind);
     unlock = lockHome(ports.paths);
   } catch (err) {
     ports.close();

@@ -1,6 +1,8 @@
 // Local mode with its default embedder, all-MiniLM-L6-v2 in-process (issue 16, part 5): the demo's queries return
 // what a person would call right, `query` embeds with the home's embedder, and another embedder is refused.
 // The other local-mode tests run the lexical embedder (vitest.config.ts); these ask for the sentence one.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../../local/run.js';
 import { cli, homeFactory } from './cli.js';
@@ -14,6 +16,19 @@ interface QueryOut {
 }
 
 describe('local run with the sentence embedder', () => {
+  it('without the model installed: exit 2 naming the directory and the install command, and no home', async () => {
+    const models = tempHome();
+    const home = join(models, 'home');
+    const r = await cli(['local', 'run', '--home', home, '--embedder', 'sentence'], {
+      env: { EMBEDCTL_MODELS: models },
+    }).done;
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      `error: the sentence embedder's model.onnx is not in ${join(models, 'all-MiniLM-L6-v2-int8-1.0.0')}: install it with tools/model/install-minilm.sh (npm run model), or use --embedder lexical`,
+    );
+    expect(existsSync(home)).toBe(false);
+  });
+
   it("finds MILK for 'milk' and a TOTAL row for 'TOTAL'; query uses the home's embedder and refuses another", async () => {
     const home = tempHome();
     const run = await cli(

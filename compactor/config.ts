@@ -56,6 +56,13 @@ export interface CompactorConfig {
   crashLimit: number;
   /** Bound on each request to a working copy's Chroma server. */
   chromaTimeoutMs: number;
+  /**
+   * Limits on a delta of the original system (a Chroma directory as `delta.tar.gz` or file by file; README "Mixed
+   * fleet"): the compressed archive, the bytes it unpacks to (or the files' total), and its members.
+   */
+  chromaDeltaMaxArchiveBytes: number;
+  chromaDeltaMaxBytes: number;
+  chromaDeltaMaxMembers: number;
 }
 
 export const DEFAULT_CONFIG: CompactorConfig = {
@@ -76,6 +83,10 @@ export const DEFAULT_CONFIG: CompactorConfig = {
   stallMs: 10 * 60_000,
   crashLimit: 2,
   chromaTimeoutMs: 60_000,
+  // A receipt's Chroma delta is ~3 MB compressed and ~70 MB unpacked (HNSW files are preallocated), in 6-10 members.
+  chromaDeltaMaxArchiveBytes: 256 * 2 ** 20,
+  chromaDeltaMaxBytes: 2 * 2 ** 30,
+  chromaDeltaMaxMembers: 1000,
 };
 
 export interface CompactorDeps {

@@ -21,6 +21,9 @@ const Tuning = z.object({
   [ENV.COMPACTOR_STALL_SECONDS]: envVar.number.optional(),
   [ENV.COMPACTOR_CRASH_LIMIT]: envVar.number.optional(),
   [ENV.COMPACTOR_CHROMA_TIMEOUT_SECONDS]: envVar.number.optional(),
+  [ENV.COMPACTOR_CHROMA_DELTA_MAX_ARCHIVE_BYTES]: envVar.positive.optional(),
+  [ENV.COMPACTOR_CHROMA_DELTA_MAX_BYTES]: envVar.positive.optional(),
+  [ENV.COMPACTOR_CHROMA_DELTA_MAX_MEMBERS]: envVar.positive.optional(),
 });
 
 function tuningOf(e: z.output<typeof Tuning>) {
@@ -43,6 +46,9 @@ function tuningOf(e: z.output<typeof Tuning>) {
     stallMs: ms(e.COMPACTOR_STALL_SECONDS),
     crashLimit: e.COMPACTOR_CRASH_LIMIT,
     chromaTimeoutMs: ms(e.COMPACTOR_CHROMA_TIMEOUT_SECONDS),
+    chromaDeltaMaxArchiveBytes: e.COMPACTOR_CHROMA_DELTA_MAX_ARCHIVE_BYTES,
+    chromaDeltaMaxBytes: e.COMPACTOR_CHROMA_DELTA_MAX_BYTES,
+    chromaDeltaMaxMembers: e.COMPACTOR_CHROMA_DELTA_MAX_MEMBERS,
   });
 }
 export type CompactorTuning = ReturnType<typeof tuningOf>;

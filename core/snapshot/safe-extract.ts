@@ -1,7 +1,7 @@
 import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extract as tarExtract, list as tarList, type ReadEntry } from 'tar';
-import { PipelineError } from '../errors.js';
+import { errorMessage, PipelineError } from '../errors.js';
 
 /**
  * Extraction of snapshot archives (issue 18 item 7). A Chroma directory holds only regular files and directories, so
@@ -49,19 +49,24 @@ export async function inspectArchive(
   let entries = 0;
   let bytes = 0;
   let problem: string | undefined;
-  await tarList({
-    file,
-    strict: true,
-    onReadEntry: (e: ReadEntry) => {
-      if (problem) return;
-      entries++;
-      bytes += e.size ?? 0;
-      problem =
-        entryProblem({ type: e.type, path: e.path }) ??
-        (entries > limits.maxEntries ? `more than ${limits.maxEntries} entries` : undefined) ??
-        (bytes > limits.maxBytes ? `more than ${limits.maxBytes} bytes unpacked` : undefined);
-    },
-  });
+  try {
+    await tarList({
+      file,
+      strict: true,
+      onReadEntry: (e: ReadEntry) => {
+        if (problem) return;
+        entries++;
+        bytes += e.size ?? 0;
+        problem =
+          entryProblem({ type: e.type, path: e.path }) ??
+          (entries > limits.maxEntries ? `more than ${limits.maxEntries} entries` : undefined) ??
+          (bytes > limits.maxBytes ? `more than ${limits.maxBytes} bytes unpacked` : undefined);
+      },
+    });
+  } catch (err) {
+    // Truncated gzip, a tar cut short, garbage: node-tar and zlib throw untyped errors; the archive is refused.
+    problem ??= `not a readable tar.gz (${errorMessage(err)})`;
+  }
   if (problem) throw new UnsafeArchiveError(name, problem);
   return { entries, bytes };
 }

@@ -17,6 +17,12 @@ describe('program configuration from the environment (core/config)', () => {
     expect(() => parseCompactorTuning({ COMPACTOR_GRACE_SECONDS: '-1' })).toThrow(
       /COMPACTOR_GRACE_SECONDS: must be a non-negative number/,
     );
+    expect(() => parseCompactorTuning({ COMPACTOR_CHROMA_DELTA_MAX_MEMBERS: '0' })).toThrow(
+      /COMPACTOR_CHROMA_DELTA_MAX_MEMBERS: must be a positive integer/,
+    );
+    expect(() => parseCompactorTuning({ COMPACTOR_CHROMA_DELTA_MAX_BYTES: '1e99x' })).toThrow(
+      /COMPACTOR_CHROMA_DELTA_MAX_BYTES: .*\(got "1e99x"\)/,
+    );
     expect(() => parseCompactorEnv({ LINES_QUEUE_URL: 'q' })).toThrow(/WORDS_QUEUE_URL: .*\(not set\)/);
     expect(() => parseWorkerEnv({ ARTIFACTS_BUCKET: 'a', LEDGER_TABLE: 't' })).toThrow(
       /VECTORS_BUCKET: .*\(not set\)/,
@@ -29,6 +35,9 @@ describe('program configuration from the environment (core/config)', () => {
   it('applies defaults, treats an empty value as unset and converts seconds to milliseconds', () => {
     expect(parseCompactorTuning({ COMPACTOR_GRACE_SECONDS: '2', COMPACTOR_BATCH_SIZE: '' })).toEqual({
       graceMs: 2000,
+    });
+    expect(parseCompactorTuning({ COMPACTOR_CHROMA_DELTA_MAX_ARCHIVE_BYTES: '1048576' })).toEqual({
+      chromaDeltaMaxArchiveBytes: 1_048_576,
     });
     expect(parseCompactorLease({})).toMatchObject({
       namespace: 'default',

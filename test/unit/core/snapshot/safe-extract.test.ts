@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -17,38 +16,9 @@ import { DirectoryObjectStore } from '../../../../core/local/dir-store.js';
 import { archiveKey, restoreSnapshot, snapshotPrefix } from '../../../../core/snapshot/s3-snapshot.js';
 import { extractArchive, UnsafeArchiveError } from '../../../../core/snapshot/safe-extract.js';
 import { copyVersion, VersionDamagedError } from '../../../../core/snapshot/volume.js';
+import { pythonTarGz, type TarEntry } from '../../../support/tar-fixtures.js';
 
-/**
- * Builds a .tar.gz with Python's tarfile (which writes any entry type, as the audit's reproductions did). Each entry:
- * [name, type, extra] with type file (extra = content), dir, symlink/hardlink (extra = target), fifo, chr.
- */
-function archive(entries: [string, string, string?, number?][]): string {
-  const out = join(mkdtempSync(join(tmpdir(), 'tar-')), 'a.tar.gz');
-  const py = `
-import io, json, sys, tarfile
-entries = json.loads(sys.argv[2])
-types = {'file': tarfile.REGTYPE, 'dir': tarfile.DIRTYPE, 'symlink': tarfile.SYMTYPE, 'hardlink': tarfile.LNKTYPE, 'fifo': tarfile.FIFOTYPE, 'chr': tarfile.CHRTYPE}
-with tarfile.open(sys.argv[1], 'w:gz') as t:
-    for name, kind, extra, mode in entries:
-        i = tarfile.TarInfo(name)
-        i.type = types[kind]
-        i.mode = mode if mode is not None else (0o755 if kind == 'dir' else 0o644)
-        data = None
-        if kind == 'file':
-            data = (extra or '').encode()
-            i.size = len(data)
-        elif kind in ('symlink', 'hardlink'):
-            i.linkname = extra
-        t.addfile(i, io.BytesIO(data) if data is not None else None)
-`;
-  execFileSync('python3', [
-    '-c',
-    py,
-    out,
-    JSON.stringify(entries.map(([n, k, e, m]) => [n, k, e ?? null, m ?? null])),
-  ]);
-  return out;
-}
+const archive = pythonTarGz;
 
 async function refused(p: Promise<unknown>): Promise<string> {
   const err = await p.then(
@@ -117,9 +87,7 @@ describe('snapshot archive extraction (issue 18 item 7)', () => {
   });
 
   it('caps the entry count and the unpacked bytes before writing anything', async () => {
-    const many = archive(
-      Array.from({ length: 12 }, (_, i) => [`f${i}`, 'file', 'x'] as [string, string, string]),
-    );
+    const many = archive(Array.from({ length: 12 }, (_, i): TarEntry => [`f${i}`, 'file', 'x']));
     const dest = fresh();
     expect(await refused(extractArchive(many, dest, 'many', { maxEntries: 10, maxBytes: 1e9 }))).toMatch(
       /more than 10 entries/,

@@ -16,6 +16,7 @@ import { DeadLetters } from './dead-letter.js';
 import { crashLoopReason, failureReason, repeatedFailure } from './give-up.js';
 import { HeldMessages } from './held-messages.js';
 import { isolate } from './isolation.js';
+import { fileDeltaReader } from './load-runs.js';
 import { mergeBatch, type MergeContext } from './merge.js';
 import { openLive, type OpenLiveContext } from './open-live.js';
 import { Progress } from './progress.js';
@@ -102,14 +103,26 @@ export class Lane {
     const deadLetter = (m: QueueMessage, reason: string) => this.rejects.deadLetter(m, reason);
     const { metrics } = owner;
     const { hooks } = owner.deps;
+    const cfg = owner.config;
+    const chroma = {
+      scratch: join(workRoot, c, 'deltas'),
+      read: fileDeltaReader,
+      limits: {
+        maxArchiveBytes: cfg.chromaDeltaMaxArchiveBytes,
+        maxBytes: cfg.chromaDeltaMaxBytes,
+        maxEntries: cfg.chromaDeltaMaxMembers,
+      },
+      log,
+    };
     this.merging = {
       c,
       wc: this.target,
       deps: owner.deps,
-      cfg: owner.config,
+      cfg,
       progress,
       metrics,
       hooks,
+      chroma,
       deadLetter,
     };
     const fence = (x: Collection) => owner.fence(x);

@@ -4,8 +4,14 @@ import {
   type RunCollection,
 } from '../core/contracts/compaction-run.js';
 import { receiptPrefix, type Collection } from '../core/contracts/ids.js';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ChromaDirError, openChromaDir, type ChromaDirCollection } from '../core/chroma/dir-reader.js';
 import { decodeDelta, MAX_DELTA_BYTES } from '../core/delta/arrow-delta.js';
-import { ObjectTooLargeError, PipelineError } from '../core/errors.js';
+import { fetchChromaDelta, type ChromaDeltaLimits } from '../core/delta/chroma-delta.js';
+import type { Logger } from '../core/log.js';
+import { migrateMetadata } from '../core/migrate/metadata.js';
+import { errorMessage, ObjectTooLargeError, PipelineError } from '../core/errors.js';
 import { mapLimit } from '../core/concurrency.js';
 import type { Ledger } from '../core/ports/ledger.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
@@ -63,8 +69,12 @@ export async function loadRunRows(
   return { rows, bad };
 }
 
-/** Bytes a run's delta holds in memory once decoded: its vectors (float32) plus a document and metadata each. */
+/**
+ * Bytes a run's delta holds in memory once decoded: its vectors (float32) plus a document and metadata each. A delta
+ * of the original system declares no count: it is a group of its own (bounded by the Chroma-delta limits instead).
+ */
 export function deltaBytes(row: RunRow, dimensions: number): number {
+  if (row.rc.format === 'chroma') return Infinity;
   return row.rc.vectors * ((row.item.dimensions ?? dimensions) * 4 + 512);
 }
 
@@ -84,10 +94,65 @@ export function groupByBytes(rows: RunRow[], maxBytes: number, dimensions: numbe
   return groups;
 }
 
+/** What reading a delta of the original system (a Chroma directory) takes; see readChromaRun. */
+export interface ChromaDeltaReader {
+  /** Local scratch (never the shared volume): one directory per delta while it is read. */
+  scratch: string;
+  limits: ChromaDeltaLimits;
+  /**
+   * Every record of collection `c` in the extracted directory, or undefined when it has no such collection. Throws
+   * DeltaCorrupt when the directory cannot be read; any other error is transient.
+   */
+  read(dir: string, c: Collection): Promise<VectorRecord[] | undefined>;
+  log?: Logger;
+}
+
+/**
+ * Reads a delta directory from its files (core/chroma/dir-reader.ts, the reader of `embedctl migrate`): no server,
+ * and it reads what Python chromadb 1.5.x wrote, which this project's Chroma server refuses to open (docs/adr/0014).
+ * Array metadata becomes this project's shape as in a migration (core/migrate/metadata.ts). Every failure to read
+ * the local copy is the delta's fault: DeltaCorrupt.
+ */
+export const fileDeltaReader: ChromaDeltaReader['read'] = async (dir, c) => {
+  let col: ChromaDirCollection;
+  try {
+    col = openChromaDir(dir, c);
+  } catch (err) {
+    // The reader's wording for a directory without this collection (any other count is damage).
+    if (err instanceof ChromaDirError && err.message.includes('holds 0 collections named')) return undefined;
+    throw unreadable(err);
+  }
+  try {
+    const out: VectorRecord[] = [];
+    for (const page of col.pages())
+      for (const r of page)
+        out.push({
+          id: r.id,
+          document: r.document ?? '',
+          metadata: migrateMetadata(r.metadata),
+          embedding: r.embedding,
+        });
+    return out;
+  } catch (err) {
+    throw unreadable(err);
+  } finally {
+    col.close();
+  }
+};
+
+const unreadable = (err: unknown) =>
+  new PipelineError(
+    'DeltaCorrupt',
+    `the Chroma directory cannot be read: ${errorMessage(err).slice(0, 400)}`,
+  );
+
+type Loaded =
+  { error: string } | { header: { collection: string; dimensions: number }; records: VectorRecord[] };
+
 /**
  * Downloads, verifies and decodes one group's deltas (concurrently), then checks them in order. A bad delta
- * (checksum, truncation, size, missing object, wrong collection or dimension, foreign ids, empty) FAILs only its run;
- * any other error throws (the batch is retried, and bisected to find the culprit).
+ * (checksum, truncation, size, missing object, unsafe or unreadable archive, wrong collection or dimension, foreign
+ * ids, empty) FAILs only its run; any other error throws (the batch is retried, and bisected to find the culprit).
  */
 export async function loadDeltas(
   objects: ObjectStore,
@@ -96,12 +161,15 @@ export async function loadDeltas(
   c: Collection,
   dimensions: number | undefined,
   hooks: CrashHooks = {},
+  chroma?: ChromaDeltaReader,
 ): Promise<{ good: GoodRun[]; bad: BadRun[]; dimensions: number | undefined }> {
-  type Loaded =
-    { error: string } | { header: { collection: string; dimensions: number }; records: VectorRecord[] };
   const loaded = await mapLimit(rows, 8, async ({ ref, rc }): Promise<Loaded> => {
     hooks.runLoaded?.(ref.runId);
     try {
+      if (rc.format === 'chroma') {
+        if (!chroma) throw new Error('a Chroma-directory delta needs a ChromaDeltaReader');
+        return await readChromaRun(objects, bucket, ref, rc.deltaPrefix, c, chroma);
+      }
       // Size-checked before download: a delta larger than any receipt's is refused, never buffered.
       const bytes = await objects
         .getBuffer(bucket, rc.deltaKey, { maxBytes: MAX_DELTA_BYTES })
@@ -146,4 +214,44 @@ export async function loadDeltas(
     good.push({ ref, item, records });
   });
   return { good, bad, dimensions: dim };
+}
+
+/**
+ * A delta of the original system: fetched into its own scratch directory (core/delta/chroma-delta.ts: either layout,
+ * safe extraction, limits), read whole by the reader, then removed. The directory has no
+ * recorded digest or count; what it holds is checked like an Arrow delta's (collection present, not empty, one
+ * dimension, ids of this receipt).
+ */
+export async function readChromaRun(
+  objects: ObjectStore,
+  bucket: string,
+  ref: RunRef,
+  prefix: string,
+  c: Collection,
+  r: ChromaDeltaReader,
+): Promise<Loaded> {
+  const dir = join(r.scratch, `${ref.runId.replace(/[^A-Za-z0-9_-]/g, '_')}-${c}`);
+  const t0 = performance.now();
+  try {
+    const { layout, bytes } = await fetchChromaDelta(objects, bucket, prefix, dir, r.limits);
+    const t1 = performance.now();
+    const records = await r.read(dir, c).catch((err: unknown) => {
+      if (err instanceof PipelineError && err.reason === 'DeltaCorrupt')
+        throw new PipelineError('DeltaCorrupt', `delta ${prefix}: ${err.message}`);
+      throw err;
+    });
+    const ms = { fetch: Math.round(t1 - t0), read: Math.round(performance.now() - t1) };
+    r.log?.info(
+      { runId: ref.runId, prefix, layout, bytes, vectors: records?.length, ms },
+      'read a Chroma delta',
+    );
+    if (!records)
+      throw new PipelineError(
+        'DeltaCorrupt',
+        `Chroma delta ${prefix} has no collection ${JSON.stringify(c)}`,
+      );
+    return { header: { collection: c, dimensions: records[0]?.embedding.length ?? 0 }, records };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -9,7 +9,14 @@ import { emptyResult, type BatchResult } from './batch-result.js';
 import type { CompactorConfig, CompactorDeps } from './config.js';
 import type { CompactorMetrics } from './metrics.js';
 import { desiredMetadata, loadReceiptFacts, type ReceiptFacts } from './enrich.js';
-import { groupByBytes, loadDeltas, loadRunRows, type BadRun, type GoodRun } from './load-runs.js';
+import {
+  groupByBytes,
+  loadDeltas,
+  loadRunRows,
+  type BadRun,
+  type ChromaDeltaReader,
+  type GoodRun,
+} from './load-runs.js';
 import { planBatch, receiptKey, touch, type BatchPlan, type Touched } from './plan.js';
 import type { Progress } from './progress.js';
 import { writeTombstone } from './tombstones.js';
@@ -26,6 +33,8 @@ export interface MergeContext {
   /** The compactor's metrics (compactor/metrics.ts) and fault-injection hooks (core/testing/crash-points.ts). */
   readonly metrics: CompactorMetrics;
   readonly hooks?: CrashHooks | undefined;
+  /** Reads deltas of the original system (Chroma directories) during a cut-over. */
+  readonly chroma: ChromaDeltaReader;
   deadLetter(m: QueueMessage, reason: string): Promise<void>;
 }
 
@@ -73,7 +82,7 @@ export async function mergeBatch(
   let loadMs = 0;
   for (const group of groupByBytes(rows, ctx.cfg.maxGroupBytes, dim ?? 1536)) {
     const tl = performance.now();
-    const loaded = await loadDeltas(objects, bucket, group, ctx.c, dim, ctx.hooks);
+    const loaded = await loadDeltas(objects, bucket, group, ctx.c, dim, ctx.hooks, ctx.chroma);
     loadMs += performance.now() - tl;
     ctx.hooks?.step?.('after-download');
     ctx.progress.tick();

@@ -154,7 +154,13 @@ function runMessages(
   const receiptId = (img.receipt_id as number | undefined) ?? (m ? Number(m[1]) : undefined);
   // One message per collection the run carries; a run without any (not a valid row) queues nothing.
   const collections = runCollections(img);
-  const deltaKeys = Object.fromEntries(collections.map((c) => [`${c}_delta_key`, img[`${c}_delta_key`]]));
+  // A run of the original system (cut-over) names its deltas by prefix; its message carries them as the original's did.
+  const deltaKeys = Object.fromEntries(
+    collections.flatMap((c) => [
+      [`${c}_delta_key`, img[`${c}_delta_key`]],
+      [`${c}_delta_prefix`, img[`${c}_delta_prefix`]],
+    ]),
+  );
   return collections.map((collection) => ({
     collection,
     message: base(
@@ -164,6 +170,7 @@ function runMessages(
         receipt_id: receiptId,
         ...deltaKeys,
         delta_key: img[`${collection}_delta_key`],
+        delta_s3_prefix: img[`${collection}_delta_prefix`],
         sha256: img[`${collection}_sha256`],
         vectors: img[`${collection}_vectors`],
         ...(img.job_name ? { job_name: img.job_name } : {}),

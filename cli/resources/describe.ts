@@ -92,7 +92,7 @@ export function describeRun(r: CompactionRunItem): string {
     ['Model', r.model],
     ['Dimensions', r.dimensions],
     ['Created', r.created_at],
-    ['Updated', r.updated_at],
+    ['Updated', r.updated_at ?? undefined],
   ]);
   for (const c of COLLECTIONS) {
     if (r[`${c}_state`] === undefined) continue;
@@ -100,13 +100,13 @@ export function describeRun(r: CompactionRunItem): string {
     out += fields(
       [
         ['State', r[`${c}_state`]],
-        ['Delta', r[`${c}_delta_key`]],
+        ['Delta', r[`${c}_delta_key`] ?? r[`${c}_delta_prefix`]],
         ['SHA-256', r[`${c}_sha256`]],
         ['Vectors', r[`${c}_vectors`]],
         ['Merged', r[`${c}_merged_vectors`]],
-        ['Started', r[`${c}_started_at`]],
-        ['Finished', r[`${c}_finished_at`]],
-        ['Error', r[`${c}_error`]],
+        ['Started', r[`${c}_started_at`] ?? undefined],
+        ['Finished', r[`${c}_finished_at`] ?? undefined],
+        ['Error', r[`${c}_error`] ?? undefined],
       ],
       '  ',
     );

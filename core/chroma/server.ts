@@ -64,7 +64,11 @@ export async function startChromaServer(opts: {
     );
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    let head = ''; // a panic's message comes first, then a backtrace longer than the tail kept
+    child.stderr?.on('data', (d: Buffer) => {
+      if (head.length < 4000) head = (head + d.toString()).slice(0, 4000);
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
     const url = `http://${host}:${port}`;
     try {
       await waitReady(url, child, opts.readyTimeoutMs ?? 30_000);
@@ -72,9 +76,13 @@ export async function startChromaServer(opts: {
       await stopChild(child);
       // A port taken between probing and binding is the one race worth retrying.
       if (attempt < 3 && opts.port === undefined) continue;
-      throw new TransientError(`chroma did not start on ${url}: ${String(err)}; stderr: ${stderr}`, {
-        path: opts.path,
-      });
+      const panic = /panicked at [^\n]*\n[^\n]*/.exec(head)?.[0];
+      throw new TransientError(
+        `chroma did not start on ${url}: ${String(err)}; ${panic ?? `stderr: ${stderr}`}`,
+        {
+          path: opts.path,
+        },
+      );
     }
     child.once('exit', (code) => opts.onExit?.(code));
     return { url, host, port, path: opts.path, pid: child.pid!, stop: () => stopChild(child) };
@@ -84,7 +92,9 @@ export async function startChromaServer(opts: {
 async function waitReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
+    // A panic aborts the server (SIGABRT): exitCode stays null, so the signal is checked too, or the wait runs out.
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`exited with ${child.exitCode ?? child.signalCode}`);
     try {
       const res = await fetch(`${url}/api/v2/heartbeat`);
       if (res.ok) return;

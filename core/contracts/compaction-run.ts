@@ -19,24 +19,30 @@ export const COMPACTION_RUN_SK = /^RECEIPT#(\d{5})#COMPACTION_RUN#(.+)$/;
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
-/** Per-collection fields a run may carry, as `{c}_{field}`. */
+/**
+ * Per-collection fields a run may carry, as `{c}_{field}`. `delta_prefix` is the original system's (seed-system
+ * §8.1): a run its workers wrote during a cut-over names a Chroma-directory delta by prefix, with no digest and no
+ * count, and stores absent errors and timestamps as NULL.
+ */
 const CollectionFields = {
   state: RunState.optional(),
   delta_key: z.string().min(1).optional(),
   sha256: z.string().regex(SHA256).optional(),
   vectors: z.number().int().min(0).optional(),
+  delta_prefix: z.string().min(1).optional(),
   merged_vectors: z.number().int().min(0).optional(),
-  error: z.string().optional(),
-  started_at: z.string().optional(),
-  finished_at: z.string().optional(),
+  error: z.string().nullish(),
+  started_at: z.string().nullish(),
+  finished_at: z.string().nullish(),
 };
 const COLLECTION_FIELDS = Object.keys(CollectionFields) as (keyof typeof CollectionFields)[];
 /** The fields of CollectionFields once per collection, `{c}_{field}`, collection by collection. */
 const perCollection = Object.fromEntries(
   COLLECTIONS.flatMap((c) => COLLECTION_FIELDS.map((f) => [`${c}_${f}`, CollectionFields[f]])),
 ) as { [F in keyof typeof CollectionFields as `${Collection}_${F}`]: (typeof CollectionFields)[F] };
-/** A collection the run carries has every one of these. */
+/** A collection the run carries has every one of these — or, written by the original system, state and delta_prefix. */
 const REQUIRED_COLLECTION_FIELDS = ['state', 'delta_key', 'sha256', 'vectors'] as const;
+const ORIGINAL_COLLECTION_FIELDS = ['state', 'delta_prefix'] as const;
 
 /**
  * The collections a run (or a raw ledger image of one) carries: those with any `{c}_…` field. A job whose
@@ -64,7 +70,8 @@ export const CompactionRunItem = z
     model: z.string().optional(),
     dimensions: z.number().int().min(1).optional(),
     created_at: z.string(),
-    updated_at: z.string(),
+    /** NULL in a fresh run of the original system. */
+    updated_at: z.string().nullish(),
     ...perCollection,
   })
   .loose()
@@ -78,7 +85,8 @@ export const CompactionRunItem = z
       });
     }
     for (const c of present) {
-      for (const f of REQUIRED_COLLECTION_FIELDS) {
+      const original = (item as Record<string, unknown>)[`${c}_delta_prefix`] !== undefined;
+      for (const f of original ? ORIGINAL_COLLECTION_FIELDS : REQUIRED_COLLECTION_FIELDS) {
         if ((item as Record<string, unknown>)[`${c}_${f}`] === undefined) {
           ctx.addIssue({
             code: 'custom',
@@ -96,27 +104,37 @@ export function parseRunItem(item: Record<string, unknown> | undefined): Compact
   return item ? CompactionRunItem.parse(item) : undefined;
 }
 
-/** One collection's view of a run, without the `{c}_` prefixes. */
-export interface RunCollection {
+/**
+ * One collection's view of a run, without the `{c}_` prefixes: an Arrow delta of this project (key, digest, count),
+ * or a Chroma-directory delta of the original system, named by its prefix only.
+ */
+export type RunCollection = {
   state: RunState;
-  deltaKey: string;
-  sha256: string;
-  vectors: number;
   mergedVectors?: number;
   error?: string;
-}
+} & (
+  | { format: 'arrow'; deltaKey: string; sha256: string; vectors: number }
+  | { format: 'chroma'; deltaPrefix: string }
+);
 
 /** Undefined when the run does not carry `c` (its job's `spec.collections` left it out): nothing to compact. */
 export function runCollection(item: CompactionRunItem, c: Collection): RunCollection | undefined {
   if (!runCollections(item).includes(c)) return undefined;
   const f = (name: string) => (item as Record<string, unknown>)[`${c}_${name}`];
-  return {
+  const common = {
     state: f('state') as RunState,
+    mergedVectors: f('merged_vectors') as number | undefined,
+    error: (f('error') ?? undefined) as string | undefined,
+  };
+  const prefix = f('delta_prefix') as string | undefined;
+  if (prefix !== undefined && f('delta_key') === undefined)
+    return { ...common, format: 'chroma', deltaPrefix: prefix };
+  return {
+    ...common,
+    format: 'arrow',
     deltaKey: f('delta_key') as string,
     sha256: f('sha256') as string,
     vectors: f('vectors') as number,
-    mergedVectors: f('merged_vectors') as number | undefined,
-    error: f('error') as string | undefined,
   };
 }
 

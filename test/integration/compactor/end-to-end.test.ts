@@ -63,7 +63,7 @@ describe('compactor end to end', () => {
       for (const c of COLLECTIONS) {
         expect(runCollection(item, c)).toMatchObject({
           state: 'COMPLETED',
-          mergedVectors: runCollection(run, c)!.vectors,
+          mergedVectors: run[`${c}_vectors`],
         });
       }
     }

@@ -94,7 +94,7 @@ async function expectCompleted(w: World, runs: CompactionRunItem[], vectors?: (c
     for (const c of COLLECTIONS) {
       expect(runCollection(item, c)).toMatchObject({
         state: 'COMPLETED',
-        mergedVectors: vectors?.(c) ?? runCollection(run, c)!.vectors,
+        mergedVectors: vectors?.(c) ?? run[`${c}_vectors`],
       });
     }
   }
@@ -160,7 +160,7 @@ describe('remote vector store', () => {
     for (const c of COLLECTIONS) {
       const want: string[] = [];
       for (const run of runs) {
-        const key = runCollection(run, c)!.deltaKey!;
+        const key = run[`${c}_delta_key`]!;
         want.push(...decodeDelta(await w.objects.getBuffer(w.bucket, key)).records.map((x) => x.id));
       }
       expect(await ids(remote, c)).toEqual(want.sort());

@@ -81,7 +81,13 @@ describe('when a failed message is given up on, and with what reason', () => {
 });
 
 describe('which runs a given-up message FAILs', () => {
-  const rc = (state: RunState): RunCollection => ({ state, deltaKey: 'k', sha256: 's', vectors: 1 });
+  const rc = (state: RunState): RunCollection => ({
+    state,
+    format: 'arrow',
+    deltaKey: 'k',
+    sha256: 's',
+    vectors: 1,
+  });
   it.each<{ rc: RunCollection | undefined; want: boolean }>([
     { rc: rc('PENDING'), want: true },
     { rc: rc('PROCESSING'), want: true },

@@ -72,6 +72,29 @@ describe('change detection (docs/adr/0009, with the fixes)', () => {
     });
   });
 
+  it("a run of the original system's workers → one message per collection carrying its prefix, as the original's did", () => {
+    const prefixes = { lines_delta_prefix: 'lines/delta/r1', words_delta_prefix: 'words/delta/r1/abc/' };
+    const original = {
+      run_id: 'r1',
+      image_id: IMG,
+      receipt_id: 1,
+      lines_state: 'PENDING',
+      words_state: 'PENDING',
+    };
+    const d = detect(
+      rec('INSERT', 'RECEIPT#00001#COMPACTION_RUN#r1', undefined, { ...original, ...prefixes }),
+      ts,
+    );
+    expect(d.messages.map((m) => m.collection)).toEqual(['lines', 'words']);
+    expect(JSON.parse(JSON.stringify(d.messages[1]!.message.entity_data))).toEqual({
+      run_id: 'r1',
+      image_id: IMG,
+      receipt_id: 1,
+      ...prefixes,
+      delta_s3_prefix: 'words/delta/r1/abc/',
+    });
+  });
+
   it('CompactionRun MODIFY emits no message (failure 16: empty cycles) but reports COMPLETED/FAILED transitions', () => {
     const done = detect(
       rec('MODIFY', 'RECEIPT#00001#COMPACTION_RUN#r1', run, {

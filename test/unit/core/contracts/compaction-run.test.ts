@@ -5,6 +5,7 @@ import {
   runCollection,
   runCollections,
 } from '../../../../core/contracts/compaction-run.js';
+import { originalRunItem } from '../../../support/original-delta.js';
 
 const IMAGE = '3f2a1b4c-0000-4000-8000-000000000001';
 const sha = 'a'.repeat(64);
@@ -70,6 +71,44 @@ describe('CompactionRun: a run carries only the collections its job asked for', 
       'words_delta_key',
       'words_sha256',
       'words_vectors',
+    ]);
+  });
+});
+
+describe("a CompactionRun written by the original system's workers (cut-over; seed-system §8.1)", () => {
+  const original = originalRunItem({
+    runId: '5d1f7a3e-2b4c-4e8f-9a1b-3c5d7e9f0a2b',
+    imageId: IMAGE,
+    receiptId: 2,
+    linesPrefix: 'lines/delta/5d1f7a3e-2b4c-4e8f-9a1b-3c5d7e9f0a2b',
+    wordsPrefix: 'words/delta/5d1f7a3e-2b4c-4e8f-9a1b-3c5d7e9f0a2b/',
+  });
+
+  it('parses with its NULLs, and each collection is a Chroma delta named by its prefix', () => {
+    const item = CompactionRunItem.parse(original);
+    expect(runCollections(item)).toEqual(['lines', 'words']);
+    expect(runCollection(item, 'lines')).toEqual({
+      state: 'PENDING',
+      mergedVectors: 0,
+      error: undefined,
+      format: 'chroma',
+      deltaPrefix: original.lines_delta_prefix,
+    });
+    expect(runCollection(item, 'words')).toMatchObject({
+      format: 'chroma',
+      deltaPrefix: original.words_delta_prefix,
+    });
+    expect(runCollection(run({ lines }), 'lines')).toMatchObject({ format: 'arrow', deltaKey: lines.key });
+  });
+
+  it('still needs a state per collection, and a prefix or the whole Arrow triple', () => {
+    const noState = CompactionRunItem.safeParse({ ...original, words_state: undefined });
+    expect(noState.error?.issues.map((i) => i.path.join('.'))).toEqual(['words_state']);
+    const noDelta = CompactionRunItem.safeParse({ ...original, lines_delta_prefix: undefined });
+    expect(noDelta.error?.issues.map((i) => i.path.join('.'))).toEqual([
+      'lines_delta_key',
+      'lines_sha256',
+      'lines_vectors',
     ]);
   });
 });

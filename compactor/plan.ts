@@ -69,9 +69,7 @@ export function planBatch(msgs: QueueMessage[], c: Collection): BatchPlan {
     }
     byId.set(m.id, { raw: [m], msg: parsed });
   }
-  const ordered = [...byId.values()].sort((a, b) =>
-    a.msg.timestamp < b.msg.timestamp ? -1 : a.msg.timestamp > b.msg.timestamp ? 1 : 0,
-  );
+  const ordered = [...byId.values()].sort((a, b) => byTime(a.msg.timestamp, b.msg.timestamp));
 
   const plan: BatchPlan = {
     parsed: [],
@@ -138,3 +136,13 @@ export function touch(
 }
 
 const pad = (n: number) => String(n).padStart(5, '0');
+
+/**
+ * Stream order by instant: the original's stream processor wrote `…T12:00:00.123456+00:00`, this project's
+ * `…T12:00:00.123Z`, and during a cut-over both arrive in one batch. Unparseable or equal to the millisecond: by text.
+ */
+function byTime(a: string, b: string): number {
+  const d = Date.parse(a) - Date.parse(b);
+  if (d) return d;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -18,10 +18,25 @@ export type EventName = z.infer<typeof EventName>;
 
 const Change = z.object({ old: z.unknown().optional(), new: z.unknown().optional() });
 
+/**
+ * The original system's stream processor named a receipt's merchant entity RECEIPT_METADATA until Jan 2026
+ * (seed-system §2.3; it became RECEIPT_PLACE): accepted as it is and read as RECEIPT_PLACE, so its messages, still
+ * queued or sent by its stream processor during a cut-over, mean what they meant.
+ */
+const AcceptedEntityType = z.union([
+  EntityType,
+  z.literal('RECEIPT_METADATA').transform((): EntityType => 'RECEIPT_PLACE'),
+]);
+
+/**
+ * Parses any era's message (docs/adr/0009 item 5): the original's bodies (Python `json.dumps`, `timestamp` with
+ * microseconds and `+00:00`, `aws_region`, COMPACTION_RUN data with `{c}_delta_prefix` / `delta_s3_prefix`, the
+ * Oct–Dec 2025 COMPACTION_RUN MODIFY "completion" messages) and this project's.
+ */
 export const CompactionMessage = z
   .object({
     source: z.literal('dynamodb_stream'),
-    entity_type: EntityType,
+    entity_type: AcceptedEntityType,
     entity_data: z.record(z.string(), z.unknown()),
     changes: z.record(z.string(), Change).default({}),
     event_name: EventName,

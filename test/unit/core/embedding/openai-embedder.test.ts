@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OpenAIEmbedder, splitText } from '../../../../core/embedding/openai-embedder.js';
 import { embedText } from '../../../../core/embedding/local-embedder.js';
 import { startEmbeddingsServer, type EmbeddingsServer } from '../../../../core/embedding/local-server.js';
@@ -36,8 +36,11 @@ describe('OpenAIEmbedder', () => {
   });
 
   it('a slot that frees while others are busy takes a share of the outstanding work, not the whole backlog', async () => {
-    // An endpoint that answers after 50 ms and records each request's size.
+    // An endpoint that records each request's size and answers only when the test releases it, so the order of
+    // events does not depend on timers (the test once failed under load when a 20 ms sleep was not enough).
     const sizes: number[] = [];
+    const held: (() => void)[] = [];
+    let holding = true;
     const slow = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -49,7 +52,7 @@ describe('OpenAIEmbedder', () => {
           index,
           embedding: Buffer.from(embedText(t, 8).buffer).toString('base64'),
         }));
-        setTimeout(() => {
+        const answer = () => {
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(
             JSON.stringify({
@@ -59,10 +62,13 @@ describe('OpenAIEmbedder', () => {
               usage: { prompt_tokens: 0, total_tokens: 0 },
             }),
           );
-        }, 50);
+        };
+        if (holding) held.push(answer);
+        else answer();
       });
     });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const requests = (n: number) => vi.waitFor(() => expect(sizes).toHaveLength(n), { timeout: 10_000 });
     try {
       const e = new OpenAIEmbedder({
         apiKey: 'k',
@@ -72,8 +78,12 @@ describe('OpenAIEmbedder', () => {
         minInputsPerRequest: 1,
       });
       const first = e.embed(Array.from({ length: 40 }, (_, i) => `first ${i}`));
-      await new Promise((r) => setTimeout(r, 20)); // both slots busy with 20 each
+      await requests(2); // both slots busy with 20 each
       const backlog = e.embed(Array.from({ length: 400 }, (_, i) => `later ${i}`));
+      held.shift()!(); // one slot frees while the other still holds 20
+      await requests(3);
+      holding = false;
+      for (const answer of held.splice(0)) answer();
       const [va, vb] = await Promise.all([first, backlog]);
       expect(va).toHaveLength(40);
       expect(Array.from(vb[399]!)).toEqual(Array.from(embedText('later 399', 8)));

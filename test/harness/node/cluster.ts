@@ -213,7 +213,8 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
   try {
     bridge = createBridge(BRIDGE_NAME, NODE_BRIDGE_IP);
     const subnet = `${NODE_BRIDGE_IP.split('.').slice(0, 3).join('.')}.0/24`;
-    const etcdP = step('etcd', () => startEtcd(ctx));
+    // It starts beside the image import (hundreds of MB into containerd): 30 s was not enough at load 26.
+    const etcdP = step('etcd', () => startEtcd(ctx, 120_000));
     const containerdP = step('containerd', () =>
       startContainerd(ctx, { bridge: BRIDGE_NAME, subnet, pauseImage: PAUSE_IMAGE }),
     );
@@ -222,12 +223,16 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
         for (const tar of Object.values(images)) c.importImage(tar);
       }),
     );
+    // Generous: on the shared 2-core machine moto's Python start-up alone took over 60 s at load 30.
     const motoP = step('moto', () =>
-      startMoto(ctx, motoVenv, { host: NODE_BRIDGE_IP, port: NODE_PORTS.aws }),
+      startMoto(ctx, motoVenv, { host: NODE_BRIDGE_IP, port: NODE_PORTS.aws, timeoutMs: 180_000 }),
     );
     const embeddingsP = step('embeddings', () =>
       startEmbeddings({ host: NODE_BRIDGE_IP, port: NODE_PORTS.embeddings, dimensions: 1536 }),
     );
+    // These run while others are awaited: one failing early must reach the catch below (teardown, host restored),
+    // not end the process as an unhandled rejection that leaves the bridge behind.
+    for (const p of [etcdP, containerdP, importP, motoP, embeddingsP]) p.catch(() => undefined);
     const etcd = await etcdP;
     const api = await step('kube-apiserver', () =>
       startApiServer(ctx, {

@@ -16,7 +16,6 @@ import { DispatchSettings, parseWorkerConfigMap } from '../../controller/config.
 import { buildWorkerJob } from '../../controller/worker-job.js';
 import { WORKER_LABELS } from '../../core/contracts/labels.js';
 import { imageAllowed } from '../../core/contracts/image-reference.js';
-import { panelQueries, readDashboard, substitute } from '../support/dashboard.js';
 
 type Obj = {
   apiVersion: string;
@@ -613,16 +612,6 @@ describe('Grafana dashboard', () => {
     ]) {
       expect(exprs).toContain(metric);
     }
-  });
-
-  it('queries use only the variables the real-node e2e substitutes ($namespace, $__rate_interval)', () => {
-    const queries = panelQueries(readDashboard());
-    expect(queries.length).toBe(dashboard.panels.flatMap((p) => p.targets ?? []).length);
-    for (const q of queries) {
-      const expr = substitute(q.expr, { namespace: 'ns', __rate_interval: '8s' });
-      expect(expr, q.name).not.toContain('$');
-    }
-    expect(() => substitute('x{a="$other"}', {})).toThrow(/\$other/);
   });
 
   it('has unique panel ids and a stable uid', () => {

@@ -473,7 +473,9 @@ export const ENVIRONMENTS = {
       aws: { cidrs: [`${NODE_BRIDGE_IP}/32`], ports: [NODE_PORTS.aws] },
       embeddingApi: { cidrs: [`${NODE_BRIDGE_IP}/32`], ports: [NODE_PORTS.embeddings] },
     },
-    monitoring: {},
+    // The harness's Prometheus scrapes and evaluates rules this often: short-lived worker and compactor pods are
+    // seen, and the e2e's alert fires within seconds.
+    monitoring: { scrapeInterval: '2s' },
   },
 } satisfies Record<string, EnvironmentInput>;
 

@@ -26,6 +26,9 @@ export function repeatedFailure(
   return `RepeatedFailure: failed ${m.receiveCount} times; last: ${reason}`;
 }
 
+/** The leading words of the reasons above and of compactor/plan.ts's: the DLQ metric's `reason` label values. */
+export const DLQ_REASON_KINDS = ['InvalidMessage', 'CrashLoop', 'RepeatedFailure'] as const;
+
 /** The DLQ metric's label: the reason's leading word (`CrashLoop`, `InvalidMessage`, …). */
 export const reasonKind = (reason: string): string => reason.split(':')[0]!;
 

@@ -75,6 +75,7 @@ export class Lane {
     this.remote = owner.remote?.target(c);
     this.target = this.remote ?? this.wc;
     this.log = owner.deps.log.child({ collection: c });
+    owner.metrics.initCollection(c);
     this.mirror = new S3Mirror(
       c,
       {

@@ -1,5 +1,7 @@
 import { Registry } from 'prom-client';
+import type { Collection } from '../core/contracts/ids.js';
 import { metricsClass } from '../core/metrics.js';
+import { DLQ_REASON_KINDS } from './give-up.js';
 
 /**
  * Metrics of the compactor (prefix `embedctl_`), on the registry its /metrics serves. Without one they go to a
@@ -46,5 +48,18 @@ export class CompactorMetrics extends metricsClass((m) => ({
 })) {
   constructor(registry: Registry = new Registry()) {
     super(registry);
+  }
+
+  /**
+   * A lane's counters at 0 from its start (their label values are known in advance): `increase()` then sees the
+   * first event, and a panel reads 0 rather than nothing for a compactor that never uploaded while it was scraped
+   * (with few publishes the S3 upload happens at shutdown, after the last scrape).
+   */
+  initCollection(collection: Collection): void {
+    for (const how of ['added', 'replaced', 'unchanged']) this.merged.inc({ collection, how }, 0);
+    for (const state of ['COMPLETED', 'FAILED']) this.runs.inc({ collection, state }, 0);
+    for (const reason of DLQ_REASON_KINDS) this.dlq.inc({ queue: collection, reason }, 0);
+    this.publishes.inc({ collection }, 0);
+    this.s3Uploads.inc({ collection }, 0);
   }
 }

@@ -53,6 +53,7 @@ export class Controller {
       opts.metrics?.queueObserver(opts.name),
     );
     this.log = opts.log.child({ controller: opts.name });
+    opts.metrics?.initController(opts.name);
   }
 
   enqueue(key: string): void {

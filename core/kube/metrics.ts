@@ -63,6 +63,18 @@ export class KubeMetrics extends metricsClass((m) => {
     super(registry);
   }
 
+  /**
+   * A controller's series exist from its start, at 0, as controller-runtime's `initMetrics` does: an error panel or
+   * `rate()` then reads 0 rather than nothing until the first error.
+   */
+  initController(controller: string): void {
+    for (const result of ['success', 'error', 'requeue_after'])
+      this.reconcileTotal.inc({ controller, result }, 0);
+    this.reconcileErrors.inc({ controller }, 0);
+    this.terminalErrors.inc({ controller }, 0);
+    this.activeWorkers.set({ controller }, 0);
+  }
+
   queueObserver(name: string): QueueObserver {
     return {
       depth: (n) => this.queueDepth.set({ name }, n),

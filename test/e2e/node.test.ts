@@ -7,10 +7,14 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { SqsQueue } from '../../core/aws/sqs-queue.js';
 import { generateReceipt, generateReceipts, type GeneratedReceipt } from '../../core/sample/index.js';
+import { panelQueries, rateInterval, readDashboard, substitute } from '../support/dashboard.js';
 import { expectedIds, liveIds } from '../support/snapshot.js';
+import { activeTargets, alerts, labelValues, queryRange } from './prometheus.js';
 import {
   announce,
+  awsOf,
   compactorReplicas,
   embeddingJobs,
   kubectl,
@@ -25,6 +29,8 @@ const ns = env.namespace;
 const ROOT = join(import.meta.dirname, '..', '..');
 /** Every good receipt announced so far, in this file's order: the live snapshot must hold exactly their ids. */
 const announced: GeneratedReceipt[] = [];
+/** The dashboard's queries are asked over the whole run. */
+const runStart = Date.now();
 
 const key = (r: { imageId: string; receiptId: number }): string => `${r.imageId}#${r.receiptId}`;
 const compacted = (j: EmbeddingJobItem): boolean =>
@@ -434,5 +440,91 @@ describe('the node environment deployed with kubectl', () => {
       () => (compactorReplicas(env).spec === 0 ? true : undefined),
       180_000,
     );
+  });
+});
+
+describe("observability: Debian's Prometheus scraping the pods as the ServiceMonitor says, with the PrometheusRule loaded", () => {
+  const prom = env.prometheusUrl;
+  const DLQ_ALERT = 'EmbedctlMessagesDeadLettered';
+
+  it("scrapes both controller pods through the ServiceMonitor's relabelling, and kube-state-metrics", async () => {
+    const targets = await waitFor(
+      'two controller targets up',
+      async () => {
+        const t = await activeTargets(prom);
+        const up = t.filter((x) => x.labels.service === 'embedctl-controller-metrics' && x.health === 'up');
+        return up.length === 2 ? t : undefined;
+      },
+      60_000,
+    );
+    const controllers = new Set(pods('app.kubernetes.io/component=controller').map((p) => p.metadata.name));
+    for (const t of targets.filter((x) => x.labels.service === 'embedctl-controller-metrics')) {
+      expect(t.labels).toMatchObject({
+        namespace: ns,
+        container: 'controller',
+        job: 'embedctl-controller-metrics',
+        endpoint: 'metrics',
+      });
+      expect(controllers).toContain(t.labels.pod);
+    }
+    expect(targets.find((x) => x.labels.job === 'kube-state-metrics')?.health).toBe('up');
+  });
+
+  it('filling both dead-letter queues fires EmbedctlMessagesDeadLettered for each (a poison LINES message, a malformed EMBED message)', async () => {
+    const ours = (a: { labels: Record<string, string> }) => a.labels.alertname === DLQ_ALERT;
+    expect((await alerts(prom)).filter(ours), 'not firing before the DLQs are filled').toEqual([]);
+    const aws = awsOf(env);
+    const q = env.config.queues;
+    const dlqDepth = (url: string) => new SqsQueue(url, aws).depth().then((d) => d.visible + d.inFlight);
+    const before = { embed: await dlqDepth(q.embedDlq), compaction: await dlqDepth(q.compactionDlq) };
+    const t0 = Date.now();
+    // KEDA wakes the compactor for the LINES message; it cannot parse it and dead-letters it (InvalidMessage).
+    await new SqsQueue(q.lines, aws).send([{ body: 'not a compaction message' }]);
+    // The controller rejects an EMBED message without a receipt and dead-letters it.
+    await new SqsQueue(q.embed, aws).send([{ body: JSON.stringify({ not: 'an EMBED message' }) }]);
+
+    const firing = await waitFor(
+      `${DLQ_ALERT} firing for queues lines and embed`,
+      async () => {
+        const a = (await alerts(prom)).filter((x) => ours(x) && x.state === 'firing');
+        const queues = new Set(a.map((x) => x.labels.queue));
+        return queues.has('lines') && queues.has('embed') ? a : undefined;
+      },
+      300_000,
+      2_000,
+    );
+    expect(await dlqDepth(q.embedDlq)).toBe(before.embed + 1);
+    expect(await dlqDepth(q.compactionDlq)).toBe(before.compaction + 1);
+    for (const a of firing) {
+      expect(a.labels).toMatchObject({ severity: 'warning' });
+      expect(a.annotations.description).toContain(`queue ${a.labels.queue}`);
+    }
+    console.log(JSON.stringify({ dlqAlertFiringAfterS: (Date.now() - t0) / 1000 }));
+  });
+
+  it('every panel query of dashboards/embedctl.json returns data over the run, and the namespace variable lists the install', async () => {
+    const end = Date.now();
+    const stepSeconds = 10;
+    const scrapeSeconds = Number(/^(\d+)s$/.exec(env.config.monitoring.scrapeInterval)?.[1]);
+    expect(scrapeSeconds, 'the node environment scrapes every N seconds').toBeGreaterThan(0);
+    const vars = {
+      namespace: ns, // a DNS label: nothing in it is special in a regex
+      __rate_interval: rateInterval(stepSeconds, scrapeSeconds),
+    };
+    const dashboard = readDashboard();
+    const queries = panelQueries(dashboard);
+    expect(queries.length).toBeGreaterThan(20);
+    const empty: string[] = [];
+    for (const q of queries) {
+      const series = await queryRange(prom, substitute(q.expr, vars), { start: runStart, end, stepSeconds });
+      const hasValue = series.some((s) => s.values.some(([, v]) => !Number.isNaN(Number(v))));
+      if (!hasValue) empty.push(`${q.name}: ${q.expr}`);
+    }
+    expect(empty, 'panel queries without a single value over the run').toEqual([]);
+
+    const variable = dashboard.templating?.list.find((v) => v.name === 'namespace')?.definition ?? '';
+    const [, metric, label] = /^label_values\((\w+), (\w+)\)$/.exec(variable) ?? [];
+    expect(metric, `the namespace variable's query: ${variable}`).toBeDefined();
+    expect(await labelValues(prom, label!, metric!, { start: runStart, end })).toContain(ns);
   });
 });

@@ -30,6 +30,17 @@ export function defaultKedaDir(root = cacheRoot()): string {
   return join(root, `keda-${KEDA_VERSION}-${goVersion}`);
 }
 
+export const KSM_VERSION = '2.20.0';
+
+/** kube-state-metrics (bin/), as built by tools/testenv/build-kube-state-metrics.sh (keyed by Go's version too). */
+export function defaultKsmDir(root = cacheRoot()): string {
+  const goVersion = process.env.TESTENV_GO_VERSION ?? goVersionOfMachine();
+  return join(root, `kube-state-metrics-${KSM_VERSION}-${goVersion}`);
+}
+
+/** Debian's `prometheus` package (the one that gives promtool to the unit tests). */
+export const PROMETHEUS_BIN = '/usr/bin/prometheus';
+
 function goVersionOfMachine(): string {
   return execFileSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' }).trim();
 }

@@ -49,6 +49,9 @@ function howTo(env: NodeClusterEnv): string {
     'Then watch KEDA scale the compactor 0→1→0, and query the live snapshot from outside the cluster:',
     `  CHROMA_ROOT=${env.chromaHostPath} npx embedctl query "MILK" --cloud`,
     '',
+    `Prometheus (what the ServiceMonitor selects, kube-state-metrics, the PrometheusRule): ${env.prometheusUrl}`,
+    '  import dashboards/embedctl.json into a Grafana whose Prometheus data source is that URL.',
+    '',
     'Ctrl-C (or `npm run cluster -- down`) stops the node and puts the host back as it was.',
   ].join('\n');
 }

@@ -13,7 +13,14 @@ import { startEtcd } from '../etcd.js';
 import { startMoto } from '../moto.js';
 import { PortAllocator } from '../ports.js';
 import { ProcessRegistry, reapStaleRuns } from '../processes.js';
-import { defaultBinDir, defaultImageDir, defaultKedaDir, defaultMotoVenv } from '../versions.js';
+import {
+  defaultBinDir,
+  defaultImageDir,
+  defaultKedaDir,
+  defaultKsmDir,
+  defaultMotoVenv,
+  PROMETHEUS_BIN,
+} from '../versions.js';
 import { IMAGE_PROGRAMS } from '../../../tools/image/programs.js';
 import { createAwsResources } from './aws-resources.js';
 import { createBridge } from './bridge.js';
@@ -22,6 +29,8 @@ import { startContainerd } from './containerd.js';
 import { captureHostState, diffHostState, restoreHostState, sh, unmountUnder } from './host.js';
 import { startKeda } from './keda.js';
 import { startKubelet } from './kubelet.js';
+import { startKubeStateMetrics } from './kube-state-metrics.js';
+import { startPrometheus } from './prometheus.js';
 import { startScheduler } from './scheduler.js';
 
 /** The pod bridge; its address is the node IP and where moto, the embedder and the apiserver listen. */
@@ -51,6 +60,11 @@ export interface NodeClusterEnv {
   bridgeIp: string;
   aws: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   embeddingsBaseUrl: string;
+  /**
+   * Prometheus (Debian's) scraping what the synthesized ServiceMonitor selects plus kube-state-metrics, evaluating
+   * the synthesized PrometheusRule: its HTTP API, on loopback.
+   */
+  prometheusUrl: string;
   /** The synthesized `node` environment (resolved, as deployed). */
   config: EnvironmentConfig;
   chartsDir: string;
@@ -72,6 +86,7 @@ export interface NodeCluster {
 export interface StartNodeOptions {
   binDir?: string;
   kedaDir?: string;
+  ksmDir?: string;
   motoVenv?: string;
   imageDir?: string;
   /** Deploy the synthesized `node` charts (default true). */
@@ -101,7 +116,7 @@ function requireTools(paths: Record<string, string>): void {
   if (missing.length) {
     throw new Error(
       `real node: missing ${missing.join(', ')}. Run .ci/run once, or tools/testenv/build-go.sh, ` +
-        'tools/testenv/build-keda.sh and SAVE_DIR=~/.cache/receipt-embeddings-image/node tools/image/build.sh',
+        'tools/testenv/build-keda.sh, tools/testenv/build-kube-state-metrics.sh and SAVE_DIR=~/.cache/receipt-embeddings-image/node tools/image/build.sh',
     );
   }
   if (process.getuid?.() !== 0) throw new Error('real node: must run as root (mounts, cgroups, a bridge)');
@@ -110,13 +125,15 @@ function requireTools(paths: Record<string, string>): void {
 /**
  * One real Kubernetes node on this machine, in the order the reference found to work: host state recorded →
  * bridge → etcd → kube-apiserver (on the bridge address, Node+RBAC) → controller-manager → scheduler → containerd
- * (+ image import) → kubelet → KEDA → moto and the embedder on the bridge address → AWS resources → the `node`
- * charts applied with kubectl, as a user would. Teardown goes back the same way and checks the host.
+ * (+ image import) → kubelet → KEDA → moto and the embedder on the bridge address → kube-state-metrics and
+ * Prometheus (so it sees every pod from the first) → AWS resources → the `node` charts applied with kubectl, as a
+ * user would. Teardown goes back the same way and checks the host.
  */
 export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<NodeCluster> {
   const log = opts.log ?? ((m: string) => console.log(`[node] ${m}`));
   const binDir = opts.binDir ?? defaultBinDir();
   const kedaDir = opts.kedaDir ?? defaultKedaDir();
+  const ksmDir = opts.ksmDir ?? defaultKsmDir();
   const motoVenv = opts.motoVenv ?? defaultMotoVenv();
   const imageDir = opts.imageDir ?? join(defaultImageDir(), 'node');
   // One image per program (docs/adr/0016) and the pod sandbox's.
@@ -128,6 +145,8 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
     kubelet: join(binDir, 'kubelet'),
     'kube-scheduler': join(binDir, 'kube-scheduler'),
     'keda-operator': join(kedaDir, 'bin', 'keda-operator'),
+    'kube-state-metrics': join(ksmDir, 'bin', 'kube-state-metrics'),
+    'prometheus (apt: prometheus)': PROMETHEUS_BIN,
     'moto venv': join(motoVenv, 'bin', 'moto_server'),
     ...images,
   });
@@ -194,7 +213,8 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
   try {
     bridge = createBridge(BRIDGE_NAME, NODE_BRIDGE_IP);
     const subnet = `${NODE_BRIDGE_IP.split('.').slice(0, 3).join('.')}.0/24`;
-    const etcdP = step('etcd', () => startEtcd(ctx));
+    // It starts beside the image import (hundreds of MB into containerd): 30 s was not enough at load 26.
+    const etcdP = step('etcd', () => startEtcd(ctx, 120_000));
     const containerdP = step('containerd', () =>
       startContainerd(ctx, { bridge: BRIDGE_NAME, subnet, pauseImage: PAUSE_IMAGE }),
     );
@@ -203,12 +223,16 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
         for (const tar of Object.values(images)) c.importImage(tar);
       }),
     );
+    // Generous: on the shared 2-core machine moto's Python start-up alone took over 60 s at load 30.
     const motoP = step('moto', () =>
-      startMoto(ctx, motoVenv, { host: NODE_BRIDGE_IP, port: NODE_PORTS.aws }),
+      startMoto(ctx, motoVenv, { host: NODE_BRIDGE_IP, port: NODE_PORTS.aws, timeoutMs: 180_000 }),
     );
     const embeddingsP = step('embeddings', () =>
       startEmbeddings({ host: NODE_BRIDGE_IP, port: NODE_PORTS.embeddings, dimensions: 1536 }),
     );
+    // These run while others are awaited: one failing early must reach the catch below (teardown, host restored),
+    // not end the process as an unhandled rejection that leaves the bridge behind.
+    for (const p of [etcdP, containerdP, importP, motoP, embeddingsP]) p.catch(() => undefined);
     const etcd = await etcdP;
     const api = await step('kube-apiserver', () =>
       startApiServer(ctx, {
@@ -242,6 +266,12 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
     chownSync(chromaHostPath, 10001, 10001); // hostPath ignores fsGroup
     const config = loadEnvironment('node', { storage: { mode: 'hostPath', path: chromaHostPath } });
     const chartsDir = join(runDir, 'charts');
+    const ksm = await step('kube-state-metrics', () =>
+      startKubeStateMetrics(ctx, { api, ksmDir, namespace: config.namespace }),
+    );
+    const prometheus = await step('prometheus', () =>
+      startPrometheus(ctx, { api, cfg: config, kubeStateMetrics: ksm.target }),
+    );
     const aws = { endpoint: moto.endpoint, region: config.aws.region, ...AWS_TEST_KEYS };
     const env: NodeClusterEnv = {
       kubeconfigPath: api.kubeconfigPath,
@@ -253,6 +283,7 @@ export async function startNodeCluster(opts: StartNodeOptions = {}): Promise<Nod
       bridgeIp: NODE_BRIDGE_IP,
       aws,
       embeddingsBaseUrl: embeddings.baseUrl,
+      prometheusUrl: prometheus.url,
       config,
       chartsDir,
       chromaHostPath,

@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 import { ALERT_GROUP } from '../../../cdk8s/alerts.js';
-import { synthToDir } from '../../../cdk8s/app.js';
 import { loadEnvironment } from '../../../cdk8s/config.js';
 import type { PrometheusRuleSpec } from '../../../cdk8s/crd-types.js';
+import { monitoringObjects, writeRuleFile } from '../../support/prometheus-operator.js';
 
 const ENV_NAME = 'prod';
 const cfg = loadEnvironment(ENV_NAME);
@@ -27,15 +27,9 @@ afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 /** The rule file, taken from the synthesized YAML (what `kubectl apply` would ship), not from the builder. */
 function extractRuleFile(): string {
-  const chartDir = join(workDir, 'charts');
-  const files = synthToDir(cfg, chartDir);
-  const rules = files
-    .flatMap((f) => parseAllDocuments(readFileSync(join(chartDir, f), 'utf8')).map((d) => d.toJSON()))
-    .filter((o: { kind?: string }) => o.kind === 'PrometheusRule') as { spec: PrometheusRuleSpec }[];
-  expect(rules, `one PrometheusRule in the ${ENV_NAME} charts`).toHaveLength(1);
-  const file = join(workDir, 'rules.yaml');
-  writeFileSync(file, stringify({ groups: rules[0]!.spec.groups }));
-  return file;
+  const { prometheusRules } = monitoringObjects(cfg, join(workDir, 'charts'));
+  expect(prometheusRules, `one PrometheusRule in the ${ENV_NAME} charts`).toHaveLength(1);
+  return writeRuleFile(prometheusRules, join(workDir, 'rules.yaml'));
 }
 
 function promtool(args: string[]): { status: number | null; output: string } {

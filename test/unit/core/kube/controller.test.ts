@@ -170,6 +170,26 @@ describe('Controller: the three-way reconcile contract', () => {
     ).toBe(row.terminal);
   });
 
+  it('its result, error and worker series exist at 0 from construction (controller-runtime initMetrics), so error panels read 0, not nothing', async () => {
+    const registry = new Registry();
+    new Controller({
+      name: 'fresh',
+      log: createLogger('test', 'silent'),
+      metrics: new KubeMetrics(registry),
+      reconcile: () => Promise.resolve(),
+    });
+    const text = await registry.metrics();
+    for (const line of [
+      'controller_runtime_reconcile_total{controller="fresh",result="success"} 0',
+      'controller_runtime_reconcile_total{controller="fresh",result="error"} 0',
+      'controller_runtime_reconcile_total{controller="fresh",result="requeue_after"} 0',
+      'controller_runtime_reconcile_errors_total{controller="fresh"} 0',
+      'controller_runtime_terminal_reconcile_errors_total{controller="fresh"} 0',
+      'controller_runtime_active_workers{controller="fresh"} 0',
+    ])
+      expect(text.split('\n')).toContain(line);
+  });
+
   it('when stopped, waits for the reconcile in flight and drains keys already queued (client-go), then resolves', async () => {
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { awsSettingsFromEnv } from '../../core/aws/config.js';
 import { S3Store } from '../../core/aws/s3-store.js';
-import { ENV, LEASE_NAMES, processEnv } from '../../core/config/env.js';
+import { ENV, processEnv } from '../../core/config/env.js';
 import { COLLECTIONS, type Collection } from '../../core/contracts/ids.js';
 import { ConfigError, UsageError } from '../../core/errors.js';
 import { parseSourceUri, sourceUri, type LambdaSource } from '../../core/migrate/lambda-snapshot.js';
@@ -12,54 +12,41 @@ import { planCollection, runPlan, type MigrateDeps, type Plan } from '../../core
 import { fenceVolume } from '../../core/snapshot/fence.js';
 import { DEFAULT_RESTORE_LIMITS } from '../../core/snapshot/s3-snapshot.js';
 import { crashHooksFromEnv } from '../../core/testing/crash-points.js';
-import {
-  chromaRootOption,
-  collectionArg,
-  homeOption,
-  intArg,
-  jsonOption,
-  kubeconfigOption,
-} from '../options.js';
+import { collectionArg, intArg, jsonOption } from '../options.js';
 import { printJson, say } from '../print.js';
 import { snapshotTarget } from '../snapshot-target.js';
 import { guarded } from '../usage.js';
-import { withWriterLease, writerLease, type WriterFlags } from './snapshot/writer-lease.js';
+import {
+  withWriterLease,
+  withWriterOptions,
+  writerLease,
+  type WriterFlags,
+} from './snapshot/writer-lease.js';
 
 type MigrateFlags = WriterFlags & {
   from: string;
   dryRun?: boolean;
   replace?: boolean;
   json?: boolean;
-  leaseWait: number;
   maxArchiveBytes?: number;
 };
 
 export function register(program: Command): void {
-  program
-    .command('migrate')
-    .description(
-      "take over the original Lambda system's snapshots: read its S3 pointer, verify, install each collection as a version of this project (docs/migrate.md)",
-    )
-    .argument('[collections...]', 'lines and/or words (default: both)')
-    .requiredOption(
-      '--from <s3uri>',
-      "the original's vectors bucket, s3://<bucket>[/<prefix>] (AWS_* environment)",
-    )
-    .option('--dry-run', 'say what would be done; write nothing')
-    .option('--replace', "replace a live version this project's compactor published (refused otherwise)")
-    .addOption(homeOption())
-    .option(
-      '--cloud',
-      `the volume at ${ENV.CHROMA_ROOT} and the S3 mirror in ${ENV.VECTORS_BUCKET}, fenced by the compactor's Lease`,
-    )
-    .addOption(chromaRootOption())
-    .option(
-      '--namespace <ns>',
-      'namespace of the compactor\'s Lease (cloud; default $NAMESPACE or "default")',
-    )
-    .option('--lease-name <name>', `the compactor's Lease (cloud; default ${LEASE_NAMES.compactor})`)
-    .addOption(kubeconfigOption())
-    .option('--lease-wait <seconds>', "how long to wait for the compactor's lease", intArg(0, 3600), 5)
+  withWriterOptions(
+    program
+      .command('migrate')
+      .description(
+        "take over the original Lambda system's snapshots: read its S3 pointer, verify, install each collection as a version of this project (docs/migrate.md)",
+      )
+      .argument('[collections...]', 'lines and/or words (default: both)')
+      .requiredOption(
+        '--from <s3uri>',
+        "the original's vectors bucket, s3://<bucket>[/<prefix>] (AWS_* environment)",
+      )
+      .option('--dry-run', 'say what would be done; write nothing')
+      .option('--replace', "replace a live version this project's compactor published (refused otherwise)"),
+    { help: "how long to wait for the compactor's lease", seconds: 5 },
+  )
     .option(
       '--max-archive-bytes <n>',
       `refuse a snapshot larger than this, compressed or unpacked (default ${DEFAULT_RESTORE_LIMITS.maxArchiveBytes})`,

@@ -2,54 +2,41 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ENV, LEASE_NAMES } from '../../../core/config/env.js';
+import { ENV } from '../../../core/config/env.js';
 import { ConfigError } from '../../../core/errors.js';
 import { fenceVolume } from '../../../core/snapshot/fence.js';
 import { describeLiveState, ensureLiveIntact, intactVersion } from '../../../core/snapshot/repair.js';
 import { readCurrentText, switchCurrent } from '../../../core/snapshot/volume.js';
-import { chromaRootOption, collectionArg, homeOption, intArg, kubeconfigOption } from '../../options.js';
+import { collectionArg } from '../../options.js';
 import { say } from '../../print.js';
 import { snapshotTarget } from '../../snapshot-target.js';
 import { guarded } from '../../usage.js';
-import { withWriterLease, writerLease, type WriterFlags } from './writer-lease.js';
+import { withWriterLease, withWriterOptions, writerLease, type WriterFlags } from './writer-lease.js';
 
 /** `snapshot restore` waits this long by default for the compactor's lease while someone else holds it. */
 const DEFAULT_LEASE_WAIT_SECONDS = 5;
 
-type RestoreFlags = WriterFlags & { leaseWait: number };
+type RestoreFlags = WriterFlags;
 
 export function register(snapshot: Command): void {
-  snapshot
-    .command('restore')
-    .description(
-      'repair the live version (default) or make a named version live: an intact copy on the volume, else the object-store archive',
-    )
-    .argument('<collection>', 'lines or words')
-    .argument(
-      '[version]',
-      'version id (default: keep CURRENT when intact; when it is damaged or missing, install the newest intact copy)',
-    )
-    .addOption(homeOption())
-    .option(
-      '--cloud',
-      `the volume at ${ENV.CHROMA_ROOT} and the S3 mirror in ${ENV.VECTORS_BUCKET}, fenced by the compactor's Lease`,
-    )
-    .addOption(chromaRootOption())
-    .option(
-      '--namespace <ns>',
-      'namespace of the compactor\'s Lease (cloud; default $NAMESPACE or "default")',
-    )
-    .option('--lease-name <name>', `the compactor's Lease (cloud; default ${LEASE_NAMES.compactor})`)
-    .addOption(kubeconfigOption())
-    .option(
-      '--lease-wait <seconds>',
-      "how long to wait for the compactor's lease while someone holds it (0: one attempt)",
-      intArg(0, 3600),
-      DEFAULT_LEASE_WAIT_SECONDS,
-    )
-    .action((collection: string, version: string | undefined, f: RestoreFlags) =>
-      guarded(() => restore(collection, version, f)),
-    );
+  withWriterOptions(
+    snapshot
+      .command('restore')
+      .description(
+        'repair the live version (default) or make a named version live: an intact copy on the volume, else the object-store archive',
+      )
+      .argument('<collection>', 'lines or words')
+      .argument(
+        '[version]',
+        'version id (default: keep CURRENT when intact; when it is damaged or missing, install the newest intact copy)',
+      ),
+    {
+      help: "how long to wait for the compactor's lease while someone holds it (0: one attempt)",
+      seconds: DEFAULT_LEASE_WAIT_SECONDS,
+    },
+  ).action((collection: string, version: string | undefined, f: RestoreFlags) =>
+    guarded(() => restore(collection, version, f)),
+  );
 }
 
 async function restore(collection: string, version: string | undefined, f: RestoreFlags): Promise<number> {

@@ -1,4 +1,6 @@
 import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import { ENV, LEASE_NAMES } from '../../../core/config/env.js';
 import type { FencedLease } from '../../../core/lease/lease.js';
 import type { LeaseBackend } from '../../../core/lease/lock.js';
 import { FileLeaseBackend } from '../../../core/lease/file-lease.js';
@@ -6,13 +8,32 @@ import { withHeldLease } from '../../../core/lease/hold.js';
 import { KubeLeaseBackend } from '../../../core/lease/kube-lease.js';
 import { homePaths } from '../../../local/home.js';
 import { compactorLease } from '../../cloud.js';
-import type { VolumeFlags } from '../../options.js';
+import { chromaRootOption, homeOption, intArg, kubeconfigOption, type VolumeFlags } from '../../options.js';
 import { existingHome } from '../../usage.js';
 
 export interface WriterFlags extends VolumeFlags {
   namespace?: string;
   leaseName?: string;
   kubeconfig?: string;
+  leaseWait: number;
+}
+
+/** The flags of a command that writes CURRENT (restore, migrate): where the volume is, and whose lease to hold. */
+export function withWriterOptions(cmd: Command, leaseWait: { help: string; seconds: number }): Command {
+  return cmd
+    .addOption(homeOption())
+    .option(
+      '--cloud',
+      `the volume at ${ENV.CHROMA_ROOT} and the S3 mirror in ${ENV.VECTORS_BUCKET}, fenced by the compactor's Lease`,
+    )
+    .addOption(chromaRootOption())
+    .option(
+      '--namespace <ns>',
+      'namespace of the compactor\'s Lease (cloud; default $NAMESPACE or "default")',
+    )
+    .option('--lease-name <name>', `the compactor's Lease (cloud; default ${LEASE_NAMES.compactor})`)
+    .addOption(kubeconfigOption())
+    .option('--lease-wait <seconds>', leaseWait.help, intArg(0, 3600), leaseWait.seconds);
 }
 
 /**

@@ -39,14 +39,16 @@ describe('per-program images', () => {
     ).toBe(false);
   });
 
-  it('the worker carries OpenAI and Chroma, the compactor Chroma; neither local mode nor its SQLite', () => {
+  it("the worker carries OpenAI and Chroma, the compactor Chroma and SQLite (the original system's Chroma-directory deltas); no local mode", () => {
     expect(closure('worker').packages).toEqual(
       expect.arrayContaining(['openai', 'chromadb', 'apache-arrow']),
     );
-    expect(closure('compactor').packages).toEqual(expect.arrayContaining(['chromadb', 'apache-arrow']));
+    expect(closure('worker').packages).not.toContain('better-sqlite3');
+    expect(closure('compactor').packages).toEqual(
+      expect.arrayContaining(['chromadb', 'apache-arrow', 'better-sqlite3']),
+    );
     expect(closure('compactor').packages).not.toContain('openai');
     for (const p of IMAGE_PROGRAMS) {
-      expect(closure(p).packages, p).not.toContain('better-sqlite3');
       expect(
         closure(p).files.filter((f) => f.startsWith('local/')),
         p,

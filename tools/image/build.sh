@@ -31,9 +31,10 @@ TAG="${TAG:-dev}"
 PROGRAMS=(controller worker compactor)
 # Size budgets in MB (10^6 bytes) of the stand-in-based images; issue 16: the controller at most 250.
 declare -A MAX_MB=([controller]=250 [worker]=900 [compactor]=900)
-# Packages an image must not carry (what its program never loads; the chromadb bindings alone are ~417 MB).
+# Packages an image must not carry (what its program never loads; the chromadb bindings alone are ~417 MB). The
+# compactor loads better-sqlite3: it reads the original system's Chroma-directory deltas (core/chroma/dir-reader.ts).
 declare -A ABSENT=([controller]="chromadb chromadb-js-bindings-linux-x64-gnu better-sqlite3 openai apache-arrow"
-  [worker]="better-sqlite3" [compactor]="better-sqlite3 openai")
+  [worker]="better-sqlite3" [compactor]="openai")
 NODE_TAG="docker.io/library/node:20.20.2-bookworm-slim"
 DEBIAN_TAG="docker.io/library/debian:bookworm-slim"
 BASE="localhost/base:bookworm-slim"

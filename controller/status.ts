@@ -1,6 +1,7 @@
 import type { EmbeddingJob } from '../core/contracts/embedding-job.js';
 import type { Logger } from '../core/log.js';
 import { Controller, type ReconcileContext, type ReconcileResult } from '../core/kube/controller.js';
+import { KubeJobStore } from '../core/kube/embedding-job-store.js';
 import type { EmbeddingJobClient } from '../core/kube/embedding-jobs.js';
 import type { Informer } from '../core/kube/informer.js';
 import type { KubeMetrics } from '../core/kube/metrics.js';
@@ -32,13 +33,15 @@ export interface StatusDeps {
 
 /**
  * The status reconciler: one EmbeddingJob per key. It reads the caches, lets `decide` (pure) say what changed, and
- * writes status once, conditionally on the resourceVersion it read. Woken by the EmbeddingJob, its worker Jobs and
+ * writes status once through the Kubernetes JobStore, conditionally on the resourceVersion it read. Woken by the EmbeddingJob, its worker Jobs and
  * their pods, and by a periodic resync.
  */
 export class StatusReconciler {
   readonly controller: Controller;
+  private readonly store: KubeJobStore;
 
   constructor(private readonly d: StatusDeps) {
+    this.store = new KubeJobStore({ client: d.ejClient, cache: d.ejs, namespace: d.namespace });
     this.controller = new Controller({
       name: 'embeddingjob-status',
       reconcile: (key, ctx) => this.reconcile(key, ctx),
@@ -117,7 +120,7 @@ export class StatusReconciler {
       }
     }
     if (d.patch) {
-      await this.d.ejClient.patchStatus(this.d.namespace, name, d.patch, ej.metadata.resourceVersion);
+      await this.store.writeStatus(ej, d.patch);
       if (d.patch.phase)
         this.d.metrics.transitions.inc({ phase: d.patch.phase, reason: d.events[0]?.reason ?? '' });
       // Events: every Warning (failures, retries, stuck pods) and the final Normal one. Scheduled and Running are

@@ -3,7 +3,7 @@ import { embeddingJobName, newEmbeddingJob, type EmbeddingJob } from '../contrac
 import type { Verdict } from '../jobs/lifecycle.js';
 import { CONDITION, verdictStatus } from '../jobs/transitions.js';
 import type { JobRecord, JobStore } from '../ports/job-store.js';
-import type { EmbeddingJobClient } from './embedding-jobs.js';
+import type { EmbeddingJobClient, StatusPatch } from './embedding-jobs.js';
 
 export interface KubeJobStoreDeps {
   client: Pick<EmbeddingJobClient, 'create' | 'patchStatus'>;
@@ -33,8 +33,15 @@ export class KubeJobStore implements JobStore {
   async settle(name: string, verdict: Verdict, now: Date): Promise<void> {
     const ej = this.d.cache.get(name);
     if (!ej) return;
-    const { patch } = verdictStatus(ej, verdict, now);
-    await this.d.client.patchStatus(this.d.namespace, name, patch, ej.metadata.resourceVersion);
+    await this.writeStatus(ej, verdictStatus(ej, verdict, now).patch);
+  }
+
+  /**
+   * The one status write of the controller (settle and the status reconciler's decisions): conditional on the
+   * resourceVersion of the object the decision was made from.
+   */
+  async writeStatus(ej: EmbeddingJob, patch: StatusPatch): Promise<void> {
+    await this.d.client.patchStatus(this.d.namespace, ej.metadata.name, patch, ej.metadata.resourceVersion);
   }
 }
 

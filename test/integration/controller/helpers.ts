@@ -8,7 +8,7 @@ import { SqsQueue } from '../../../core/aws/sqs-queue.js';
 import { ControllerConfig, WorkerSettings } from '../../../controller/config.js';
 import { buildController, type BuildOptions, type ControllerApp } from '../../../controller/manager.js';
 import { fromKubeconfig } from '../../../core/kube/credentials.js';
-import { isAlreadyExists, KubeRest, MERGE_PATCH } from '../../../core/kube/rest.js';
+import { KubeRest, MERGE_PATCH } from '../../../core/kube/rest.js';
 import type { EmbeddingJob } from '../../../core/contracts/embedding-job.js';
 import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
 import type { Job, Pod } from '../../../core/kube/types.js';
@@ -38,24 +38,18 @@ export function awsSettings(env: TestEnv) {
   };
 }
 
-/** Applies the CRD from crds/ (create, or replace when it exists) and waits until it is Established. */
+/**
+ * Applies the CRD from crds/ by server-side apply (no resourceVersion: test files running side by side apply it
+ * concurrently, and the apiextensions controller updates its status in between) and waits until it is Established.
+ */
 export async function applyCrd(kube: KubeRest): Promise<void> {
-  const crd = parse(readFileSync(CRD_FILE, 'utf8')) as {
-    metadata: { name: string; resourceVersion?: string };
-  };
+  const crd = parse(readFileSync(CRD_FILE, 'utf8')) as { metadata: { name: string } };
   const path = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
-  try {
-    await kube.request('POST', path, { body: crd });
-  } catch (err) {
-    if (!isAlreadyExists(err)) throw err;
-    const live = await kube.request<{ metadata: { resourceVersion: string } }>(
-      'GET',
-      `${path}/${crd.metadata.name}`,
-    );
-    await kube.request('PUT', `${path}/${crd.metadata.name}`, {
-      body: { ...crd, metadata: { ...crd.metadata, resourceVersion: live.metadata.resourceVersion } },
-    });
-  }
+  await kube.request('PATCH', `${path}/${crd.metadata.name}`, {
+    body: crd,
+    contentType: 'application/apply-patch+yaml',
+    query: { fieldManager: 'embedctl-tests', force: 'true' },
+  });
   await waitFor(async () => {
     const live = await kube.request<{ status?: { conditions?: { type: string; status: string }[] } }>(
       'GET',

@@ -1,16 +1,13 @@
 // Kubernetes adapters of the stream processor and compactor against a real kube-apiserver: the EmbeddingJob
 // compaction report (status.compaction + Compacted condition), ConfigMap checkpoints, and the coordination.k8s.io
 // Lease with fencing tokens.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../harness/env.js';
 import { API_VERSION, type EmbeddingJob } from '../../../core/contracts/embedding-job.js';
 import { makeKubeClient } from '../../../core/kube/client.js';
 import { EmbeddingJobClient } from '../../../core/kube/embedding-jobs.js';
 import { leases } from '../../../core/kube/objects.js';
-import { isAlreadyExists } from '../../../core/kube/rest.js';
+import { applyCrd } from '../controller/helpers.js';
 import { KubeLeaseBackend } from '../../../core/lease/kube-lease.js';
 import { FencedLease, LeaseLostError } from '../../../core/lease/lease.js';
 import { ConfigMapCheckpointStore } from '../../../stream/configmap-checkpoint.js';
@@ -39,17 +36,7 @@ async function createJob(name: string, receiptId: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  const crd = parse(
-    readFileSync(
-      fileURLToPath(new URL('../../../crds/embeddingjobs.embedding.receipts.dev.yaml', import.meta.url)),
-      'utf8',
-    ),
-  ) as object;
-  try {
-    await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd });
-  } catch (err) {
-    if (!isAlreadyExists(err)) throw err;
-  }
+  await applyCrd(kube);
   await kube.request('POST', '/api/v1/namespaces', { body: { metadata: { name: namespace } } });
   for (let i = 0; i < 100; i++) {
     try {

@@ -7,6 +7,9 @@ import { defineConfig } from 'vitest/config';
 const env = { EMBEDCTL_EMBEDDER: 'lexical' };
 
 export default defineConfig({
+  // Where vitest keeps each file's last duration (it starts the longest files first). CI points it outside the clone
+  // (.ci/run), so a fresh checkout still packs the integration files well on two workers.
+  ...(process.env.VITEST_CACHE_DIR ? { cacheDir: process.env.VITEST_CACHE_DIR } : {}),
   test: {
     projects: [
       {

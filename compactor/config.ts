@@ -24,6 +24,11 @@ export interface CompactorConfig {
   keepVersions: number;
   graceMs: number;
   /**
+   * After a publish, the hot segment is sealed (folded into a new immutable segment shared by every later version)
+   * once it holds this many vectors (docs/adr/0012-immutable-segments.md).
+   */
+  sealVectors: number;
+  /**
    * On a clean shutdown, prune once more with this grace period instead of `graceMs` (unset: no prune at shutdown).
    * Local mode: the versions published in the run's last minute would otherwise stay until the next run.
    */
@@ -76,6 +81,9 @@ export const DEFAULT_CONFIG: CompactorConfig = {
   maxReceives: 20,
   keepVersions: 5,
   graceMs: 10 * 60_000,
+  // Below the 10,000 vectors Chroma preallocates in a new HNSW index (62.8 MB at 1536 dims): the hot segment is
+  // sealed before its index first grows, so every publish copies at most one preallocated index.
+  sealVectors: 8000,
   s3EveryPublishes: 10,
   s3EverySeconds: 300,
   s3Keep: 4,

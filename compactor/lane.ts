@@ -23,6 +23,7 @@ import { Progress } from './progress.js';
 import { countVersions, publishVersion, pruneOld, type PublishContext } from './publish.js';
 import { receiveBatch } from './receive.js';
 import { S3Mirror } from './s3-mirror.js';
+import { sealHot } from './seal.js';
 import type { ServerRegistry } from './server-registry.js';
 import type { CompactorMetrics } from './metrics.js';
 import type { RemoteCollection, RemoteStore } from './remote.js';
@@ -140,6 +141,7 @@ export class Lane {
       publish: (ids) => this.publish(ids), // through the method, which tests and the bench wrap
       release,
       afterPublish: async () => {
+        await this.sealIfDue();
         await this.prune();
         await this.mirror.flush(false);
       },
@@ -171,6 +173,7 @@ export class Lane {
     if (removed.length) this.log.warn({ removed }, 'removed directories left by an interrupted publish');
     await this.crashes.open();
     await this.openLive();
+    await this.sealIfDue(); // a seal cut short (a crash before its switch) is done again, not left for the next publish
     if (!this.remote) await countVersions(this.owner.metrics, root, this.c);
     this.log.info({ base: this.base, count: await this.target.count() }, 'working copy open');
   }
@@ -183,7 +186,7 @@ export class Lane {
   async close(): Promise<void> {
     await this.mirror.settled();
     this.held.stop();
-    await this.target.stop();
+    await this.target.close();
   }
 
   async loop(signal: AbortSignal): Promise<void> {
@@ -344,6 +347,25 @@ export class Lane {
     this.base = version;
     this.mirror.published(version);
     return version;
+  }
+
+  /**
+   * Seals the hot segment once it holds `sealVectors` (compactor/seal.ts), after the runs of the batch are decided:
+   * off their path to COMPLETED. A failed seal changes nothing live: it is logged and the working copy reset to
+   * CURRENT (a lost lease still stops the lane).
+   */
+  async sealIfDue(): Promise<void> {
+    if (this.remote) return; // remote mode: the server's collection, no versions and no segments
+    if ((await this.wc.hotCount()) < this.cfg.sealVectors) return;
+    try {
+      const { version } = await sealHot(this.publishing, this.base);
+      this.base = version;
+      this.mirror.published(version);
+    } catch (err) {
+      if (err instanceof LeaseLostError && !(err instanceof CurrentMovedError)) throw err;
+      this.log.error({ err }, 'seal failed; working copy reset to the live version');
+      await this.openLive();
+    }
   }
 
   /** Old versions go after the grace period (`graceMs`, unless given); CURRENT and the newest K stay. */

@@ -26,11 +26,25 @@ const PAGE = 1000;
  * returned all that were asked (so more may exist). Read-only: the writes of VectorStore throw.
  */
 export class SegmentedStore implements VectorStore {
+  /** Live records per segment, read once: a snapshot never changes, and a segment without any is not asked. */
+  private readonly live = new Map<Collection, Promise<number[]>>();
+
   constructor(readonly segments: readonly ReadSegment[]) {}
 
+  private liveCounts(collection: Collection): Promise<number[]> {
+    let live = this.live.get(collection);
+    if (!live) {
+      live = Promise.all(
+        this.segments.map(async (s) => (await s.store.count(collection)) - s.tombstones.size),
+      );
+      live.catch(() => this.live.delete(collection));
+      this.live.set(collection, live);
+    }
+    return live;
+  }
+
   async count(collection: Collection): Promise<number> {
-    const counts = await Promise.all(this.segments.map((s) => s.store.count(collection)));
-    return counts.reduce((sum, n, i) => sum + n - this.segments[i]!.tombstones.size, 0);
+    return (await this.liveCounts(collection)).reduce((a, b) => a + b, 0);
   }
 
   async get(collection: Collection, args: GetArgs): Promise<GetResult> {
@@ -110,8 +124,13 @@ export class SegmentedStore implements VectorStore {
     nResults: number,
     where?: Record<string, unknown>,
   ): Promise<QueryHit[][]> {
+    const live = await this.liveCounts(collection);
     const perSegment = await Promise.all(
-      this.segments.map((s) => queryLive(s, collection, embeddings, nResults, where)),
+      this.segments.map((s, i) =>
+        live[i]! > 0
+          ? queryLive(s, collection, embeddings, nResults, where)
+          : Promise.resolve(embeddings.map(() => [])),
+      ),
     );
     return embeddings.map((_, q) =>
       mergeTopK(

@@ -47,15 +47,18 @@ import {
  * - compactor.publish_s: stop, staged copy verified by SHA-256, restart + validation with real Chroma reads (count,
  *   query, every merged id), rename, fence, CURRENT switch, on the merge run's small directory; compactor.copy_s:
  *   `fs.cp` of the same directory; compactor.publish_vs_copy_ratio_small.
- * - compactor.publish_words_s / compactor.copy_words_s / compactor.publish_vs_copy_ratio: the same at production
- *   scale (the 70,000-vector words collection, its lane alone; medians of PUBLISH_ROUNDS publishes).
- * - compactor.run_to_completed_s: with a live snapshot at the original's production scale (12,800 line and 70,000
- *   word vectors, BENCH_COMPACTOR_SCALE scales it), one receipt's CompactionRun row written → stream processor →
- *   SQS → the `embedctl compactor` process → both collections COMPLETED. Median of RUNS_TO_COMPLETED receipts.
+ * - segments (issue 14, at 1× and 4×: BENCH_COMPACTOR_SCALES): the words lane on the base installed as sealed
+ *   segments; compactor.publish_bytes_ratio_{1x,4x} (bytes a publish writes / the live version),
+ *   versions_disk_ratio (kept versions, each inode once / one version), s3_bytes_per_snapshot_ratio,
+ *   query_fanout_ratio (merchant resolution's queries over the segments / one directory of the same vectors).
+ * - compactor.run_to_completed_s_{1x,4x}: with the segmented base live (1×: 12,800 line and 70,000 word vectors; 4×:
+ *   four times that in four sealed segments per collection), one receipt's CompactionRun row written → stream
+ *   processor → SQS → the `embedctl compactor` process → both collections COMPLETED. Median of RUNS_TO_COMPLETED
+ *   receipts; compactor.run_to_completed_growth_4x = 4× / 1×.
  * - compactor.rss_mb: that compactor process's peak RSS (VmHWM; its Chroma child servers not included),
  *   compactor.chroma_rss_mb: the largest Chroma child server's peak RSS.
- * The base snapshot is built once (add at ~300 vectors/s takes minutes) and cached under
- * ~/.cache/receipt-embeddings-bench/.
+ * The bases are built once (add at ~40-300 vectors/s takes minutes to hours) and cached under
+ * ~/.cache/receipt-embeddings-bench/ by size and part.
  */
 export type Figures = Record<string, { value: number; unit: string }>;
 

@@ -110,7 +110,7 @@ export interface StagedVersion {
 export async function commitVersion(
   ctx: PublishContext,
   v: StagedVersion,
-  step: '' | 'seal-',
+  step: '' | 'seal-' | 'merge-',
 ): Promise<void> {
   const { root, c, lease } = ctx;
   await writeDurably(

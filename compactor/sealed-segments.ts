@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChromaServer } from '../core/chroma/server.js';
 import { CHROMA_CHUNK, ChromaVectorStore } from '../core/chroma/store.js';
@@ -50,6 +50,42 @@ export class SealedSegments {
   /** A segment sealed from the hot segment just now (its scratch copy at `{dir}/{id}`): served from here on. */
   async add(meta: SealedSegment): Promise<void> {
     this.open.push(this.entry(meta, await this.start(join(this.dir, meta.id)), []));
+  }
+
+  /**
+   * A merged segment (compactor/segment-merge.ts) takes the place of `inputs`: its directory `from` moves to `{dir}/{id}` and
+   * is served from here on with `tombstones`, after its real count (Chroma's) is checked against its record; the
+   * inputs' servers stop and their scratch copies go.
+   */
+  async replace(inputs: string[], meta: SealedSegment, from: string, tombstones: string[]): Promise<void> {
+    const gone = new Set(inputs);
+    const scratch = join(this.dir, meta.id);
+    await mkdir(this.dir, { recursive: true });
+    await rm(scratch, { recursive: true, force: true });
+    await rename(from, scratch);
+    const entry = this.entry(meta, await this.start(scratch), tombstones);
+    const real = await entry.store.count(this.collection).catch(async (err: unknown) => {
+      await entry.server.stop();
+      throw err;
+    });
+    if (real !== meta.count) {
+      await entry.server.stop();
+      throw new TransientError(
+        `merged segment ${meta.id} of ${this.collection}: ${real} records, expected ${meta.count}`,
+      );
+    }
+    const at = this.open.findIndex((s) => gone.has(s.meta.id));
+    const old = this.open.filter((s) => gone.has(s.meta.id));
+    const kept = this.open.filter((s) => !gone.has(s.meta.id));
+    kept.splice(
+      at < 0 ? kept.length : this.open.slice(0, at).filter((s) => !gone.has(s.meta.id)).length,
+      0,
+      entry,
+    );
+    this.open = kept;
+    await Promise.all(old.map((s) => s.server.stop()));
+    for (const s of old)
+      if (s.meta.id !== meta.id) await rm(join(this.dir, s.meta.id), { recursive: true, force: true });
   }
 
   private entry(meta: SealedSegment, server: ChromaServer, tombstones: string[] = []): OpenSealed {

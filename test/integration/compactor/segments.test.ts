@@ -1,6 +1,7 @@
 // Immutable segments shared between versions (docs/adr/0012-immutable-segments.md), over real moto and real Chroma:
 // the hot segment is sealed past COMPACTOR_SEAL_VECTORS, later versions hard-link the sealed files (same inode),
-// replacements and deletes of sealed records become tombstones, and every reader sees exactly the union.
+// replacements and deletes of sealed records become tombstones, sealed segments are merged with the tombstoned
+// records folded in, and every reader sees exactly the union.
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -10,7 +11,9 @@ import { SEALED_DIR } from '../../../core/segments/manifest.js';
 import { openSegments } from '../../../core/segments/open.js';
 import { restoreSnapshot } from '../../../core/snapshot/s3-snapshot.js';
 import {
+  checkVersion,
   copyVersion,
+  listVersions,
   readCurrent,
   readManifest,
   VERSION_INFO,
@@ -82,17 +85,31 @@ describe('immutable segments', () => {
 
     const live = (await readCurrent(w.root, 'lines'))!;
     expect(live).not.toBe(sealedVersion);
-    const m2 = await readManifest(versionDir(w.root, 'lines', live));
-    const seg = m2.segments[0]!;
-    expect(seg.id).toBe(m1.segments[0]!.id);
-    // The replaced 12 (and the deleted 3 when they were sealed with them) are tombstones of the sealed segment;
-    // nothing of it was rewritten.
-    expect(m2.tombstones[seg.id]).toHaveLength(m1.segments[0]!.count);
-    for (const f of Object.keys(seg.files)) {
-      const a = await stat(join(versionDir(w.root, 'lines', sealedVersion), SEALED_DIR, seg.id, f));
-      const b = await stat(join(versionDir(w.root, 'lines', live), SEALED_DIR, seg.id, f));
+    // The publish of the second batch: the sealed segment shared (same inode), the replaced 12 (and the deleted 3
+    // when they were sealed with them) are its tombstones; nothing of it was rewritten.
+    const first1 = m1.segments[0]!;
+    let shared: string | undefined;
+    for (const v of await listVersions(w.root, 'lines')) {
+      const m = await readManifest(versionDir(w.root, 'lines', v));
+      if (m.segments.length === 1 && m.segments[0]!.id === first1.id && m.tombstones[first1.id]?.length)
+        shared = v;
+    }
+    expect(shared).toBeDefined();
+    const mShared = await readManifest(versionDir(w.root, 'lines', shared!));
+    expect(mShared.tombstones[first1.id]).toHaveLength(first1.count);
+    for (const f of Object.keys(first1.files)) {
+      const a = await stat(join(versionDir(w.root, 'lines', sealedVersion), SEALED_DIR, first1.id, f));
+      const b = await stat(join(versionDir(w.root, 'lines', shared!), SEALED_DIR, first1.id, f));
       expect(b.ino).toBe(a.ino);
     }
+    // Then 14 vectors in the hot segment ≥ 10: sealed, and the two sealed segments merged in the background
+    // (compactor/merge-policy.ts) into one, the tombstoned records folded in: no tombstone left, 14 records.
+    const m2 = await readManifest(versionDir(w.root, 'lines', live));
+    expect(m2.segments).toHaveLength(1);
+    expect(m2.segments[0]!.id).not.toBe(first1.id);
+    expect(m2.segments[0]!.count).toBe(14);
+    expect(m2.tombstones).toEqual({});
+    expect(await checkVersion(versionDir(w.root, 'lines', live))).toBeUndefined();
     const want = (c: Collection) => expectedUnion([again, third], c);
     await expectLive(w, want);
 

@@ -385,6 +385,21 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
     default: '1536',
   },
   {
+    name: ENV.COMPACTOR_SEAL_VECTORS,
+    description: 'least vectors in the hot segment before it is sealed (docs/adr/0012-immutable-segments.md)',
+    usedBy: ['compactor'],
+    required: false,
+    default: '8000',
+  },
+  {
+    name: ENV.COMPACTOR_MERGE_RATIO,
+    description:
+      'merge policy: seal at this fraction of the largest sealed segment, then merge into it (compactor/merge-policy.ts)',
+    usedBy: ['compactor'],
+    required: false,
+    default: '0.05',
+  },
+  {
     name: ENV.LEASE_NAME,
     description: 'Lease held by this program (created empty by the charts)',
     usedBy: ['controller', 'compactor'],

@@ -105,6 +105,7 @@ export class Lane {
         everyPublishes: this.cfg.s3EveryPublishes,
         everySeconds: this.cfg.s3EverySeconds,
         keep: this.cfg.s3Keep,
+        graceMs: this.cfg.graceMs,
       },
     );
     this.crashes = new CrashRecord(join(collectionDir(root, c), 'inflight.json'), this.log);

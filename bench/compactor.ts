@@ -19,11 +19,14 @@ import { uploadSnapshot } from '../core/snapshot/s3-snapshot.js';
 import {
   copyVersion,
   listVersions,
+  readManifest,
   switchCurrent,
   VERSION_INFO,
   versionDir,
 } from '../core/snapshot/volume.js';
 import { WorkingCopy } from '../compactor/working-copy.js';
+import { DEFAULT_CONFIG } from '../compactor/config.js';
+import { sealThreshold } from '../compactor/merge-policy.js';
 import { StreamProcessor } from '../stream/processor.js';
 import type { TestEnv } from '../test/harness/env.js';
 import { startEnvironment } from '../test/harness/environment.js';
@@ -69,6 +72,8 @@ const SCALE = Number(process.env.BENCH_COMPACTOR_SCALE ?? 1);
 const RUNS_TO_COMPLETED = 3;
 const PUBLISH_ROUNDS = 5;
 const QUERY_ROUNDS = 30;
+/** Vectors in the lines hot segment during the fan-out figure: half the seal threshold (8,000 at 1× and 4×). */
+const FANOUT_HOT = Number(process.env.BENCH_COMPACTOR_FANOUT_HOT ?? 4000);
 const BASE_VERSION = '00000000T000000000Z-base00';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -316,33 +321,34 @@ function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /**
- * The lines vectors of parts 0..scale-1 in one Chroma directory (the query fan-out baseline), built once and cached:
- * a copy of part 0 to which the other parts' records are added.
+ * The vectors of parts 0..scale-1 of collection `c` in one Chroma directory, built once and cached: a copy of part 0
+ * to which the other parts' records are added. For lines, the query fan-out baseline; for both, the one sealed
+ * segment the merge policy leaves at 4× (compactor/merge-policy.ts).
  */
-async function singleDirectory(scale: number): Promise<string> {
-  if (scale === 1) return baseSnapshot('lines', PARTS.lines, 0);
+export async function singleDirectory(scale: number, c: Collection = 'lines'): Promise<string> {
+  if (scale === 1) return baseSnapshot(c, PARTS[c], 0);
   const dir = join(
     homedir(),
     '.cache',
     'receipt-embeddings-bench',
-    `compactor-single-lines-${PARTS.lines * scale}-${DIM}`,
+    `compactor-single-${c}-${PARTS[c] * scale}-${DIM}`,
   );
   if (existsSync(join(dir, 'DONE'))) return join(dir, 'db');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  await cp(await baseSnapshot('lines', PARTS.lines, 0), join(dir, 'db'), { recursive: true });
-  const wc = new WorkingCopy('lines', join(dir, 'db'), undefined, 600_000);
+  await cp(await baseSnapshot(c, PARTS[c], 0), join(dir, 'db'), { recursive: true });
+  const wc = new WorkingCopy(c, join(dir, 'db'), undefined, 600_000);
   await wc.start();
   try {
     for (let part = 1; part < scale; part++) {
       // A copy: Chroma writes its SQLite file when it opens, and the cached parts are linked into the volume.
       const copy = join(dir, `part${part}`);
-      await cp(await baseSnapshot('lines', PARTS.lines, part), copy, { recursive: true });
+      await cp(await baseSnapshot(c, PARTS[c], part), copy, { recursive: true });
       const server = await startChromaServer({ path: copy });
       try {
         const from = new ChromaVectorStore(server.url, { timeoutMs: 600_000 });
         for (let offset = 0; ; offset += 1000) {
-          const page = await from.get('lines', {
+          const page = await from.get(c, {
             include: ['embeddings', 'documents', 'metadatas'],
             limit: 1000,
             offset,
@@ -361,7 +367,7 @@ async function singleDirectory(scale: number): Promise<string> {
         await server.stop();
         await rm(copy, { recursive: true, force: true });
       }
-      console.error(`[bench] single lines directory: part ${part} added`);
+      console.error(`[bench] single ${c} directory: part ${part} added`);
     }
   } finally {
     await wc.stop();
@@ -370,30 +376,42 @@ async function singleDirectory(scale: number): Promise<string> {
   return join(dir, 'db');
 }
 
-/** Vectors per part of the bases: the 1× base is part 0; the 4× base is parts 0..3, each one sealed segment. */
+/** Vectors per part of the bases: the 1× base is part 0; the 4× base is parts 0..3 merged into one directory. */
 const PARTS = { lines: Math.round(12_800 * SCALE), words: Math.round(70_000 * SCALE) };
 
+/** A sealed segment for the bench from a cached Chroma directory: its files' digests, cached beside it. */
+async function cachedSegment(db: string, count: number): Promise<SealedSegment> {
+  const cached = join(db, '..', 'segment.json');
+  let files: Record<string, string>;
+  if (existsSync(cached)) files = JSON.parse(await readFile(cached, 'utf8')) as Record<string, string>;
+  else {
+    const names = await listFiles(db);
+    const digests = await sha256Files(names.map((f) => join(db, f)));
+    files = Object.fromEntries(names.map((f, i) => [f, digests[i]!]));
+    await writeFile(cached, JSON.stringify(files));
+  }
+  return { id: segmentId(new Map(Object.entries(files))), count, files };
+}
+
 /**
- * Installs the base of `scale` (1 or 4 parts per collection) as version BASE_VERSION on the volume: each part is one
- * sealed segment, hard-linked from the cache (nothing opens the volume's files: the compactor and readers copy them),
- * with its digests cached beside it; the hot segment is empty. Returns the live vectors.
+ * Installs the base of `scale` as version BASE_VERSION on the volume as the merge policy leaves it
+ * (compactor/merge-policy.ts: every seal is merged into the largest segment): ONE sealed segment per collection
+ * holding all its vectors (1×: part 0; 4×: parts 0..3 in one directory, bench singleDirectory), hard-linked from
+ * the cache (nothing opens the volume's files: the compactor and readers copy them), plus the `extra` cached
+ * directories as further sealed segments (a seal not merged yet); the hot segment is empty. Returns the live vectors.
  */
-async function installSegmentedBase(root: string, c: Collection, scale: number): Promise<number> {
+async function installSegmentedBase(
+  root: string,
+  c: Collection,
+  scale: number,
+  extra: { db: string; count: number }[] = [],
+): Promise<number> {
   const dir = versionDir(root, c, BASE_VERSION);
   const segments: SealedSegment[] = [];
-  for (let part = 0; part < scale; part++) {
-    const db = await baseSnapshot(c, PARTS[c], part);
-    const cached = join(db, '..', 'segment.json');
-    let files: Record<string, string>;
-    if (existsSync(cached)) files = JSON.parse(await readFile(cached, 'utf8')) as Record<string, string>;
-    else {
-      const names = await listFiles(db);
-      const digests = await sha256Files(names.map((f) => join(db, f)));
-      files = Object.fromEntries(names.map((f, i) => [f, digests[i]!]));
-      await writeFile(cached, JSON.stringify(files));
-    }
-    const seg: SealedSegment = { id: segmentId(new Map(Object.entries(files))), count: PARTS[c], files };
-    for (const f of Object.keys(files)) {
+  const dbs = [{ db: await singleDirectory(scale, c), count: PARTS[c] * scale }, ...extra];
+  for (const { db, count } of dbs) {
+    const seg = await cachedSegment(db, count);
+    for (const f of Object.keys(seg.files)) {
       await mkdir(dirname(join(dir, SEALED_DIR, seg.id, f)), { recursive: true });
       await link(join(db, f), join(dir, SEALED_DIR, seg.id, f));
     }
@@ -507,6 +525,17 @@ async function queryFanout(w: World, scale: number): Promise<Figures> {
   await copyVersion(versionDir(w.root, 'lines', BASE_VERSION), copy);
   const single = join(w.dir, 'fanout-one');
   await cp(await singleDirectory(scale), single, { recursive: true });
+  // The typical state the merge policy leaves: one sealed segment and a hot segment holding new vectors (half the
+  // seal threshold on average); the single directory gets the same vectors added.
+  const hot = Array.from({ length: Math.ceil(FANOUT_HOT / 40) }, (_, i) => receipt(880_000 + i, 40, 0).lines)
+    .flat()
+    .slice(0, FANOUT_HOT);
+  for (const d of [copy, single]) {
+    const wc = new WorkingCopy('lines', d, undefined, 600_000);
+    await wc.start();
+    await wc.add(hot);
+    await wc.stop();
+  }
   const segmented = await openSegments(copy);
   const server = await startChromaServer({ path: single });
   try {
@@ -549,10 +578,89 @@ async function queryFanout(w: World, scale: number): Promise<Figures> {
       [`compactor.query_one_dir_ms_${x}`]: { value: flatMs, unit: 'ms' },
       [`compactor.query_fanout_ratio_${x}`]: { value: segMs / flatMs, unit: 'ratio' },
       [`compactor.segments_${x}`]: { value: segmented.manifest.segments.length + 1, unit: 'segments' },
+      [`compactor.fanout_hot_vectors_${x}`]: { value: FANOUT_HOT, unit: 'vectors' },
     };
   } finally {
     await segmented.close();
     await server.stop();
+  }
+}
+
+/**
+ * A sealed segment of `n` new word vectors (receipts of their own seeds, ids apart from every base part), built once
+ * and cached: what a seal leaves for the merge policy at its threshold.
+ */
+async function sealSized(c: Collection, n: number): Promise<{ db: string; count: number }> {
+  const prev = process.env.BENCH_COMPACTOR_BUILD_PARTS;
+  process.env.BENCH_COMPACTOR_BUILD_PARTS = '1';
+  try {
+    return { db: await baseSnapshot(c, n, 50), count: n };
+  } finally {
+    if (prev === undefined) delete process.env.BENCH_COMPACTOR_BUILD_PARTS;
+    else process.env.BENCH_COMPACTOR_BUILD_PARTS = prev;
+  }
+}
+
+/**
+ * The merge policy's cost at `scale` (compactor/merge-policy.ts, compactor/segment-merge.ts): the words base as the
+ * policy leaves it plus one segment sealed at the policy's threshold (max(sealVectors, mergeRatio × the base)); the
+ * lane builds the merge in the background and installs it as a new version. Reported: its time, vectors added per
+ * second, bytes it wrote to the volume, and the write amplification of the policy = bytes the seal and the merge
+ * write to the volume / bytes of the sealed segment (the changed vectors), plus Chroma's peak RSS meanwhile.
+ */
+async function mergeAt(env: TestEnv, scale: number): Promise<Figures> {
+  const w: World = await makeWorld(env, `bench-mergepol-${scale}`);
+  const x = `${scale}x`;
+  try {
+    const base = PARTS.words * scale;
+    const n = sealThreshold(DEFAULT_CONFIG, {
+      segments: [{ id: '0'.repeat(32), count: base, files: {} }],
+      tombstones: {},
+    });
+    const seal = await sealSized('words', n);
+    await installSegmentedBase(w.root, 'words', scale, [seal]);
+    const sealBytes = bytesOf(await filesOf(seal.db));
+    let chromaRss = 0;
+    const sampler = setInterval(() => {
+      void (async () => {
+        // The merge's own Chroma server (its directory under the lane's merge scratch), not the test environment's.
+        for (const p of await childPids(process.pid)) {
+          const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '');
+          if (cmd.includes('/merge/')) chromaRss = Math.max(chromaRss, await vmHwmMb(p));
+        }
+      })();
+    }, 200);
+    const t = performance.now();
+    const { compactor, lane } = await openLane(w, 'words'); // init starts the merge the policy asks for
+    await lane.installMergeIfReady(true);
+    const seconds = (performance.now() - t) / 1000;
+    clearInterval(sampler);
+    const built = lane.lastMerge;
+    if (!built) throw new Error('no merge installed');
+    const v = versionDir(w.root, 'words', lane.base!);
+    const m = await readManifest(v);
+    if (m.segments.length !== 1 || m.segments[0]!.count !== base + n)
+      throw new Error(`merge left ${m.segments.length} segments, ${m.segments[0]?.count} vectors`);
+    const written = bytesOf((await filesOf(v)).filter((f) => f.nlink === 1));
+    await lane.close();
+    await compactor.deps.lease.release();
+    console.error(
+      `[bench] ${x} merge: ${n} sealed vectors into ${base}: ${built.seconds.toFixed(1)} s build, ${(written / 1e6).toFixed(0)} MB written`,
+    );
+    return {
+      [`compactor.merge_sealed_vectors_${x}`]: { value: n, unit: 'vectors' },
+      [`compactor.merge_build_s_${x}`]: { value: built.seconds, unit: 's' },
+      [`compactor.merge_open_build_install_s_${x}`]: { value: seconds, unit: 's' },
+      [`compactor.merge_vectors_per_s_${x}`]: { value: built.added / built.seconds, unit: 'vectors/s' },
+      [`compactor.merge_bytes_mb_${x}`]: { value: written / 1e6, unit: 'MB' },
+      [`compactor.merge_write_amplification_${x}`]: {
+        value: (sealBytes + written) / sealBytes,
+        unit: 'ratio',
+      },
+      [`compactor.merge_chroma_rss_mb_${x}`]: { value: chromaRss, unit: 'MB' },
+    };
+  } finally {
+    await rm(w.dir, { recursive: true, force: true });
   }
 }
 
@@ -655,7 +763,7 @@ async function runToCompleted(env: TestEnv, scale: number): Promise<Figures> {
  * (default 1,4) picks the scales.
  */
 export async function benchCompactor(env: TestEnv): Promise<Figures> {
-  const parts = (process.env.BENCH_COMPACTOR_PARTS ?? 'merge,segments,scale').split(',');
+  const parts = (process.env.BENCH_COMPACTOR_PARTS ?? 'merge,segments,scale,mergepolicy').split(',');
   const scales = (process.env.BENCH_COMPACTOR_SCALES ?? '1,4').split(',').map(Number);
   const out: Figures = parts.includes('merge') ? await mergeVsRaw(env) : {};
   const report = (f: Figures) => {
@@ -666,6 +774,7 @@ export async function benchCompactor(env: TestEnv): Promise<Figures> {
   for (const scale of scales) {
     if (parts.includes('segments')) report(await segmentsAt(env, scale));
     if (parts.includes('scale')) report(await runToCompleted(env, scale));
+    if (parts.includes('mergepolicy')) report(await mergeAt(env, scale));
   }
   // The issue's names: the 1× latency, the 4× publish-bytes ratio, the 4× (else 1×) disk, S3 and fan-out ratios.
   const at = (name: string, x: string) => out[`${name}_${x}`];
@@ -680,6 +789,7 @@ export async function benchCompactor(env: TestEnv): Promise<Figures> {
   alias('compactor.versions_disk_ratio', `compactor.versions_disk_ratio_${top}`);
   alias('compactor.s3_bytes_per_snapshot_ratio', `compactor.s3_bytes_per_snapshot_ratio_${top}`);
   alias('compactor.query_fanout_ratio', `compactor.query_fanout_ratio_${top}`);
+  alias('compactor.merge_write_amplification', `compactor.merge_write_amplification_${top}`);
   const r1 = at('compactor.run_to_completed_s', '1x');
   const r4 = at('compactor.run_to_completed_s', '4x');
   if (r1 && r4) out['compactor.run_to_completed_growth_4x'] = { value: r4.value / r1.value, unit: 'ratio' };

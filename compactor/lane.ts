@@ -441,9 +441,11 @@ export class Lane {
     this.merge = undefined;
     const built = job.built;
     if (!built) return;
+    let installed = false;
     try {
       const version = await installMerge(this.publishing, this.base, built);
       if (version) {
+        installed = true;
         this.base = version;
         this.lastMerge = built;
         this.mirror.published(version);
@@ -455,6 +457,7 @@ export class Lane {
     } finally {
       await rm(join(this.deps.workRoot, this.c, 'merge'), { recursive: true, force: true });
     }
+    if (installed) this.startMergeIfDue(); // a seal made while this one was built is merged next
   }
 
   /** Stops a background merge (shutdown): its servers stop, its scratch goes; the next start builds it again. */

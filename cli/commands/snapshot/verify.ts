@@ -96,7 +96,7 @@ async function verify(f: VerifyFlags): Promise<number> {
  * The mirror's archive of `version` exists and matches its recorded sha256 (when one is recorded), and so does the
  * archive of every sealed segment its manifest (stored beside it) lists: uploaded once, shared by every snapshot.
  */
-async function checkArchive(
+export async function checkArchive(
   mirror: { store: ObjectStore; bucket: string },
   c: Collection,
   version: string,

@@ -9,7 +9,8 @@ import '../../harness/env.js';
 import { COLLECTIONS, type Collection } from '../../../core/contracts/ids.js';
 import { SEALED_DIR } from '../../../core/segments/manifest.js';
 import { openSegments } from '../../../core/segments/open.js';
-import { restoreSnapshot } from '../../../core/snapshot/s3-snapshot.js';
+import { restoreSnapshot, segmentKey } from '../../../core/snapshot/s3-snapshot.js';
+import { checkArchive } from '../../../cli/commands/snapshot/verify.js';
 import {
   checkVersion,
   copyVersion,
@@ -138,5 +139,20 @@ describe('immutable segments', () => {
     expect(JSON.parse(await readFile(join(restored, VERSION_INFO), 'utf8')).version).toBe(live);
     const fromS3 = await dumpDir(restored, 'lines');
     expect([...fromS3.keys()].sort()).toEqual([...want('lines').keys()].sort());
+
+    // `embedctl snapshot verify` checks the archive of every sealed segment the mirrored manifest lists.
+    const mirror = { store: w.objects, bucket: w.bucket };
+    expect(await checkArchive(mirror, 'lines', live)).toEqual([]);
+    const segKey = segmentKey('lines', m2.segments[0]!.id);
+    await w.objects.put(w.bucket, segKey, Buffer.from('not the segment'));
+    expect(await checkArchive(mirror, 'lines', live)).toEqual([
+      expect.stringMatching(
+        new RegExp(`^segment ${m2.segments[0]!.id} archive sha256 [0-9a-f]{64} does not match`),
+      ),
+    ]);
+    await w.objects.delete(w.bucket, segKey);
+    expect(await checkArchive(mirror, 'lines', live)).toEqual([
+      `no archive ${segKey} of sealed segment ${m2.segments[0]!.id} in the object store`,
+    ]);
   });
 });

@@ -218,6 +218,13 @@ export function programEnv(cfg: EnvironmentConfig, program: Program): EnvVar[] {
       v(ENV.LEASE_NAME, NAMES.leases.compactor),
       v(ENV.EMBEDDING_DIMENSIONS, String(cfg.embedding.dimensions)),
     );
+    if (st.mode !== 'remote') {
+      const seg = cfg.compactor.segments;
+      out.push(
+        v(ENV.COMPACTOR_SEAL_VECTORS, String(seg.sealVectors)),
+        v(ENV.COMPACTOR_MERGE_RATIO, String(seg.mergeRatio)),
+      );
+    }
   } else {
     if (allowed) out.push(v(ENV.ARTIFACTS_BUCKETS_ALLOWED, allowed));
     out.push(

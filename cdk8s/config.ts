@@ -155,6 +155,17 @@ export const EnvironmentConfig = z.object({
     resources: Resources,
     /** Size of the /tmp emptyDir the compactor builds new versions in before publishing. */
     scratchSize: memQuantity.default('20Gi'),
+    /**
+     * Immutable segments (docs/adr/0012-immutable-segments.md): COMPACTOR_SEAL_VECTORS, the hot segment's least size
+     * at a seal, and COMPACTOR_MERGE_RATIO, the merge policy's fraction of the largest sealed segment (compactor/
+     * merge-policy.ts). Not set for the remote vector store (no versions, no segments).
+     */
+    segments: z
+      .object({
+        sealVectors: z.number().int().positive().default(8000),
+        mergeRatio: z.number().positive().max(1).default(0.05),
+      })
+      .prefault({}),
     keda: z.object({
       pollingInterval: z.number().int().positive().default(30),
       cooldownPeriod: z.number().int().positive().default(300),

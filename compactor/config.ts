@@ -24,6 +24,17 @@ export interface CompactorConfig {
   keepVersions: number;
   graceMs: number;
   /**
+   * After a publish, the hot segment is sealed (folded into a new immutable segment shared by every later version)
+   * once it holds this many vectors (docs/adr/0012-immutable-segments.md).
+   */
+  sealVectors: number;
+  /**
+   * The merge policy (compactor/merge-policy.ts): the hot segment is sealed once it also holds this fraction of the
+   * largest sealed segment's live records, and every seal is merged into the largest segment in the background; a
+   * segment with this fraction tombstoned is rewritten without them. Bytes written per changed vector ≤ 2 + 1/ratio.
+   */
+  mergeRatio: number;
+  /**
    * On a clean shutdown, prune once more with this grace period instead of `graceMs` (unset: no prune at shutdown).
    * Local mode: the versions published in the run's last minute would otherwise stay until the next run.
    */
@@ -76,6 +87,10 @@ export const DEFAULT_CONFIG: CompactorConfig = {
   maxReceives: 20,
   keepVersions: 5,
   graceMs: 10 * 60_000,
+  // Below the 10,000 vectors Chroma preallocates in a new HNSW index (62.8 MB at 1536 dims): the hot segment is
+  // sealed before its index first grows, so every publish copies at most one preallocated index.
+  sealVectors: 8000,
+  mergeRatio: 0.05,
   s3EveryPublishes: 10,
   s3EverySeconds: 300,
   s3Keep: 4,

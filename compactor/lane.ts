@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Semaphore } from 'async-mutex';
@@ -23,10 +24,21 @@ import { Progress } from './progress.js';
 import { countVersions, publishVersion, pruneOld, type PublishContext } from './publish.js';
 import { receiveBatch } from './receive.js';
 import { S3Mirror } from './s3-mirror.js';
+import { sealHot } from './seal.js';
+import { pickMerge, sealThreshold } from './merge-policy.js';
+import { buildMerge, installMerge, type BuiltMerge } from './segment-merge.js';
 import type { ServerRegistry } from './server-registry.js';
 import type { CompactorMetrics } from './metrics.js';
 import type { RemoteCollection, RemoteStore } from './remote.js';
 import { WorkingCopy } from './working-copy.js';
+
+/** A segment merge building in the background. */
+interface MergeJob {
+  promise: Promise<void>;
+  built?: BuiltMerge;
+  settled: boolean;
+  abort: AbortController;
+}
 
 /** What a lane needs from its compactor: the shared deps, config, server registry and the volume fence. */
 export interface LaneOwner {
@@ -65,6 +77,9 @@ export class Lane {
   private readonly publishing: PublishContext;
   private readonly opening: OpenLiveContext;
   private readonly committing: CommitContext;
+  /** The segment merge building in the background (at most one), and the last one installed (the bench reads it). */
+  private merge: MergeJob | undefined;
+  lastMerge: BuiltMerge | undefined;
 
   constructor(
     private readonly owner: LaneOwner,
@@ -90,6 +105,7 @@ export class Lane {
         everyPublishes: this.cfg.s3EveryPublishes,
         everySeconds: this.cfg.s3EverySeconds,
         keep: this.cfg.s3Keep,
+        graceMs: this.cfg.graceMs,
       },
     );
     this.crashes = new CrashRecord(join(collectionDir(root, c), 'inflight.json'), this.log);
@@ -140,6 +156,9 @@ export class Lane {
       publish: (ids) => this.publish(ids), // through the method, which tests and the bench wrap
       release,
       afterPublish: async () => {
+        await this.installMergeIfReady();
+        await this.sealIfDue();
+        this.startMergeIfDue();
         await this.prune();
         await this.mirror.flush(false);
       },
@@ -171,6 +190,8 @@ export class Lane {
     if (removed.length) this.log.warn({ removed }, 'removed directories left by an interrupted publish');
     await this.crashes.open();
     await this.openLive();
+    await this.sealIfDue(); // a seal cut short (a crash before its switch) is done again, not left for the next publish
+    this.startMergeIfDue(); // and a merge cut short is built again
     if (!this.remote) await countVersions(this.owner.metrics, root, this.c);
     this.log.info({ base: this.base, count: await this.target.count() }, 'working copy open');
   }
@@ -181,9 +202,10 @@ export class Lane {
   }
 
   async close(): Promise<void> {
+    await this.dropMerge();
     await this.mirror.settled();
     this.held.stop();
-    await this.target.stop();
+    await this.target.close();
   }
 
   async loop(signal: AbortSignal): Promise<void> {
@@ -200,7 +222,13 @@ export class Lane {
         continue;
       }
       if (msgs.length === 0) {
-        if (this.cfg.exitWhenIdleMs !== undefined && Date.now() - idleSince >= this.cfg.exitWhenIdleMs) break;
+        if (this.cfg.exitWhenIdleMs !== undefined && Date.now() - idleSince >= this.cfg.exitWhenIdleMs) {
+          if (!this.merge) break;
+          // A merge under way is finished and installed before an idle exit (local mode, tests): not thrown away.
+          await this.owner.permits.runExclusive(() => this.installMergeIfReady(true), 1);
+          continue;
+        }
+        if (this.merge?.settled) await this.owner.permits.runExclusive(() => this.installMergeIfReady(), 1);
         await this.mirror.flush(false);
         continue;
       }
@@ -344,6 +372,102 @@ export class Lane {
     this.base = version;
     this.mirror.published(version);
     return version;
+  }
+
+  /**
+   * Seals the hot segment once it holds `sealVectors` (compactor/seal.ts), after the runs of the batch are decided:
+   * off their path to COMPLETED. A failed seal changes nothing live: it is logged and the working copy reset to
+   * CURRENT (a lost lease still stops the lane).
+   */
+  async sealIfDue(): Promise<void> {
+    if (this.remote) return; // remote mode: the server's collection, no versions and no segments
+    if ((await this.wc.hotCount()) < sealThreshold(this.cfg, this.wc.manifest())) return;
+    try {
+      const { version } = await sealHot(this.publishing, this.base);
+      this.base = version;
+      this.mirror.published(version);
+    } catch (err) {
+      if (err instanceof LeaseLostError && !(err instanceof CurrentMovedError)) throw err;
+      this.log.error({ err }, 'seal failed; working copy reset to the live version');
+      await this.openLive();
+    }
+  }
+
+  /**
+   * Starts the merge the policy asks for (compactor/merge-policy.ts) in the background, at most one at a time: it is
+   * built on scratch from version `base` (compactor/segment-merge.ts) while the lane goes on merging runs, and
+   * installed by installMergeIfReady between batches. A failed build is logged and tried again after the next publish.
+   */
+  startMergeIfDue(): void {
+    if (this.remote || this.merge || !this.base) return;
+    const manifest = this.wc.manifest();
+    const plan = pickMerge(this.cfg, manifest);
+    if (!plan) return;
+    const abort = new AbortController();
+    const ctx = {
+      c: this.c,
+      root: this.deps.root,
+      workDir: join(this.deps.workRoot, this.c, 'merge'),
+      registry: this.owner.servers,
+      timeoutMs: this.cfg.chromaTimeoutMs,
+      log: this.log,
+    };
+    const job: MergeJob = { promise: Promise.resolve(), settled: false, abort };
+    job.promise = buildMerge(ctx, this.base, manifest, plan, abort.signal)
+      .then(
+        (built) => {
+          job.built = built;
+        },
+        (err: unknown) => {
+          if (!abort.signal.aborted) this.log.error({ err }, 'segment merge failed; tried again later');
+        },
+      )
+      .finally(() => {
+        job.settled = true;
+      });
+    this.merge = job;
+  }
+
+  /**
+   * Installs the background merge once built (compactor/segment-merge.ts installMerge), or with `wait` once it is:
+   * between batches, when the working copy is exactly `base`. A failed install changes nothing live: it is logged and
+   * the working copy reset to CURRENT (a lost lease still stops the lane).
+   */
+  async installMergeIfReady(wait = false): Promise<void> {
+    const job = this.merge;
+    if (!job || this.remote) return;
+    if (wait) await job.promise;
+    if (!job.settled) return;
+    this.merge = undefined;
+    const built = job.built;
+    if (!built) return;
+    let installed = false;
+    try {
+      const version = await installMerge(this.publishing, this.base, built);
+      if (version) {
+        installed = true;
+        this.base = version;
+        this.lastMerge = built;
+        this.mirror.published(version);
+      } else this.log.info({ inputs: built.plan.inputs }, 'merged segment dropped: an input is gone');
+    } catch (err) {
+      if (err instanceof LeaseLostError && !(err instanceof CurrentMovedError)) throw err;
+      this.log.error({ err }, 'merge install failed; working copy reset to the live version');
+      await this.openLive();
+    } finally {
+      await rm(join(this.deps.workRoot, this.c, 'merge'), { recursive: true, force: true });
+    }
+    if (installed) this.startMergeIfDue(); // a seal made while this one was built is merged next
+  }
+
+  /** Stops a background merge (shutdown): its servers stop, its scratch goes; the next start builds it again. */
+  private async dropMerge(): Promise<void> {
+    const job = this.merge;
+    if (!job) return;
+    this.merge = undefined;
+    job.abort.abort();
+    await job.promise;
+    await rm(join(this.deps.workRoot, this.c, 'merge'), { recursive: true, force: true });
   }
 
   /** Old versions go after the grace period (`graceMs`, unless given); CURRENT and the newest K stay. */

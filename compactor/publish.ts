@@ -15,6 +15,8 @@ import {
   versionDir,
   versionsDir,
 } from '../core/snapshot/volume.js';
+import { linkSealed } from '../core/segments/link.js';
+import { manifestJson, type Manifest } from '../core/segments/manifest.js';
 import type { CrashHooks } from '../core/testing/crash-points.js';
 import type { CompactorMetrics } from './metrics.js';
 import type { Progress } from './progress.js';
@@ -70,31 +72,12 @@ export async function publishVersion(
     [VERSION_INFO], // the working copy holds its base's provenance file; the new one is written below
   );
   ctx.progress.tick();
-  // Provenance next to Chroma's files (Chroma ignores it): who published what, from which base, with which token,
-  // and the SHA-256 of every file, checked by every reader's copy (copyVersion).
-  await writeDurably(
-    join(staging, VERSION_INFO),
-    JSON.stringify({
-      version,
-      collection: c,
-      base: base ?? null,
-      count,
-      holder: lease.identity,
-      token: lease.token,
-      createdAt: new Date().toISOString(),
-      files: Object.fromEntries(files),
-    }),
-  );
-  ctx.hooks?.step?.('after-copy');
+  // The sealed segments are shared with the base version: hard links, no bytes copied, digests carried over.
+  const manifest = wc.manifest();
+  if (manifest.segments.length)
+    await linkSealed(versionDir(root, c, requireBase(c, base)), staging, manifest.segments);
   const copyMs = performance.now() - t0 - stopMs;
-  await rename(staging, versionDir(root, c, version));
-  await fsyncDir(versionsDir(root, c));
-  ctx.hooks?.step?.('before-switch');
-  await ctx.fence(c);
-  // Compare-and-swap from the version this working copy came from: a CURRENT moved by anyone else (a restore
-  // without the lease, a stale NFS read at start) refuses the publish; the batch reloads CURRENT and is retried.
-  await switchCurrent(root, c, version, { expected: base });
-  ctx.hooks?.step?.('after-switch');
+  await commitVersion(ctx, { staging, version, base, count, files, manifest }, '');
   const seconds = (performance.now() - t0) / 1000;
   ctx.metrics.publishSeconds.observe({ collection: c }, seconds);
   ctx.metrics.publishes.inc({ collection: c });
@@ -104,6 +87,62 @@ export async function publishVersion(
     'published',
   );
   return version;
+}
+
+/** What a staged version records and where it is. */
+export interface StagedVersion {
+  staging: string;
+  version: string;
+  base: string | undefined;
+  count: number;
+  /** The hot segment's files and their SHA-256. */
+  files: Map<string, string>;
+  manifest: Manifest;
+}
+
+/**
+ * Writes the provenance file into the staged version (who published what, from which base, with which token, the
+ * SHA-256 of every hot file and the segment manifest with the sealed files' digests: every reader's copy is checked
+ * against them, copyVersion), renames it into `versions/`, fences, and switches CURRENT by compare-and-swap from
+ * `base`: a CURRENT moved by anyone else (a restore without the lease, a stale NFS read at start) refuses it, and the
+ * caller reloads CURRENT. Crash points `{step}after-copy`, `{step}before-switch`, `{step}after-switch`.
+ */
+export async function commitVersion(
+  ctx: PublishContext,
+  v: StagedVersion,
+  step: '' | 'seal-' | 'merge-',
+): Promise<void> {
+  const { root, c, lease } = ctx;
+  await writeDurably(
+    join(v.staging, VERSION_INFO),
+    JSON.stringify({
+      version: v.version,
+      collection: c,
+      base: v.base ?? null,
+      count: v.count,
+      holder: lease.identity,
+      token: lease.token,
+      createdAt: new Date().toISOString(),
+      files: Object.fromEntries(v.files),
+      ...manifestJson(v.manifest),
+    }),
+  );
+  ctx.hooks?.step?.(`${step}after-copy`);
+  await rename(v.staging, versionDir(root, c, v.version));
+  await fsyncDir(versionsDir(root, c));
+  ctx.hooks?.step?.(`${step}before-switch`);
+  await ctx.fence(c);
+  await switchCurrent(root, c, v.version, { expected: v.base });
+  ctx.hooks?.step?.(`${step}after-switch`);
+}
+
+/** The version sealed segments are linked from; a working copy with sealed segments always came from one. */
+export function requireBase(c: Collection, base: string | undefined): string {
+  if (!base)
+    throw new TransientError(
+      `${c}: the working copy has sealed segments but no base version to link them from`,
+    );
+  return base;
 }
 
 /** Real Chroma reads on the restarted working copy: the flushed bytes hold everything (count, a query, every id). */

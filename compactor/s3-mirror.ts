@@ -1,13 +1,22 @@
 import type { Collection } from '../core/contracts/ids.js';
 import type { Logger } from '../core/log.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
-import { archiveKey, pointerKey, uploadSnapshot } from '../core/snapshot/s3-snapshot.js';
+import { parseManifest } from '../core/segments/manifest.js';
+import {
+  archiveKey,
+  manifestKey,
+  pointerKey,
+  segmentsPrefix,
+  uploadSnapshot,
+} from '../core/snapshot/s3-snapshot.js';
 import { versionDir } from '../core/snapshot/volume.js';
 import type { CompactorMetrics } from './metrics.js';
 
 /**
  * The S3 mirror of one collection's live version: uploaded after `everyPublishes` publishes or `everySeconds` (and
- * on shutdown), newest `keep` kept. Uploads are serialized; a failed one is retried with the next flush.
+ * on shutdown), newest `keep` kept. Uploads are serialized; a failed one is retried with the next flush. A sealed
+ * segment's archive (uploaded once, shared by every snapshot listing it) is deleted once no kept snapshot's manifest
+ * lists it for `graceMs` (counted from when this process first saw it unlisted: a restart only delays it).
  */
 export class S3Mirror {
   private publishes = 0;
@@ -16,6 +25,8 @@ export class S3Mirror {
   /** When the oldest publish not yet in S3 happened (exported as the unmirrored-since gauge). */
   private unmirroredSince: number | undefined;
   private upload: Promise<void> = Promise.resolve();
+  /** Segment archives no kept snapshot lists, and since when (ms). */
+  private readonly unlisted = new Map<string, number>();
 
   constructor(
     private readonly c: Collection,
@@ -28,7 +39,7 @@ export class S3Mirror {
       /** Run right before the pointer moves: a deposed holder's upload never moves it. */
       assertHeld: () => Promise<unknown>;
     },
-    private readonly cfg: { everyPublishes: number; everySeconds: number; keep: number },
+    private readonly cfg: { everyPublishes: number; everySeconds: number; keep: number; graceMs?: number },
   ) {}
 
   published(version: string): void {
@@ -99,5 +110,43 @@ export class S3Mirror {
       if (!keep.has(v) && o.key !== pointerKey(this.c) && o.key !== archiveKey(this.c, pointed))
         await objects.delete(bucket, o.key);
     }
+    await this.collectSegments([...keep].filter((v) => versions.includes(v) || v === pointed));
+  }
+
+  /**
+   * Deletes the segment archives that no kept snapshot's manifest lists, once unlisted for `graceMs`. A kept
+   * snapshot whose manifest cannot be read (other than absent: a snapshot older than segments lists none) stops the
+   * collection for this round: nothing is deleted on a partial view.
+   */
+  private async collectSegments(kept: string[]): Promise<void> {
+    const { objects, bucket, log } = this.deps;
+    const listed = new Set<string>();
+    for (const v of kept) {
+      if (!(await objects.head(bucket, manifestKey(this.c, v)))) continue;
+      try {
+        const info: unknown = JSON.parse(
+          (await objects.getBuffer(bucket, manifestKey(this.c, v))).toString('utf8'),
+        );
+        for (const s of parseManifest(info, manifestKey(this.c, v)).segments) listed.add(s.id);
+      } catch (err) {
+        log.warn({ err, version: v }, 'S3 segment collection skipped: a kept manifest is unreadable');
+        return;
+      }
+    }
+    const prefix = segmentsPrefix(this.c);
+    const now = Date.now();
+    const seen = new Set<string>();
+    for (const o of await objects.list(bucket, prefix)) {
+      const id = o.key.slice(prefix.length).split('.')[0]!;
+      if (listed.has(id)) continue;
+      seen.add(id);
+      const since = this.unlisted.get(id) ?? now;
+      this.unlisted.set(id, since);
+      if (now - since >= (this.cfg.graceMs ?? 0)) {
+        await objects.delete(bucket, o.key);
+        log.info({ key: o.key }, 'S3 segment archive no kept snapshot lists: deleted');
+      }
+    }
+    for (const id of this.unlisted.keys()) if (!seen.has(id)) this.unlisted.delete(id);
   }
 }

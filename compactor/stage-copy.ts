@@ -4,7 +4,8 @@ import { TransientError } from '../core/errors.js';
 import { copyFilesHashing, listFiles, type Digests } from '../core/snapshot/file-digests.js';
 
 /**
- * Copies a stopped Chroma directory into `dest`, hashing every file (SHA-256) in the same pass, and runs `restart`
+ * Copies a stopped Chroma directory into `dest` (sparse: its preallocated zeros are not written), hashing every file
+ * (SHA-256) in the same pass, and runs `restart`
  * (the working server on the source) during the copy instead of after it. The digests go into the version's
  * provenance file; readers check their copies against them (`copyVersion`), end to end.
  *
@@ -25,12 +26,12 @@ export async function copyWhileRestarting(
   const segments = files.filter((f) => f.includes('/'));
   const digests: Digests = new Map();
 
-  await copyFilesHashing(source, dest, topLevel, digests);
+  await copyFilesHashing(source, dest, topLevel, digests, { sparse: true });
   const before = await identities(source, segments);
   const restarted = restart();
   restarted.catch(() => undefined); // awaited below; do not let an early rejection go unhandled meanwhile
   try {
-    await copyFilesHashing(source, dest, segments, digests);
+    await copyFilesHashing(source, dest, segments, digests, { sparse: true });
     const after = await identities(source, segments);
     const nowListed = (await listFiles(source, skip)).filter((f) => f.includes('/'));
     for (const f of new Set([...segments, ...nowListed])) {

@@ -1,5 +1,5 @@
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { startChromaServer, type ChromaServer } from '../core/chroma/server.js';
 import type { ServerRegistry } from './server-registry.js';
 import {
@@ -11,16 +11,25 @@ import {
 } from '../core/chroma/store.js';
 import { receiptPrefix, type Collection } from '../core/contracts/ids.js';
 import { TransientError } from '../core/errors.js';
-import { copyVersion } from '../core/snapshot/volume.js';
+import { emptyManifest, SEALED_DIR, type Manifest } from '../core/segments/manifest.js';
+import { copyVersion, readManifest } from '../core/snapshot/volume.js';
 import type { Metadata, VectorRecord } from '../core/ports/vector-store.js';
+import { SealedSegments } from './sealed-segments.js';
+import type { StoredRecord } from './upsert-plan.js';
 
 /**
- * The compactor's private working copy of one collection: a local directory (never the shared volume) and the one
- * Chroma server on it. Only this process opens it, so no second server can ever share the directory.
+ * The compactor's private working copy of one collection, on local scratch (never the shared volume): the hot segment
+ * (`dir`, the one Chroma server that takes writes) and the version's sealed segments (`sealed`, read-only servers on
+ * scratch copies). Only this process opens them, so no second server can ever share a directory.
+ *
+ * Reads cover every segment; writes go to the hot segment only (docs/adr/0012-immutable-segments.md): a record live
+ * in a sealed segment is deleted by a tombstone, replaced by a tombstone plus an add to hot, and its metadata updated
+ * by moving it (vector, document, merged metadata) into hot under a tombstone. So every id is live in one segment.
  */
 export class WorkingCopy {
   /** The server this copy writes to: its own child server, or (compactor/remote.ts) a remote one it never stops. */
   server: Pick<ChromaServer, 'url' | 'stop'> | undefined;
+  readonly sealed: SealedSegments;
   store: ChromaVectorStore | undefined;
   private collectionId: string | undefined;
   private tenantDb: { tenant: string; database: string } | undefined;
@@ -37,15 +46,38 @@ export class WorkingCopy {
     private readonly registry?: ServerRegistry,
     /** Bound on each request to the server: a hung server fails the batch instead of holding it forever. */
     private readonly timeoutMs = DEFAULT_CHROMA_TIMEOUT_MS,
-  ) {}
+  ) {
+    const start = (path: string) => (registry ? registry.start(path) : startChromaServer({ path }));
+    this.sealed = new SealedSegments(collection, join(dirname(dir), SEALED_DIR), start, timeoutMs);
+  }
 
-  /** Replaces the directory with a copy of `source` (or an empty one) and starts a server on it. */
+  /**
+   * Replaces the working copy with a copy of version `source` (or an empty collection), every file checked against
+   * the version's digests, and starts its servers: the hot segment's, and one per sealed segment (copied beside it).
+   */
   async reset(source: string | undefined): Promise<void> {
-    await this.stop();
+    await this.close();
+    await this.sealed.clear();
     await rm(this.dir, { recursive: true, force: true });
-    if (source) await copyVersion(source, this.dir);
-    else await mkdir(this.dir, { recursive: true });
+    let manifest: Manifest = emptyManifest();
+    if (source) {
+      await copyVersion(source, this.dir);
+      manifest = await readManifest(this.dir);
+      if (manifest.segments.length) await rename(join(this.dir, SEALED_DIR), this.sealed.dir);
+    } else await mkdir(this.dir, { recursive: true });
     await this.start();
+    await this.sealed.openAll(manifest);
+  }
+
+  /** Stops every server (hot and sealed). */
+  async close(): Promise<void> {
+    await this.stop();
+    await this.sealed.stop();
+  }
+
+  /** The manifest of what the working copy holds now (sealed segments and tombstones). */
+  manifest(): Manifest {
+    return this.sealed.manifest();
   }
 
   async start(): Promise<void> {
@@ -82,7 +114,10 @@ export class WorkingCopy {
     return { server, store: new ChromaVectorStore(server.url, { timeoutMs: this.timeoutMs }) };
   }
 
-  /** SIGTERM and wait: Chroma flushes on a clean stop, so the directory is a complete portable snapshot. */
+  /**
+   * SIGTERM the hot segment's server and wait: Chroma flushes on a clean stop, so the directory is a complete portable
+   * snapshot. The sealed segments' servers keep running (close() stops them too).
+   */
   async stop(): Promise<void> {
     this.byReceipt = undefined;
     const s = this.server;
@@ -134,26 +169,58 @@ export class WorkingCopy {
     }
   }
 
+  /** Deletes from the hot segment, and tombstones the ids live in a sealed one. */
   async delete(ids: string[]): Promise<void> {
     if (!ids.length) return;
-    await this.vs.delete(this.collection, ids);
+    const inHot = await this.hotIds(ids);
+    if (inHot.size) await this.vs.delete(this.collection, [...inHot]);
+    await this.sealed.tombstone(ids.filter((id) => !inHot.has(id)));
     if (this.byReceipt) for (const id of ids) this.byReceipt.get(receiptOf(id) ?? '')?.delete(id);
   }
 
+  /**
+   * Merges metadata (Chroma's update). A record live in a sealed segment is moved into hot with the merged metadata
+   * under a tombstone: the sealed segment never changes, and where-filters of readers see the new metadata.
+   */
   async updateMetadata(updates: { id: string; metadata: Metadata }[]): Promise<void> {
-    if (updates.length) {
+    if (!updates.length) return;
+    const inHot = await this.hotIds(updates.map((u) => u.id));
+    const hot = updates.filter((u) => inHot.has(u.id));
+    if (hot.length) {
       await this.vs.updateMetadata(
         this.collection,
-        updates.map((u) => ({ id: u.id, metadata: withoutNulls(u.metadata) })),
+        hot.map((u) => ({ id: u.id, metadata: withoutNulls(u.metadata) })),
       );
     }
+    const rest = updates.filter((u) => !inHot.has(u.id));
+    const sealed = await this.sealed.getByIds(rest.map((u) => u.id));
+    const moved = rest.flatMap((u) => {
+      const ex = sealed.get(u.id);
+      if (!ex?.embedding) return [];
+      const metadata = withoutNulls({ ...ex.metadata, ...withoutNulls(u.metadata) });
+      return [{ id: u.id, document: ex.document, metadata, embedding: ex.embedding }];
+    });
+    await this.sealed.tombstone(moved.map((r) => r.id));
+    await this.add(moved);
   }
 
-  /** Records by id (in chunks), with their embeddings. Missing ids are simply absent. */
-  async getByIds(
-    ids: string[],
-  ): Promise<Map<string, Omit<VectorRecord, 'embedding'> & { embedding?: Float32Array }>> {
-    const out = new Map<string, Omit<VectorRecord, 'embedding'> & { embedding?: Float32Array }>();
+  /** Records by id, live in any segment, with their embeddings. Missing ids are simply absent. */
+  async getByIds(ids: string[]): Promise<Map<string, StoredRecord>> {
+    const out = await this.hotGetByIds(ids);
+    const rest = ids.filter((id) => !out.has(id));
+    for (const [id, r] of await this.sealed.getByIds(rest)) {
+      out.set(id, {
+        id,
+        document: r.document,
+        metadata: r.metadata,
+        ...(r.embedding ? { embedding: r.embedding } : {}),
+      });
+    }
+    return out;
+  }
+
+  private async hotGetByIds(ids: string[]): Promise<Map<string, StoredRecord>> {
+    const out = new Map<string, StoredRecord>();
     for (let i = 0; i < ids.length; i += CHROMA_CHUNK) {
       const res = await this.vs.get(this.collection, {
         ids: ids.slice(i, i + CHROMA_CHUNK),
@@ -173,6 +240,12 @@ export class WorkingCopy {
 
   /** Which of `ids` the collection holds: ids only, no documents or metadata read (a tenth of getByIds' time). */
   async presentIds(ids: string[]): Promise<Set<string>> {
+    const out = await this.hotIds(ids);
+    for (const id of (await this.sealed.whereLive(ids.filter((i) => !out.has(i)))).keys()) out.add(id);
+    return out;
+  }
+
+  private async hotIds(ids: string[]): Promise<Set<string>> {
     const out = new Set<string>();
     for (let i = 0; i < ids.length; i += CHROMA_CHUNK) {
       const res = await this.vs.get(this.collection, { ids: ids.slice(i, i + CHROMA_CHUNK), include: [] });
@@ -190,20 +263,30 @@ export class WorkingCopy {
         for (const id of res.ids) indexId(index, id);
         if (res.ids.length < ID_PAGE) break;
       }
+      for await (const ids of this.sealed.liveIds(ID_PAGE)) for (const id of ids) indexId(index, id);
       this.byReceipt = index;
     }
     return [...(this.byReceipt.get(receiptPrefix(imageId, receiptId)) ?? [])];
   }
 
+  /** Live records in all segments. */
   async count(): Promise<number> {
+    return (await this.hotCount()) + this.sealed.count();
+  }
+
+  /** Records in the hot segment (what the next seal folds into a sealed one). */
+  async hotCount(): Promise<number> {
     return this.vs.count(this.collection);
   }
 
-  /** One real nearest-neighbour query (loads the index: later batches do not pay for it). */
+  /**
+   * One real nearest-neighbour query on the hot segment (loads its index: later batches do not pay for it); nothing
+   * to do when it is empty (the sealed segments were queried when they were sealed).
+   */
   async probeQuery(): Promise<void> {
     const one = await this.vs.get(this.collection, { limit: 1, include: ['embeddings'] });
     const e = one.embeddings?.[0];
-    if (!e) throw new TransientError(`working copy ${this.collection}: no vector to query with`);
+    if (!e) return;
     const hits = await this.vs.query(this.collection, e, 1);
     if (hits.length !== 1)
       throw new TransientError(`working copy ${this.collection}: query returned nothing`);
@@ -212,7 +295,7 @@ export class WorkingCopy {
   /** Dimension of the stored vectors, or undefined when the collection is empty. */
   async dimension(): Promise<number | undefined> {
     const res = await this.vs.get(this.collection, { limit: 1, include: ['embeddings'] });
-    return res.embeddings?.[0]?.length;
+    return res.embeddings?.[0]?.length ?? (await this.sealed.dimension());
   }
 }
 

@@ -1,20 +1,23 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startChromaServer, type ChromaServer } from '../core/chroma/server.js';
-import { ChromaVectorStore } from '../core/chroma/store.js';
 import { COLLECTIONS, type Collection } from '../core/contracts/ids.js';
 import { errorMessage, PipelineError } from '../core/errors.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import { restoreSnapshot } from '../core/snapshot/s3-snapshot.js';
+import { openSegments, type OpenSegments } from '../core/segments/open.js';
+import type { SegmentedStore } from '../core/segments/segmented-store.js';
 import { copyCurrentTo, readCurrent, VersionDamagedError } from '../core/snapshot/volume.js';
 
-/** The live versions of the collections asked for, copied to scratch and served read-only by one Chroma server each. */
+/**
+ * The live versions of the collections asked for, copied to scratch and served read-only: one Chroma server per
+ * segment, read through one SegmentedStore per collection (core/segments/).
+ */
 export interface SnapshotView {
   versions: Partial<Record<Collection, string>>;
   origins: Partial<Record<Collection, 'volume' | 'object-store'>>;
   /** Collections that could not be opened (with `partial`), and why: a damaged live version, Chroma not starting… */
   failures: Partial<Record<Collection, SnapshotOpenError>>;
-  store(c: Collection): ChromaVectorStore | undefined;
+  store(c: Collection): SegmentedStore | undefined;
   close(): Promise<void>;
 }
 
@@ -60,13 +63,13 @@ export async function openSnapshotView(
 ): Promise<SnapshotView> {
   const dir = join(scratch, `view-${process.pid}-${Date.now()}`);
   await mkdir(dir, { recursive: true });
-  const servers: ChromaServer[] = [];
-  const stores: Partial<Record<Collection, ChromaVectorStore>> = {};
+  const opened: OpenSegments[] = [];
+  const stores: Partial<Record<Collection, SegmentedStore>> = {};
   const versions: Partial<Record<Collection, string>> = {};
   const origins: SnapshotView['origins'] = {};
   const failures: SnapshotView['failures'] = {};
   const close = async () => {
-    await Promise.all(servers.splice(0).map((s) => s.stop()));
+    await Promise.all(opened.splice(0).map((o) => o.close()));
     await rm(dir, { recursive: true, force: true });
   };
   const open = async (c: Collection) => {
@@ -83,9 +86,9 @@ export async function openSnapshotView(
       }
     }
     if (!found) return;
-    const server = await startChromaServer({ path: found.dir });
-    servers.push(server);
-    stores[c] = new ChromaVectorStore(server.url);
+    const segments = await openSegments(found.dir);
+    opened.push(segments);
+    stores[c] = segments.store;
     versions[c] = found.version;
   };
   const wanted = opts.collections ?? COLLECTIONS;

@@ -5,8 +5,7 @@ import type { LinesIndex, LinesIndexSource } from '../ports/lines-index.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { restoreSnapshot } from '../snapshot/s3-snapshot.js';
 import { copyCurrentTo } from '../snapshot/volume.js';
-import { startChromaServer, type ChromaServer } from './server.js';
-import { ChromaVectorStore } from './store.js';
+import { openSegments, type OpenSegments } from '../segments/open.js';
 
 export interface SnapshotSourceOptions {
   /** Root of the shared volume (read only; never opened by Chroma). Undefined: skip the volume. */
@@ -21,7 +20,7 @@ export interface SnapshotSourceOptions {
 
 /**
  * Copies CURRENT of the volume's `lines` collection to local scratch (or restores the S3 snapshot when the volume is
- * empty) and starts a Chroma server on the copy — never on the volume directory itself: Chroma is unsafe on NFS and
+ * empty) and serves the copy (a Chroma server per segment) — never on the volume directory itself: Chroma is unsafe on NFS and
  * two servers on one directory corrupt it silently.
  */
 export class SnapshotLinesIndexSource implements LinesIndexSource {
@@ -42,27 +41,28 @@ export class SnapshotLinesIndexSource implements LinesIndexSource {
       if (restored) found = { version: restored.version, dir, origin: 's3' };
     }
     if (!found) return undefined;
-    let server: ChromaServer | undefined;
+    let segments: OpenSegments | undefined;
     try {
-      server = await startChromaServer({ path: found.dir });
-      const store = new ChromaVectorStore(server.url);
+      // One server per segment of the version, read as one store (core/segments/segmented-store.ts).
+      segments = await openSegments(found.dir);
+      const { store } = segments;
       this.o.log?.info(
         { version: found.version, origin: found.origin, ms: Math.round(performance.now() - t0) },
         'lines snapshot opened',
       );
       const dir = found.dir;
-      const srv = server;
+      const open = segments;
       return {
         version: found.version,
         origin: found.origin,
         store,
         close: async () => {
-          await srv.stop();
+          await open.close();
           await rm(dir, { recursive: true, force: true });
         },
       };
     } catch (err) {
-      await server?.stop();
+      await segments?.close();
       await rm(found.dir, { recursive: true, force: true });
       throw err;
     }

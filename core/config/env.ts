@@ -124,6 +124,8 @@ export const ENV = {
   COMPACTOR_MAX_RECEIVES: 'COMPACTOR_MAX_RECEIVES',
   COMPACTOR_KEEP_VERSIONS: 'COMPACTOR_KEEP_VERSIONS',
   COMPACTOR_GRACE_SECONDS: 'COMPACTOR_GRACE_SECONDS',
+  COMPACTOR_SEAL_VECTORS: 'COMPACTOR_SEAL_VECTORS',
+  COMPACTOR_MERGE_RATIO: 'COMPACTOR_MERGE_RATIO',
   COMPACTOR_S3_EVERY_PUBLISHES: 'COMPACTOR_S3_EVERY_PUBLISHES',
   COMPACTOR_S3_EVERY_SECONDS: 'COMPACTOR_S3_EVERY_SECONDS',
   COMPACTOR_S3_KEEP: 'COMPACTOR_S3_KEEP',
@@ -381,6 +383,21 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
     usedBy: ['worker', 'compactor'],
     required: true,
     default: '1536',
+  },
+  {
+    name: ENV.COMPACTOR_SEAL_VECTORS,
+    description: 'least vectors in the hot segment before it is sealed (docs/adr/0012-immutable-segments.md)',
+    usedBy: ['compactor'],
+    required: false,
+    default: '8000',
+  },
+  {
+    name: ENV.COMPACTOR_MERGE_RATIO,
+    description:
+      'merge policy: seal at this fraction of the largest sealed segment, then merge into it (compactor/merge-policy.ts)',
+    usedBy: ['compactor'],
+    required: false,
+    default: '0.05',
   },
   {
     name: ENV.LEASE_NAME,

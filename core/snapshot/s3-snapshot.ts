@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +13,8 @@ import type { ObjectStore } from '../ports/object-store.js';
 import { fileSha256 } from './file-digests.js';
 import { DEFAULT_EXTRACT_LIMITS, extractArchive, type ExtractLimits } from './safe-extract.js';
 import { checkVersionId, isVersionId } from './version-id.js';
+import { readManifest, VERSION_INFO } from './volume.js';
+import { SEALED_DIR } from '../segments/manifest.js';
 
 /**
  * S3 mirror of published versions (docs/adr/0009-wire-contracts.md), in the original system's layout so its snapshots
@@ -23,6 +25,14 @@ import { checkVersionId, isVersionId } from './version-id.js';
 export const pointerKey = (c: Collection) => `${c}/snapshot/latest-pointer.txt`;
 export const snapshotPrefix = (c: Collection, version: string) => `${c}/snapshot/timestamped/${version}/`;
 export const archiveKey = (c: Collection, version: string) => `${snapshotPrefix(c, version)}snapshot.tar.gz`;
+/**
+ * A sealed segment's archive (docs/adr/0012-immutable-segments.md): content-addressed, uploaded once and shared by
+ * every snapshot whose manifest lists it; a version's own archive holds its hot segment and manifest only.
+ */
+export const segmentsPrefix = (c: Collection) => `${c}/snapshot/segments/`;
+export const segmentKey = (c: Collection, id: string) => `${segmentsPrefix(c)}${id}.tar.gz`;
+/** The version's manifest beside its archive: which segments a kept snapshot needs (the mirror's trim reads it). */
+export const manifestKey = (c: Collection, version: string) => `${snapshotPrefix(c, version)}${VERSION_INFO}`;
 
 /** A pointer holds one version id (≤ 128 bytes); anything much larger is not read. */
 const POINTER_MAX_BYTES = 1024;
@@ -54,7 +64,10 @@ export interface UploadOptions {
 
 export interface UploadResult {
   sha256: string;
+  /** Bytes uploaded: the version's archive and the sealed segments not in the mirror yet. */
   bytes: number;
+  /** Sealed segments uploaded by this snapshot (the others were there already). */
+  segmentsUploaded: number;
   /** The version the pointer names afterwards: `version`, or a newer one that was there already. */
   pointer: string;
   /** The pointer was written by this upload (false: it named `version` or a newer version already). */
@@ -77,20 +90,71 @@ export async function uploadSnapshot(
   checkVersionId(version, `version to upload to s3://${bucket}/${c}`);
   const work = await mkdtemp(join(tmpdir(), 'snapshot-up-'));
   try {
-    const archive = join(work, 'snapshot.tar.gz');
-    await tarCreate({ gzip: { level: 1 }, file: archive, cwd: dir, portable: true }, ['.']);
-    const sha256 = await fileSha256(archive);
-    const { size } = await stat(archive);
-    await store.put(bucket, archiveKey(c, version), createReadStream(archive), {
-      contentType: 'application/gzip',
-      metadata: { version, collection: c, sha256 },
+    const manifest = await readManifest(dir);
+    let bytes = 0;
+    let segmentsUploaded = 0;
+    for (const seg of manifest.segments) {
+      if (await store.head(bucket, segmentKey(c, seg.id))) continue; // content-addressed: already there
+      const put = await putArchive(
+        store,
+        bucket,
+        segmentKey(c, seg.id),
+        join(dir, SEALED_DIR, seg.id),
+        work,
+        {
+          segment: seg.id,
+          collection: c,
+        },
+      );
+      bytes += put.size;
+      segmentsUploaded++;
+    }
+    // The version's own archive: the hot segment and the manifest, without the sealed segments.
+    const { size, sha256 } = await putArchive(store, bucket, archiveKey(c, version), dir, work, {
+      version,
+      collection: c,
     });
-    await store.put(bucket, `${snapshotPrefix(c, version)}snapshot.tar.gz.sha256`, `${sha256}\n`);
+    if (manifest.segments.length)
+      await store.put(bucket, manifestKey(c, version), await readFile(join(dir, VERSION_INFO)));
     const pointer = await movePointer(store, bucket, c, version, opts);
-    return { sha256, bytes: size, ...pointer };
+    return { sha256, bytes: bytes + size, segmentsUploaded, ...pointer };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Tars `dir` (leaving out its `sealed/` directory), uploads it to `key` with its SHA-256 (in the metadata and in
+ * `{key}.sha256`, which restores require). Returns the archive's size and SHA-256.
+ */
+async function putArchive(
+  store: ObjectStore,
+  bucket: string,
+  key: string,
+  dir: string,
+  work: string,
+  metadata: Record<string, string>,
+): Promise<{ size: number; sha256: string }> {
+  const archive = join(work, 'upload.tar.gz');
+  await tarCreate(
+    {
+      gzip: { level: 1 },
+      file: archive,
+      cwd: dir,
+      portable: true,
+      filter: (path) => !/^(\.\/)?sealed(\/|$)/.test(path),
+    },
+    ['.'],
+  );
+  const sha256 = await fileSha256(archive);
+  const { size } = await stat(archive);
+  await store.put(bucket, key, createReadStream(archive), {
+    contentType: 'application/gzip',
+    metadata: { ...metadata, sha256 },
+  });
+  await store.put(bucket, `${key}.sha256`, `${sha256}\n`);
+  await rm(archive, { force: true });
+  return { size, sha256 };
 }
 
 /** Attempts at a conditional pointer write that lost a race before giving up (TransientError). */
@@ -172,13 +236,39 @@ export async function restoreSnapshot(
       ? await readPointer(store, bucket, c)
       : checkVersionId(version, `requested version of ${c}`);
   if (!v) return undefined;
-  const key = archiveKey(c, v);
+  await fetchArchive(store, bucket, archiveKey(c, v), dest, limits, `snapshot ${c}/${v}`);
+  // The version's manifest names its sealed segments: each is fetched from its shared, content-addressed archive.
+  // Their files are checked against the manifest's digests by whoever installs or copies the version.
+  for (const seg of (await readManifest(dest)).segments)
+    await fetchArchive(
+      store,
+      bucket,
+      segmentKey(c, seg.id),
+      join(dest, SEALED_DIR, seg.id),
+      limits,
+      `segment ${c}/${seg.id}`,
+    );
+  return { version: v };
+}
+
+/**
+ * Downloads `key`, checks it against the `{key}.sha256` beside it (required) and the size limits, and extracts it
+ * into `dest` (files and directories only, safe-extract.ts).
+ */
+async function fetchArchive(
+  store: ObjectStore,
+  bucket: string,
+  key: string,
+  dest: string,
+  limits: RestoreLimits,
+  label: string,
+): Promise<void> {
   const name = `s3://${bucket}/${key}`;
   const head = await store.head(bucket, key);
   if (!head) throw new SourceMissingError(bucket, key);
   if (head.size > limits.maxArchiveBytes)
     throw damaged(name, `is ${head.size} bytes, over the ${limits.maxArchiveBytes}-byte limit`);
-  const hashKey = `${snapshotPrefix(c, v)}snapshot.tar.gz.sha256`;
+  const hashKey = `${key}.sha256`;
   const hashHead = await store.head(bucket, hashKey);
   // The digest is what makes an archive acceptable: without it, nothing is extracted.
   if (!hashHead) throw damaged(name, `has no ${hashKey.split('/').pop()} beside it`);
@@ -197,11 +287,10 @@ export async function restoreSnapshot(
     if (expected !== actual) {
       throw new PipelineError(
         'DeltaCorrupt',
-        `snapshot ${c}/${v} sha256 mismatch: expected ${expected}, got ${actual}`,
+        `${label} sha256 mismatch: expected ${expected}, got ${actual}`,
       );
     }
     await extractArchive(archive, dest, name, limits);
-    return { version: v };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

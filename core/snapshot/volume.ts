@@ -7,6 +7,13 @@ import { TransientError } from '../errors.js';
 import { LeaseLostError } from '../lease/lease.js';
 import { copyFilesHashing, digestDiff, listFiles, NotAFileError, sha256Files } from './file-digests.js';
 import { checkVersionId, isVersionId } from './version-id.js';
+import {
+  emptyManifest,
+  ManifestInvalidError,
+  parseManifest,
+  sealedDigests,
+  type Manifest,
+} from '../segments/manifest.js';
 
 /**
  * Snapshot layout on the shared volume (docs/adr/0009-wire-contracts.md):
@@ -295,16 +302,43 @@ export async function checkVersion(path: string): Promise<string | undefined> {
   return digestDiff(recorded, new Map(files.map((f, i) => [f, digests[i]!])));
 }
 
+/**
+ * Every file's recorded digest: the hot segment's files and, from the segment manifest, each sealed segment's
+ * (`sealed/{id}/…`). Undefined for a version that records none.
+ */
 async function recordedDigests(versionPath: string): Promise<Map<string, string> | undefined> {
   try {
     const info = JSON.parse(await readFile(join(versionPath, VERSION_INFO), 'utf8')) as {
       files?: Record<string, string>;
     };
-    return info.files ? new Map(Object.entries(info.files)) : undefined;
+    if (!info.files) return undefined;
+    const manifest = parseManifest(info, join(versionPath, VERSION_INFO));
+    return new Map([...Object.entries(info.files), ...sealedDigests(manifest)]);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/**
+ * The segment manifest of a version (core/segments/manifest.ts): empty for a version without sealed segments or
+ * without a provenance file; ManifestInvalidError when it does not parse.
+ */
+export async function readManifest(versionPath: string): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await readFile(join(versionPath, VERSION_INFO), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyManifest();
+    throw err;
+  }
+  let info: unknown;
+  try {
+    info = JSON.parse(text);
+  } catch (err) {
+    throw new ManifestInvalidError(join(versionPath, VERSION_INFO), (err as Error).message);
+  }
+  return parseManifest(info, join(versionPath, VERSION_INFO));
 }
 
 /**

@@ -4,11 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { startChromaServer } from '../../core/chroma/server.js';
-import { ChromaVectorStore } from '../../core/chroma/store.js';
 import { COLLECTIONS, type Collection } from '../../core/contracts/ids.js';
 import { buildReceiptItems } from '../../core/receipt/embedding-inputs.js';
 import type { GeneratedReceipt } from '../../core/sample/index.js';
+import { openSegments } from '../../core/segments/open.js';
 import { copyCurrentTo } from '../../core/snapshot/volume.js';
 
 /** Vector ids the receipts must produce, from the same input builder the worker uses. */
@@ -27,7 +26,7 @@ export function expectedIds(receipts: GeneratedReceipt[]): Record<Collection, Se
   return out;
 }
 
-/** Every id in the live version of each collection under `volumeRoot`, read through a real Chroma server on a copy. */
+/** Every id in the live version of each collection under `volumeRoot`, read through real Chroma servers (one per segment) on a copy. */
 export async function liveIds(
   volumeRoot: string,
 ): Promise<Record<Collection, { version: string; ids: Set<string>; count: number }>> {
@@ -37,13 +36,13 @@ export async function liveIds(
     for (const c of COLLECTIONS) {
       const copy = await copyCurrentTo(volumeRoot, c, scratch);
       if (!copy) throw new Error(`no CURRENT for ${c}`);
-      const server = await startChromaServer({ path: copy.dir });
+      const segments = await openSegments(copy.dir);
       try {
-        const store = new ChromaVectorStore(server.url);
+        const { store } = segments;
         const got = await store.get(c, { include: [] });
         out[c] = { version: copy.version, ids: new Set(got.ids), count: await store.count(c) };
       } finally {
-        await server.stop();
+        await segments.close();
       }
     }
   } finally {

@@ -1,12 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { ENV } from '../../../core/config/env.js';
 import { COLLECTIONS, type Collection } from '../../../core/contracts/ids.js';
 import type { ObjectStore } from '../../../core/ports/object-store.js';
-import { fileSha256 } from '../../../core/snapshot/file-digests.js';
-import { archiveKey, readPointer } from '../../../core/snapshot/s3-snapshot.js';
+import { parseManifest } from '../../../core/segments/manifest.js';
+import { archiveKey, manifestKey, readPointer, segmentKey } from '../../../core/snapshot/s3-snapshot.js';
 import { listVersions, readCurrent } from '../../../core/snapshot/volume.js';
 import { chromaRootOption, homeOption, jsonOption, type VolumeFlags } from '../../options.js';
 import { printJson, say } from '../../print.js';
@@ -94,24 +92,47 @@ async function verify(f: VerifyFlags): Promise<number> {
   return results.every((r) => r.ok) ? 0 : 1;
 }
 
-/** The mirror's archive of `version` exists and matches its recorded sha256 (when one is recorded). */
-async function checkArchive(
+/**
+ * The mirror's archive of `version` exists and matches its recorded sha256 (when one is recorded), and so does the
+ * archive of every sealed segment its manifest (stored beside it) lists: uploaded once, shared by every snapshot.
+ */
+export async function checkArchive(
   mirror: { store: ObjectStore; bucket: string },
   c: Collection,
   version: string,
 ): Promise<string[]> {
   const key = archiveKey(c, version);
   if (!(await mirror.store.head(mirror.bucket, key))) return [`no archive ${key} in the object store`];
+  const problems = await checkObject(mirror, key, 'archive');
+  const mKey = manifestKey(c, version);
+  if (!(await mirror.store.head(mirror.bucket, mKey))) return problems; // a snapshot older than segments
+  let segments: string[];
+  try {
+    const info: unknown = JSON.parse((await mirror.store.getBuffer(mirror.bucket, mKey)).toString('utf8'));
+    segments = parseManifest(info, mKey).segments.map((s) => s.id);
+  } catch (err) {
+    return [...problems, `manifest ${mKey}: ${(err as Error).message}`];
+  }
+  for (const id of segments) {
+    const sKey = segmentKey(c, id);
+    if (!(await mirror.store.head(mirror.bucket, sKey)))
+      problems.push(`no archive ${sKey} of sealed segment ${id} in the object store`);
+    else problems.push(...(await checkObject(mirror, sKey, `segment ${id} archive`)));
+  }
+  return problems;
+}
+
+/** An object matches its recorded `{key}.sha256` (when one is recorded), hashed as it streams. */
+async function checkObject(
+  mirror: { store: ObjectStore; bucket: string },
+  key: string,
+  what: string,
+): Promise<string[]> {
   const hashKey = `${key}.sha256`;
   if (!(await mirror.store.head(mirror.bucket, hashKey))) return [];
   const expected = (await mirror.store.getBuffer(mirror.bucket, hashKey)).toString('utf8').trim();
-  const work = await mkdtemp(join(tmpdir(), 'verify-'));
-  try {
-    const path = join(work, 'a.tar.gz');
-    await writeFile(path, await mirror.store.getBuffer(mirror.bucket, key));
-    const actual = await fileSha256(path);
-    return actual === expected ? [] : [`archive sha256 ${actual} does not match the recorded ${expected}`];
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  const hash = createHash('sha256');
+  for await (const chunk of await mirror.store.getStream(mirror.bucket, key)) hash.update(chunk as Buffer);
+  const actual = hash.digest('hex');
+  return actual === expected ? [] : [`${what} sha256 ${actual} does not match the recorded ${expected}`];
 }

@@ -3,7 +3,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,15 +12,14 @@ import type { AwsSettings } from '../../../core/aws/config.js';
 import { DynamoLedger, ensureTable } from '../../../core/aws/dynamo-ledger.js';
 import { S3Store } from '../../../core/aws/s3-store.js';
 import { SqsQueue } from '../../../core/aws/sqs-queue.js';
-import { startChromaServer } from '../../../core/chroma/server.js';
-import { ChromaVectorStore } from '../../../core/chroma/store.js';
 import { newCompactionRun, type CompactionRunItem } from '../../../core/contracts/compaction-run.js';
 import { deltaKey, lineVectorId, wordVectorId, type Collection } from '../../../core/contracts/ids.js';
 import { encodeDelta } from '../../../core/delta/arrow-delta.js';
 import { FileLeaseBackend } from '../../../core/lease/file-lease.js';
 import { FencedLease } from '../../../core/lease/lease.js';
 import type { Metadata, VectorRecord } from '../../../core/ports/vector-store.js';
-import { readCurrent, versionDir } from '../../../core/snapshot/volume.js';
+import { openSegments } from '../../../core/segments/open.js';
+import { copyVersion, readCurrent, versionDir } from '../../../core/snapshot/volume.js';
 import { Compactor, type CompactorConfig } from '../../../compactor/compactor.js';
 import { queueDepth as depthOf } from '../../harness/sqs-depth.js';
 import type { TestEnv } from '../../harness/env.js';
@@ -292,13 +291,14 @@ export interface Dump {
   records: Map<string, { document: string; metadata: Metadata; embedding: number[] }>;
 }
 
-/** Everything in the live version of a collection: opened from a scratch copy, as readers do. */
+/** Everything in the live version of a collection: opened from a scratch copy (every segment), as readers do. */
 export async function dumpLive(root: string, c: Collection, scratchParent: string): Promise<Dump> {
   const version = await readCurrent(root, c);
   const records = new Map<string, { document: string; metadata: Metadata; embedding: number[] }>();
   if (!version) return { version, records };
   const scratch = await mkdtemp(join(scratchParent, `dump-${c}-`));
-  await cp(versionDir(root, c, version), scratch, { recursive: true });
+  await rm(scratch, { recursive: true, force: true });
+  await copyVersion(versionDir(root, c, version), scratch);
   try {
     return { version, records: await dumpDir(scratch, c) };
   } finally {
@@ -306,13 +306,13 @@ export async function dumpLive(root: string, c: Collection, scratchParent: strin
   }
 }
 
+/** Every live record of a copied version directory, read through the segmented reader (core/segments/open.ts). */
 export async function dumpDir(dir: string, c: Collection): Promise<Dump['records']> {
-  const server = await startChromaServer({ path: dir });
+  const segments = await openSegments(dir);
   const records = new Map<string, { document: string; metadata: Metadata; embedding: number[] }>();
   try {
-    const store = new ChromaVectorStore(server.url);
     for (let offset = 0; ; offset += 1000) {
-      const page = await store.get(c, {
+      const page = await segments.store.get(c, {
         include: ['embeddings', 'documents', 'metadatas'],
         limit: 1000,
         offset,
@@ -327,7 +327,7 @@ export async function dumpDir(dir: string, c: Collection): Promise<Dump['records
       if (page.ids.length < 1000) break;
     }
   } finally {
-    await server.stop();
+    await segments.close();
   }
   return records;
 }

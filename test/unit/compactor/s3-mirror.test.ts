@@ -91,3 +91,53 @@ describe('S3Mirror unmirrored-since gauge (the S3-mirror-stale alert reads it)',
     expect(await unmirroredSince()).toBe(3010);
   });
 });
+
+describe('S3Mirror segment archives', () => {
+  beforeEach(() => vi.useFakeTimers({ toFake: ['Date'] }));
+  afterEach(() => vi.useRealTimers());
+
+  const id = (c: string) => c.repeat(32);
+  const manifest = (ids: string[]) =>
+    JSON.stringify({ segments: ids.map((i) => ({ id: i, count: 1, files: {} })), tombstones: {} });
+
+  it('deletes an archive no kept snapshot lists once unlisted for the grace period, never a listed one', async () => {
+    const { store } = setup();
+    const storeMirror = new S3Mirror(
+      'lines',
+      {
+        objects: store,
+        bucket: 'vectors',
+        root: '/nonexistent',
+        log,
+        metrics: new CompactorMetrics(),
+        assertHeld: async () => undefined,
+      },
+      { everyPublishes: 1, everySeconds: 3600, keep: 1, graceMs: 60_000 },
+    );
+    // Segment ids are the digest of their files: an id with an empty file list is that digest.
+    const { segmentId } = await import('../../../core/segments/manifest.js');
+    const listed = segmentId(new Map());
+    await store.put('vectors', `lines/snapshot/timestamped/${V2}/embedctl-version.json`, manifest([listed]));
+    for (const s of [listed, id('b')]) {
+      await store.put('vectors', `lines/snapshot/segments/${s}.tar.gz`, 'x');
+      await store.put('vectors', `lines/snapshot/segments/${s}.tar.gz.sha256`, 'x');
+    }
+    const collect = (
+      storeMirror as unknown as { collectSegments: (k: string[]) => Promise<void> }
+    ).collectSegments.bind(storeMirror);
+    const keys = async () =>
+      (await store.list('vectors', 'lines/snapshot/segments/')).map((o) => o.key).sort();
+    vi.setSystemTime(1_000_000);
+    await collect([V2]);
+    expect(await keys()).toHaveLength(4); // unlisted since now: within the grace period
+    vi.setSystemTime(1_059_000);
+    await collect([V2]);
+    expect(await keys()).toHaveLength(4);
+    vi.setSystemTime(1_060_000);
+    await collect([V2]);
+    expect(await keys()).toEqual([
+      `lines/snapshot/segments/${listed}.tar.gz`,
+      `lines/snapshot/segments/${listed}.tar.gz.sha256`,
+    ]);
+  });
+});

@@ -153,24 +153,53 @@ async function uploadTree(
 
 /** What Python chromadb 1.5.x reads from collection `c` of the Chroma directory `dir` (it opens a copy). */
 export function readWithChromadbPy(dir: string, c: Collection, dim: number): ExpectedRecords {
+  return runPyReader('read_collection.py', ['--dir', dir, '--collection', c], (out) =>
+    readExpected(out, c, dim, ''),
+  );
+}
+
+/**
+ * What Python chromadb 1.5.x reads from collection `c` of a published version directory (hot + sealed segments,
+ * tombstones applied: test/fixtures/lambda/read_version.py), and the k nearest live records per query vector.
+ */
+export function readVersionWithChromadbPy(
+  dir: string,
+  c: Collection,
+  dim: number,
+  queries: Float32Array[] = [],
+  k = 5,
+): ExpectedRecords & { nearest: { ids: string[][]; distances: number[][] } } {
+  const work = mkdtempSync(join(tmpdir(), 'chromadb-py-queries-'));
+  try {
+    const q = join(work, 'q.f32');
+    const all = new Float32Array(queries.length * dim);
+    queries.forEach((v, i) => all.set(v, i * dim));
+    writeFileSync(q, Buffer.from(all.buffer));
+    const args = ['--dir', dir, '--collection', c, '--dim', String(dim), '--k', String(k)];
+    return runPyReader('read_version.py', [...args, ...(queries.length ? ['--queries', q] : [])], (out) => ({
+      ...readExpected(out, c, dim, ''),
+      nearest: queries.length
+        ? (JSON.parse(readFileSync(join(out, `${c}.query.json`), 'utf8')) as {
+            ids: string[][];
+            distances: number[][];
+          })
+        : { ids: [], distances: [] },
+    }));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function runPyReader<T>(script: string, args: string[], read: (out: string) => T): T {
   const out = mkdtempSync(join(tmpdir(), 'chromadb-py-read-'));
+  const c = args[args.indexOf('--collection') + 1]!;
   try {
     execFileSync(
       join(chromadbPyVenv(), 'bin', 'python'),
-      [
-        join(dirname(SCRIPT), 'read_collection.py'),
-        '--dir',
-        dir,
-        '--collection',
-        c,
-        '--out',
-        out,
-        '--name',
-        c,
-      ],
+      [join(dirname(SCRIPT), script), ...args, '--out', out, '--name', c],
       { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ANONYMIZED_TELEMETRY: 'False' } },
     );
-    return readExpected(out, c, dim, '');
+    return read(out);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

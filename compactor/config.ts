@@ -51,7 +51,10 @@ export interface CompactorConfig {
    * much longer for COMPLETED. One value for both lanes, or one per collection (a missing collection: 0).
    */
   publishHoldMs: number | Partial<Record<Collection, number>>;
-  /** Stop (exit 0) when both queues were empty this long; unset = run until signalled. */
+  /**
+   * Stop (exit 0) when both queues were empty this long and no failed message this process rescheduled is still due
+   * back; unset = run until signalled.
+   */
   exitWhenIdleMs?: number;
   /**
    * Most delta bytes (as the runs declare them: vectors × dimensions × 4, plus documents) loaded at once: a batch's

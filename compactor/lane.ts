@@ -212,6 +212,7 @@ export class Lane {
     let idleSince = Date.now();
     while (!signal.aborted) {
       let msgs: QueueMessage[];
+      const receivedFrom = Date.now();
       try {
         msgs = await this.receive(signal);
       } catch (err) {
@@ -222,7 +223,10 @@ export class Lane {
         continue;
       }
       if (msgs.length === 0) {
-        if (this.cfg.exitWhenIdleMs !== undefined && Date.now() - idleSince >= this.cfg.exitWhenIdleMs) {
+        // Idle: nothing received for exitWhenIdleMs, by a receive that began after every retry this lane scheduled
+        // was due (a failed batch's messages come back after their backoff, not to a compactor that has left).
+        const idle = Date.now() - idleSince >= (this.cfg.exitWhenIdleMs ?? Infinity);
+        if (idle && receivedFrom >= this.retriesDueBy) {
           if (!this.merge) break;
           // A merge under way is finished and installed before an idle exit (local mode, tests): not thrown away.
           await this.owner.permits.runExclusive(() => this.installMergeIfReady(true), 1);
@@ -341,6 +345,9 @@ export class Lane {
     return receiveBatch(this.queue, { ...opts, batchSize, visibilitySeconds }, signal, this.log);
   }
 
+  /** When the last retry this lane scheduled (a failed message made visible again) is due (epoch ms). */
+  private retriesDueBy = 0;
+
   /** Messages whose processing failed: retried later with backoff; after maxReceives, to the DLQ with the reason. */
   private async failed(msgs: QueueMessage[], err: unknown): Promise<void> {
     const reason = failureReason(err);
@@ -350,7 +357,9 @@ export class Lane {
         if (givenUp) {
           await this.rejects.giveUp(m, givenUp);
         } else {
-          await this.queue.changeVisibility(m.handle, backoffMs(m.receiveCount, { baseMs: 1, maxMs: 300 }));
+          const seconds = backoffMs(m.receiveCount, { baseMs: 1, maxMs: 300 });
+          await this.queue.changeVisibility(m.handle, seconds);
+          this.retriesDueBy = Math.max(this.retriesDueBy, Date.now() + seconds * 1000);
           this.held.release([m]);
         }
       } catch (e) {

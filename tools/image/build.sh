@@ -138,7 +138,25 @@ else
   rm -rf "$ctxdir"; mkdir -p "$ctxdir"
   git -C "$ROOT" archive --format=tar HEAD | tar -x -C "$ctxdir"
   log "context: git archive of $(git -C "$ROOT" rev-parse --short HEAD)"
+  # The committed tree (this script and the Dockerfile included) and the host's Node name what is built: when the
+  # images of that stamp exist, built and smoke-tested (and saved for the node), there is nothing to do (`npm test`'s
+  # pretest after CI's own image phase).
+  stamp="$(git -C "$ROOT" rev-parse 'HEAD^{tree}') node-$(node --version) ${IMAGE_PREFIX}:${TAG} ${SAVE_DIR:-}"
 fi
+current() { # the images recorded for $stamp are still there (and saved, when SAVE_DIR is set)
+  [ -n "${stamp:-}" ] && [ -f "$WORK/stamp" ] && [ "$(head -1 "$WORK/stamp")" = "$stamp" ] || return 1
+  local program id
+  for program in "${PROGRAMS[@]}"; do
+    id=$(podman image inspect "$(image_of "$program")" --format '{{.Id}}' 2>/dev/null) || return 1
+    grep -qx "$program $id" "$WORK/stamp" || return 1
+    [ -z "${SAVE_DIR:-}" ] || [ "$(cat "$SAVE_DIR/$program.tar.id" 2>/dev/null)" = "$id" ] || return 1
+  done
+}
+if current; then
+  log "current: images of this tree were built, checked and saved before; nothing to do"
+  exit 0
+fi
+rm -f "$WORK/stamp"
 # Build-time only mounts (never in a layer): the host's CA bundle (this VM's egress proxy re-signs TLS) and the
 # host's npm cache (saves downloading ~800 MB of packages again).
 mounts=()
@@ -209,6 +227,10 @@ if [ -n "${SAVE_DIR:-}" ]; then
   podman build --pull=never --network=none -q -t localhost/pause:local "$WORK/pause" >/dev/null
   for program in "${PROGRAMS[@]}"; do save_once "$(image_of "$program")" "$SAVE_DIR/$program.tar"; done
   save_once localhost/pause:local "$SAVE_DIR/pause.tar"
+fi
+if [ -n "${stamp:-}" ]; then
+  { echo "$stamp"; for program in "${PROGRAMS[@]}"; do
+      echo "$program $(podman image inspect "$(image_of "$program")" --format '{{.Id}}')"; done; } > "$WORK/stamp"
 fi
 # drop the dangling images of earlier builds (layer cache stays); only housekeeping, so a failure is reported, not fatal
 podman image prune -f >/dev/null || log "warning: podman image prune failed (the built images are fine)"

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 
 import type { Component, ComponentContext } from '../component.js';
 import { waitUntilReady } from '../processes.js';
-import { sh } from './host.js';
+import { sh, shAsync } from './host.js';
 
 export interface Containerd extends Component {
   socket: string;
   /** `ctr -a <socket> -n k8s.io <args>` */
   ctr(args: string[], timeoutMs?: number): string;
-  importImage(tarPath: string): void;
+  importImage(tarPath: string): Promise<void>;
   /** Kills and removes every container the CRI made (before the kubelet and containerd stop). */
   removeAllContainers(): void;
 }
@@ -116,7 +116,10 @@ state = "${join(dir, 'state')}"
     name: 'containerd',
     socket,
     ctr,
-    importImage: (tarPath) => void ctr(['images', 'import', tarPath], 300_000),
+    importImage: async (tarPath) =>
+      void (await shAsync('ctr', ['-a', socket, '-n', 'k8s.io', 'images', 'import', tarPath], {
+        timeoutMs: 300_000,
+      })),
     removeAllContainers,
     stop: () => proc.stop(),
   };

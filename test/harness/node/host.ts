@@ -1,6 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 /** Runs a host command and returns its stdout; throws with its stderr. */
 export function sh(
@@ -14,6 +17,20 @@ export function sh(
     timeout: opts.timeoutMs ?? 60_000,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+}
+
+/** `sh` without blocking the event loop (long commands, e.g. an image import, while other components start). */
+export async function shAsync(
+  command: string,
+  args: string[],
+  opts: { timeoutMs?: number } = {},
+): Promise<string> {
+  const { stdout } = await execFileAsync(command, args, {
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 60_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout;
 }
 
 /** The sysctls the kubelet (setupKernelTunables) and the CNI bridge (isGateway) change. */

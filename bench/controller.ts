@@ -197,9 +197,13 @@ function watchJobs(kube: KubeRest, ns: string, seen: Map<string, number>) {
 
 /** Watches EmbeddingJobs and records when each was first seen (the controller stored it: SQS and ingest are behind). */
 function watchEmbeddingJobs(kube: KubeRest, ns: string, seen: Map<string, number>) {
-  return watchFirstSeen<EmbeddingJob>(kube, 'bench-ejs', EmbeddingJobClient.collectionPath(ns), seen, (ej) => [
-    ej.metadata,
-  ]);
+  return watchFirstSeen<EmbeddingJob>(
+    kube,
+    'bench-ejs',
+    EmbeddingJobClient.collectionPath(ns),
+    seen,
+    (ej) => [ej.metadata],
+  );
 }
 
 function watchFirstSeen<T extends KubeObject>(

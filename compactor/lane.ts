@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Semaphore } from 'async-mutex';
@@ -25,20 +24,13 @@ import { countVersions, publishVersion, pruneOld, type PublishContext } from './
 import { receiveBatch } from './receive.js';
 import { S3Mirror } from './s3-mirror.js';
 import { sealHot } from './seal.js';
-import { pickMerge, sealThreshold } from './merge-policy.js';
-import { buildMerge, installMerge, type BuiltMerge } from './segment-merge.js';
+import { BackgroundMerge } from './background-merge.js';
+import { sealThreshold } from './merge-policy.js';
+import { installMerge, type BuiltMerge } from './segment-merge.js';
 import type { ServerRegistry } from './server-registry.js';
 import type { CompactorMetrics } from './metrics.js';
 import type { RemoteCollection, RemoteStore } from './remote.js';
 import { WorkingCopy } from './working-copy.js';
-
-/** A segment merge building in the background. */
-interface MergeJob {
-  promise: Promise<void>;
-  built?: BuiltMerge;
-  settled: boolean;
-  abort: AbortController;
-}
 
 /** What a lane needs from its compactor: the shared deps, config, server registry and the volume fence. */
 export interface LaneOwner {
@@ -78,7 +70,7 @@ export class Lane {
   private readonly opening: OpenLiveContext;
   private readonly committing: CommitContext;
   /** The segment merge building in the background (at most one), and the last one installed (the bench reads it). */
-  private merge: MergeJob | undefined;
+  private readonly merges: BackgroundMerge;
   lastMerge: BuiltMerge | undefined;
 
   constructor(
@@ -115,6 +107,14 @@ export class Lane {
       () => this.stalled(),
     );
     const { wc, progress, log } = this;
+    this.merges = new BackgroundMerge({
+      c,
+      root,
+      workDir: join(workRoot, c, 'merge'),
+      registry: owner.servers,
+      timeoutMs: owner.config.chromaTimeoutMs,
+      log,
+    });
     const release = (msgs: QueueMessage[]) => this.held.release(msgs);
     this.rejects = new DeadLetters(c, () => this.queue, owner.deps.ledger, release, log, owner.metrics);
     const deadLetter = (m: QueueMessage, reason: string) => this.rejects.deadLetter(m, reason);
@@ -202,7 +202,7 @@ export class Lane {
   }
 
   async close(): Promise<void> {
-    await this.dropMerge();
+    await this.merges.drop();
     await this.mirror.settled();
     this.held.stop();
     await this.target.close();
@@ -227,12 +227,12 @@ export class Lane {
         // was due (a failed batch's messages come back after their backoff, not to a compactor that has left).
         const idle = Date.now() - idleSince >= (this.cfg.exitWhenIdleMs ?? Infinity);
         if (idle && receivedFrom >= this.retriesDueBy) {
-          if (!this.merge) break;
+          if (!this.merges.pending) break;
           // A merge under way is finished and installed before an idle exit (local mode, tests): not thrown away.
           await this.owner.permits.runExclusive(() => this.installMergeIfReady(true), 1);
           continue;
         }
-        if (this.merge?.settled) await this.owner.permits.runExclusive(() => this.installMergeIfReady(), 1);
+        if (this.merges.settled) await this.owner.permits.runExclusive(() => this.installMergeIfReady(), 1);
         await this.mirror.flush(false);
         continue;
       }
@@ -402,39 +402,10 @@ export class Lane {
     }
   }
 
-  /**
-   * Starts the merge the policy asks for (compactor/merge-policy.ts) in the background, at most one at a time: it is
-   * built on scratch from version `base` (compactor/segment-merge.ts) while the lane goes on merging runs, and
-   * installed by installMergeIfReady between batches. A failed build is logged and tried again after the next publish.
-   */
+  /** Starts the merge the policy asks for (compactor/merge-policy.ts) in the background, unless one is pending. */
   startMergeIfDue(): void {
-    if (this.remote || this.merge || !this.base) return;
-    const manifest = this.wc.manifest();
-    const plan = pickMerge(this.cfg, manifest);
-    if (!plan) return;
-    const abort = new AbortController();
-    const ctx = {
-      c: this.c,
-      root: this.deps.root,
-      workDir: join(this.deps.workRoot, this.c, 'merge'),
-      registry: this.owner.servers,
-      timeoutMs: this.cfg.chromaTimeoutMs,
-      log: this.log,
-    };
-    const job: MergeJob = { promise: Promise.resolve(), settled: false, abort };
-    job.promise = buildMerge(ctx, this.base, manifest, plan, abort.signal)
-      .then(
-        (built) => {
-          job.built = built;
-        },
-        (err: unknown) => {
-          if (!abort.signal.aborted) this.log.error({ err }, 'segment merge failed; tried again later');
-        },
-      )
-      .finally(() => {
-        job.settled = true;
-      });
-    this.merge = job;
+    if (this.remote || !this.base) return;
+    this.merges.startIfDue(this.cfg, this.base, this.wc.manifest());
   }
 
   /**
@@ -443,12 +414,9 @@ export class Lane {
    * the working copy reset to CURRENT (a lost lease still stops the lane).
    */
   async installMergeIfReady(wait = false): Promise<void> {
-    const job = this.merge;
-    if (!job || this.remote) return;
-    if (wait) await job.promise;
-    if (!job.settled) return;
-    this.merge = undefined;
-    const built = job.built;
+    if (this.remote) return;
+    const taken = await this.merges.take(wait);
+    const built = taken?.built;
     if (!built) return;
     let installed = false;
     try {
@@ -464,19 +432,9 @@ export class Lane {
       this.log.error({ err }, 'merge install failed; working copy reset to the live version');
       await this.openLive();
     } finally {
-      await rm(join(this.deps.workRoot, this.c, 'merge'), { recursive: true, force: true });
+      await this.merges.clearScratch();
     }
     if (installed) this.startMergeIfDue(); // a seal made while this one was built is merged next
-  }
-
-  /** Stops a background merge (shutdown): its servers stop, its scratch goes; the next start builds it again. */
-  private async dropMerge(): Promise<void> {
-    const job = this.merge;
-    if (!job) return;
-    this.merge = undefined;
-    job.abort.abort();
-    await job.promise;
-    await rm(join(this.deps.workRoot, this.c, 'merge'), { recursive: true, force: true });
   }
 
   /** Old versions go after the grace period (`graceMs`, unless given); CURRENT and the newest K stay. */

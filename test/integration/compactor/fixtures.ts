@@ -371,6 +371,14 @@ export function expectedUnion(receipts: Receipt[], c: Collection): Map<string, V
 
 export { tmpdir };
 
+/** Stream the pending runs, then one compactor pass that seals past 10 vectors and exits when idle (segment tests). */
+export async function compactSealingAt10(w: World): Promise<void> {
+  await pumpStream(w);
+  await compactorFor(w, 'c1', { sealVectors: 10, exitWhenIdleMs: 500, waitSeconds: 0 }).run(
+    new AbortController().signal,
+  );
+}
+
 /** Runs the real stream processor (DynamoDB Streams → SQS) in-process for a few rounds. */
 export async function pumpStream(w: World, reports: CompactionReport[] = [], rounds = 6): Promise<void> {
   const processor = new StreamProcessor({

@@ -22,26 +22,18 @@ import {
 } from '../../../core/snapshot/volume.js';
 import type { VectorRecord } from '../../../core/ports/vector-store.js';
 import {
-  compactorFor,
+  compactSealingAt10,
   dumpDir,
   dumpLive,
   expectedUnion,
   makeReceipt,
   makeWorld,
-  pumpStream,
   writeRun,
   type Receipt,
   type World,
 } from './fixtures.js';
 
 const env = inject('testEnv');
-
-async function compactOnce(w: World): Promise<void> {
-  await pumpStream(w);
-  await compactorFor(w, 'c1', { sealVectors: 10, exitWhenIdleMs: 500, waitSeconds: 0 }).run(
-    new AbortController().signal,
-  );
-}
 
 async function expectLive(w: World, want: (c: Collection) => Map<string, VectorRecord>): Promise<void> {
   for (const c of COLLECTIONS) {
@@ -67,7 +59,7 @@ describe('immutable segments', () => {
     await w.ledger.putItem(row);
     await writeRun(w, first);
     await writeRun(w, doomed);
-    await compactOnce(w);
+    await compactSealingAt10(w);
 
     // 12 (or 15, when both runs came in one batch) vectors per collection ≥ 10: the publish was followed by a seal.
     const sealedVersion = (await readCurrent(w.root, 'lines'))!;
@@ -82,7 +74,7 @@ describe('immutable segments', () => {
     await writeRun(w, again);
     await writeRun(w, third);
     await w.ledger.deleteItem(row);
-    await compactOnce(w);
+    await compactSealingAt10(w);
 
     const live = (await readCurrent(w.root, 'lines'))!;
     expect(live).not.toBe(sealedVersion);

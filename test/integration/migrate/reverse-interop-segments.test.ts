@@ -8,24 +8,9 @@ import '../../harness/env.js';
 import { openSegments } from '../../../core/segments/open.js';
 import { copyVersion, listVersions, readManifest, versionDir } from '../../../core/snapshot/volume.js';
 import { readVersionWithChromadbPy } from '../../support/lambda-fixtures.js';
-import {
-  compactorFor,
-  dumpDir,
-  makeReceipt,
-  makeWorld,
-  pumpStream,
-  writeRun,
-  type World,
-} from '../compactor/fixtures.js';
+import { compactSealingAt10, dumpDir, makeReceipt, makeWorld, writeRun } from '../compactor/fixtures.js';
 
 const env = inject('testEnv');
-
-async function compactOnce(w: World): Promise<void> {
-  await pumpStream(w);
-  await compactorFor(w, 'c1', { sealVectors: 10, exitWhenIdleMs: 500, waitSeconds: 0 }).run(
-    new AbortController().signal,
-  );
-}
 
 describe('a segmented version opens with Python chromadb 1.5.x', () => {
   it('segment by segment, tombstones applied: the same live records and the same exact top-k as the TypeScript reader', async () => {
@@ -34,10 +19,10 @@ describe('a segmented version opens with Python chromadb 1.5.x', () => {
     // the hot one) and 2 new ones: a version with a sealed segment, tombstones and a hot segment.
     const first = makeReceipt(90, { lines: 12, words: 1 });
     await writeRun(w, first);
-    await compactOnce(w);
+    await compactSealingAt10(w);
     await writeRun(w, makeReceipt(91, { lines: 4, words: 1, imageId: first.imageId }));
     await writeRun(w, makeReceipt(92, { lines: 2, words: 1 }));
-    await compactOnce(w);
+    await compactSealingAt10(w);
 
     // The version published before the background merge folded the tombstones in (compactor/merge-policy.ts).
     let live: string | undefined;
